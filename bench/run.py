@@ -1,0 +1,192 @@
+"""Benchmark: demo calls into the embedded store, then end-to-end HTTP latency per request shape.
+
+    python -m bench.run                 # 1M calls in the largest tenant (about 2 minutes)
+    python -m bench.run --calls 100000  # a quick look
+
+Prints the import rate and a markdown table of p50/p95 per request shape, as in the README.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import httpx
+import orjson
+
+from recent_calls.credentials import issue
+from recent_calls.demo import generate_calls
+from recent_calls.imports import import_lines
+from recent_calls.storage import open_storage
+
+DAY = 86_400_000
+END_MS = 1_764_547_200_000  # 2025-12-01T00:00:00Z: fixed, so every run sees the same data
+BIG, SMALL = "bigco01", "smallco01"
+
+
+def write_calls(path: Path, tenant: str, count: int, seed: int, days: int) -> None:
+    with path.open("wb") as out:
+        for call in generate_calls(
+            tenant, count, seed=seed, end_ms=END_MS, days=days, timezone="America/New_York"
+        ):
+            out.write(orjson.dumps(call))
+            out.write(b"\n")
+
+
+def load(database: str, work: Path, calls: int) -> tuple[dict[str, dict[str, str]], float]:
+    """Import the data set; return credentials and the import rate (calls/s) of the big file."""
+    storage = open_storage(database)
+    credentials = {}
+    rate = 0.0
+    try:
+        for tenant, count, seed in ((BIG, calls, 1), (SMALL, max(calls // 20, 1000), 2)):
+            source = work / f"{tenant}.jsonl"
+            print(f"generating {count} calls for {tenant} ...", file=sys.stderr)
+            write_calls(source, tenant, count, seed, days=365)
+            storage.create_tenant(tenant, "us")
+            started = time.perf_counter()
+            with source.open("rb") as lines:
+                report = import_lines(storage, tenant, lines)
+            elapsed = time.perf_counter() - started
+            if tenant == BIG:
+                rate = report.received / elapsed
+            print(f"imported {report.received} in {elapsed:.1f} s", file=sys.stderr)
+            credentials[tenant] = issue(storage, tenant, "us").as_json()
+        started = time.perf_counter()
+        storage.compact()
+        print(f"compacted in {time.perf_counter() - started:.1f} s", file=sys.stderr)
+    finally:
+        storage.close()
+    return credentials, rate
+
+
+@contextmanager
+def server(database: str) -> Iterator[str]:
+    env = {**os.environ, "RECENT_CALLS_NOW": str(END_MS - 1)}
+    command = [sys.executable, "-m", "recent_calls", "serve", "--database", database]
+    process = subprocess.Popen(
+        [*command, "--port", "0", "--log-level", "warning"],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    assert process.stdout is not None
+    url = ""
+    for line in process.stdout:
+        if line.startswith("Listening on "):
+            url = line.split()[-1]
+            break
+    for _ in range(200):
+        try:
+            if httpx.get(f"{url}/healthz").status_code == 200:
+                break
+        except httpx.TransportError:
+            time.sleep(0.05)
+    try:
+        yield url
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=60)
+
+
+EVERY_FILTER = {
+    "callerName": ["555"],
+    "tenantQueues": [],
+    "agentHoldCount": "range:0,-1",
+    "agentMuteCount": "range:0,-1",
+    "transferCount": "range:0,-1",
+    "callDuration": "sec:60,-1",
+    "timeInQueue": "sec:0,-1",
+    "timeInIVR": "sec:5,-1",
+    "agentCallDuration": "min:1,-1",
+    "agentHoldDuration": "sec:0,-1",
+}
+
+
+def shapes(caller: str) -> dict[str, dict[str, Any]]:
+    return {
+        "24 h page (100 rows)": {"timeRange": f"{END_MS - DAY}-{END_MS - 1}", "rows": 100},
+        "month, every filter (100 rows)": {"duration": "month", "rows": 100, **EVERY_FILTER},
+        "all history, 5000 rows, page 1": {"duration": "allhistory", "rows": 5000},
+        "all history, 5000 rows, page 200": {"duration": "allhistory", "rows": 5000, "page": 200},
+        f"caller substring {caller!r} (100 rows)": {
+            "duration": "allhistory",
+            "rows": 100,
+            "callerName": [caller],
+        },
+    }
+
+
+def measure(url: str, credential: dict[str, str], body: dict[str, Any], runs: int) -> list[float]:
+    headers = {"8x8-apikey": credential["apiKey"], "token": credential["token"]}
+    payload = {
+        "tenantId": credential["tenantId"],
+        "page": 1,
+        "timezone": "America/New_York",
+        **body,
+    }
+    timings = []
+    with httpx.Client(base_url=url, headers=headers, timeout=120) as http:
+        for index in range(runs + 2):
+            started = time.perf_counter()
+            response = http.post("/customerexperience/v1/recentCallData/us", json=payload)
+            elapsed = time.perf_counter() - started
+            response.raise_for_status()
+            if index >= 2:  # the first two warm caches
+                timings.append(elapsed * 1000)
+    hits = response.json()["hits"]
+    print(f"  {hits} hits, {len(response.json()['data'])} rows", file=sys.stderr)
+    return timings
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", type=int, default=1_000_000, help="calls in the largest tenant")
+    parser.add_argument("--runs", type=int, default=20, help="timed requests per shape")
+    parser.add_argument("--caller", default="ander", help="caller substring to search for")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="recent-calls-bench-") as folder:
+        work = Path(folder)
+        database = str(work / "bench.duckdb")
+        credentials, rate = load(database, work, args.calls)
+        rows = []
+        with server(database) as url:
+            for name, body in shapes(args.caller).items():
+                print(name, file=sys.stderr)
+                timings = measure(url, credentials[BIG], body, args.runs)
+                rows.append((name, statistics.median(timings), percentile(timings, 0.95)))
+
+    print(
+        f"\nData: {args.calls} calls in {BIG} + {max(args.calls // 20, 1000)} in {SMALL}, 365 days"
+    )
+    print(
+        f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python "
+        f"{platform.python_version()}, DuckDB {duckdb.__version__}\n"
+    )
+    print(f"Import (library import_lines, JSON Lines file): {rate:,.0f} calls/s\n")
+    print("| request shape | p50 ms | p95 ms |")
+    print("|---|---:|---:|")
+    for name, p50, p95 in rows:
+        print(f"| {name} | {p50:.1f} | {p95:.1f} |")
+
+
+if __name__ == "__main__":
+    main()

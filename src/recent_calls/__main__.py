@@ -1,0 +1,5 @@
+"""`python -m recent_calls` runs the CLI."""
+
+from .cli import main
+
+main()

@@ -1,0 +1,210 @@
+"""The `recent-calls` command: a thin shell over the library."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import IO, Any, TypeVar
+
+import click
+import orjson
+
+from . import __version__
+from .admin import connect_admin
+from .clock import make_clock
+from .credentials import IssuedCredential
+from .errors import ImportRejected, RecentCallsError
+from .settings import DEFAULT_DATABASE, Settings
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def database_option(command: F) -> F:
+    return click.option(
+        "--database",
+        envvar="RECENT_CALLS_DATABASE",
+        default=DEFAULT_DATABASE,
+        show_default=True,
+        help="A DuckDB file path, or a postgresql:// URL (env RECENT_CALLS_DATABASE).",
+    )(command)
+
+
+def json_option(command: F) -> F:
+    return click.option("--json", "as_json", is_flag=True, help="Print JSON.")(command)
+
+
+def _print_issued(issued: IssuedCredential, as_json: bool) -> None:
+    if as_json:
+        click.echo(orjson.dumps(issued.as_json()).decode())
+        return
+    click.echo(f"tenant:     {issued.tenant_id} (region {issued.region})")
+    click.echo(f"key id:     {issued.key_id}")
+    click.echo(f"8x8-apikey: {issued.api_key}")
+    click.echo(f"token:      {issued.token}")
+    click.echo("These secrets are shown once; only their hashes are stored.", err=True)
+
+
+class _Group(click.Group):
+    """Turns library errors into one clear line and exit status 1."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ImportRejected as exc:
+            for error in exc.errors:
+                click.echo(f"{error.field}: {error.message}", err=True)
+            raise click.ClickException(str(exc)) from None
+        except RecentCallsError as exc:
+            raise click.ClickException(str(exc)) from None
+
+
+def _echo_now(text: str) -> None:
+    click.echo(text)
+    sys.stdout.flush()
+
+
+@click.group(cls=_Group)
+@click.version_option(__version__, prog_name="recent-calls")
+def main() -> None:
+    """A self-hosted Recent Calls API: serve it, and manage its tenants and calls."""
+
+
+@main.command()
+@database_option
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int, help="0 picks a free port.")
+@click.option("--demo", is_flag=True, help="Create demo tenants with data if empty; print keys.")
+@click.option("--demo-calls", default=20_000, show_default=True, help="Calls per demo tenant.")
+@click.option("--seed", default=7, show_default=True, help="Seed of the demo data.")
+@click.option("--now", envvar="RECENT_CALLS_NOW", help="Frozen clock (env RECENT_CALLS_NOW).")
+@click.option("--log-level", default="info", show_default=True)
+def serve(
+    database: str,
+    host: str,
+    port: int,
+    demo: bool,
+    demo_calls: int,
+    seed: int,
+    now: str | None,
+    log_level: str,
+) -> None:
+    """Serve the API on DATABASE."""
+    from .server import serve as run
+
+    settings = Settings(database=database, now=now)
+    run(
+        settings,
+        host=host,
+        port=port,
+        demo_calls=demo_calls if demo else None,
+        seed=seed,
+        echo=_echo_now,
+        log_level=log_level,
+    )
+
+
+@main.group()
+def tenant() -> None:
+    """Create tenants."""
+
+
+@tenant.command("create")
+@database_option
+@click.argument("tenant_id")
+@click.option("--region", type=click.Choice(["us", "uk"]), required=True)
+@click.option("--label", default="", help="A note kept with the first credential.")
+@json_option
+def tenant_create(database: str, tenant_id: str, region: str, label: str, as_json: bool) -> None:
+    """Create TENANT_ID in REGION, with a first credential."""
+    with connect_admin(database) as admin:
+        _print_issued(admin.create_tenant(tenant_id, region, label), as_json)
+
+
+@main.group()
+def credentials() -> None:
+    """Create, list and revoke a tenant's credentials."""
+
+
+@credentials.command("create")
+@database_option
+@click.argument("tenant_id")
+@click.option("--label", default="")
+@json_option
+def credentials_create(database: str, tenant_id: str, label: str, as_json: bool) -> None:
+    """Issue a new credential for TENANT_ID."""
+    with connect_admin(database) as admin:
+        _print_issued(admin.create_credential(tenant_id, label), as_json)
+
+
+@credentials.command("list")
+@database_option
+@click.argument("tenant_id")
+@json_option
+def credentials_list(database: str, tenant_id: str, as_json: bool) -> None:
+    """List TENANT_ID's credentials (never their secrets)."""
+    with connect_admin(database) as admin:
+        items = admin.list_credentials(tenant_id)
+    if as_json:
+        click.echo(orjson.dumps(items).decode())
+        return
+    for item in items:
+        state = "revoked" if item["revokedMs"] else "live"
+        created = datetime.fromtimestamp(item["createdMs"] / 1000, UTC).isoformat(
+            timespec="seconds"
+        )
+        click.echo(f"{item['keyId']}  {state:7}  {created}  {item['label']}")
+
+
+@credentials.command("revoke")
+@database_option
+@click.argument("tenant_id")
+@click.argument("key_id")
+def credentials_revoke(database: str, tenant_id: str, key_id: str) -> None:
+    """Revoke TENANT_ID's credential KEY_ID (the id `credentials list` shows)."""
+    with connect_admin(database) as admin:
+        admin.revoke_credential(tenant_id, key_id)
+    click.echo(f"revoked {key_id}")
+
+
+@main.command("import")
+@database_option
+@click.option("--tenant", "tenant_id", required=True, help="The tenant the calls belong to.")
+@click.option("--timezone", default="GMT", show_default=True, help="Zone of callDate values.")
+@click.option("--skip-invalid", is_flag=True, help="Store the valid lines, report the rest.")
+@click.argument("source", type=click.File("rb"))
+def import_command(
+    database: str, tenant_id: str, timezone: str, skip_invalid: bool, source: IO[bytes]
+) -> None:
+    """Import calls from SOURCE (JSON Lines, or - for standard input)."""
+    with connect_admin(database) as admin:
+        report = admin.import_file(tenant_id, source, timezone=timezone, skip_invalid=skip_invalid)
+    for error in report.errors:
+        click.echo(f"skipped {error.field}: {error.message}", err=True)
+    click.echo(
+        f"imported {report.received} calls into {tenant_id}: {report.inserted} new, "
+        f"{report.replaced} replaced, {report.invalid} invalid lines skipped"
+    )
+
+
+@main.command()
+@database_option
+@click.option("--calls", default=20_000, show_default=True, help="Calls per demo tenant.")
+@click.option("--seed", default=7, show_default=True)
+@click.option("--now", envvar="RECENT_CALLS_NOW", help="Frozen clock (env RECENT_CALLS_NOW).")
+@json_option
+def demo(database: str, calls: int, seed: int, now: str | None, as_json: bool) -> None:
+    """(Re)create the demo tenants with seeded calls and print fresh credentials."""
+    with connect_admin(database, make_clock(now)) as admin:
+        issued = admin.seed_demo(calls, seed, replace=True)
+    for credential in issued:
+        _print_issued(credential, as_json)
+
+
+@main.command()
+@database_option
+def compact(database: str) -> None:
+    """Re-cluster call data by tenant and time (the server also does this when needed)."""
+    with connect_admin(database) as admin:
+        admin.compact()
+    click.echo("compacted")

@@ -1,0 +1,171 @@
+"""The one exception tree of recent-calls.
+
+RecentCallsError                 base; every error the library raises on purpose
++-- ProblemError                 answered over HTTP as an RFC 9457 problem document
+|   +-- InvalidRequest           400, with one {field, message} per bad field
+|   +-- Unauthorized             401, missing or unknown credentials
+|   +-- Forbidden                403, credentials not bound to the tenant asked for
+|   +-- NotFound                 404, no such route, version or region
+|   +-- Conflict                 409, e.g. a tenant that already exists
+|   +-- PayloadTooLarge          413
+|   +-- UnsupportedMediaType     415
+|   +-- RateLimited              429, with Retry-After
+|   +-- ServiceUnavailable       503, e.g. a database that is busy or a statement timeout
++-- ImportRejected               an import file with invalid lines (InvalidRequest over HTTP)
++-- DatabaseLocked               the embedded database is held by another process
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class FieldError:
+    """One invalid field (or import line) and what was expected of it."""
+
+    field: str
+    message: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"field": self.field, "message": self.message}
+
+
+class RecentCallsError(Exception):
+    """Base class of every error recent-calls raises on purpose."""
+
+
+class ProblemError(RecentCallsError):
+    """An error with an HTTP status, rendered as application/problem+json."""
+
+    status: int = 500
+    title: str = "Internal Server Error"
+    slug: str = "internal"
+
+    def __init__(self, detail: str, *, headers: dict[str, str] | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.headers = headers or {}
+
+    @property
+    def type(self) -> str:
+        return f"https://recent-calls.dev/problems/{self.slug}"
+
+    def problem(self) -> dict[str, Any]:
+        """The problem document, keys in RFC 9457 order."""
+        return {
+            "type": self.type,
+            "title": self.title,
+            "status": self.status,
+            "detail": self.detail,
+        }
+
+
+class InvalidRequest(ProblemError):
+    status = 400
+    title = "Bad Request"
+    slug = "invalid-request"
+
+    def __init__(self, errors: list[FieldError], detail: str | None = None) -> None:
+        self.errors = errors
+        fields = ", ".join(dict.fromkeys(e.field for e in errors))
+        super().__init__(detail or f"The request has invalid fields: {fields}.")
+
+    def problem(self) -> dict[str, Any]:
+        doc = super().problem()
+        doc["errors"] = [e.as_dict() for e in self.errors]
+        return doc
+
+
+class Unauthorized(ProblemError):
+    status = 401
+    title = "Unauthorized"
+    slug = "unauthorized"
+
+
+class Forbidden(ProblemError):
+    status = 403
+    title = "Forbidden"
+    slug = "forbidden"
+
+
+class NotFound(ProblemError):
+    status = 404
+    title = "Not Found"
+    slug = "not-found"
+
+
+class Conflict(ProblemError):
+    status = 409
+    title = "Conflict"
+    slug = "conflict"
+
+
+class PayloadTooLarge(ProblemError):
+    status = 413
+    title = "Content Too Large"
+    slug = "payload-too-large"
+
+
+class UnsupportedMediaType(ProblemError):
+    status = 415
+    title = "Unsupported Media Type"
+    slug = "unsupported-media-type"
+
+
+class RateLimited(ProblemError):
+    status = 429
+    title = "Too Many Requests"
+    slug = "rate-limited"
+
+    def __init__(self, detail: str, retry_after: int) -> None:
+        super().__init__(detail, headers={"Retry-After": str(retry_after)})
+        self.retry_after = retry_after
+
+
+class ServiceUnavailable(ProblemError):
+    status = 503
+    title = "Service Unavailable"
+    slug = "unavailable"
+
+    def __init__(self, detail: str, retry_after: int | None = None) -> None:
+        headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
+        super().__init__(detail, headers=headers)
+
+
+class ImportRejected(RecentCallsError):
+    """An import whose lines are not all valid; nothing of it was stored."""
+
+    def __init__(self, errors: list[FieldError], total: int) -> None:
+        self.errors = errors
+        self.total = total
+        super().__init__(f"{len(errors)} of {total} lines are invalid; nothing was imported")
+
+    def as_problem(self) -> InvalidRequest:
+        return InvalidRequest(self.errors, detail=str(self))
+
+
+class DatabaseLocked(RecentCallsError):
+    """The embedded database file is open for writing in another process."""
+
+
+def problem_error(status: int, document: dict[str, Any]) -> ProblemError:
+    """Rebuild the error a problem document describes (for clients of our own API)."""
+    detail = str(document.get("detail", ""))
+    if status == 400:
+        errors = [
+            FieldError(str(e.get("field", "")), str(e.get("message", "")))
+            for e in document.get("errors") or []
+            if isinstance(e, dict)
+        ]
+        return InvalidRequest(errors, detail=detail)
+    if status == 429:
+        return RateLimited(detail, int(document.get("retryAfter", 1)))
+    for kind in (Unauthorized, Forbidden, NotFound, Conflict, PayloadTooLarge,
+                 UnsupportedMediaType, ServiceUnavailable):  # fmt: skip
+        if kind.status == status:
+            return kind(detail)
+    error = ProblemError(detail)
+    error.status = status
+    return error

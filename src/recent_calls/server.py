@@ -1,0 +1,108 @@
+"""`recent-calls serve`: open the database, seed the demo if asked, print a banner, serve."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shlex
+import socket
+from collections.abc import Callable
+
+import orjson
+import uvicorn
+
+from .admin import LocalAdmin
+from .app import create_app
+from .clock import make_clock
+from .control import Control, remove_control, write_control
+from .credentials import IssuedCredential
+from .demo import DEMO_TENANTS
+from .settings import Settings
+from .storage import is_server_url, open_storage
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def _reachable(host: str, port: int) -> str:
+    shown = {"0.0.0.0": "127.0.0.1", "::": "[::1]", "": "127.0.0.1"}.get(host, host)  # noqa: S104
+    if ":" in shown and not shown.startswith("["):
+        shown = f"[{shown}]"
+    return f"http://{shown}:{port}"
+
+
+def curl_example(url: str, credential: IssuedCredential) -> str:
+    """A curl command that works as pasted, for one credential."""
+    zone = next(t.timezone for t in DEMO_TENANTS if t.tenant_id == credential.tenant_id)
+    body = orjson.dumps(
+        {
+            "tenantId": credential.tenant_id,
+            "page": 1,
+            "rows": 5,
+            "duration": "allhistory",
+            "timezone": zone,
+        }
+    ).decode()
+    return (
+        f"curl -s -X POST {url}/customerexperience/v1/recentCallData/{credential.region} "
+        f"-H {shlex.quote('8x8-apikey: ' + credential.api_key)} "
+        f"-H {shlex.quote('token: ' + credential.token)} "
+        f"-H 'Content-Type: application/json' -d {shlex.quote(body)}"
+    )
+
+
+def banner(url: str, database: str, issued: list[IssuedCredential]) -> str:
+    lines = [f"recent-calls serving {database}", f"Listening on {url}", f"API docs: {url}/docs"]
+    for credential in issued:
+        lines += [
+            "",
+            f"Demo tenant {credential.tenant_id} (region {credential.region}):",
+            f"  8x8-apikey: {credential.api_key}",
+            f"  token:      {credential.token}",
+            f"  {curl_example(url, credential)}",
+        ]
+    return "\n".join(lines)
+
+
+def serve(
+    settings: Settings,
+    *,
+    host: str,
+    port: int,
+    demo_calls: int | None,
+    seed: int,
+    echo: Callable[[str], None],
+    log_level: str = "info",
+) -> None:
+    """Run the server until interrupted; `demo_calls` seeds empty demo tenants first."""
+    storage = open_storage(settings.database)
+    embedded = not is_server_url(settings.database)
+    sock = None
+    try:
+        issued = []
+        if demo_calls is not None:
+            admin = LocalAdmin(storage, make_clock(settings.now))
+            issued = admin.seed_demo(demo_calls, seed, replace=False)
+        sock = _bind(host, port)
+        url = _reachable(host, sock.getsockname()[1])
+        token = settings.admin_token or secrets.token_urlsafe(32)
+        settings = settings.model_copy(update={"admin_token": token})
+        if embedded:
+            write_control(settings.database, Control(url, token, os.getpid()))
+        echo(banner(url, settings.database, issued))
+        app = create_app(settings, storage=storage)
+        config = uvicorn.Config(app, log_level=log_level, lifespan="on", server_header=False)
+        uvicorn.Server(config).run(sockets=[sock])
+    finally:
+        if sock is not None:
+            sock.close()
+        if embedded:
+            remove_control(settings.database)
+        storage.close()

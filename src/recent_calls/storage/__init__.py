@@ -1,0 +1,34 @@
+"""Storage engines behind one interface; `open_storage` picks one from a database string."""
+
+from __future__ import annotations
+
+from .base import Credential, SearchResult, Storage, Tenant, UpsertResult
+
+__all__ = ["Credential", "SearchResult", "Storage", "Tenant", "UpsertResult", "open_storage"]
+
+
+def is_server_url(database: str) -> bool:
+    """Whether `database` names a server engine (a URL) rather than an embedded file."""
+    return database.startswith(("postgresql://", "postgres://"))
+
+
+def open_storage(database: str, *, migrate: bool = True) -> Storage:
+    """Open `database` (a file path: DuckDB; a postgresql:// URL: PostgreSQL) and migrate it."""
+    storage: Storage
+    if is_server_url(database):
+        from .postgres_store import PostgresStorage
+
+        storage = PostgresStorage(database)
+    elif "://" in database:
+        raise ValueError(f"unsupported database URL {database!r}: use a file path or postgresql://")
+    else:
+        from .duckdb_store import DuckDBStorage
+
+        storage = DuckDBStorage(database)
+    if migrate:
+        try:
+            storage.migrate()
+        except BaseException:
+            storage.close()
+            raise
+    return storage

@@ -1,0 +1,217 @@
+"""The embedded engine: one DuckDB file, one writing process, any number of reading threads."""
+
+from __future__ import annotations
+
+import re
+import threading
+import uuid
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+import duckdb
+import pyarrow as pa
+
+from ..dialects import DUCKDB
+from ..errors import DatabaseLocked, ServiceUnavailable
+from ..ordering import Ordering
+from ..records import COLUMNS, ROW_COLUMNS
+from ..render import SELECT_SQL
+from .base import CallImport, Rows, Run, Storage, UpsertResult
+from .migrations import calls_table_sql
+
+T = TypeVar("T")
+
+_ARROW_TYPES = {
+    "VARCHAR": pa.string(),
+    "BIGINT": pa.int64(),
+    "DOUBLE": pa.float64(),
+    "VARCHAR[]": pa.list_(pa.string()),
+}
+_ROW_SCHEMA = pa.schema(
+    [(name, _ARROW_TYPES[kind]) for name, kind, _ in COLUMNS if name in ROW_COLUMNS]
+)
+_STAGED_SCHEMA = pa.schema([("seq", pa.int64()), *_ROW_SCHEMA])
+_PARAM = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
+
+# Re-cluster once this many rows, and a tenth of the table, arrived since the last compaction.
+COMPACT_MIN_ROWS = 100_000
+
+
+class DuckDBStorage(Storage):
+    """Calls in one DuckDB file; writes are serialised in-process, reads run concurrently."""
+
+    engine = "duckdb"
+    dialect = DUCKDB
+
+    def __init__(self, path: str, *, read_only: bool = False) -> None:
+        self.path = path
+        try:
+            self._connection = duckdb.connect(path, read_only=read_only)
+        except duckdb.IOException as exc:
+            if "lock" in str(exc).lower():
+                raise DatabaseLocked(
+                    f"{path} is open in another process (a running `recent-calls serve`?)"
+                ) from None
+            raise
+        self._local = threading.local()
+        self._cursors: list[duckdb.DuckDBPyConnection] = []
+        self._cursors_lock = threading.Lock()
+        self._write_lock = threading.RLock()
+        self._unclustered = 0
+
+    # -- engine primitives -------------------------------------------------------------------
+
+    def _cursor(self) -> duckdb.DuckDBPyConnection:
+        cursor: duckdb.DuckDBPyConnection | None = getattr(self._local, "cursor", None)
+        if cursor is None:
+            cursor = self._connection.cursor()
+            self._local.cursor = cursor
+            with self._cursors_lock:
+                self._cursors.append(cursor)
+        return cursor
+
+    @staticmethod
+    def _runner(cursor: duckdb.DuckDBPyConnection) -> Run:
+        def run(sql: str, params: dict[str, Any]) -> Rows:
+            used = {name: params[name] for name in _PARAM.findall(sql)}
+            return cursor.execute(sql, used).fetchall()
+
+        return run
+
+    def _transaction(self, work: Callable[[Run], T]) -> T:
+        cursor = self._cursor()
+        cursor.execute("BEGIN TRANSACTION")
+        try:
+            result = work(self._runner(cursor))
+        except BaseException:
+            cursor.execute("ROLLBACK")
+            raise
+        try:
+            cursor.execute("COMMIT")
+        except duckdb.TransactionException as exc:
+            raise ServiceUnavailable(f"a concurrent write conflicted: {exc}", 1) from None
+        return result
+
+    def _read(self, work: Callable[[Run], T]) -> T:
+        return self._transaction(work)
+
+    def _write(self, work: Callable[[Run], T]) -> T:
+        with self._write_lock:
+            return self._transaction(work)
+
+    def _is_unique_violation(self, error: Exception) -> bool:
+        return isinstance(error, duckdb.ConstraintException)
+
+    def _page_sql(self, where_sql: str, ordering: Ordering) -> str:
+        # Late materialisation: sort only row ids and keys, then fetch whole rows for one page.
+        return (
+            f"SELECT {SELECT_SQL} FROM calls WHERE rowid IN ("
+            f"SELECT rowid FROM calls WHERE {where_sql} ORDER BY {ordering.clause} "
+            f"LIMIT $limit OFFSET $skip) ORDER BY {ordering.clause}"
+        )
+
+    def close(self) -> None:
+        with self._cursors_lock:
+            for cursor in self._cursors:
+                cursor.close()
+            self._cursors.clear()
+        self._connection.close()
+
+    # -- calls -------------------------------------------------------------------------------
+
+    def begin_import(self, tenant_id: str) -> CallImport:
+        return _DuckDBImport(self, tenant_id)
+
+    def compact(self) -> bool:
+        """Rewrite the calls table ordered by (tenant, start time), so zone maps prune scans."""
+        with self._write_lock:
+
+            def rewrite(run: Run) -> None:
+                run(calls_table_sql("duckdb", "calls_compacted"), {})
+                run(
+                    "INSERT INTO calls_compacted SELECT * FROM calls ORDER BY tenant_id, start_ms",
+                    {},
+                )
+                run("DROP TABLE calls", {})
+                run("ALTER TABLE calls_compacted RENAME TO calls", {})
+
+            self._transaction(rewrite)
+            self._cursor().execute("CHECKPOINT")
+            self._unclustered = 0
+        return True
+
+    def maybe_compact(self) -> bool:
+        if self._unclustered < COMPACT_MIN_ROWS:
+            return False
+        total = int(self._read(lambda run: run("SELECT count(*) FROM calls", {}))[0][0])
+        if self._unclustered * 10 < total:
+            return False
+        return self.compact()
+
+
+class _DuckDBImport(CallImport):
+    """Stages rows in a temporary table on a connection of its own."""
+
+    def __init__(self, storage: DuckDBStorage, tenant_id: str) -> None:
+        self.storage = storage
+        self.tenant_id = tenant_id
+        self.cursor: duckdb.DuckDBPyConnection | None = storage._connection.cursor()
+        self.table = f"staged_{uuid.uuid4().hex}"
+        self.received = 0
+        columns = ", ".join(f"{name} {kind}" for name, kind, _ in COLUMNS if name in ROW_COLUMNS)
+        self.cursor.execute(f"CREATE TEMP TABLE {self.table} (seq BIGINT, {columns})")
+
+    def add(self, rows: Sequence[tuple[Any, ...]]) -> None:
+        assert self.cursor is not None, "this import is finished"
+        if not rows:
+            return
+        columns = list(zip(*rows, strict=True))
+        arrays = [pa.array(range(self.received, self.received + len(rows)), type=pa.int64())]
+        arrays += [
+            pa.array(column, type=field.type)
+            for column, field in zip(columns, _ROW_SCHEMA, strict=True)
+        ]
+        batch = pa.Table.from_arrays(arrays, schema=_STAGED_SCHEMA)
+        self.cursor.register("incoming", batch)
+        try:
+            self.cursor.execute(f"INSERT INTO {self.table} SELECT * FROM incoming")
+        finally:
+            self.cursor.unregister("incoming")
+        self.received += len(rows)
+
+    def commit(self) -> UpsertResult:
+        assert self.cursor is not None, "this import is finished"
+        cursor, table, names = self.cursor, self.table, ", ".join(ROW_COLUMNS)
+        with self.storage._write_lock:
+            cursor.execute("BEGIN TRANSACTION")
+            try:
+                latest = (
+                    f"SELECT {names} FROM {table} QUALIFY row_number() OVER "
+                    "(PARTITION BY call_id ORDER BY seq DESC) = 1"
+                )
+                unique = cursor.execute(f"SELECT count(DISTINCT call_id) FROM {table}").fetchall()
+                replaced = cursor.execute(
+                    f"DELETE FROM calls WHERE tenant_id = $t AND call_id IN "
+                    f"(SELECT call_id FROM {table})",
+                    {"t": self.tenant_id},
+                ).fetchall()
+                # Ordered by start time so that appended row groups stay clustered.
+                cursor.execute(
+                    f"INSERT INTO calls SELECT $t, {names} FROM ({latest}) ORDER BY start_ms",
+                    {"t": self.tenant_id},
+                )
+                cursor.execute("COMMIT")
+            except BaseException:
+                cursor.execute("ROLLBACK")
+                raise
+            self.storage._unclustered += int(unique[0][0])
+        stored, swapped = int(unique[0][0]), int(replaced[0][0]) if replaced else 0
+        self.abort()
+        return UpsertResult(self.received, stored - swapped, swapped)
+
+    def abort(self) -> None:
+        if self.cursor is None:
+            return
+        self.cursor.execute(f"DROP TABLE IF EXISTS {self.table}")
+        self.cursor.close()
+        self.cursor = None

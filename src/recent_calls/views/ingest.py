@@ -1,0 +1,68 @@
+"""POST /customerexperience/{version}/calls/{region}: live push of calls as they end."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from starlette.concurrency import run_in_threadpool
+
+from ..errors import FieldError, InvalidRequest
+from ..imports import ingest_calls
+from ..schemas import PROBLEM_RESPONSES, IngestRequest, IngestResult
+from ..storage.base import Credential, Storage
+from .common import SettingsDep, StorageDep, bind_tenant, check_route, credential_of, read_json
+
+router = APIRouter(tags=["Ingestion"])
+
+MAX_BATCH = 10_000
+
+
+def _fields(body: Any) -> tuple[str, list[Any]]:
+    if not isinstance(body, dict):
+        raise InvalidRequest([FieldError("body", "expected a JSON object")])
+    errors = []
+    tenant_id, calls = body.get("tenantId"), body.get("calls")
+    if not isinstance(tenant_id, str) or not tenant_id.strip():
+        errors.append(FieldError("tenantId", "is required; expected a non-empty string"))
+    if not isinstance(calls, list):
+        errors.append(FieldError("calls", "is required; expected an array of calls"))
+    elif len(calls) > MAX_BATCH:
+        errors.append(FieldError("calls", f"{len(calls)} calls given, at most {MAX_BATCH}"))
+    if errors:
+        raise InvalidRequest(errors)
+    assert isinstance(tenant_id, str) and isinstance(calls, list)
+    return tenant_id, calls
+
+
+def _store(
+    storage: Storage, credential: Credential, region: str, tenant_id: str, calls: list[Any]
+) -> IngestResult:
+    tenant = bind_tenant(storage, credential, tenant_id, region)
+    report = ingest_calls(storage, tenant.tenant_id, calls)
+    return IngestResult(
+        received=report.received, inserted=report.inserted, replaced=report.replaced
+    )
+
+
+@router.post(
+    "/customerexperience/{version}/calls/{region}",
+    summary="Push ended calls into the tenant's history (atomic per batch, idempotent by callId)",
+    response_model=IngestResult,
+    responses=PROBLEM_RESPONSES,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": IngestRequest.model_json_schema()}},
+        },
+        "security": [{"ApiKey": [], "Token": []}],
+    },
+)
+async def ingest(
+    request: Request, version: str, region: str, storage: StorageDep, settings: SettingsDep
+) -> IngestResult:
+    check_route(version, region)
+    credential = await credential_of(request, storage)
+    body = await read_json(request, settings.max_ingest_bytes)
+    tenant_id, calls = _fields(body)
+    return await run_in_threadpool(_store, storage, credential, region, tenant_id, calls)

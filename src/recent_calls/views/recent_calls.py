@@ -1,0 +1,61 @@
+"""POST /customerexperience/{version}/recentCallData/{region}: the Recent Calls API."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+from starlette.concurrency import run_in_threadpool
+
+from ..query import CallQuery, RecentCallsRequest, parse_request
+from ..render import render_response
+from ..schemas import PROBLEM_RESPONSES, RecentCallsResponse
+from ..storage.base import Credential, Storage
+from .common import (
+    ClockDep,
+    SettingsDep,
+    StorageDep,
+    bind_tenant,
+    check_route,
+    credential_of,
+    read_json,
+)
+
+router = APIRouter(tags=["Recent Calls"])
+
+_REQUEST_SCHEMA = RecentCallsRequest.model_json_schema(mode="validation")
+
+
+def answer(storage: Storage, credential: Credential, region: str, query: CallQuery) -> bytes:
+    """The response body for a validated query by an authenticated caller."""
+    tenant = bind_tenant(storage, credential, query.tenant_id, region)
+    result = storage.search(tenant.tenant_id, query)
+    return render_response(query, result.hits, result.rows)
+
+
+@router.post(
+    "/customerexperience/{version}/recentCallData/{region}",
+    summary="Recent calls of one tenant, filtered and paged",
+    response_model=RecentCallsResponse,
+    responses=PROBLEM_RESPONSES,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": _REQUEST_SCHEMA}},
+        },
+        "security": [{"ApiKey": [], "Token": []}],
+    },
+)
+async def recent_call_data(
+    request: Request,
+    version: str,
+    region: str,
+    storage: StorageDep,
+    settings: SettingsDep,
+    clock: ClockDep,
+) -> Response:
+    """Checks run in SPEC.md's order: route, credentials, body, fields, tenant binding."""
+    check_route(version, region)
+    credential = await credential_of(request, storage)
+    body = await read_json(request, settings.max_body_bytes)
+    query = parse_request(body, clock())
+    content = await run_in_threadpool(answer, storage, credential, region, query)
+    return Response(content, media_type="application/json")

@@ -1,0 +1,36 @@
+"""Hand-made calls in the import shape, for tests that need exact values."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def make_call(call_id: str, start_ms: int, **fields: Any) -> dict[str, Any]:
+    """A call starting at `start_ms` with plain defaults; `fields` override import keys."""
+    call: dict[str, Any] = {
+        "callId": call_id,
+        "startTime": start_ms,
+        "callDuration": "60000",
+        "queueId": "100",
+        "agentId": "agA",
+        "agentGroup": "10",
+        "agentCallHandlingDuration": "30000.0",
+        "timeInIVR": "5000.0",
+        "holdDuration": "0.0",
+        "maximumHoldDuration": "0.0",
+        "waitTime": "10000.0",
+        "abandonTime": "0.0",
+        "transferCount": "0.0",
+        "muteDuration": 0,
+        "callerName": "Pat Caller",
+        "callerNumber": "7325550100",
+        "callerPhoneNumber": "7325550100",
+        "dialedNumber": "18005550000",
+        "scheduleHours": "Open",
+        "callType": "Inbound",
+        "callSubType": "Queued",
+        "hungupBy": "Caller",
+        "transactionId": "1",
+    }
+    call.update(fields)
+    return call

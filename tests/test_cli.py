@@ -1,0 +1,209 @@
+"""The `recent-calls` command, on a database file and against a running server that holds it."""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+from click.testing import CliRunner
+
+from recent_calls.cli import main
+from tests.calls import make_call
+from tests.conftest import FROZEN_NOW
+
+START = 1710000000000
+
+
+def cli(*args: str, env: dict[str, str] | None = None, stdin: bytes | None = None) -> Any:
+    result = CliRunner().invoke(main, list(args), env=env, input=stdin, catch_exceptions=False)
+    return result
+
+
+def query(url: str, issued: dict[str, str], **fields: Any) -> httpx.Response:
+    body = {"tenantId": issued["tenantId"], "page": 1, "rows": 50, "duration": "allhistory"}
+    return httpx.post(
+        f"{url}/customerexperience/v1/recentCallData/{issued['region']}",
+        json={**body, **fields},
+        headers={"8x8-apikey": issued["apiKey"], "token": issued["token"]},
+    )
+
+
+def jsonl(path: Path, calls: list[dict[str, Any]]) -> Path:
+    path.write_bytes(b"\n".join(orjson.dumps(call) for call in calls) + b"\n")
+    return path
+
+
+def test_tenant_create_json_prints_exactly_the_four_keys(db_path: str) -> None:
+    result = cli("tenant", "create", "acme", "--region", "us", "--json", "--database", db_path)
+    assert result.exit_code == 0, result.output
+    issued = json.loads(result.stdout)
+    assert set(issued) == {"tenantId", "region", "apiKey", "token"}
+    assert (issued["tenantId"], issued["region"]) == ("acme", "us")
+
+
+def test_the_database_comes_from_the_environment_when_not_given(db_path: str) -> None:
+    env = {"RECENT_CALLS_DATABASE": db_path}
+    assert cli("tenant", "create", "acme", "--region", "uk", env=env).exit_code == 0
+    assert Path(db_path).exists()
+    listed = cli("credentials", "list", "acme", "--json", env=env)
+    assert len(json.loads(listed.stdout)) == 1
+
+
+def test_tenant_create_refuses_duplicates_and_bad_names(db_path: str) -> None:
+    assert cli("tenant", "create", "acme", "--region", "us", "--database", db_path).exit_code == 0
+    again = cli("tenant", "create", "acme", "--region", "us", "--database", db_path)
+    assert again.exit_code == 1 and "already exists" in again.output
+    bad = cli("tenant", "create", "no spaces", "--region", "us", "--database", db_path)
+    assert bad.exit_code == 1 and "tenantId" in bad.output
+
+
+def test_credentials_create_list_revoke(db_path: str) -> None:
+    cli("tenant", "create", "acme", "--region", "us", "--database", db_path)
+    created = cli(
+        "credentials", "create", "acme", "--label", "ops", "--json", "--database", db_path
+    )
+    issued = json.loads(created.stdout)
+    key_id = issued["apiKey"].split("_")[1]
+    listed = json.loads(cli("credentials", "list", "acme", "--json", "--database", db_path).stdout)
+    assert [item["label"] for item in listed] == ["", "ops"]
+    assert issued["token"] not in json.dumps(listed) and issued["apiKey"] not in json.dumps(listed)
+    assert cli("credentials", "revoke", "acme", key_id, "--database", db_path).exit_code == 0
+    listed = json.loads(cli("credentials", "list", "acme", "--json", "--database", db_path).stdout)
+    assert [item["revokedMs"] is not None for item in listed] == [False, True]
+    missing = cli("credentials", "revoke", "acme", "nope", "--database", db_path)
+    assert missing.exit_code == 1
+
+
+def test_import_reads_a_file_or_stdin_and_rejects_bad_files_whole(
+    db_path: str, tmp_path: Path
+) -> None:
+    cli("tenant", "create", "acme", "--region", "us", "--database", db_path)
+    good = jsonl(tmp_path / "good.jsonl", [make_call(f"c{i}", START + i) for i in range(3)])
+    result = cli("import", "--tenant", "acme", str(good), "--database", db_path)
+    assert result.exit_code == 0 and "imported 3 calls" in result.stdout
+    piped = cli("import", "--tenant", "acme", "-", "--database", db_path, stdin=good.read_bytes())
+    assert "0 new, 3 replaced" in piped.stdout
+    bad = tmp_path / "bad.jsonl"
+    bad.write_bytes(good.read_bytes() + b"{broken\n")
+    rejected = cli("import", "--tenant", "acme", str(bad), "--database", db_path)
+    assert rejected.exit_code == 1
+    assert "line 4: is not valid JSON" in rejected.stderr
+
+
+def test_demo_json_prints_one_credential_per_demo_tenant(db_path: str) -> None:
+    result = cli("demo", "--calls", "50", "--json", "--now", FROZEN_NOW, "--database", db_path)
+    assert result.exit_code == 0, result.output
+    issued = [json.loads(line) for line in result.stdout.splitlines()]
+    assert {(i["tenantId"], i["region"]) for i in issued} == {
+        ("acmecorp01", "us"),
+        ("britco01", "uk"),
+    }
+    assert all(set(i) == {"tenantId", "region", "apiKey", "token"} for i in issued)
+
+
+@dataclass
+class Served:
+    url: str
+    database: str
+    banner: list[str]
+    process: subprocess.Popen[str]
+
+
+@pytest.fixture
+def served(db_path: str) -> Iterator[Served]:
+    """`recent-calls serve --demo` in its own process, on a free loopback port."""
+    env = {**os.environ, "RECENT_CALLS_NOW": FROZEN_NOW}
+    command = [sys.executable, "-m", "recent_calls", "serve", "--demo", "--demo-calls", "300"]
+    process = subprocess.Popen(
+        [*command, "--port", "0", "--database", db_path],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=env,
+    )
+    assert process.stdout is not None
+    banner: list[str] = []
+    url = ""
+    for line in process.stdout:
+        banner.append(line.rstrip("\n"))
+        if line.startswith("Listening on "):
+            url = line.split()[-1]
+        if len([b for b in banner if "curl " in b]) == 2:
+            break
+    assert url, "\n".join(banner)
+    for _ in range(100):
+        try:
+            if httpx.get(f"{url}/healthz").status_code == 200:
+                break
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    try:
+        yield Served(url, db_path, banner, process)
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=20)
+
+
+def run_curl(command: str) -> bytes:
+    """Run a pasted curl command; where curl is not installed, replay its words with httpx."""
+    if shutil.which("curl"):
+        return subprocess.run(["bash", "-c", command], capture_output=True, check=True).stdout
+    words = shlex.split(command)
+    headers = dict(words[i + 1].split(": ", 1) for i, w in enumerate(words) if w == "-H")
+    url = next(w for w in words if w.startswith("http"))
+    return httpx.post(url, headers=headers, content=words[words.index("-d") + 1]).content
+
+
+def test_the_banner_curl_works_as_pasted(served: Served) -> None:
+    curls = [line.strip() for line in served.banner if line.strip().startswith("curl ")]
+    assert len(curls) == 2
+    for command in curls:
+        document = json.loads(run_curl(command))
+        assert document["hits"] == 300 and len(document["data"]) == 5
+
+
+def test_admin_commands_go_through_the_server_that_holds_the_database(
+    served: Served, tmp_path: Path
+) -> None:
+    database = ["--database", served.database]
+    created = cli("tenant", "create", "live", "--region", "uk", "--json", *database)
+    assert created.exit_code == 0, created.output
+    issued = json.loads(created.stdout)
+    assert query(served.url, issued).json()["hits"] == 0
+
+    calls = jsonl(tmp_path / "calls.jsonl", [make_call(f"c{i}", START + i) for i in range(4)])
+    imported = cli("import", "--tenant", "live", str(calls), *database)
+    assert imported.exit_code == 0 and "imported 4 calls" in imported.stdout
+    assert query(served.url, issued).json()["hits"] == 4
+
+    bad = tmp_path / "bad.jsonl"
+    bad.write_bytes(b"{}\n" + calls.read_bytes())
+    rejected = cli("import", "--tenant", "live", str(bad), *database)
+    assert rejected.exit_code == 1 and "line 1" in rejected.stderr
+    assert query(served.url, issued).json()["hits"] == 4
+
+    key_id = issued["apiKey"].split("_")[1]
+    assert cli("credentials", "revoke", "live", key_id, *database).exit_code == 0
+    assert query(served.url, issued).status_code == 401
+
+
+def test_the_control_file_is_private_and_removed_on_shutdown(served: Served) -> None:
+    control = Path(f"{served.database}.control.json")
+    assert control.stat().st_mode & 0o077 == 0
+    served.process.send_signal(signal.SIGINT)
+    served.process.wait(timeout=20)
+    assert not control.exists()

@@ -1,0 +1,111 @@
+"""The filter compiler, as a table: request fields in, SQL and parameters out."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from recent_calls.dialects import DUCKDB, POSTGRES, Dialect
+from recent_calls.filters import build_where
+from recent_calls.query import parse_request
+
+BASE = {"tenantId": "acme", "page": 1, "rows": 10, "duration": "allhistory"}
+TENANT = ("tenant_id = $tenant_id", {"tenant_id": "acme"})
+
+
+def compile_(fields: dict[str, Any], dialect: Dialect = DUCKDB) -> tuple[str, dict[str, Any]]:
+    where = build_where("acme", parse_request({**BASE, **fields}, 0), dialect)
+    return where.sql, where.params
+
+
+@pytest.mark.parametrize(
+    ("fields", "sql", "params"),
+    [
+        ({}, "tenant_id = $tenant_id", {"tenant_id": "acme"}),
+        (
+            {"duration": None, "timeRange": "10-20"},
+            "tenant_id = $tenant_id AND start_ms >= $start_low AND start_ms < $start_high",
+            {"tenant_id": "acme", "start_low": 10, "start_high": 21},
+        ),
+        (
+            {"callerName": ["ÖMer"]},
+            "tenant_id = $tenant_id AND (contains(caller_name_key, $caller) "
+            "OR contains(caller_number_key, $caller))",
+            {"tenant_id": "acme", "caller": "ömer"},
+        ),
+        ({"callerName": [""]}, "tenant_id = $tenant_id", {"tenant_id": "acme"}),
+        ({"callerName": []}, "tenant_id = $tenant_id", {"tenant_id": "acme"}),
+        (
+            {"tenantAgents": ["a", "b"]},
+            "tenant_id = $tenant_id AND list_has_any(agent_ids, $tenantAgents::VARCHAR[])",
+            {"tenant_id": "acme", "tenantAgents": ["a", "b"]},
+        ),
+        (
+            {"tenantQueues": ["1"], "tenantGroups": ["2"]},
+            "tenant_id = $tenant_id AND list_has_any(queue_ids, $tenantQueues::VARCHAR[]) "
+            "AND list_has_any(agent_groups, $tenantGroups::VARCHAR[])",
+            {"tenant_id": "acme", "tenantQueues": ["1"], "tenantGroups": ["2"]},
+        ),
+        (
+            {"tenantChannels": ["1800"]},
+            "tenant_id = $tenant_id AND list_contains($tenantChannels::VARCHAR[], dialed_number)",
+            {"tenant_id": "acme", "tenantChannels": ["1800"]},
+        ),
+        ({"tenantAgents": []}, "tenant_id = $tenant_id", {"tenant_id": "acme"}),
+        (
+            {"agentHoldCount": "range:2,-1"},
+            "tenant_id = $tenant_id AND agent_hold_count >= $agentHoldCount_low",
+            {"tenant_id": "acme", "agentHoldCount_low": 2},
+        ),
+        (
+            {"transferCount": "range:1,3"},
+            "tenant_id = $tenant_id AND transfer_count >= $transferCount_low "
+            "AND transfer_count <= $transferCount_high",
+            {"tenant_id": "acme", "transferCount_low": 1, "transferCount_high": 3},
+        ),
+        ({"agentMuteCount": "range:-1,-1"}, "tenant_id = $tenant_id", {"tenant_id": "acme"}),
+        (
+            {"callDuration": "sec:5,5"},
+            "tenant_id = $tenant_id AND call_duration >= $callDuration_low "
+            "AND call_duration < $callDuration_high",
+            {"tenant_id": "acme", "callDuration_low": 5000, "callDuration_high": 6000},
+        ),
+        (
+            {"agentCallDuration": "min:5,-1"},
+            "tenant_id = $tenant_id AND agent_handling >= $agentCallDuration_low",
+            {"tenant_id": "acme", "agentCallDuration_low": 300000},
+        ),
+        (
+            {"timeInQueue": "sec:-1,60"},
+            "tenant_id = $tenant_id AND wait_time < $timeInQueue_high",
+            {"tenant_id": "acme", "timeInQueue_high": 61000},
+        ),
+        (
+            {"timeInIVR": "sec:0,-1", "agentHoldDuration": "sec:30,-1"},
+            "tenant_id = $tenant_id AND time_in_ivr >= $timeInIVR_low "
+            "AND hold_duration >= $agentHoldDuration_low",
+            {"tenant_id": "acme", "timeInIVR_low": 0, "agentHoldDuration_low": 30000},
+        ),
+    ],
+)
+def test_compiles_to(fields: dict[str, Any], sql: str, params: dict[str, Any]) -> None:
+    assert compile_(fields) == (sql, params)
+
+
+def test_postgres_escapes_like_wildcards_so_they_match_literally() -> None:
+    sql, params = compile_({"callerName": ["50%_\\x"]}, POSTGRES)
+    assert "caller_name_key LIKE %(caller)s" in sql
+    assert params["caller"] == "%50\\%\\_\\\\x%"
+
+
+def test_postgres_list_filters_use_array_operators() -> None:
+    sql, _ = compile_({"tenantAgents": ["a"], "tenantChannels": ["1"]}, POSTGRES)
+    assert "agent_ids && %(tenantAgents)s::text[]" in sql
+    assert "dialed_number = ANY(%(tenantChannels)s::text[])" in sql
+
+
+def test_the_tenant_always_comes_first_whatever_the_body_says() -> None:
+    where = build_where("mine", parse_request({**BASE, "tenantId": "theirs"}, 0), DUCKDB)
+    assert where.sql.startswith("tenant_id = $tenant_id")
+    assert where.params["tenant_id"] == "mine"
