@@ -112,6 +112,7 @@ def test_multi_valued_fields_may_be_arrays_or_delimited_strings(storage: Storage
         ("postCallSurvey", "{not json"),
         ("voiceComment", "[]"),
         ("startTime", "yesterday"),
+        ("startTime", True),
         ("callerName", ["a list"]),
         ("waitTime", float("inf")),
     ],

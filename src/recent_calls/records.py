@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints, ValidationError
 
 from .clock import parse_instant
 from .errors import FieldError
@@ -67,7 +67,7 @@ class ImportedCall(BaseModel):
     model_config = ConfigDict(extra="ignore", coerce_numbers_to_str=True)
 
     callId: Annotated[str, StringConstraints(min_length=1, max_length=256, strip_whitespace=True)]
-    startTime: int | str | None = None
+    startTime: StrictInt | str | None = None  # strict: true must not become 1 ms
     callDate: str | None = None
     callDuration: Millis = 0
     agentCallHandlingDuration: Millis = 0
