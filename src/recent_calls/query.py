@@ -187,9 +187,11 @@ def _string_list(max_items: int) -> Any:
             raise _fail(f"{len(value)} items given, at most {max_items} allowed")
         for item in value:
             if not isinstance(item, str):
-                raise _fail(f"the item {item!r} is not a string")
+                raise _fail(f"an item is a {type(item).__name__}, not a string")
             if len(item) > MAX_TEXT:
                 raise _fail(f"an item is longer than {MAX_TEXT} characters")
+            if "\x00" in item:
+                raise _fail("an item contains a NUL character")
         return tuple(value)
 
     return check

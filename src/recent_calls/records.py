@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -161,6 +162,21 @@ class LocalTimeReader:
         return (naive_seconds + second + offset) * 1000
 
 
+_TEXT_FIELDS = tuple(
+    name for name, info in ImportedCall.model_fields.items() if info.annotation in (str, Text)
+)
+
+
+def _texts(call: ImportedCall) -> Iterator[str]:
+    for name in _TEXT_FIELDS:
+        yield getattr(call, name)
+    for value in (call.queueId, call.agentId, call.agentGroup, call.transactionId):
+        if isinstance(value, str):
+            yield value
+        else:
+            yield from value
+
+
 def to_row(call: ImportedCall, clock: LocalTimeReader) -> tuple[Any, ...]:
     """The stored row of one validated call, in ROW_COLUMNS order; ValueError names what is bad."""
     if call.startTime is not None:
@@ -179,6 +195,8 @@ def to_row(call: ImportedCall, clock: LocalTimeReader) -> tuple[Any, ...]:
         raise ValueError("callDate or startTime is required")
     if not 0 <= start <= MAX_EPOCH_MS:
         raise ValueError("startTime is out of range (1970 to 9999)")
+    if any("\x00" in text for text in _texts(call)):
+        raise ValueError("a text field contains a NUL character")
     if not float(call.transferCount).is_integer():
         raise ValueError("transferCount is not a whole number")
     try:

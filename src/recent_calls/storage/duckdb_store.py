@@ -105,7 +105,7 @@ class DuckDBStorage(Storage):
     def _page_sql(self, where_sql: str, ordering: Ordering) -> str:
         # Late materialisation: sort only row ids and keys, then fetch whole rows for one page.
         return (
-            f"SELECT {SELECT_SQL} FROM calls WHERE rowid IN ("
+            f"SELECT {SELECT_SQL} FROM calls WHERE tenant_id = $tenant_id AND rowid IN ("
             f"SELECT rowid FROM calls WHERE {where_sql} ORDER BY {ordering.clause} "
             f"LIMIT $limit OFFSET $skip) ORDER BY {ordering.clause}"
         )
