@@ -201,9 +201,9 @@ def test_admin_commands_go_through_the_server_that_holds_the_database(
     assert query(served.url, issued).status_code == 401
 
 
-def test_the_control_file_is_private_and_removed_on_shutdown(served: Served) -> None:
+def test_the_control_file_is_private_and_removed_on_a_clean_shutdown(served: Served) -> None:
     control = Path(f"{served.database}.control.json")
     assert control.stat().st_mode & 0o077 == 0
     served.process.send_signal(signal.SIGINT)
-    served.process.wait(timeout=20)
+    assert served.process.wait(timeout=20) == 0
     assert not control.exists()

@@ -113,6 +113,8 @@ def test_multi_valued_fields_may_be_arrays_or_delimited_strings(storage: Storage
         ("voiceComment", "[]"),
         ("startTime", "yesterday"),
         ("startTime", True),
+        ("callerName", "a\x00b"),
+        ("agentId", ["ok", "\x00"]),
         ("callerName", ["a list"]),
         ("waitTime", float("inf")),
     ],

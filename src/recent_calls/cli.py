@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -93,15 +94,17 @@ def serve(
     from .server import serve as run
 
     settings = Settings(database=database, now=now)
-    run(
-        settings,
-        host=host,
-        port=port,
-        demo_calls=demo_calls if demo else None,
-        seed=seed,
-        echo=_echo_now,
-        log_level=log_level,
-    )
+    # Ctrl-C (or SIGINT) is how a server is asked to stop: that is a clean exit.
+    with contextlib.suppress(KeyboardInterrupt):
+        run(
+            settings,
+            host=host,
+            port=port,
+            demo_calls=demo_calls if demo else None,
+            seed=seed,
+            echo=_echo_now,
+            log_level=log_level,
+        )
 
 
 @main.group()

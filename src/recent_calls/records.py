@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -167,17 +166,20 @@ _TEXT_FIELDS = tuple(
 )
 
 
-def _texts(call: ImportedCall) -> Iterator[str]:
+def _field_with_nul(call: ImportedCall) -> str | None:
     for name in _TEXT_FIELDS:
-        yield getattr(call, name)
-    for value in (call.queueId, call.agentId, call.agentGroup, call.transactionId):
-        if isinstance(value, str):
-            yield value
-        else:
-            yield from value
+        if "\x00" in getattr(call, name):
+            return name
+    for name in ("queueId", "agentId", "agentGroup", "transactionId"):
+        value = getattr(call, name)
+        if any("\x00" in part for part in ([value] if isinstance(value, str) else value)):
+            return name
+    return None
 
 
-def to_row(call: ImportedCall, clock: LocalTimeReader) -> tuple[Any, ...]:
+def to_row(
+    call: ImportedCall, clock: LocalTimeReader, *, may_hold_nul: bool = True
+) -> tuple[Any, ...]:
     """The stored row of one validated call, in ROW_COLUMNS order; ValueError names what is bad."""
     if call.startTime is not None:
         try:
@@ -195,8 +197,8 @@ def to_row(call: ImportedCall, clock: LocalTimeReader) -> tuple[Any, ...]:
         raise ValueError("callDate or startTime is required")
     if not 0 <= start <= MAX_EPOCH_MS:
         raise ValueError("startTime is out of range (1970 to 9999)")
-    if any("\x00" in text for text in _texts(call)):
-        raise ValueError("a text field contains a NUL character")
+    if may_hold_nul and (name := _field_with_nul(call)):
+        raise ValueError(f"{name} contains a NUL character")
     if not float(call.transferCount).is_integer():
         raise ValueError("transferCount is not a whole number")
     try:
@@ -250,8 +252,11 @@ def parse_call(
     try:
         if isinstance(source, dict):
             call = ImportedCall.model_validate(source)
+            may_hold_nul = True
         else:
             call = ImportedCall.model_validate_json(source)
+            # JSON text can only carry a NUL escaped, so one scan of the line rules it out.
+            may_hold_nul = (b"\\u0000" if isinstance(source, bytes) else "\\u0000") in source
     except ValidationError as exc:
         errors = []
         for item in exc.errors(include_url=False):
@@ -265,6 +270,6 @@ def parse_call(
             errors.append(FieldError(where, message))
         return None, errors[:5]
     try:
-        return to_row(call, clock), []
+        return to_row(call, clock, may_hold_nul=may_hold_nul), []
     except ValueError as exc:
         return None, [FieldError(where, str(exc))]
