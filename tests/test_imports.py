@@ -136,3 +136,20 @@ def test_an_unknown_tenant_or_timezone_is_refused(storage: Storage) -> None:
     storage.create_tenant("acme", "us")
     with pytest.raises(InvalidRequest):
         import_lines(storage, "acme", lines(make_call("a", START)), timezone="Nowhere/Land")
+
+
+def test_a_large_import_parsed_in_worker_processes_numbers_lines_across_chunks(
+    storage: Storage,
+) -> None:
+    storage.create_tenant("acme", "us")
+    count = 45_000  # three chunks: the first in-process, the rest in the worker pool
+    calls = [orjson.dumps(make_call(f"c{i}", START + i)) for i in range(count)]
+    calls[41_234] = b'{"callId": ""}'
+    with pytest.raises(ImportRejected) as caught:
+        import_lines(storage, "acme", calls, workers=2)
+    assert [error.field for error in caught.value.errors] == ["line 41235"]
+    assert storage.count_calls("acme") == 0
+    calls[41_234] = orjson.dumps(make_call("fixed", START))
+    report = import_lines(storage, "acme", calls, workers=2)
+    assert (report.lines, report.received, report.inserted) == (count, count, count)
+    assert storage.count_calls("acme") == count
