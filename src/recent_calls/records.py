@@ -108,7 +108,7 @@ def _split(value: str | list[str], sep: str) -> list[str]:
     return [part.strip() for part in value if part and not part.isspace()]
 
 
-_EMPTY_JSON = {list: "[]", dict: "{}"}
+_EMPTY_JSON: dict[type, str] = {list: "[]", dict: "{}"}
 
 
 def _json_text(value: str | list[Any] | dict[str, Any], kind: type) -> str:
@@ -256,7 +256,10 @@ def parse_call(
         else:
             call = ImportedCall.model_validate_json(source)
             # JSON text can only carry a NUL escaped, so one scan of the line rules it out.
-            may_hold_nul = (b"\\u0000" if isinstance(source, bytes) else "\\u0000") in source
+            if isinstance(source, bytes):
+                may_hold_nul = b"\\u0000" in source
+            else:
+                may_hold_nul = "\\u0000" in source
     except ValidationError as exc:
         errors = []
         for item in exc.errors(include_url=False):
