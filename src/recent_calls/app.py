@@ -12,12 +12,12 @@ from typing import Any
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
-from . import __version__, problems
+from . import __version__, faults, logs, middleware, problems, ratelimit
 from .clock import make_clock
 from .settings import Settings
 from .storage import open_storage
 from .storage.base import Storage
-from .views import admin, health, ingest, recent_calls
+from .views import admin, health, ingest, recent_calls, stats, web
 
 log = logging.getLogger("recent_calls")
 
@@ -40,6 +40,7 @@ def create_app(settings: Settings | None = None, *, storage: Storage | None = No
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = storage is None
         app.state.storage = storage or await run_in_threadpool(open_storage, settings.database)
+        app.state.storage.set_statement_timeout(settings.statement_timeout_ms)
         compactor = asyncio.create_task(
             _compact_periodically(app.state.storage, settings.compact_interval_s)
         )
@@ -49,6 +50,8 @@ def create_app(settings: Settings | None = None, *, storage: Storage | None = No
             compactor.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await compactor
+            if app.state.rate_limiter is not None:
+                await app.state.rate_limiter.aclose()
             if owned:
                 app.state.storage.close()
 
@@ -60,10 +63,16 @@ def create_app(settings: Settings | None = None, *, storage: Storage | None = No
         docs_url="/docs",
         redoc_url=None,
     )
+    logs.configure(settings.log_format)
     app.state.settings = settings
     app.state.clock = make_clock(settings.now)
     problems.install(app)
-    for module in (recent_calls, ingest, admin, health):
+    faults.install(app, settings)
+    # Added last is outermost: request id and access log wrap everything, headers next.
+    ratelimit.install(app, settings)
+    app.add_middleware(middleware.SecurityHeaders)
+    app.add_middleware(logs.AccessLog)
+    for module in (recent_calls, ingest, admin, health, stats, web):
         app.include_router(module.router)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app

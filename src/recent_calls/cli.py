@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import IO, Any, TypeVar
@@ -14,7 +15,7 @@ import orjson
 from . import __version__
 from .admin import connect_admin
 from .clock import make_clock
-from .credentials import IssuedCredential
+from .credentials import IssuedCredential, parse_grace
 from .errors import ImportRejected, RecentCallsError
 from .settings import DEFAULT_DATABASE, Settings
 
@@ -80,6 +81,13 @@ def main() -> None:
 @click.option("--seed", default=7, show_default=True, help="Seed of the demo data.")
 @click.option("--now", envvar="RECENT_CALLS_NOW", help="Frozen clock (env RECENT_CALLS_NOW).")
 @click.option("--log-level", default="info", show_default=True)
+@click.option(
+    "--fault-429", type=click.FloatRange(0, 1), help="Share of API requests answered 429."
+)
+@click.option(
+    "--fault-503", type=click.FloatRange(0, 1), help="Share of API requests answered 503."
+)
+@click.option("--fault-delay", metavar="MS[:RATE]", help="Delay (a share of) API requests.")
 def serve(
     database: str,
     host: str,
@@ -89,11 +97,22 @@ def serve(
     seed: int,
     now: str | None,
     log_level: str,
+    fault_429: float | None,
+    fault_503: float | None,
+    fault_delay: str | None,
 ) -> None:
     """Serve the API on DATABASE."""
+    from .faults import parse_delay
     from .server import serve as run
 
-    settings = Settings(database=database, now=now)
+    faults: dict[str, Any] = {"fault_rate_429": fault_429, "fault_rate_503": fault_503}
+    if fault_delay is not None:
+        try:
+            faults["fault_delay_ms"], faults["fault_delay_rate"] = parse_delay(fault_delay)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--fault-delay") from None
+    given = {name: value for name, value in faults.items() if value is not None}
+    settings = Settings(database=database, now=now, **given)
     # Ctrl-C (or SIGINT) is how a server is asked to stop: that is a clean exit.
     with contextlib.suppress(KeyboardInterrupt):
         run(
@@ -126,7 +145,7 @@ def tenant_create(database: str, tenant_id: str, region: str, label: str, as_jso
 
 @main.group()
 def credentials() -> None:
-    """Create, list and revoke a tenant's credentials."""
+    """Create, list, rotate and revoke a tenant's credentials."""
 
 
 @credentials.command("create")
@@ -151,12 +170,60 @@ def credentials_list(database: str, tenant_id: str, as_json: bool) -> None:
     if as_json:
         click.echo(orjson.dumps(items).decode())
         return
+    now_ms = time.time_ns() // 1_000_000
     for item in items:
-        state = "revoked" if item["revokedMs"] else "live"
-        created = datetime.fromtimestamp(item["createdMs"] / 1000, UTC).isoformat(
-            timespec="seconds"
+        revoked = item["revokedMs"]
+        state = "live" if revoked is None else "revoked" if revoked <= now_ms else "expiring"
+        created = _iso(item["createdMs"])
+        until = f"  (until {_iso(revoked)})" if state == "expiring" else ""
+        click.echo(f"{item['keyId']}  {state:8}  {created}  {item['label']}{until}")
+
+
+def _iso(epoch_ms: int) -> str:
+    return datetime.fromtimestamp(epoch_ms / 1000, UTC).isoformat(timespec="seconds")
+
+
+@credentials.command("rotate")
+@database_option
+@click.argument("tenant_id")
+@click.argument("key_id")
+@click.option(
+    "--grace", default="24h", show_default=True, help="How long the old one keeps working."
+)
+@click.option("--label", default="", help="Label of the new credential (default: the old's).")
+@json_option
+def credentials_rotate(
+    database: str, tenant_id: str, key_id: str, grace: str, label: str, as_json: bool
+) -> None:
+    """Issue a new credential for TENANT_ID; KEY_ID keeps working for the grace period."""
+    try:
+        grace_ms = parse_grace(grace)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--grace") from None
+    with connect_admin(database) as admin:
+        issued = admin.rotate_credential(tenant_id, key_id, grace_ms, label)
+    _print_issued(issued, as_json)
+    click.echo(f"{key_id} stops working in {grace}.", err=True)
+
+
+@main.command()
+@database_option
+@click.option("--tenant", "tenant_id", help="Only this tenant's actions.")
+@click.option("--limit", default=100, show_default=True)
+@json_option
+def audit(database: str, tenant_id: str | None, limit: int, as_json: bool) -> None:
+    """Show the latest admin actions (who, what, when), newest first."""
+    with connect_admin(database) as admin:
+        entries = admin.audit_log(tenant_id, limit)
+    if as_json:
+        click.echo(orjson.dumps(entries).decode())
+        return
+    for e in entries:
+        key = f" {e['keyId']}" if e["keyId"] else ""
+        click.echo(
+            f"{_iso(e['atMs'])}  {e['actor']}  {e['action']}  {e['tenantId']}{key}  "
+            f"{e['detail']}".rstrip()
         )
-        click.echo(f"{item['keyId']}  {state:7}  {created}  {item['label']}")
 
 
 @credentials.command("revoke")
@@ -211,3 +278,9 @@ def compact(database: str) -> None:
     with connect_admin(database) as admin:
         admin.compact()
     click.echo("compacted")
+
+
+from .cli_transfer import export_command, sync_command  # noqa: E402
+
+main.add_command(export_command)
+main.add_command(sync_command)

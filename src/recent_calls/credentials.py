@@ -3,6 +3,9 @@
 Both halves are long random strings (not passwords), so one SHA-256 each is the right hash: a
 slow password hash would add its cost to every request without making a 190-bit secret any
 harder to guess. The token is compared in constant time.
+
+A credential whose `revoked_ms` lies in the future is still valid until then: that is how a
+rotation keeps the old credential working for a grace period next to the new one.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import time
 import uuid
 from dataclasses import dataclass
 
-from .errors import Unauthorized
+from .errors import NotFound, Unauthorized
 from .storage.base import Credential, Storage
 
 API_KEY_PREFIX = "rck_"
@@ -70,6 +73,45 @@ def authenticate(storage: Storage, api_key: str | None, token: str | None) -> Cr
     credential = storage.credential_by_key(digest(api_key))
     expected = credential.token_hash if credential else _DUMMY_HASH
     matches = hmac.compare_digest(expected, digest(token))
-    if credential is None or not matches or credential.revoked_ms is not None:
+    if credential is None or not matches or not is_live(credential, _now_ms()):
         raise Unauthorized("the api key and token are not a valid credential")
     return credential
+
+
+def is_live(credential: Credential, now_ms: int) -> bool:
+    """Not revoked, or revoked from a time still to come (a rotated credential's grace)."""
+    return credential.revoked_ms is None or credential.revoked_ms > now_ms
+
+
+def rotate(
+    storage: Storage, tenant_id: str, region: str, key_id: str, grace_ms: int, label: str = ""
+) -> IssuedCredential:
+    """Issue a new credential and let the old one (`key_id`) expire after `grace_ms`.
+
+    Both work until then, so a client can switch to the new one without downtime.
+    """
+    old = next(
+        (c for c in storage.list_credentials(tenant_id) if c.key_id == key_id),
+        None,
+    )
+    if old is None or not is_live(old, _now_ms()):
+        raise NotFound(f"tenant {tenant_id!r} has no live credential {key_id!r}")
+    issued = issue(storage, tenant_id, region, label or old.label)
+    storage.revoke_credential(tenant_id, key_id, at_ms=_now_ms() + max(0, grace_ms))
+    return issued
+
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_grace(text: str) -> int:
+    """`90s`, `30m`, `24h`, `7d` or a number of seconds, as milliseconds."""
+    text = text.strip().lower()
+    number, unit = (text[:-1], text[-1]) if text[-1:] in _UNITS else (text, "s")
+    if not number.isdigit():
+        raise ValueError(f"{text!r} is not a duration such as 90s, 30m, 24h or 7d")
+    return int(number) * _UNITS[unit] * 1000
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000

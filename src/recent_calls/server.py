@@ -17,6 +17,7 @@ from .clock import make_clock
 from .control import Control, remove_control, write_control
 from .credentials import IssuedCredential
 from .demo import DEMO_TENANTS
+from .faults import FaultPlan
 from .settings import Settings
 from .storage import is_server_url, open_storage
 
@@ -58,8 +59,9 @@ def curl_example(url: str, credential: IssuedCredential) -> str:
     )
 
 
-def banner(url: str, database: str, issued: list[IssuedCredential]) -> str:
+def banner(url: str, database: str, issued: list[IssuedCredential], faults: str = "") -> str:
     lines = [f"recent-calls serving {database}", f"Listening on {url}", f"API docs: {url}/docs"]
+    lines += [faults] if faults else []
     for credential in issued:
         lines += [
             "",
@@ -96,9 +98,12 @@ def serve(
         settings = settings.model_copy(update={"admin_token": token})
         if embedded:
             write_control(settings.database, Control(url, token, os.getpid()))
-        echo(banner(url, settings.database, issued))
+        echo(banner(url, settings.database, issued, FaultPlan.from_settings(settings).describe()))
         app = create_app(settings, storage=storage)
-        config = uvicorn.Config(app, log_level=log_level, lifespan="on", server_header=False)
+        # Our own access log (logs.py) replaces uvicorn's: JSON, with request ids, no query strings.
+        config = uvicorn.Config(
+            app, log_level=log_level, lifespan="on", server_header=False, access_log=False
+        )
         uvicorn.Server(config).run(sockets=[sock])
     finally:
         if sock is not None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -21,3 +23,26 @@ class Settings(BaseSettings):
     max_ingest_bytes: int = Field(16 * 1024 * 1024, description="Largest ingestion body accepted.")
     compact_interval_s: float = Field(60.0, description="How often to check whether to re-cluster.")
     admin_token: str | None = Field(None, description="Secret for the admin API; none: disabled.")
+    fault_rate_429: float = Field(
+        0.0, ge=0, le=1, description="Share of API requests answered 429."
+    )
+    fault_rate_503: float = Field(
+        0.0, ge=0, le=1, description="Share of API requests answered 503."
+    )
+    fault_delay_ms: int = Field(0, ge=0, description="Delay added to delayed API requests (ms).")
+    fault_delay_rate: float = Field(1.0, ge=0, le=1, description="Share of API requests delayed.")
+    fault_retry_after_s: int = Field(1, ge=0, description="Retry-After of injected 429 answers.")
+    fault_seed: int | None = Field(None, description="Seed of the fault draws, for replays.")
+    rate_limit_per_s: float = Field(
+        50.0, ge=0, description="Requests per second per credential, after the burst; 0: off."
+    )
+    rate_limit_burst: int = Field(
+        200, ge=1, description="Requests a credential may make at once (its bucket's size)."
+    )
+    redis_url: str | None = Field(
+        None, description="redis:// URL; rate limits are then shared by every API replica."
+    )
+    statement_timeout_ms: int = Field(
+        30_000, ge=0, description="Longest a read query may run before a 503; 0: no limit."
+    )
+    log_format: Literal["json", "text"] = Field("json", description="Access and server logs.")

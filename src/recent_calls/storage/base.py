@@ -46,6 +46,18 @@ class Credential:
 
 
 @dataclass(frozen=True)
+class AuditEntry:
+    """One admin action: who did what to which tenant and credential, and when; no secrets."""
+
+    at_ms: int
+    actor: str
+    action: str
+    tenant_id: str
+    key_id: str = ""
+    detail: str = ""
+
+
+@dataclass(frozen=True)
 class UpsertResult:
     received: int
     inserted: int
@@ -89,6 +101,13 @@ class Storage(ABC):
 
     engine: str
     dialect: Dialect
+    # The longest a read may run before it is stopped and answered as ServiceUnavailable (503);
+    # None: no limit. Engines apply it to `_read`; set it with `set_statement_timeout`.
+    statement_timeout_ms: int | None = None
+
+    def set_statement_timeout(self, timeout_ms: int | None) -> None:
+        """Stop reads that run longer than `timeout_ms` (0 or None: never)."""
+        self.statement_timeout_ms = timeout_ms or None
 
     # -- engine primitives -------------------------------------------------------------------
 
@@ -229,25 +248,90 @@ class Storage(ABC):
         )
         return [Credential(*row) for row in rows]
 
-    def revoke_credential(self, tenant_id: str, key_id: str) -> bool:
-        """Revoke one credential of the tenant; False if it has none by that id."""
+    def revoke_credential(self, tenant_id: str, key_id: str, at_ms: int | None = None) -> bool:
+        """Revoke one live credential of the tenant now, or from `at_ms` on (an expiry);
+        False if it has no live credential by that id."""
         p = self.dialect.param
+        now = _now_ms()
 
         def revoke(run: Run) -> bool:
+            # A credential with revoked_ms in the future is still live (a rotation's grace).
             found = run(
                 f"SELECT key_hash FROM credentials WHERE tenant_id = {p('t')} AND key_id = {p('k')}"
-                " AND revoked_ms IS NULL",
-                {"t": tenant_id, "k": key_id},
+                f" AND (revoked_ms IS NULL OR revoked_ms > {p('now')})",
+                {"t": tenant_id, "k": key_id, "now": now},
             )
             if not found:
                 return False
             run(
-                f"UPDATE credentials SET revoked_ms = {p('now')} WHERE key_hash = {p('kh')}",
-                {"now": _now_ms(), "kh": found[0][0]},
+                f"UPDATE credentials SET revoked_ms = {p('at')} WHERE key_hash = {p('kh')}",
+                {"at": now if at_ms is None else at_ms, "kh": found[0][0]},
             )
             return True
 
         return self._write(revoke)
+
+    # -- audit trail -------------------------------------------------------------------------
+
+    def add_audit(self, entry: AuditEntry) -> None:
+        """Record one admin action."""
+        p = self.dialect.param
+        self._write(
+            lambda run: run(
+                f"INSERT INTO audit_log VALUES ({p('at')}, {p('actor')}, {p('action')}, "
+                f"{p('t')}, {p('k')}, {p('detail')})",
+                {
+                    "at": entry.at_ms,
+                    "actor": entry.actor,
+                    "action": entry.action,
+                    "t": entry.tenant_id,
+                    "k": entry.key_id,
+                    "detail": entry.detail,
+                },
+            )
+        )
+
+    def list_audit(self, tenant_id: str | None = None, limit: int = 100) -> list[AuditEntry]:
+        """The latest admin actions, newest first; of one tenant when given."""
+        p = self.dialect.param
+        where = f"WHERE tenant_id = {p('t')} " if tenant_id is not None else ""
+        rows = self._read(
+            lambda run: run(
+                "SELECT at_ms, actor, action, tenant_id, key_id, detail FROM audit_log "
+                f"{where}ORDER BY at_ms DESC LIMIT {p('limit')}",
+                {"t": tenant_id, "limit": limit} if tenant_id is not None else {"limit": limit},
+            )
+        )
+        return [AuditEntry(*row) for row in rows]
+
+    # -- sync watermarks ---------------------------------------------------------------------
+
+    def get_sync_watermark(self, tenant_id: str, source: str) -> int | None:
+        """The start time (epoch ms) up to which the tenant is synced from `source`, if any."""
+        p = self.dialect.param
+        rows = self._read(
+            lambda run: run(
+                f"SELECT watermark_ms FROM sync_watermarks WHERE tenant_id = {p('t')} "
+                f"AND source = {p('s')}",
+                {"t": tenant_id, "s": source},
+            )
+        )
+        return int(rows[0][0]) if rows else None
+
+    def set_sync_watermark(self, tenant_id: str, source: str, watermark_ms: int) -> None:
+        """Record the tenant's sync watermark for `source`."""
+        p = self.dialect.param
+        params = {"t": tenant_id, "s": source, "w": watermark_ms, "now": _now_ms()}
+
+        def store(run: Run) -> None:
+            where = f"tenant_id = {p('t')} AND source = {p('s')}"
+            run(f"DELETE FROM sync_watermarks WHERE {where}", params)
+            run(
+                f"INSERT INTO sync_watermarks VALUES ({p('t')}, {p('s')}, {p('w')}, {p('now')})",
+                params,
+            )
+
+        self._write(store)
 
     # -- calls -------------------------------------------------------------------------------
 

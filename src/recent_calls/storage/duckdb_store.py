@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import re
 import threading
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
@@ -35,6 +38,48 @@ _PARAM = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
 
 # Re-cluster once this many rows, and a tenth of the table, arrived since the last compaction.
 COMPACT_MIN_ROWS = 100_000
+
+
+class _Watchdog:
+    """One thread that interrupts the cursors whose read ran past its deadline."""
+
+    def __init__(self) -> None:
+        self._wake = threading.Condition()
+        self._armed: dict[int, tuple[float, duckdb.DuckDBPyConnection]] = {}
+        self._tickets = itertools.count()
+        self._thread: threading.Thread | None = None
+
+    def arm(self, cursor: duckdb.DuckDBPyConnection, seconds: float) -> int:
+        with self._wake:
+            ticket = next(self._tickets)
+            self._armed[ticket] = (time.monotonic() + seconds, cursor)
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="duckdb-statement-timeout", daemon=True
+                )
+                self._thread.start()
+            self._wake.notify()
+            return ticket
+
+    def disarm(self, ticket: int) -> None:
+        with self._wake:
+            self._armed.pop(ticket, None)
+
+    def _run(self) -> None:
+        with self._wake:
+            while True:
+                now = time.monotonic()
+                for ticket, (deadline, cursor) in list(self._armed.items()):
+                    if deadline <= now:
+                        del self._armed[ticket]
+                        # Under the lock, so a read that has just ended cannot be hit: disarm
+                        # waits for it. An interrupt of an idle cursor is a no-op.
+                        cursor.interrupt()
+                deadlines = [deadline for deadline, _ in self._armed.values()]
+                self._wake.wait(timeout=max(0.001, min(deadlines) - now) if deadlines else None)
+
+
+_WATCHDOG = _Watchdog()
 
 
 class DuckDBStorage(Storage):
@@ -93,7 +138,24 @@ class DuckDBStorage(Storage):
         return result
 
     def _read(self, work: Callable[[Run], T]) -> T:
-        return self._transaction(work)
+        timeout_ms = self.statement_timeout_ms
+        if not timeout_ms:
+            return self._transaction(work)
+        # DuckDB has no server-side timeout: a watchdog interrupts the cursor at the deadline.
+        cursor = self._cursor()
+        ticket = _WATCHDOG.arm(cursor, timeout_ms / 1000)
+        try:
+            return self._transaction(work)
+        except duckdb.InterruptException:
+            with contextlib.suppress(duckdb.Error):  # interrupted at COMMIT: still open
+                cursor.execute("ROLLBACK")
+            raise ServiceUnavailable(
+                f"The query ran longer than {timeout_ms} ms and was stopped; "
+                "narrow the request (a shorter window, fewer filters) or try again.",
+                retry_after=1,
+            ) from None
+        finally:
+            _WATCHDOG.disarm(ticket)
 
     def _write(self, work: Callable[[Run], T]) -> T:
         with self._write_lock:

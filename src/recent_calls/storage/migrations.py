@@ -33,6 +33,36 @@ def calls_table_sql(engine: str, name: str = "calls") -> str:
     return f"CREATE TABLE {name} (\n  {columns}{key}\n)"
 
 
+def _optional_extension(name: str, without: str) -> tuple[str, ...]:
+    """PostgreSQL: create extension `name` if the server has it, else warn and go on."""
+    return (
+        f"DO $$ BEGIN CREATE EXTENSION IF NOT EXISTS {name}; "
+        f"EXCEPTION WHEN OTHERS THEN RAISE WARNING "
+        f"'extension {name} is not available (%): {without}', SQLERRM; END $$",
+    )
+
+
+# PostgreSQL: tenant_id leads every index on call data (a distributed table's shards then hold
+# whole tenants), which GIN can do only with btree_gin; substring search uses pg_trgm. Each
+# index is made with what the server has, so a plain PostgreSQL still works, only slower.
+_POSTGRES_SEARCH_INDEXES = """DO $$
+DECLARE
+  lead text := CASE WHEN EXISTS (SELECT FROM pg_extension WHERE extname = 'btree_gin')
+                    THEN 'tenant_id, ' ELSE '' END;
+  trigram boolean := EXISTS (SELECT FROM pg_extension WHERE extname = 'pg_trgm');
+  col text;
+BEGIN
+  IF trigram THEN
+    FOREACH col IN ARRAY ARRAY['caller_name_key', 'caller_number_key'] LOOP
+      EXECUTE format('CREATE INDEX %I ON calls USING gin (%s%I gin_trgm_ops)',
+                     'calls_' || col || '_trgm', lead, col);
+    END LOOP;
+  END IF;
+  FOREACH col IN ARRAY ARRAY['agent_ids', 'queue_ids', 'agent_groups'] LOOP
+    EXECUTE format('CREATE INDEX %I ON calls USING gin (%s%I)', 'calls_' || col, lead, col);
+  END LOOP;
+END $$"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         1,
@@ -54,6 +84,38 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE INDEX credentials_tenant ON credentials (tenant_id)",
             calls_table_sql("postgres"),
             "CREATE INDEX calls_by_start ON calls (tenant_id, start_ms DESC, call_id DESC)",
+            *_optional_extension("pg_trgm", "callerName searches will scan the tenant''s calls"),
+            *_optional_extension("btree_gin", "GIN indexes will not lead with tenant_id"),
+            _POSTGRES_SEARCH_INDEXES,
+        ),
+    ),
+    Migration(
+        2,
+        "sync watermarks",
+        duckdb=(
+            "CREATE TABLE sync_watermarks (tenant_id VARCHAR NOT NULL, source VARCHAR NOT NULL, "
+            "watermark_ms BIGINT NOT NULL, updated_ms BIGINT NOT NULL, "
+            "PRIMARY KEY (tenant_id, source))",
+        ),
+        postgres=(
+            "CREATE TABLE sync_watermarks (tenant_id text NOT NULL, source text NOT NULL, "
+            "watermark_ms bigint NOT NULL, updated_ms bigint NOT NULL, "
+            "PRIMARY KEY (tenant_id, source))",
+        ),
+    ),
+    Migration(
+        3,
+        "audit trail of admin actions",
+        duckdb=(
+            "CREATE TABLE audit_log (at_ms BIGINT NOT NULL, actor VARCHAR NOT NULL, "
+            "action VARCHAR NOT NULL, tenant_id VARCHAR NOT NULL, key_id VARCHAR NOT NULL, "
+            "detail VARCHAR NOT NULL)",
+        ),
+        postgres=(
+            "CREATE TABLE audit_log (at_ms bigint NOT NULL, actor text NOT NULL, "
+            "action text NOT NULL, tenant_id text NOT NULL, key_id text NOT NULL, "
+            "detail text NOT NULL)",
+            "CREATE INDEX audit_log_by_tenant ON audit_log (tenant_id, at_ms)",
         ),
     ),
 )

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from ..admin import LocalAdmin
+from ..admin import ACTOR_HEADER, SANE_ACTOR, LocalAdmin
 from ..errors import NotFound, Unauthorized
 from .common import ClockDep, SettingsDep, StorageDep
 
@@ -30,8 +30,12 @@ def _require_admin(request: Request, settings: SettingsDep) -> None:
         raise Unauthorized("The admin API needs the server's admin token.")
 
 
-def _admin(storage: StorageDep, clock: ClockDep) -> LocalAdmin:
-    return LocalAdmin(storage, clock)
+def _admin(request: Request, storage: StorageDep, clock: ClockDep) -> LocalAdmin:
+    # The audit trail names who asked: the CLI says so in a header; else the caller's address.
+    said = request.headers.get(ACTOR_HEADER, "")
+    client = request.client.host if request.client else "unknown"
+    actor = f"admin-api:{said}" if SANE_ACTOR.fullmatch(said) else f"admin-api@{client}"
+    return LocalAdmin(storage, clock, actor=actor)
 
 
 AdminDep = Annotated[LocalAdmin, Depends(_admin)]
@@ -80,6 +84,30 @@ async def revoke_credential(tenant_id: str, key_id: str, admin: AdminDep) -> Res
     return Response(status_code=204)
 
 
+class Rotation(BaseModel):
+    graceMs: int = Field(24 * 3600 * 1000, ge=0, le=365 * 24 * 3600 * 1000)
+    label: str = ""
+
+
+@router.post(
+    "/tenants/{tenant_id}/credentials/{key_id}/rotate", status_code=201, dependencies=guarded
+)
+async def rotate_credential(
+    tenant_id: str, key_id: str, body: Rotation, admin: AdminDep
+) -> dict[str, str]:
+    issued = await run_in_threadpool(
+        admin.rotate_credential, tenant_id, key_id, body.graceMs, body.label
+    )
+    return _issued(issued)
+
+
+@router.get("/audit", dependencies=guarded)
+async def audit_log(
+    admin: AdminDep, tenantId: str | None = None, limit: int = 100
+) -> list[dict[str, Any]]:
+    return await run_in_threadpool(admin.audit_log, tenantId, max(1, min(limit, 10_000)))
+
+
 @router.post("/tenants/{tenant_id}/import", dependencies=guarded)
 async def import_calls(
     tenant_id: str,
@@ -97,6 +125,23 @@ async def import_calls(
             admin.import_file, tenant_id, spool, timezone=timezone, skip_invalid=skipInvalid
         )
     return report.as_json()
+
+
+class SyncWatermark(BaseModel):
+    source: str
+    watermarkMs: int
+
+
+@router.get("/tenants/{tenant_id}/sync-watermark", dependencies=guarded)
+async def get_sync_watermark(tenant_id: str, source: str, admin: AdminDep) -> dict[str, Any]:
+    found = await run_in_threadpool(admin.get_sync_watermark, tenant_id, source)
+    return {"source": source, "watermarkMs": found}
+
+
+@router.put("/tenants/{tenant_id}/sync-watermark", status_code=204, dependencies=guarded)
+async def set_sync_watermark(tenant_id: str, body: SyncWatermark, admin: AdminDep) -> Response:
+    await run_in_threadpool(admin.set_sync_watermark, tenant_id, body.source, body.watermarkMs)
+    return Response(status_code=204)
 
 
 @router.post("/demo", dependencies=guarded)

@@ -19,6 +19,7 @@ from ..errors import (
     PayloadTooLarge,
     UnsupportedMediaType,
 )
+from ..ratelimit import enforce as enforce_rate_limit
 from ..settings import Settings
 from ..storage.base import Credential, Storage, Tenant
 
@@ -55,10 +56,12 @@ def check_route(version: str, region: str) -> None:
 
 
 async def credential_of(request: Request, storage: Storage) -> Credential:
-    """The caller's live credential (either spelling of the key header), or 401."""
+    """The caller's live credential (either spelling of the key header), or 401; then 429."""
     headers = request.headers
     api_key = headers.get("8x8-apikey") or headers.get("8x8-api-key")
-    return await run_in_threadpool(authenticate, storage, api_key, headers.get("token"))
+    credential = await run_in_threadpool(authenticate, storage, api_key, headers.get("token"))
+    await enforce_rate_limit(request, credential)
+    return credential
 
 
 async def read_json(request: Request, limit: int) -> Any:

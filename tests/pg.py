@@ -1,0 +1,170 @@
+"""A fresh, empty PostgreSQL database for each test that needs one.
+
+The server is the first of these that can be had, once per test session:
+
+1. the server URL in the environment variable RECENT_CALLS_TEST_POSTGRES, when it is set (a
+   server that does not answer is then an error, not a reason to look further);
+2. the machine's own server at 127.0.0.1:5432, user postgres, trust authentication;
+3. a throwaway cluster made with initdb and started with pg_ctl in a temporary folder, on a free
+   loopback port, stopped and removed when the test process exits.
+
+Each `fresh_database` makes a uniquely named database on that server and drops it afterwards.
+"""
+
+from __future__ import annotations
+
+import atexit
+import functools
+import glob
+import os
+import pwd
+import secrets
+import shutil
+import socket
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+from psycopg import sql
+
+ENV = "RECENT_CALLS_TEST_POSTGRES"
+LOCAL_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
+HOW_TO = (
+    f"Set {ENV} to a PostgreSQL server URL whose user may create databases "
+    "(e.g. postgresql://postgres@127.0.0.1:5432/postgres), run a server at 127.0.0.1:5432 that "
+    "trusts the user postgres, or install the PostgreSQL server binaries (initdb and pg_ctl, "
+    "e.g. `apt-get install postgresql`) so that the tests can start a throwaway cluster."
+)
+
+
+class NoPostgres(RuntimeError):
+    """No PostgreSQL server could be found or started for the tests."""
+
+
+def _answers(url: str) -> None:
+    with psycopg.connect(url, connect_timeout=3, autocommit=True) as conn:
+        conn.execute("SELECT 1")
+
+
+@functools.cache
+def postgres_server() -> str:
+    """The URL of a server for this test session, on a database to connect to for admin work."""
+    explicit = os.environ.get(ENV, "").strip()
+    if explicit:
+        try:
+            _answers(explicit)
+        except psycopg.Error as exc:
+            raise NoPostgres(f"{ENV}={explicit!r} does not answer: {exc}".strip()) from None
+        return explicit
+    reasons = []
+    try:
+        _answers(LOCAL_SERVER)
+        return LOCAL_SERVER
+    except psycopg.Error as exc:
+        reasons.append(f"no server at {LOCAL_SERVER} ({str(exc).strip()})")
+    try:
+        return start_throwaway_cluster()
+    except NoPostgres as exc:
+        reasons.append(str(exc))
+    raise NoPostgres("no PostgreSQL for the tests: " + "; ".join(reasons) + ". " + HOW_TO)
+
+
+def with_database(url: str, database: str) -> str:
+    """`url` naming `database` instead of the one it names."""
+    return urlunsplit(urlsplit(url)._replace(path=f"/{database}"))
+
+
+@contextmanager
+def fresh_database(server_url: str | None = None) -> Iterator[str]:
+    """Create an empty database on the server, yield its URL, then drop it."""
+    server = server_url or postgres_server()
+    name = f"rc_test_{secrets.token_hex(6)}"
+    with psycopg.connect(server, autocommit=True) as admin:
+        admin.execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(sql.Identifier(name)))
+    try:
+        yield with_database(server, name)
+    finally:
+        with psycopg.connect(server, autocommit=True) as admin:
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = %s AND pid <> pg_backend_pid()",
+                (name,),
+            )
+            force = " WITH (FORCE)" if admin.info.server_version >= 130000 else ""
+            drop = sql.SQL("DROP DATABASE IF EXISTS {}" + force).format(sql.Identifier(name))
+            admin.execute(drop)
+
+
+# -- the throwaway cluster ---------------------------------------------------------------------
+
+
+def _bindir() -> Path:
+    found = shutil.which("pg_ctl")
+    if found:
+        return Path(found).parent
+    candidates = sorted(
+        glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"),
+        key=lambda path: int(Path(path).parts[-3]) if Path(path).parts[-3].isdigit() else 0,
+    )
+    if not candidates:
+        raise NoPostgres("no initdb/pg_ctl on PATH or under /usr/lib/postgresql/*/bin")
+    return Path(candidates[-1]).parent
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def start_throwaway_cluster() -> str:
+    bindir = _bindir()
+    run_as: dict[str, Any] = {}
+    root = Path(tempfile.mkdtemp(prefix="rc-test-pg-"))
+    if os.geteuid() == 0:  # initdb refuses to run as root: run the cluster as `postgres`
+        try:
+            account = pwd.getpwnam("postgres")
+        except KeyError:
+            shutil.rmtree(root, ignore_errors=True)
+            raise NoPostgres("running as root and there is no `postgres` account") from None
+        os.chown(root, account.pw_uid, account.pw_gid)
+        run_as = {"user": account.pw_uid, "group": account.pw_gid}
+    data, log = root / "data", root / "server.log"
+    port = _free_port()
+
+    def command(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            args, capture_output=True, text=True, timeout=120, check=False, cwd=root, **run_as
+        )
+
+    base = [str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust", "-E", "UTF8"]
+    made = command(*base, "--no-sync", "--locale=C.UTF-8")
+    if made.returncode != 0:  # no C.UTF-8 locale on this machine
+        shutil.rmtree(data, ignore_errors=True)
+        made = command(*base, "--no-sync", "--no-locale")
+    if made.returncode != 0:
+        shutil.rmtree(root, ignore_errors=True)
+        raise NoPostgres(f"initdb failed: {made.stderr.strip()[-500:]}")
+    options = (
+        f"-c listen_addresses=127.0.0.1 -p {port} -k {root} "
+        "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+    )
+    pg_ctl = str(bindir / "pg_ctl")
+    started = command(pg_ctl, "-D", str(data), "-l", str(log), "-o", options, "-w", "start")
+    if started.returncode != 0:
+        detail = log.read_text()[-500:] if log.exists() else started.stderr
+        shutil.rmtree(root, ignore_errors=True)
+        raise NoPostgres(f"pg_ctl could not start a throwaway cluster: {detail.strip()}")
+
+    def stop() -> None:
+        command(pg_ctl, "-D", str(data), "-m", "immediate", "-w", "stop")
+        shutil.rmtree(root, ignore_errors=True)
+
+    atexit.register(stop)
+    return f"postgresql://postgres@127.0.0.1:{port}/postgres"

@@ -1,0 +1,451 @@
+"""The typed client, against the real server on a loopback port."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import httpx
+import pytest
+
+import recent_calls.client as client_module
+from recent_calls.client import (
+    APIError,
+    AuthenticationError,
+    BadRequestError,
+    Call,
+    ClientError,
+    ConfigurationError,
+    PermissionDeniedError,
+    Query,
+    RateLimitError,
+    RecentCallsClient,
+    ServerError,
+    TransportError,
+    count_range,
+    duration_range,
+    epoch_ms,
+    parse_call,
+)
+from recent_calls.credentials import IssuedCredential
+from tests.calls import make_call
+from tests.conftest import FROZEN_NOW, LiveServer, ServerFactory
+
+NOW = int(FROZEN_NOW)
+NAMES = ("Ömer Yılmaz", "Pat Caller", "ACME CO", "Straße Ltd")
+
+
+def varied_calls(count: int = 40, tenant: str = "acme") -> list[dict[str, Any]]:
+    """Calls 45 minutes apart before the frozen now, each field varied so filters tell apart."""
+    calls = []
+    for i in range(count):
+        calls.append(
+            make_call(
+                f"{tenant}-{i:03d}",
+                NOW - (i + 1) * 2_700_000,
+                callerName=NAMES[i % 4],
+                callerNumber=f"73255{i:05d}",
+                agentId=["agA", "agB", "agA,agC", "agC"][i % 4],
+                queueId="100,101" if i % 5 == 0 else str(100 + i % 3),
+                agentGroup=str(10 + i % 2),
+                dialedNumber=f"1800555000{i % 2}",
+                agentHoldCount=i % 4,
+                agentMuteCount=i % 3,
+                transferCount=f"{i % 5}.0",
+                callDuration=str(i * 7_500),
+                waitTime=f"{i * 1000 + 500}.0",
+                timeInIVR=f"{(i % 7) * 4000}.0",
+                agentCallHandlingDuration=f"{i * 60_000}.0",
+                holdDuration=f"{(i % 6) * 10_000}.0",
+                muteDuration=i * 3,
+                transactionId="7 8" if i % 3 == 0 else str(i),
+                postCallSurvey='[{"question": 1, "score": 5}]' if i % 2 else "[]",
+                voiceComment='{"file": "v.wav"}' if i % 3 == 1 else "{}",
+            )
+        )
+    return calls
+
+
+def connect(server: LiveServer, credential: IssuedCredential, **options: Any) -> RecentCallsClient:
+    return RecentCallsClient(
+        server.url,
+        api_key=credential.api_key,
+        token=credential.token,
+        region=credential.region,
+        **options,
+    )
+
+
+def _split(value: Any, sep: str | None = ",") -> list[str]:
+    return [part for part in str(value).split(sep) if part]
+
+
+def _ms(value: Any) -> float:
+    return float(value)
+
+
+def _within(value: float, unit: int, low: int, high: int) -> bool:
+    whole = int(value // unit)
+    return whole >= low and (high == -1 or whole <= high)
+
+
+# (query, predicate on the imported call) for every filter the API has.
+CASES: list[tuple[Query, Callable[[dict[str, Any]], bool]]] = [
+    (Query(caller="ömer"), lambda c: "ömer" in c["callerName"].casefold()),
+    (Query(caller="5500012"), lambda c: "5500012" in c["callerNumber"]),
+    (Query(caller="strasse"), lambda c: c["callerName"] == "Straße Ltd"),
+    (Query(agents=["agC"]), lambda c: "agC" in _split(c["agentId"])),
+    (Query(agents=["agB", "agC"]), lambda c: bool({"agB", "agC"} & set(_split(c["agentId"])))),
+    (Query(queues=["101"]), lambda c: "101" in _split(c["queueId"])),
+    (Query(groups=["11"]), lambda c: c["agentGroup"] == "11"),
+    (Query(channels=["18005550001"]), lambda c: c["dialedNumber"] == "18005550001"),
+    (Query(agent_hold_count=count_range(2)), lambda c: c["agentHoldCount"] >= 2),
+    (Query(agent_mute_count=count_range(1, 1)), lambda c: c["agentMuteCount"] == 1),
+    (Query(transfer_count=count_range(1, 3)), lambda c: 1 <= float(c["transferCount"]) <= 3),
+    (
+        Query(call_duration=duration_range(60, 150)),
+        lambda c: _within(_ms(c["callDuration"]), 1000, 60, 150),
+    ),
+    (
+        Query(time_in_queue=duration_range(5, 5)),
+        lambda c: _within(_ms(c["waitTime"]), 1000, 5, 5),
+    ),
+    (Query(time_in_ivr=duration_range(12)), lambda c: _ms(c["timeInIVR"]) >= 12_000),
+    (
+        Query(agent_call_duration=duration_range(10, 20, unit="min")),
+        lambda c: _within(_ms(c["agentCallHandlingDuration"]), 60_000, 10, 20),
+    ),
+    (
+        Query(agent_hold_duration=duration_range(None, 20)),
+        lambda c: _ms(c["holdDuration"]) < 21_000,
+    ),
+    (Query(duration="today"), lambda c: c["startTime"] >= NOW - 16 * 3_600_000),
+    (
+        Query(duration="yesterday"),
+        lambda c: NOW - 40 * 3_600_000 <= c["startTime"] < NOW - 16 * 3_600_000,
+    ),
+    (
+        Query(duration="today", timezone="America/New_York"),  # midnight there is 04:00 UTC
+        lambda c: c["startTime"] >= NOW - 12 * 3_600_000,
+    ),
+    (
+        Query(
+            time_range=(
+                NOW - 10 * 2_700_000,
+                datetime.fromtimestamp((NOW - 5 * 2_700_000) / 1000, UTC),
+            )
+        ),
+        lambda c: NOW - 10 * 2_700_000 <= c["startTime"] <= NOW - 5 * 2_700_000,
+    ),
+    (
+        Query(agents=["agA"], queues=["100"], caller="ömer"),
+        lambda c: (
+            "agA" in _split(c["agentId"])
+            and "100" in _split(c["queueId"])
+            and "ömer" in c["callerName"].casefold()
+        ),
+    ),
+]
+
+
+def test_every_filter_selects_exactly_the_matching_calls(server: LiveServer) -> None:
+    calls = varied_calls()
+    credential = server.tenant("acme", calls=calls)
+    with connect(server, credential) as client:
+        for query, matches in CASES:
+            expected = {c["callId"] for c in calls if matches(c)}
+            found = [call.call_id for call in client.iter_calls("acme", query, rows=7)]
+            assert len(found) == len(set(found)), query
+            assert set(found) == expected, query
+            assert 0 < len(expected) < len(calls), query  # each case tells calls apart
+
+
+def test_records_are_typed(server: LiveServer) -> None:
+    credential = server.tenant("acme", calls=varied_calls(7))
+    with connect(server, credential) as client:
+        page = client.page("acme", Query(timezone="America/New_York"), rows=7)
+    by_id = {call.call_id: call for call in page.calls}
+    call = by_id["acme-006"]
+    start = NOW - 7 * 2_700_000
+    assert call.call_date == datetime.fromtimestamp(start / 1000, UTC)
+    assert call.call_date.tzinfo == ZoneInfo("America/New_York")
+    assert call.call_date.utcoffset() is not None
+    assert call.start_ms == start
+    assert call.call_duration == 45_000 and isinstance(call.call_duration, int)
+    assert call.agent_call_handling_duration == 360_000.0
+    assert call.wait_time == 6_500.0 and call.time_in_ivr == 24_000.0
+    assert call.transfer_count == 1 and isinstance(call.transfer_count, int)
+    assert call.mute_duration == 18
+    assert call.agent_ids == ["agA", "agC"] and call.queue_ids == ["100"]
+    assert call.transaction_ids == ["7", "8"]
+    assert by_id["acme-000"].queue_ids == ["100", "101"]
+    assert call.post_call_survey == [] and by_id["acme-005"].post_call_survey == [
+        {"question": 1, "score": 5}
+    ]
+    assert by_id["acme-001"].voice_comment == {"file": "v.wav"} and call.voice_comment == {}
+    assert call.tenant_id == "acme" and call.raw["callDuration"] == "45000"
+    assert (page.hits, page.page, page.rows, page.timezone) == (7, 1, 7, "America/New_York")
+
+
+def test_parse_call_reads_the_references_own_example() -> None:
+    item = {
+        "callDuration": "787015",
+        "queueId": "713",
+        "agentCallHandlingDuration": "753105.0",
+        "callDate": "02/10/2022 11:22:51",
+        "agentId": "agAD21EBR1RhuV2TNDivjzzz,",
+        "muteDuration": 701,
+        "transferCount": "0.0",
+        "postCallSurvey": "[]",
+        "voiceComment": "{}",
+        "callId": "int-17ee5169b65",
+        "transactionId": "6264 6270 6273",
+    }
+    call = parse_call(item, "America/Los_Angeles")
+    assert call.agent_ids == ["agAD21EBR1RhuV2TNDivjzzz"]
+    assert call.transaction_ids == ["6264", "6270", "6273"]
+    assert call.call_date.isoformat() == "2022-02-10T11:22:51-08:00"
+    assert call.caller_name == "" and call.hold_duration == 0.0
+
+
+def test_paging_walks_every_page_until_data_is_empty(server: LiveServer) -> None:
+    credential = server.tenant("acme", calls=varied_calls(23))
+    requests: list[dict[str, Any]] = []
+
+    class Recording(httpx.HTTPTransport):
+        def handle_request(self, request: httpx.Request) -> httpx.Response:
+            requests.append(httpx.Response(200, content=request.content).json())
+            return super().handle_request(request)
+
+    with connect(server, credential, transport=Recording()) as client:
+        pages = list(client.iter_pages("acme", rows=5))
+        calls = list(client.iter_calls("acme", rows=5))
+    assert [len(page.calls) for page in pages] == [5, 5, 5, 5, 3]
+    assert [body["page"] for body in requests[:6]] == [1, 2, 3, 4, 5, 6]  # 6th came back empty
+    assert all(page.hits == 23 for page in pages)
+    starts = [call.start_ms for call in calls]
+    assert starts == sorted(starts, reverse=True) and len({c.call_id for c in calls}) == 23
+
+
+def test_query_body_spells_every_field_as_the_reference_does() -> None:
+    query = Query(
+        time_range=(1665580905000, 1665598905000),
+        timezone="America/Los_Angeles",
+        caller="555",
+        agents=["ag1"],
+        queues=["2583"],
+        groups=["2577"],
+        channels=["18005550000"],
+        agent_hold_count=count_range(2),
+        agent_mute_count=count_range(1, 1),
+        transfer_count=count_range(0),
+        call_duration=duration_range(60),
+        time_in_queue=duration_range(0),
+        time_in_ivr=duration_range(15),
+        agent_call_duration=duration_range(5, unit="min"),
+        agent_hold_duration=duration_range(30),
+        sort_column="callDate",
+        sort_order="asc",
+    )
+    assert query.body("acmecorp01", 2, 500) == {
+        "tenantId": "acmecorp01",
+        "page": 2,
+        "rows": 500,
+        "timeRange": "1665580905000-1665598905000",
+        "timezone": "America/Los_Angeles",
+        "callerName": ["555"],
+        "tenantAgents": ["ag1"],
+        "tenantQueues": ["2583"],
+        "tenantGroups": ["2577"],
+        "tenantChannels": ["18005550000"],
+        "agentHoldCount": "range:2,-1",
+        "agentMuteCount": "range:1,1",
+        "transferCount": "range:0,-1",
+        "callDuration": "sec:60,-1",
+        "timeInQueue": "sec:0,-1",
+        "timeInIVR": "sec:15,-1",
+        "agentCallDuration": "min:5,-1",
+        "agentHoldDuration": "sec:30,-1",
+        "sortColumn": "callDate",
+        "sortOrder": "asc",
+    }
+    assert Query().body("t")["duration"] == "allhistory"
+    assert "timeRange" not in Query(duration="week", time_range=(1, 2)).body("t")
+
+
+def test_range_helpers_refuse_what_the_api_would() -> None:
+    assert count_range() == "range:-1,-1" and count_range(5, 5) == "range:5,5"
+    assert duration_range(1, 20) == "sec:1,20" and duration_range(60, unit="min") == "min:60,-1"
+    for bad in (lambda: count_range(3, 2), lambda: count_range(-2), lambda: duration_range(5, 1)):
+        with pytest.raises(ValueError):
+            bad()
+    with pytest.raises(ValueError):
+        epoch_ms(datetime(2024, 1, 1))  # naive
+    assert epoch_ms(datetime(2022, 10, 12, 13, 21, 45, tzinfo=UTC)) == 1665580905000
+
+
+def test_errors_carry_the_problem_document(server: LiveServer) -> None:
+    credential = server.tenant("acme")
+    server.tenant("other")
+    with connect(server, credential) as client:
+        with pytest.raises(BadRequestError) as bad:
+            client.page("acme", Query(transfer_count="range:5,1", timezone="Mars/Base"))
+        with pytest.raises(PermissionDeniedError) as forbidden:
+            client.page("other")
+    assert bad.value.status == 400 and bad.value.problem["status"] == 400
+    assert {e.field for e in bad.value.errors} == {"transferCount", "timezone"}
+    assert isinstance(bad.value, APIError) and isinstance(bad.value, ClientError)
+    assert forbidden.value.problem["title"] == "Forbidden"
+    assert forbidden.value.request.url.path.endswith("/recentCallData/us")
+    wrong = RecentCallsClient(server.url, api_key="rck_x_y", token="nope", region="us")
+    with wrong, pytest.raises(AuthenticationError) as unauthorized:
+        wrong.page("acme")
+    assert unauthorized.value.status == 401 and "401" in str(unauthorized.value)
+
+
+def test_settings_come_from_the_environment(
+    server: LiveServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    credential = server.tenant("britco", region="uk", calls=varied_calls(3, "britco"))
+    monkeypatch.setenv("RECENT_CALLS_BASE_URL", server.url)
+    monkeypatch.setenv("RECENT_CALLS_API_KEY", credential.api_key)
+    monkeypatch.setenv("RECENT_CALLS_TOKEN", credential.token)
+    monkeypatch.setenv("RECENT_CALLS_REGION", "uk")
+    with RecentCallsClient() as client:
+        assert (client.base_url, client.region) == (server.url, "uk")
+        assert client.count("britco") == 3
+    monkeypatch.delenv("RECENT_CALLS_BASE_URL")
+    monkeypatch.delenv("RECENT_CALLS_TOKEN")
+    with pytest.raises(ConfigurationError):
+        RecentCallsClient()
+    with RecentCallsClient(token="t") as vendor:
+        assert vendor.base_url == "https://api.8x8.com"
+    with pytest.raises(ConfigurationError):
+        RecentCallsClient(token="t", region="eu")
+
+
+def test_retries_ride_through_injected_429s_and_503s(make_server: ServerFactory) -> None:
+    server = make_server(
+        fault_rate_429=0.3, fault_rate_503=0.2, fault_retry_after_s=1, fault_seed=3
+    )
+    calls = varied_calls(30)
+    credential = server.tenant("acme", calls=calls)
+    waits: list[float] = []
+    with connect(server, credential, retries=10, backoff=0.01, sleep=waits.append) as client:
+        found = [call.call_id for call in client.iter_calls("acme", rows=4)]
+    assert sorted(found) == sorted(c["callId"] for c in calls)
+    assert waits.count(1.0) >= 2  # 429s: the Retry-After asked for
+    assert any(w < 1.0 for w in waits)  # 503s without Retry-After: backoff
+
+
+def test_retries_give_up_with_the_last_error(make_server: ServerFactory) -> None:
+    server = make_server(fault_rate_429=1.0, fault_retry_after_s=2)
+    credential = server.tenant("acme")
+    waits: list[float] = []
+    with (
+        connect(server, credential, retries=2, sleep=waits.append) as client,
+        pytest.raises(RateLimitError) as limited,
+    ):
+        client.page("acme")
+    assert waits == [2.0, 2.0] and limited.value.retry_after == 2.0
+    assert limited.value.problem["status"] == 429
+    with (
+        connect(server, credential, max_retry_after=1, sleep=waits.append) as client,
+        pytest.raises(RateLimitError),
+    ):
+        client.page("acme")  # asks for longer than we will wait: fails at once
+    assert len(waits) == 2
+
+
+def test_server_errors_are_retried_then_raised(make_server: ServerFactory) -> None:
+    server = make_server(fault_rate_503=1.0)
+    credential = server.tenant("acme")
+    waits: list[float] = []
+    with (
+        connect(server, credential, retries=3, backoff=0.1, sleep=waits.append) as client,
+        pytest.raises(ServerError) as failed,
+    ):
+        client.page("acme")
+    assert failed.value.status == 503 and len(waits) == 3
+    assert waits[0] < waits[2] <= 0.4  # exponential, with jitter
+
+
+def test_connection_errors_and_timeouts_are_retried(make_server: ServerFactory) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    waits: list[float] = []
+    nowhere = RecentCallsClient(closed, api_key="k", token="t", retries=2, sleep=waits.append)
+    with nowhere, pytest.raises(TransportError) as refused:
+        nowhere.page("acme")
+    assert len(waits) == 2 and "3 attempts" in str(refused.value)
+    server = make_server(fault_delay_ms=400)
+    credential = server.tenant("acme")
+    with (
+        connect(server, credential, timeout=0.1, retries=1, sleep=waits.append) as client,
+        pytest.raises(TransportError) as slow,
+    ):
+        client.page("acme")
+    assert isinstance(slow.value.__cause__, httpx.TimeoutException)
+
+
+def test_push_stores_calls_idempotently(server: LiveServer) -> None:
+    credential = server.tenant("acme")
+    calls = varied_calls(5)
+    with connect(server, credential) as client:
+        first = client.push("acme", calls, batch=2)
+        again = client.push("acme", calls)
+        assert (first.received, first.inserted, first.replaced) == (5, 5, 0)
+        assert (again.received, again.inserted, again.replaced) == (5, 0, 5)
+        assert {c.call_id for c in client.iter_calls("acme")} == {c["callId"] for c in calls}
+        with pytest.raises(BadRequestError) as bad:
+            client.push("acme", [{"callId": "x"}])
+    assert bad.value.errors[0].field == "calls[0]"
+
+
+def test_call_is_a_plain_frozen_record() -> None:
+    call = parse_call({"callId": "a", "callDate": "01/02/2024 03:04:05"}, "GMT")
+    assert isinstance(call, Call) and call.start_ms == epoch_ms(call.call_date)
+    assert call.as_import_line() == {
+        "callId": "a",
+        "callDate": "01/02/2024 03:04:05",
+        "startTime": 1704164645000,
+    }
+
+
+def test_public_names_are_pinned() -> None:
+    assert sorted(client_module.__all__) == sorted(
+        [
+            "CALL_KEYS",
+            "DEFAULT_BASE_URL",
+            "APIError",
+            "AuthenticationError",
+            "BadRequestError",
+            "Call",
+            "ClientError",
+            "ConfigurationError",
+            "Duration",
+            "FieldError",
+            "NotFoundError",
+            "Page",
+            "PayloadTooLargeError",
+            "PermissionDeniedError",
+            "PushResult",
+            "Query",
+            "RateLimitError",
+            "RecentCallsClient",
+            "Region",
+            "ServerError",
+            "TransportError",
+            "UnexpectedResponse",
+            "UnsupportedMediaTypeError",
+            "count_range",
+            "duration_range",
+            "epoch_ms",
+            "parse_call",
+        ]
+    )
+    assert all(hasattr(client_module, name) for name in client_module.__all__)

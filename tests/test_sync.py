@@ -1,0 +1,177 @@
+"""`recent-calls sync`: a tenant mirrored between two running servers, incrementally."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+from click.testing import CliRunner
+
+from recent_calls.admin import RemoteAdmin
+from recent_calls.cli import main
+from recent_calls.client import Page, Query, RecentCallsClient
+from recent_calls.credentials import IssuedCredential, issue
+from recent_calls.settings import Settings
+from recent_calls.storage import open_storage
+from recent_calls.storage.base import Storage
+from recent_calls.sync import SyncReport, source_key, sync_tenant
+from tests.calls import make_call
+from tests.conftest import FROZEN_NOW, LiveServer, serving
+from tests.test_client import NOW, connect, varied_calls
+
+
+class Interrupted(Exception):
+    pass
+
+
+@dataclass
+class Mirror:
+    url: str
+    storage: Storage
+    admin: RemoteAdmin
+
+
+@pytest.fixture
+def mirror(tmp_path: Path) -> Iterator[Mirror]:
+    """A second server, on its own database, whose admin API sync drives (as the CLI would)."""
+    storage = open_storage(str(tmp_path / "mirror.duckdb"))
+    settings = Settings(database=str(tmp_path / "mirror.duckdb"), now=FROZEN_NOW)
+    settings = settings.model_copy(update={"admin_token": "mirror-admin"})
+    with ExitStack() as stack:
+        url = stack.enter_context(serving(settings, storage))
+        admin = RemoteAdmin(url, "mirror-admin")
+        stack.callback(admin.http.close)
+        yield Mirror(url, storage, admin)
+    storage.close()
+
+
+def everything(url: str, credential: IssuedCredential, timezone: str = "UTC") -> list[Any]:
+    """Every call the API shows, in its order, as sent."""
+    client = RecentCallsClient(
+        url, api_key=credential.api_key, token=credential.token, region=credential.region
+    )
+    with client:
+        return [
+            call.raw for call in client.iter_calls(credential.tenant_id, Query(timezone=timezone))
+        ]
+
+
+def stop_after(pages: int) -> Any:
+    def step(report: SyncReport, page: Page) -> None:
+        if report.pages >= pages:
+            raise Interrupted
+
+    return step
+
+
+def test_an_interrupted_sync_resumes_and_ends_identical(server: LiveServer, mirror: Mirror) -> None:
+    source = server.tenant("acme", calls=varied_calls(60))
+    reader = mirror.admin.create_tenant("acme", "us")
+    with connect(server, source) as client:
+        with pytest.raises(Interrupted):
+            sync_tenant(client, mirror.admin, "acme", rows=7, on_page=stop_after(3))
+        watermark = mirror.admin.get_sync_watermark("acme", source_key(client))
+        assert watermark == NOW - 40 * 2_700_000  # the 21st oldest call: pages went oldest first
+        assert len(everything(mirror.url, reader)) == 21
+
+        resumed = sync_tenant(client, mirror.admin, "acme", rows=7)
+        assert resumed.ordered and resumed.watermark_before == watermark
+        assert resumed.fetched == 40  # the 39 not yet mirrored, and the one at the watermark
+        assert resumed.watermark_after == NOW - 2_700_000
+        assert everything(mirror.url, reader) == everything(server.url, source)
+
+        # New calls, a late one inside the overlap, and a changed one: only they are fetched.
+        client.push(
+            "acme",
+            [
+                make_call("new-1", NOW + 60_000),
+                make_call("late", NOW - 2_700_000 - 600_000, callerName="Late Arrival"),
+                {**varied_calls(1)[0], "callerName": "Renamed"},
+            ],
+        )
+        later = sync_tenant(client, mirror.admin, "acme", rows=7)
+        assert (later.fetched, later.inserted, later.replaced) == (3, 2, 1)
+        assert everything(mirror.url, reader) == everything(server.url, source)
+        assert everything(mirror.url, reader, "Asia/Kolkata") == everything(
+            server.url, source, "Asia/Kolkata"
+        )
+        again = sync_tenant(client, mirror.admin, "acme", rows=7)
+        assert (again.fetched, again.inserted) == (1, 0)  # just the overlap
+
+
+class IgnoresOrder(httpx.HTTPTransport):
+    """A source that, like the vendor's API, does not know sortColumn and sortOrder."""
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        body = orjson.loads(request.content)
+        body.pop("sortColumn", None)
+        body.pop("sortOrder", None)
+        content = orjson.dumps(body)
+        headers = {**request.headers, "content-length": str(len(content))}
+        forwarded = httpx.Request(request.method, request.url, headers=headers, content=content)
+        return super().handle_request(forwarded)
+
+
+def test_a_source_without_ordering_moves_the_watermark_only_when_done(
+    server: LiveServer, mirror: Mirror
+) -> None:
+    source = server.tenant("acme", calls=varied_calls(30))
+    reader = mirror.admin.create_tenant("acme", "us")
+    with connect(server, source, transport=IgnoresOrder()) as client:
+        with pytest.raises(Interrupted):
+            sync_tenant(client, mirror.admin, "acme", rows=4, on_page=stop_after(2))
+        assert mirror.admin.get_sync_watermark("acme", source_key(client)) is None
+        done = sync_tenant(client, mirror.admin, "acme", rows=4)
+        assert not done.ordered and done.fetched == 30 and done.inserted == 22
+        assert done.watermark_after == NOW - 2_700_000
+    assert everything(mirror.url, reader) == everything(server.url, source)
+
+
+def test_sync_command_mirrors_into_a_database_file(server: LiveServer, tmp_path: Path) -> None:
+    source = server.tenant("acme", "uk", calls=varied_calls(12))
+    database = str(tmp_path / "local.duckdb")
+    command = ["sync", "--from", server.url, "--api-key", source.api_key, "--token"]
+    args = [*command, source.token, "--region", "uk", "--tenant", "acme", "--database", database]
+    first = CliRunner().invoke(main, [*args, "--rows", "5"], catch_exceptions=False)
+    assert first.exit_code == 0, first.output
+    assert "created tenant acme (region uk)" in first.stderr
+    assert "12 calls in 3 pages, 12 new, 0 replaced" in first.stdout
+    second = CliRunner().invoke(main, [*args, "--overlap", "0"], catch_exceptions=False)
+    assert "1 calls in 1 pages, 0 new, 1 replaced" in second.stdout
+    storage = open_storage(database)
+    try:
+        reader = issue(storage, "acme", "uk")
+        with serving(Settings(database=database, now=FROZEN_NOW), storage) as url:
+            assert everything(url, reader) == everything(server.url, source)
+    finally:
+        storage.close()
+
+
+@pytest.mark.parametrize("engine", ["duckdb", "postgres"])
+def test_watermarks_are_kept_per_tenant_and_source(engine: str, db_path: str) -> None:
+    with ExitStack() as stack:
+        if engine == "postgres":
+            from tests.pg import NoPostgres, fresh_database, postgres_server
+
+            try:
+                database = stack.enter_context(fresh_database(postgres_server()))
+            except NoPostgres as exc:
+                pytest.skip(str(exc))
+        else:
+            database = db_path
+        storage = open_storage(database)
+        stack.callback(storage.close)
+        assert storage.get_sync_watermark("acme", "https://a/us") is None
+        storage.set_sync_watermark("acme", "https://a/us", 5)
+        storage.set_sync_watermark("acme", "https://a/us", 7)
+        storage.set_sync_watermark("acme", "https://b/us", 1)
+        storage.set_sync_watermark("beta", "https://a/us", 2)
+        assert storage.get_sync_watermark("acme", "https://a/us") == 7
+        assert storage.get_sync_watermark("acme", "https://b/us") == 1
+        assert storage.get_sync_watermark("beta", "https://a/us") == 2
