@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 
+import httpx
 import pytest
 
 from recent_calls.app import create_app
@@ -99,6 +100,13 @@ def test_serve_options_turn_faults_on(db_path: str) -> None:
     assert process.stdout is not None
     try:
         lines = [process.stdout.readline().rstrip("\n") for _ in range(4)]
+        url = lines[1].split()[-1]
+        for _ in range(200):  # SIGINT before uvicorn handles signals would be lost
+            try:
+                if httpx.get(f"{url}/healthz").status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.05)
     finally:
         process.send_signal(signal.SIGINT)
         process.wait(timeout=20)
