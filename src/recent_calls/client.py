@@ -41,6 +41,7 @@ import orjson
 
 from . import __version__
 from .errors import FieldError, RecentCallsError
+from .render import DATA_KEYS
 
 __all__ = [
     "CALL_KEYS",
@@ -82,15 +83,8 @@ SortOrder = Literal["asc", "desc"]
 Instant = int | datetime
 """Epoch milliseconds (UTC), or an aware datetime."""
 
-# The keys of a response `data` item, in the reference's order.
-CALL_KEYS = (
-    "callDuration", "queueId", "agentCallHandlingDuration", "callDate", "agentId",
-    "muteDuration", "scheduleHours", "timeInIVR", "agentGroup", "transferCount",
-    "postCallSurvey", "callType", "callerName", "dialedNumber", "callDateOnly", "hungupBy",
-    "holdDuration", "voiceComment", "callId", "abandonTime", "callerNumber", "callSubType",
-    "totalScore", "transactionId", "destinationNumber", "voiceCommentFileNames", "tenantId",
-    "maximumHoldDuration", "waitTime", "callTime", "callerPhoneNumber",
-)  # fmt: skip
+# The keys of a response `data` item, in the reference's order (the renderer's own list).
+CALL_KEYS = DATA_KEYS
 
 
 # -- errors ------------------------------------------------------------------------------------
