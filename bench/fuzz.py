@@ -39,7 +39,7 @@ from schemathesis.specs.openapi.checks import (
 
 from recent_calls.credentials import IssuedCredential
 
-VENDOR_DOCUMENT = Path(__file__).resolve().parents[2] / "shared/vendor/recent-calls-openapi.json"
+VENDOR_DOCUMENT = Path(__file__).resolve().parents[1] / "vendor/recent-calls-openapi.json"
 CHECKS = [
     not_a_server_error,
     status_code_conformance,

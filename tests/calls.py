@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from recent_calls.records import LocalTimeReader, parse_call
+from recent_calls.storage.base import Storage
+from recent_calls.windows import zone
+
 
 def make_call(call_id: str, start_ms: int, **fields: Any) -> dict[str, Any]:
     """A call starting at `start_ms` with plain defaults; `fields` override import keys."""
@@ -34,3 +38,27 @@ def make_call(call_id: str, start_ms: int, **fields: Any) -> dict[str, Any]:
     }
     call.update(fields)
     return call
+
+
+def rows_of(*calls: dict[str, Any]) -> list[tuple[Any, ...]]:
+    """Calls as the storage rows an import makes of them, read in GMT."""
+    clock = LocalTimeReader(zone("GMT"))
+    rows = []
+    for call in calls:
+        row, errors = parse_call(call, clock, "test")
+        assert row is not None, errors
+        rows.append(row)
+    return rows
+
+
+def stored(storage: Storage, tenant: str) -> dict[str, tuple[Any, ...]]:
+    """(callId, start ms, caller name, queue ids) of each stored call of `tenant`, by callId."""
+    p = storage.dialect.param
+    found = storage._read(
+        lambda run: run(
+            "SELECT call_id, start_ms, caller_name, queue_ids FROM calls "
+            f"WHERE tenant_id = {p('t')}",
+            {"t": tenant},
+        )
+    )
+    return {row[0]: row for row in found}

@@ -20,19 +20,51 @@ from recent_calls.imports import import_lines
 from recent_calls.settings import Settings
 from recent_calls.storage import open_storage
 from recent_calls.storage.base import Storage
+from tests.pg import fresh_database, migrated_template
 
 # 2024-03-13T16:00:00Z, a Wednesday: just after the US DST change, before Europe's.
 FROZEN_NOW = "1710345600000"
 
 
+ENGINES = ["duckdb", "postgres"]
+
+
+@pytest.fixture(params=ENGINES)
+def engine(request: pytest.FixtureRequest) -> str:
+    """Each test that touches a database runs once per storage engine."""
+    engine_name: str = request.param
+    return engine_name
+
+
 @pytest.fixture
-def db_path(tmp_path: Any) -> str:
+def database(engine: str, tmp_path: Any) -> Iterator[str]:
+    """An empty, migrated database for the engine: a DuckDB file, or a fresh PostgreSQL database."""
+    if engine == "duckdb":
+        yield str(tmp_path / "calls.duckdb")
+    else:
+        with fresh_database(template=migrated_template()) as url:
+            yield url
+
+
+@pytest.fixture
+def other_database(engine: str, tmp_path: Any) -> Iterator[str]:
+    """A second empty database of the same engine, for tests with two sides (sync, mirrors)."""
+    if engine == "duckdb":
+        yield str(tmp_path / "other.duckdb")
+    else:
+        with fresh_database(template=migrated_template()) as url:
+            yield url
+
+
+@pytest.fixture
+def duckdb_path(tmp_path: Any) -> str:
+    """For what only the embedded engine has (the control file, the single-writer lock)."""
     return str(tmp_path / "calls.duckdb")
 
 
 @pytest.fixture
-def storage(db_path: str) -> Iterator[Storage]:
-    store = open_storage(db_path)
+def storage(database: str) -> Iterator[Storage]:
+    store = open_storage(database)
     yield store
     store.close()
 
@@ -106,12 +138,12 @@ ServerFactory = Callable[..., LiveServer]
 
 
 @pytest.fixture
-def make_server(storage: Storage, db_path: str) -> Iterator[ServerFactory]:
+def make_server(storage: Storage, database: str) -> Iterator[ServerFactory]:
     """Start a live server over the test database; keyword arguments become Settings."""
     stack = ExitStack()
 
     def start(**overrides: Any) -> LiveServer:
-        settings = Settings(database=db_path, **{"now": FROZEN_NOW, **overrides})
+        settings = Settings(database=database, **{"now": FROZEN_NOW, **overrides})
         url = stack.enter_context(serving(settings, storage))
         http = stack.enter_context(httpx.Client(base_url=url, timeout=30))
         return LiveServer(url, storage, http)

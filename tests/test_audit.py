@@ -113,28 +113,28 @@ def _jsonl() -> io.BytesIO:
     return io.BytesIO(json.dumps(make_call("c1", 1710000000000)).encode() + b"\n")
 
 
-def test_the_cli_rotates_and_shows_the_trail(db_path: str) -> None:
+def test_the_cli_rotates_and_shows_the_trail(database: str) -> None:
     runner = CliRunner()
     made = runner.invoke(main, ["tenant", "create", "acme", "--region", "us", "--json",
-                                "--database", db_path])  # fmt: skip
+                                "--database", database])  # fmt: skip
     assert made.exit_code == 0, made.output
     old = json.loads(made.stdout)
     key_id = old["apiKey"].split("_")[1]
     rotated = runner.invoke(
         main, ["credentials", "rotate", "acme", key_id, "--grace", "2h", "--json",
-               "--database", db_path],
+               "--database", database],
     )  # fmt: skip
     assert rotated.exit_code == 0, rotated.output
     new = json.loads(rotated.stdout)
     assert new["apiKey"] != old["apiKey"]
-    listed = runner.invoke(main, ["credentials", "list", "acme", "--database", db_path])
+    listed = runner.invoke(main, ["credentials", "list", "acme", "--database", database])
     states = sorted(line.split()[1] for line in listed.stdout.splitlines())
     assert states == ["expiring", "live"]
     bad = runner.invoke(
-        main, ["credentials", "rotate", "acme", key_id, "--grace", "soon", "--database", db_path]
+        main, ["credentials", "rotate", "acme", key_id, "--grace", "soon", "--database", database]
     )
     assert bad.exit_code == 2
-    trail = runner.invoke(main, ["audit", "--json", "--database", db_path])
+    trail = runner.invoke(main, ["audit", "--json", "--database", database])
     entries = json.loads(trail.stdout)
     assert [e["action"] for e in entries] == ["credential.rotate", "tenant.create"]
     assert all(e["actor"].startswith("cli:") for e in entries)

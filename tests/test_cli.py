@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,8 +22,10 @@ import pytest
 from click.testing import CliRunner
 
 from recent_calls.cli import main
+from recent_calls.storage import open_storage
 from tests.calls import make_call
 from tests.conftest import FROZEN_NOW
+from tests.pg import fresh_database, migrated_template
 
 START = 1710000000000
 
@@ -46,65 +49,70 @@ def jsonl(path: Path, calls: list[dict[str, Any]]) -> Path:
     return path
 
 
-def test_tenant_create_json_prints_exactly_the_four_keys(db_path: str) -> None:
-    result = cli("tenant", "create", "acme", "--region", "us", "--json", "--database", db_path)
+def test_tenant_create_json_prints_exactly_the_four_keys(database: str) -> None:
+    result = cli("tenant", "create", "acme", "--region", "us", "--json", "--database", database)
     assert result.exit_code == 0, result.output
     issued = json.loads(result.stdout)
     assert set(issued) == {"tenantId", "region", "apiKey", "token"}
     assert (issued["tenantId"], issued["region"]) == ("acme", "us")
 
 
-def test_the_database_comes_from_the_environment_when_not_given(db_path: str) -> None:
-    env = {"RECENT_CALLS_DATABASE": db_path}
+def test_the_database_comes_from_the_environment_when_not_given(database: str) -> None:
+    env = {"RECENT_CALLS_DATABASE": database}
     assert cli("tenant", "create", "acme", "--region", "uk", env=env).exit_code == 0
-    assert Path(db_path).exists()
+    storage = open_storage(database)
+    try:
+        tenant = storage.get_tenant("acme")
+        assert tenant is not None and tenant.region == "uk"
+    finally:
+        storage.close()
     listed = cli("credentials", "list", "acme", "--json", env=env)
     assert len(json.loads(listed.stdout)) == 1
 
 
-def test_tenant_create_refuses_duplicates_and_bad_names(db_path: str) -> None:
-    assert cli("tenant", "create", "acme", "--region", "us", "--database", db_path).exit_code == 0
-    again = cli("tenant", "create", "acme", "--region", "us", "--database", db_path)
+def test_tenant_create_refuses_duplicates_and_bad_names(database: str) -> None:
+    assert cli("tenant", "create", "acme", "--region", "us", "--database", database).exit_code == 0
+    again = cli("tenant", "create", "acme", "--region", "us", "--database", database)
     assert again.exit_code == 1 and "already exists" in again.output
-    bad = cli("tenant", "create", "no spaces", "--region", "us", "--database", db_path)
+    bad = cli("tenant", "create", "no spaces", "--region", "us", "--database", database)
     assert bad.exit_code == 1 and "tenantId" in bad.output
 
 
-def test_credentials_create_list_revoke(db_path: str) -> None:
-    cli("tenant", "create", "acme", "--region", "us", "--database", db_path)
+def test_credentials_create_list_revoke(database: str) -> None:
+    cli("tenant", "create", "acme", "--region", "us", "--database", database)
     created = cli(
-        "credentials", "create", "acme", "--label", "ops", "--json", "--database", db_path
+        "credentials", "create", "acme", "--label", "ops", "--json", "--database", database
     )
     issued = json.loads(created.stdout)
     key_id = issued["apiKey"].split("_")[1]
-    listed = json.loads(cli("credentials", "list", "acme", "--json", "--database", db_path).stdout)
+    listed = json.loads(cli("credentials", "list", "acme", "--json", "--database", database).stdout)
     assert [item["label"] for item in listed] == ["", "ops"]
     assert issued["token"] not in json.dumps(listed) and issued["apiKey"] not in json.dumps(listed)
-    assert cli("credentials", "revoke", "acme", key_id, "--database", db_path).exit_code == 0
-    listed = json.loads(cli("credentials", "list", "acme", "--json", "--database", db_path).stdout)
+    assert cli("credentials", "revoke", "acme", key_id, "--database", database).exit_code == 0
+    listed = json.loads(cli("credentials", "list", "acme", "--json", "--database", database).stdout)
     assert [item["revokedMs"] is not None for item in listed] == [False, True]
-    missing = cli("credentials", "revoke", "acme", "nope", "--database", db_path)
+    missing = cli("credentials", "revoke", "acme", "nope", "--database", database)
     assert missing.exit_code == 1
 
 
 def test_import_reads_a_file_or_stdin_and_rejects_bad_files_whole(
-    db_path: str, tmp_path: Path
+    database: str, tmp_path: Path
 ) -> None:
-    cli("tenant", "create", "acme", "--region", "us", "--database", db_path)
+    cli("tenant", "create", "acme", "--region", "us", "--database", database)
     good = jsonl(tmp_path / "good.jsonl", [make_call(f"c{i}", START + i) for i in range(3)])
-    result = cli("import", "--tenant", "acme", str(good), "--database", db_path)
+    result = cli("import", "--tenant", "acme", str(good), "--database", database)
     assert result.exit_code == 0 and "imported 3 calls" in result.stdout
-    piped = cli("import", "--tenant", "acme", "-", "--database", db_path, stdin=good.read_bytes())
+    piped = cli("import", "--tenant", "acme", "-", "--database", database, stdin=good.read_bytes())
     assert "0 new, 3 replaced" in piped.stdout
     bad = tmp_path / "bad.jsonl"
     bad.write_bytes(good.read_bytes() + b"{broken\n")
-    rejected = cli("import", "--tenant", "acme", str(bad), "--database", db_path)
+    rejected = cli("import", "--tenant", "acme", str(bad), "--database", database)
     assert rejected.exit_code == 1
     assert "line 4: is not valid JSON" in rejected.stderr
 
 
-def test_demo_json_prints_one_credential_per_demo_tenant(db_path: str) -> None:
-    result = cli("demo", "--calls", "50", "--json", "--now", FROZEN_NOW, "--database", db_path)
+def test_demo_json_prints_one_credential_per_demo_tenant(database: str) -> None:
+    result = cli("demo", "--calls", "50", "--json", "--now", FROZEN_NOW, "--database", database)
     assert result.exit_code == 0, result.output
     issued = [json.loads(line) for line in result.stdout.splitlines()]
     assert {(i["tenantId"], i["region"]) for i in issued} == {
@@ -122,13 +130,15 @@ class Served:
     process: subprocess.Popen[str]
 
 
-@pytest.fixture
-def served(db_path: str) -> Iterator[Served]:
-    """`recent-calls serve --demo` in its own process, on a free loopback port."""
+@contextmanager
+def serve_demo(database: str, demo: bool = True) -> Iterator[Served]:
+    """`recent-calls serve [--demo]` in its own process, on a free loopback port."""
     env = {**os.environ, "RECENT_CALLS_NOW": FROZEN_NOW}
-    command = [sys.executable, "-m", "recent_calls", "serve", "--demo", "--demo-calls", "300"]
+    command = [sys.executable, "-m", "recent_calls", "serve"]
+    if demo:
+        command += ["--demo", "--demo-calls", "300"]
     process = subprocess.Popen(
-        [*command, "--port", "0", "--database", db_path],
+        [*command, "--port", "0", "--database", database],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
@@ -141,7 +151,7 @@ def served(db_path: str) -> Iterator[Served]:
         banner.append(line.rstrip("\n"))
         if line.startswith("Listening on "):
             url = line.split()[-1]
-        if len([b for b in banner if "curl " in b]) == 2:
+        if len([b for b in banner if "curl " in b]) == 2 or (url and not demo):
             break
     assert url, "\n".join(banner)
     for _ in range(100):
@@ -152,10 +162,16 @@ def served(db_path: str) -> Iterator[Served]:
             pass
         time.sleep(0.1)
     try:
-        yield Served(url, db_path, banner, process)
+        yield Served(url, database, banner, process)
     finally:
         process.send_signal(signal.SIGINT)
         process.wait(timeout=20)
+
+
+@pytest.fixture
+def served(database: str) -> Iterator[Served]:
+    with serve_demo(database) as running:
+        yield running
 
 
 def run_curl(command: str) -> bytes:
@@ -201,9 +217,41 @@ def test_admin_commands_go_through_the_server_that_holds_the_database(
     assert query(served.url, issued).status_code == 401
 
 
-def test_the_control_file_is_private_and_removed_on_a_clean_shutdown(served: Served) -> None:
-    control = Path(f"{served.database}.control.json")
-    assert control.stat().st_mode & 0o077 == 0
-    served.process.send_signal(signal.SIGINT)
-    assert served.process.wait(timeout=20) == 0
-    assert not control.exists()
+def test_the_control_file_is_private_and_removed_on_a_clean_shutdown(duckdb_path: str) -> None:
+    with serve_demo(duckdb_path) as served:
+        control = Path(f"{served.database}.control.json")
+        assert control.stat().st_mode & 0o077 == 0
+        served.process.send_signal(signal.SIGINT)
+        assert served.process.wait(timeout=20) == 0
+        assert not control.exists()
+
+
+@pytest.fixture
+def postgres_database() -> Iterator[str]:
+    with fresh_database(template=migrated_template()) as url:
+        yield url
+
+
+def test_two_servers_over_one_postgresql_database_are_interchangeable(
+    postgres_database: str,
+) -> None:
+    """The API keeps no state of its own: either replica answers for every write of the other."""
+    with serve_demo(postgres_database) as first, serve_demo(postgres_database, False) as second:
+        created = cli("tenant", "create", "live", "--region", "us", "--json",
+                      "--database", postgres_database)  # fmt: skip
+        issued = json.loads(created.stdout)
+        headers = {"8x8-apikey": issued["apiKey"], "token": issued["token"]}
+        batch = {"tenantId": "live", "calls": [make_call(f"c{i}", START + i) for i in range(7)]}
+        pushed = httpx.post(f"{first.url}/customerexperience/v1/calls/us", json=batch,
+                            headers=headers)  # fmt: skip
+        assert pushed.json() == {"received": 7, "inserted": 7, "replaced": 0}
+        assert query(second.url, issued).json()["hits"] == 7
+
+        demo_curl = next(line.strip() for line in first.banner if "curl " in line)
+        demo = json.loads(run_curl(demo_curl.replace(first.url, second.url)))
+        assert demo["hits"] == 300
+        for page in (1, 2, 3):
+            body = {"page": page, "rows": 3, "sortColumn": "callerName", "sortOrder": "desc"}
+            assert (
+                query(first.url, issued, **body).json() == query(second.url, issued, **body).json()
+            )

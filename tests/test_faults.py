@@ -86,12 +86,12 @@ def test_the_banner_says_which_faults_are_on() -> None:
     assert "Fault" not in banner("http://x", "db", [], FaultPlan().describe())
 
 
-def test_serve_options_turn_faults_on(db_path: str) -> None:
+def test_serve_options_turn_faults_on(duckdb_path: str) -> None:
     env = {**os.environ, "RECENT_CALLS_NOW": FROZEN_NOW}
     command = [sys.executable, "-m", "recent_calls", "serve", "--port", "0", "--database"]
     options = ["--fault-429", "0.1", "--fault-503", "0.02", "--fault-delay", "50:0.5"]
     process = subprocess.Popen(
-        [*command, db_path, *options],
+        [*command, duckdb_path, *options],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,

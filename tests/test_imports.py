@@ -8,23 +8,13 @@ import pytest
 from recent_calls.errors import ImportRejected, InvalidRequest, NotFound
 from recent_calls.imports import import_lines
 from recent_calls.storage.base import Storage
-from tests.calls import make_call
+from tests.calls import make_call, stored
 
 START = 1700000000000
 
 
 def lines(*calls: dict[str, object]) -> list[bytes]:
     return [orjson.dumps(call) for call in calls]
-
-
-def stored(storage: Storage, tenant: str) -> dict[str, tuple[object, ...]]:
-    rows = storage._read(
-        lambda run: run(
-            "SELECT call_id, start_ms, caller_name, queue_ids FROM calls WHERE tenant_id = $t",
-            {"t": tenant},
-        )
-    )
-    return {row[0]: row for row in rows}
 
 
 def test_a_file_with_bad_lines_is_rejected_whole_naming_each_line(storage: Storage) -> None:

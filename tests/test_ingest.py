@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
+
+import httpx
 
 from tests.calls import make_call
 from tests.conftest import LiveServer
@@ -60,3 +63,66 @@ def test_ingestion_needs_credentials_and_a_well_formed_body(server: LiveServer) 
     response = push(server, credential, {"calls": "nope"})
     assert response.status_code == 400
     assert {e["field"] for e in response.json()["errors"]} == {"tenantId", "calls"}
+
+
+def test_concurrent_pushes_while_others_page_lose_and_duplicate_nothing(
+    server: LiveServer,
+) -> None:
+    """Writers push overlapping batches while readers page the same tenant; nothing fails."""
+    credential = server.tenant("acme")
+    writers, batches, size = 4, 6, 25
+    failures: list[str] = []
+    done = threading.Event()
+
+    def write(writer: int) -> None:
+        with httpx.Client(base_url=server.url, timeout=60) as http:
+            for batch in range(batches):
+                # Every writer also re-sends its previous batch's last call: idempotent by callId.
+                numbers = list(range(batch * size - (1 if batch else 0), (batch + 1) * size))
+                calls = [make_call(f"w{writer}-{n}", START + n * 10 + writer) for n in numbers]
+                response = http.post(
+                    "/customerexperience/v1/calls/us",
+                    json={"tenantId": "acme", "calls": calls},
+                    headers={"8x8-apikey": credential.api_key, "token": credential.token},
+                )
+                if response.status_code != 200:
+                    failures.append(f"push {response.status_code}: {response.text}")
+
+    def read() -> None:
+        seen_hits = 0
+        with httpx.Client(base_url=server.url, timeout=60) as http:
+            while not done.is_set():
+                for page in (1, 2, 3):
+                    body = {"tenantId": "acme", "page": page, "rows": 20, "duration": "allhistory"}
+                    response = http.post(
+                        "/customerexperience/v1/recentCallData/us",
+                        json=body,
+                        headers={"8x8-apikey": credential.api_key, "token": credential.token},
+                    )
+                    if response.status_code != 200:
+                        failures.append(f"page {response.status_code}: {response.text}")
+                        return
+                    document = response.json()
+                    ids = [call["callId"] for call in document["data"]]
+                    if len(ids) != len(set(ids)) or document["hits"] < seen_hits:
+                        failures.append(f"inconsistent page: {document['hits']} after {seen_hits}")
+                    seen_hits = document["hits"]
+
+    readers = [threading.Thread(target=read) for _ in range(3)]
+    pushers = [threading.Thread(target=write, args=(w,)) for w in range(writers)]
+    for thread in [*readers, *pushers]:
+        thread.start()
+    for thread in pushers:
+        thread.join()
+    done.set()
+    for thread in readers:
+        thread.join()
+    assert failures == []
+
+    expected = {f"w{w}-{i}" for w in range(writers) for i in range(batches * size)}
+    assert hits(server, credential) == len(expected)
+    walked: list[str] = []
+    for page in range(1, len(expected) // 100 + 2):
+        body = {"tenantId": "acme", "page": page, "rows": 100, "duration": "allhistory"}
+        walked += [call["callId"] for call in server.post(body, credential).json()["data"]]
+    assert sorted(walked) == sorted(expected)

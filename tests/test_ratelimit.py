@@ -20,8 +20,8 @@ from recent_calls.settings import Settings
 from recent_calls.storage.base import Storage
 
 from .conftest import FROZEN_NOW, LiveServer, ServerFactory, add_tenant, serving
+from .redis_server import redis_url
 
-REDIS_URL = "redis://127.0.0.1:6379/0"
 BODY = {"page": 1, "rows": 1, "duration": "allhistory"}
 
 
@@ -107,15 +107,15 @@ def test_rate_limit_zero_turns_limiting_off(make_server: ServerFactory) -> None:
     assert "RateLimit-Limit" not in answers[0].headers
 
 
-def test_replicas_share_buckets_through_redis(storage: Storage, db_path: str) -> None:
+def test_replicas_share_buckets_through_redis(storage: Storage, database: str) -> None:
     """Two API processes over one database spend one bucket per credential."""
     alice = add_tenant(storage, "alice", "us", [])
     settings = Settings(
-        database=db_path,
+        database=database,
         now=FROZEN_NOW,
         rate_limit_per_s=0.01,
         rate_limit_burst=4,
-        redis_url=REDIS_URL,
+        redis_url=redis_url(),
     )
     with ExitStack() as stack:
         urls = [stack.enter_context(serving(settings, storage)) for _ in range(2)]
@@ -131,7 +131,7 @@ def test_replicas_share_buckets_through_redis(storage: Storage, db_path: str) ->
 def test_the_redis_bucket_is_atomic_under_concurrency() -> None:
     async def burst() -> list[bool]:
         limiter = RedisLimiter(
-            REDIS_URL, rate=0.001, burst=10, prefix=f"test:{secrets.token_hex(8)}:"
+            redis_url(), rate=0.001, burst=10, prefix=f"test:{secrets.token_hex(8)}:"
         )
         try:
             decisions = await asyncio.gather(*(limiter.take("k") for _ in range(60)))
@@ -172,19 +172,24 @@ def test_a_chunked_body_past_the_limit_is_413_without_reading_it_all(
     assert answer.headers["content-type"] == "application/problem+json"
 
 
-RUNAWAY = "SELECT count(*) FROM range(100000000000) t WHERE t.range % 7 = 3"
+RUNAWAY = {
+    "duckdb": "SELECT count(*) FROM range(100000000000) t WHERE t.range % 7 = 3",
+    "postgres": "SELECT pg_sleep(30)",
+}
 
 
-def test_a_runaway_read_is_stopped_at_the_statement_timeout(storage: Storage) -> None:
+def test_a_runaway_read_is_stopped_at_the_statement_timeout(storage: Storage, engine: str) -> None:
     storage.set_statement_timeout(200)
     started = time.monotonic()
     with pytest.raises(ServiceUnavailable) as stopped:
-        storage._read(lambda run: run(RUNAWAY, {}))
+        storage._read(lambda run: run(RUNAWAY[engine], {}))
     assert time.monotonic() - started < 5
     assert "200 ms" in stopped.value.detail and "SELECT" not in stopped.value.detail
     assert stopped.value.headers["Retry-After"] == "1"
     # The connection is usable at once, and a fast read is not affected.
     assert storage._read(lambda run: run("SELECT 42", {})) == [(42,)]
+    storage.set_statement_timeout(None)
+    assert storage._read(lambda run: run("SELECT 43", {})) == [(43,)]
 
 
 def test_an_api_query_past_the_statement_timeout_answers_503(

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import random
 import re
+import threading
 from typing import Any
 
 import pytest
 
+from recent_calls.errors import Conflict, ImportRejected
 from recent_calls.imports import import_lines
 from recent_calls.query import SORT_COLUMNS, parse_request
-from recent_calls.storage.base import Storage
-from tests.calls import make_call
+from recent_calls.storage.base import Credential, Storage
+from tests.calls import make_call, rows_of, stored
 
 START = 1700000000000
 
@@ -107,3 +109,115 @@ def test_every_statement_on_call_data_is_bound_to_one_tenant(
     for sql in on_calls:
         for select in re.split(r"\bFROM calls\b", sql)[1:]:
             assert re.match(r"\s+WHERE tenant_id = ", select), sql
+
+
+# -- tenants, credentials and imports, on every engine ----------------------------------------
+
+
+def test_tenants_and_credentials_round_trip(storage: Storage) -> None:
+    acme = storage.create_tenant("acme", "us")
+    storage.create_tenant("beta", "uk")
+    with pytest.raises(Conflict):
+        storage.create_tenant("acme", "uk")
+    assert storage.get_tenant("acme") == acme
+    assert storage.get_tenant("nobody") is None
+    assert [tenant.tenant_id for tenant in storage.list_tenants()] == ["acme", "beta"]
+
+    first = Credential("kh1", "acme", "k1", "th1", "first", 1000)
+    second = Credential("kh2", "acme", "k2", "th2", "second % _ 'quoted'", 2000)
+    storage.add_credential(second)
+    storage.add_credential(first)
+    storage.add_credential(Credential("kh3", "beta", "k3", "th3", "", 1500))
+    assert storage.credential_by_key("kh2") == second
+    assert storage.credential_by_key("missing") is None
+    assert storage.list_credentials("acme") == [first, second]
+    assert storage.revoke_credential("acme", "k1") is True
+    assert storage.revoke_credential("acme", "k1") is False
+    assert storage.revoke_credential("beta", "k2") is False  # another tenant's key id
+    revoked = storage.credential_by_key("kh1")
+    assert revoked is not None and revoked.revoked_ms is not None
+    assert storage.credential_by_key("kh3") == Credential("kh3", "beta", "k3", "th3", "", 1500)
+
+
+def test_upsert_counts_inserted_and_replaced_and_the_last_of_a_batch_wins(storage: Storage) -> None:
+    storage.create_tenant("acme", "us")
+    storage.create_tenant("beta", "us")
+    first = import_lines(
+        storage,
+        "acme",
+        [
+            make_call("a", START, callerName="first"),
+            make_call("b", START),
+            make_call("a", START + 1, callerName="last"),
+        ],
+    )
+    assert (first.received, first.inserted, first.replaced) == (3, 2, 0)
+    assert stored(storage, "acme")["a"][1:3] == (START + 1, "last")
+
+    again = import_lines(storage, "acme", [make_call("a", START), make_call("c", START)])
+    assert (again.received, again.inserted, again.replaced) == (2, 1, 1)
+    assert set(stored(storage, "acme")) == {"a", "b", "c"}
+
+    # The same callId in another tenant is another call.
+    other = storage.upsert_calls("beta", rows_of(make_call("a", START, callerName="beta's")))
+    assert (other.inserted, other.replaced) == (1, 0)
+    assert stored(storage, "acme")["a"][2] == "Pat Caller"
+    assert storage.count_calls("acme") == 3 and storage.count_calls("beta") == 1
+
+
+def test_a_call_id_repeated_across_batches_counts_once(storage: Storage) -> None:
+    storage.create_tenant("acme", "us")
+    storage.upsert_calls("acme", rows_of(make_call("old", START, callerName="before")))
+    with storage.begin_import("acme") as staged:
+        staged.add(rows_of(make_call("new", START, callerName="n1"), make_call("old", START)))
+        staged.add(rows_of(make_call("old", START, callerName="o2"), make_call("x", START)))
+        staged.add(rows_of(make_call("new", START, callerName="n3")))
+        staged.add([])
+        result = staged.commit()
+    assert (result.received, result.inserted, result.replaced) == (5, 2, 1)
+    calls = stored(storage, "acme")
+    assert (calls["new"][2], calls["old"][2]) == ("n3", "o2")
+    assert storage.upsert_calls("acme", []).received == 0
+
+
+def test_concurrent_imports_of_overlapping_calls_count_each_call_once(storage: Storage) -> None:
+    storage.create_tenant("acme", "us")
+    halves = [
+        [make_call(f"c{i:05d}", START + i, callerName=f"from {name}") for i in span]
+        for name, span in (("a", range(0, 3000)), ("b", range(1500, 4500)))
+    ]
+    reports: list[Any] = []
+    start = threading.Barrier(2)
+
+    def load(calls: list[dict[str, Any]]) -> None:
+        start.wait(timeout=10)
+        reports.append(import_lines(storage, "acme", calls))
+
+    threads = [threading.Thread(target=load, args=(calls,)) for calls in halves]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sum(report.inserted for report in reports) == 4500
+    assert sum(report.replaced for report in reports) == 1500
+    assert storage.count_calls("acme") == 4500
+
+
+def test_an_aborted_import_leaves_nothing(storage: Storage) -> None:
+    storage.create_tenant("acme", "us")
+    storage.upsert_calls("acme", rows_of(make_call("kept", START, callerName="kept")))
+
+    staged = storage.begin_import("acme")
+    staged.add(rows_of(*(make_call(f"c{i}", START) for i in range(100))))
+    staged.add(rows_of(make_call("kept", START, callerName="overwritten")))
+    staged.abort()
+    staged.abort()  # harmless twice
+
+    with pytest.raises(RuntimeError), storage.begin_import("acme") as failing:
+        failing.add(rows_of(make_call("z", START)))
+        raise RuntimeError("the caller gave up")
+
+    with pytest.raises(ImportRejected):
+        import_lines(storage, "acme", [make_call("y", START), {"callId": "bad"}])
+
+    assert stored(storage, "acme") == {"kept": ("kept", START, "kept", ["100"])}

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -38,10 +37,10 @@ class Mirror:
 
 
 @pytest.fixture
-def mirror(tmp_path: Path) -> Iterator[Mirror]:
+def mirror(other_database: str) -> Iterator[Mirror]:
     """A second server, on its own database, whose admin API sync drives (as the CLI would)."""
-    storage = open_storage(str(tmp_path / "mirror.duckdb"))
-    settings = Settings(database=str(tmp_path / "mirror.duckdb"), now=FROZEN_NOW)
+    storage = open_storage(other_database)
+    settings = Settings(database=other_database, now=FROZEN_NOW)
     settings = settings.model_copy(update={"admin_token": "mirror-admin"})
     with ExitStack() as stack:
         url = stack.enter_context(serving(settings, storage))
@@ -133,9 +132,11 @@ def test_a_source_without_ordering_moves_the_watermark_only_when_done(
     assert everything(mirror.url, reader) == everything(server.url, source)
 
 
-def test_sync_command_mirrors_into_a_database_file(server: LiveServer, tmp_path: Path) -> None:
+def test_sync_command_mirrors_into_a_local_database(
+    server: LiveServer, other_database: str
+) -> None:
     source = server.tenant("acme", "uk", calls=varied_calls(12))
-    database = str(tmp_path / "local.duckdb")
+    database = other_database
     command = ["sync", "--from", server.url, "--api-key", source.api_key, "--token"]
     args = [*command, source.token, "--region", "uk", "--tenant", "acme", "--database", database]
     first = CliRunner().invoke(main, [*args, "--rows", "5"], catch_exceptions=False)
@@ -153,25 +154,12 @@ def test_sync_command_mirrors_into_a_database_file(server: LiveServer, tmp_path:
         storage.close()
 
 
-@pytest.mark.parametrize("engine", ["duckdb", "postgres"])
-def test_watermarks_are_kept_per_tenant_and_source(engine: str, db_path: str) -> None:
-    with ExitStack() as stack:
-        if engine == "postgres":
-            from tests.pg import NoPostgres, fresh_database, postgres_server
-
-            try:
-                database = stack.enter_context(fresh_database(postgres_server()))
-            except NoPostgres as exc:
-                pytest.skip(str(exc))
-        else:
-            database = db_path
-        storage = open_storage(database)
-        stack.callback(storage.close)
-        assert storage.get_sync_watermark("acme", "https://a/us") is None
-        storage.set_sync_watermark("acme", "https://a/us", 5)
-        storage.set_sync_watermark("acme", "https://a/us", 7)
-        storage.set_sync_watermark("acme", "https://b/us", 1)
-        storage.set_sync_watermark("beta", "https://a/us", 2)
-        assert storage.get_sync_watermark("acme", "https://a/us") == 7
-        assert storage.get_sync_watermark("acme", "https://b/us") == 1
-        assert storage.get_sync_watermark("beta", "https://a/us") == 2
+def test_watermarks_are_kept_per_tenant_and_source(storage: Storage) -> None:
+    assert storage.get_sync_watermark("acme", "https://a/us") is None
+    storage.set_sync_watermark("acme", "https://a/us", 5)
+    storage.set_sync_watermark("acme", "https://a/us", 7)
+    storage.set_sync_watermark("acme", "https://b/us", 1)
+    storage.set_sync_watermark("beta", "https://a/us", 2)
+    assert storage.get_sync_watermark("acme", "https://a/us") == 7
+    assert storage.get_sync_watermark("acme", "https://b/us") == 1
+    assert storage.get_sync_watermark("beta", "https://a/us") == 2
