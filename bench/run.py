@@ -1,14 +1,18 @@
-"""Benchmark: demo calls into the embedded store, then end-to-end HTTP latency per request shape.
+"""Benchmark: demo calls into each engine, then end-to-end HTTP latency per request shape.
 
-    python -m bench.run                 # 1M calls in the largest tenant (about 2 minutes)
-    python -m bench.run --calls 100000  # a quick look
+    python -m bench.run                     # 1M calls in the largest tenant, DuckDB and PostgreSQL
+    python -m bench.run --calls 100000      # a quick look
+    python -m bench.run --engine duckdb     # the embedded engine only
 
-Prints the import rate and a markdown table of p50/p95 per request shape, as in the README.
+PostgreSQL runs in a fresh database made on --postgres (default: the machine's server at
+127.0.0.1:5432, user postgres) and dropped afterwards. Prints the import rate and a markdown table
+of p50/p95 per request shape and engine, as in the README.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import platform
 import signal
@@ -25,6 +29,8 @@ from typing import Any
 import duckdb
 import httpx
 import orjson
+import psycopg
+from psycopg import sql
 
 from recent_calls.credentials import issue
 from recent_calls.demo import generate_calls
@@ -34,6 +40,7 @@ from recent_calls.storage import open_storage
 DAY = 86_400_000
 END_MS = 1_764_547_200_000  # 2025-12-01T00:00:00Z: fixed, so every run sees the same data
 BIG, SMALL = "bigco01", "smallco01"
+LOCAL_POSTGRES = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 
 def write_calls(path: Path, tenant: str, count: int, seed: int, days: int) -> None:
@@ -45,16 +52,22 @@ def write_calls(path: Path, tenant: str, count: int, seed: int, days: int) -> No
             out.write(b"\n")
 
 
-def load(database: str, work: Path, calls: int) -> tuple[dict[str, dict[str, str]], float]:
+def write_data_set(work: Path, calls: int) -> None:
+    for tenant, count, seed in ((BIG, calls, 1), (SMALL, max(calls // 20, 1000), 2)):
+        source = work / f"{tenant}.jsonl"
+        if not source.exists():
+            print(f"generating {count} calls for {tenant} ...", file=sys.stderr)
+            write_calls(source, tenant, count, seed, days=365)
+
+
+def load(database: str, work: Path) -> tuple[dict[str, dict[str, str]], float]:
     """Import the data set; return credentials and the import rate (calls/s) of the big file."""
     storage = open_storage(database)
     credentials = {}
     rate = 0.0
     try:
-        for tenant, count, seed in ((BIG, calls, 1), (SMALL, max(calls // 20, 1000), 2)):
+        for tenant in (BIG, SMALL):
             source = work / f"{tenant}.jsonl"
-            print(f"generating {count} calls for {tenant} ...", file=sys.stderr)
-            write_calls(source, tenant, count, seed, days=365)
             storage.create_tenant(tenant, "us")
             started = time.perf_counter()
             with source.open("rb") as lines:
@@ -62,7 +75,8 @@ def load(database: str, work: Path, calls: int) -> tuple[dict[str, dict[str, str
             elapsed = time.perf_counter() - started
             if tenant == BIG:
                 rate = report.received / elapsed
-            print(f"imported {report.received} in {elapsed:.1f} s", file=sys.stderr)
+            print(f"imported {report.received} in {elapsed:.1f} s ({database.split('://')[0]})",
+                  file=sys.stderr)  # fmt: skip
             credentials[tenant] = issue(storage, tenant, "us").as_json()
         started = time.perf_counter()
         storage.compact()
@@ -70,6 +84,21 @@ def load(database: str, work: Path, calls: int) -> tuple[dict[str, dict[str, str
     finally:
         storage.close()
     return credentials, rate
+
+
+@contextmanager
+def postgres_database(server_url: str) -> Iterator[str]:
+    """A fresh database on the server for one run, dropped afterwards."""
+    name = f"recent_calls_bench_{os.getpid()}"
+    with psycopg.connect(server_url, autocommit=True) as admin:
+        admin.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        yield server_url.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        with psycopg.connect(server_url, autocommit=True) as admin:
+            drop = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            admin.execute(drop)
 
 
 @contextmanager
@@ -156,36 +185,67 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
 
 
+def run_engine(
+    engine: str, work: Path, postgres: str, runs: int, caller: str
+) -> tuple[float, dict[str, tuple[float, float]], str]:
+    """Load the data set into one engine and time every shape; return rate, timings, version."""
+    with contextlib.ExitStack() as stack:
+        if engine == "duckdb":
+            database = str(work / "bench.duckdb")
+            version = f"DuckDB {duckdb.__version__}"
+        else:
+            database = stack.enter_context(postgres_database(postgres))
+            with psycopg.connect(database) as conn:
+                version = "PostgreSQL " + str(conn.execute("SHOW server_version").fetchone()[0])  # type: ignore[index]
+        credentials, rate = load(database, work)
+        timings = {}
+        with server(database) as url:
+            for name, body in shapes(caller).items():
+                print(f"{engine}: {name}", file=sys.stderr)
+                taken = measure(url, credentials[BIG], body, runs)
+                timings[name] = (statistics.median(taken), percentile(taken, 0.95))
+    return rate, timings, version
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=1_000_000, help="calls in the largest tenant")
     parser.add_argument("--runs", type=int, default=20, help="timed requests per shape")
     parser.add_argument("--caller", default="ander", help="caller substring to search for")
+    parser.add_argument("--engine", choices=["duckdb", "postgres", "both"], default="both")
+    parser.add_argument(
+        "--postgres",
+        default=LOCAL_POSTGRES,
+        help="a PostgreSQL server URL that may create databases",
+    )
     args = parser.parse_args()
+    engines = ["duckdb", "postgres"] if args.engine == "both" else [args.engine]
 
+    results = {}
     with tempfile.TemporaryDirectory(prefix="recent-calls-bench-") as folder:
         work = Path(folder)
-        database = str(work / "bench.duckdb")
-        credentials, rate = load(database, work, args.calls)
-        rows = []
-        with server(database) as url:
-            for name, body in shapes(args.caller).items():
-                print(name, file=sys.stderr)
-                timings = measure(url, credentials[BIG], body, args.runs)
-                rows.append((name, statistics.median(timings), percentile(timings, 0.95)))
+        write_data_set(work, args.calls)
+        for engine in engines:
+            results[engine] = run_engine(engine, work, args.postgres, args.runs, args.caller)
 
     print(
         f"\nData: {args.calls} calls in {BIG} + {max(args.calls // 20, 1000)} in {SMALL}, 365 days"
     )
+    versions = ", ".join(version for _, _, version in results.values())
     print(
         f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python "
-        f"{platform.python_version()}, DuckDB {duckdb.__version__}\n"
+        f"{platform.python_version()}, {versions}\n"
     )
-    print(f"Import (library import_lines, JSON Lines file): {rate:,.0f} calls/s\n")
-    print("| request shape | p50 ms | p95 ms |")
-    print("|---|---:|---:|")
-    for name, p50, p95 in rows:
-        print(f"| {name} | {p50:.1f} | {p95:.1f} |")
+    for engine, (rate, _, _) in results.items():
+        print(f"Import into {engine} (library import_lines, JSON Lines file): {rate:,.0f} calls/s")
+    header = " | ".join(f"{engine} p50 ms | {engine} p95 ms" for engine in results)
+    print(f"\n| request shape | {header} |")
+    print("|---|" + "---:|---:|" * len(results))
+    for name in shapes(args.caller):
+        cells = " | ".join(
+            f"{timings[name][0]:.1f} | {timings[name][1]:.1f}" for _, timings, _ in results.values()
+        )
+        print(f"| {name} | {cells} |")
 
 
 if __name__ == "__main__":

@@ -84,7 +84,7 @@ def serve(
     log_level: str = "info",
 ) -> None:
     """Run the server until interrupted; `demo_calls` seeds empty demo tenants first."""
-    storage = open_storage(settings.database)
+    storage = open_storage(settings.database, pool_size=settings.pool_size)
     embedded = not is_server_url(settings.database)
     sock = None
     try:

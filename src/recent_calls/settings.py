@@ -45,4 +45,7 @@ class Settings(BaseSettings):
     statement_timeout_ms: int = Field(
         30_000, ge=0, description="Longest a read query may run before a 503; 0: no limit."
     )
+    pool_size: int = Field(
+        10, ge=1, description="Most PostgreSQL connections this process holds (its pool's size)."
+    )
     log_format: Literal["json", "text"] = Field("json", description="Access and server logs.")

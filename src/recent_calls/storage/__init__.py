@@ -12,13 +12,16 @@ def is_server_url(database: str) -> bool:
     return database.startswith(("postgresql://", "postgres://"))
 
 
-def open_storage(database: str, *, migrate: bool = True) -> Storage:
-    """Open `database` (a file path: DuckDB; a postgresql:// URL: PostgreSQL) and migrate it."""
+def open_storage(database: str, *, migrate: bool = True, pool_size: int = 10) -> Storage:
+    """Open `database` (a file path: DuckDB; a postgresql:// URL: PostgreSQL) and migrate it.
+
+    `pool_size` bounds the connections a PostgreSQL engine holds; DuckDB has one connection.
+    """
     storage: Storage
     if is_server_url(database):
         from .postgres_store import PostgresStorage
 
-        storage = PostgresStorage(database)
+        storage = PostgresStorage(database, max_size=pool_size)
     elif "://" in database:
         raise ValueError(f"unsupported database URL {database!r}: use a file path or postgresql://")
     else:
