@@ -221,3 +221,18 @@ def test_an_aborted_import_leaves_nothing(storage: Storage) -> None:
         import_lines(storage, "acme", [make_call("y", START), {"callId": "bad"}])
 
     assert stored(storage, "acme") == {"kept": ("kept", START, "kept", ["100"])}
+
+
+AWKWARD = ["tab\there", "new\nline", "cr\rhere", "back\\slash", '"quoted"', "{braces}", "NULL",
+           "\\N", "", " padded ", "émile ☎", "a,b"]  # fmt: skip
+
+
+@pytest.mark.parametrize("text", AWKWARD)
+def test_awkward_text_round_trips_through_a_bulk_import(storage: Storage, text: str) -> None:
+    """Every engine's bulk staging format (Arrow, COPY text) keeps text exactly."""
+    storage.create_tenant("acme", "us")
+    call = make_call("x", START, callerName=text, agentId=[text or "none", "b"], queueId=[text])
+    import_lines(storage, "acme", [call], workers=1)
+    _, _, name, queues = stored(storage, "acme")["x"]
+    assert name == text
+    assert list(queues) == ([text.strip()] if text.strip() else [])

@@ -67,20 +67,26 @@ def _reader(timezone: str) -> LocalTimeReader:
 Line = bytes | str | dict[str, Any]
 
 
+Encode = Callable[[list[tuple[Any, ...]]], Any]
+
+
 @dataclass
 class ParsedChunk:
-    """Rows of the valid lines of a chunk, and what was wrong with the others."""
+    """The valid lines of a chunk as one batch for the store, and what was wrong with the rest."""
 
-    rows: list[tuple[Any, ...]]
+    batch: Any
+    count: int
     errors: list[FieldError]
     invalid: int
     last_line: int
 
 
-def parse_chunk(lines: list[Line], first_line: int, timezone: str) -> ParsedChunk:
-    """Validate consecutive lines, numbered from `first_line`; blank lines are skipped."""
+def parse_chunk(lines: list[Line], first_line: int, timezone: str, encode: Encode) -> ParsedChunk:
+    """Validate consecutive lines, numbered from `first_line`, and encode the valid ones for the
+    store (in a worker process, where this runs for large imports); blank lines are skipped."""
     clock = _reader(timezone)
-    parsed = ParsedChunk([], [], 0, first_line + len(lines) - 1)
+    rows = []
+    parsed = ParsedChunk(None, 0, [], 0, first_line + len(lines) - 1)
     with _collector_paused():
         for number, line in enumerate(lines, start=first_line):
             if not isinstance(line, dict) and not line.strip():
@@ -90,7 +96,9 @@ def parse_chunk(lines: list[Line], first_line: int, timezone: str) -> ParsedChun
                 parsed.invalid += 1
                 parsed.errors.extend(errors)
             else:
-                parsed.rows.append(row)
+                rows.append(row)
+        if rows:
+            parsed.batch, parsed.count = encode(rows), len(rows)
     return parsed
 
 
@@ -107,23 +115,26 @@ def _chunks(lines: Iterable[Line], size: int) -> Iterator[tuple[list[Line], int]
         yield chunk, first
 
 
-def _parsed(lines: Iterable[Line], timezone: str, workers: int) -> Iterator[ParsedChunk]:
+def _parsed(
+    lines: Iterable[Line], timezone: str, workers: int, encode: Encode
+) -> Iterator[ParsedChunk]:
     """Parsed chunks in order; past the first chunk, parsed in `workers` processes at once."""
     chunks = _chunks(lines, BATCH_ROWS)
     first = next(chunks, None)
     if first is None:
         return
-    yield parse_chunk(*first, timezone)  # a small import never pays for starting processes
+    yield parse_chunk(*first, timezone, encode)  # a small import never pays for processes
     if workers <= 1:
         for chunk, number in chunks:
-            yield parse_chunk(chunk, number, timezone)
+            yield parse_chunk(chunk, number, timezone, encode)
         return
     # forkserver, not fork: the caller may be a server with database threads running.
     context = multiprocessing.get_context("forkserver")
-    with ProcessPoolExecutor(workers, mp_context=context) as pool:
+    # Workers only parse: nothing they make forms a cycle, so the cyclic collector only costs.
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=gc.disable) as pool:
         pending: deque[Future[ParsedChunk]] = deque()
         for chunk, number in chunks:
-            pending.append(pool.submit(parse_chunk, chunk, number, timezone))
+            pending.append(pool.submit(parse_chunk, chunk, number, timezone, encode))
             if len(pending) > 2 * workers:  # bounded read-ahead keeps memory flat
                 yield pending.popleft().result()
         while pending:
@@ -154,16 +165,18 @@ def import_lines(
     _reader(timezone)  # an unknown zone is refused before anything is read
     report = ImportReport()
     with storage.begin_import(tenant_id) as staged:
-        for chunk in _parsed(lines, timezone, default_workers() if workers is None else workers):
+        count = default_workers() if workers is None else workers
+        for chunk in _parsed(lines, timezone, count, staged.encode):
             report.lines = chunk.last_line
             report.invalid += chunk.invalid
             room = MAX_REPORTED_ERRORS - len(report.errors)
             report.errors.extend(chunk.errors[: max(room, 0)])
             if report.invalid and not skip_invalid:
                 continue  # keep reading: the answer names every bad line, and stores nothing
-            staged.add(chunk.rows)
+            if chunk.count:
+                staged.add_encoded(chunk.batch, chunk.count)
             if progress:
-                progress(len(chunk.rows))
+                progress(chunk.count)
         if report.invalid and not skip_invalid:
             raise ImportRejected(report.errors, report.lines)
         result = staged.commit()

@@ -83,9 +83,19 @@ class CallImport(ABC):
     def __exit__(self, *exc_info: object) -> None:
         self.abort()
 
-    @abstractmethod
+    @staticmethod
+    def encode(rows: Sequence[tuple[Any, ...]]) -> Any:
+        """Rows in the form this engine stages fastest (a module-level function, so that import
+        worker processes can run it and send the result: it must pickle cheaply)."""
+        return rows
+
     def add(self, rows: Sequence[tuple[Any, ...]]) -> None:
         """Stage rows (ROW_COLUMNS order)."""
+        self.add_encoded(self.encode(rows), len(rows))
+
+    @abstractmethod
+    def add_encoded(self, batch: Any, count: int) -> None:
+        """Stage `count` rows that `encode` made into `batch`."""
 
     @abstractmethod
     def commit(self) -> UpsertResult:

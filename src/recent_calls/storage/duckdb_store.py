@@ -33,7 +33,18 @@ _ARROW_TYPES = {
 _ROW_SCHEMA = pa.schema(
     [(name, _ARROW_TYPES[kind]) for name, kind, _ in COLUMNS if name in ROW_COLUMNS]
 )
-_STAGED_SCHEMA = pa.schema([("seq", pa.int64()), *_ROW_SCHEMA])
+
+
+def arrow_batch(rows: Sequence[tuple[Any, ...]]) -> pa.Table:
+    """Rows as an Arrow table: built where they are parsed, it crosses processes as buffers."""
+    columns = list(zip(*rows, strict=True)) if rows else [()] * len(_ROW_SCHEMA)
+    arrays = [
+        pa.array(column, type=field.type)
+        for column, field in zip(columns, _ROW_SCHEMA, strict=True)
+    ]
+    return pa.Table.from_arrays(arrays, schema=_ROW_SCHEMA)
+
+
 _PARAM = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
 
 # Re-cluster once this many rows, and a tenth of the table, arrived since the last compaction.
@@ -223,23 +234,20 @@ class _DuckDBImport(CallImport):
         columns = ", ".join(f"{name} {kind}" for name, kind, _ in COLUMNS if name in ROW_COLUMNS)
         self.cursor.execute(f"CREATE TEMP TABLE {self.table} (seq BIGINT, {columns})")
 
-    def add(self, rows: Sequence[tuple[Any, ...]]) -> None:
+    encode = staticmethod(arrow_batch)
+
+    def add_encoded(self, batch: pa.Table, count: int) -> None:
         assert self.cursor is not None, "this import is finished"
-        if not rows:
+        if not count:
             return
-        columns = list(zip(*rows, strict=True))
-        arrays = [pa.array(range(self.received, self.received + len(rows)), type=pa.int64())]
-        arrays += [
-            pa.array(column, type=field.type)
-            for column, field in zip(columns, _ROW_SCHEMA, strict=True)
-        ]
-        batch = pa.Table.from_arrays(arrays, schema=_STAGED_SCHEMA)
-        self.cursor.register("incoming", batch)
+        seq = pa.array(range(self.received, self.received + count), type=pa.int64())
+        incoming = batch.add_column(0, "seq", seq)
+        self.cursor.register("incoming", incoming)
         try:
             self.cursor.execute(f"INSERT INTO {self.table} SELECT * FROM incoming")
         finally:
             self.cursor.unregister("incoming")
-        self.received += len(rows)
+        self.received += count
 
     def commit(self) -> UpsertResult:
         assert self.cursor is not None, "this import is finished"

@@ -42,17 +42,6 @@ _WRITE = "BEGIN ISOLATION LEVEL READ COMMITTED"
 # list columns as array literals in text, which the server parses far faster than the client
 # can encode arrays for binary COPY.
 _PG_TYPES = {name: kind for name, _, kind in COLUMNS}
-_LISTS = [index for index, name in enumerate(ROW_COLUMNS) if name in LIST_COLUMNS]
-_A, _D = _LISTS[0], _LISTS[-1] + 1
-assert len(_LISTS) == 3 and _D - _A == 3, "the three list columns must be adjacent"
-_B, _C = _A + 1, _A + 2
-_COPY_TYPES = [
-    "int8",
-    *(
-        {"bigint": "int8", "double precision": "float8"}.get(_PG_TYPES[name], "text")
-        for name in ROW_COLUMNS
-    ),
-]
 _STAGED_COLUMNS = ", ".join(
     f"{name} {'text' if name in LIST_COLUMNS else _PG_TYPES[name]}" for name in ROW_COLUMNS
 )
@@ -66,6 +55,46 @@ def _array(values: list[str]) -> str:
         return "{}"
     quoted = [value.replace("\\", "\\\\").replace('"', '\\"') for value in values]
     return '{"' + '","'.join(quoted) + '"}'
+
+
+# COPY's text format: a tab between columns, a newline after each row, and a backslash escape
+# for those two, carriage return and backslash itself. (Rows never hold NUL: import refuses it.)
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def _copy_text(value: str) -> str:
+    return value.translate(_COPY_ESCAPES)
+
+
+def _copy_array(values: list[str]) -> str:
+    return _array(values).translate(_COPY_ESCAPES)
+
+
+_COPY_ENCODERS = tuple(
+    _copy_array
+    if name in LIST_COLUMNS
+    else repr
+    if _PG_TYPES[name] == "double precision"
+    else str
+    if _PG_TYPES[name] == "bigint"
+    else _copy_text
+    for name in ROW_COLUMNS
+)
+
+
+def copy_text(rows: Sequence[tuple[Any, ...]]) -> bytes:
+    """Rows as COPY text, each led by its place in the batch (`seq`).
+
+    Made where the rows are parsed (an import's worker processes): the importing process then
+    only streams bytes to the server.
+    """
+    encoders = _COPY_ENCODERS
+    lines = [
+        f"{seq}\t" + "\t".join([encode(value) for encode, value in zip(encoders, row, strict=True)])
+        for seq, row in enumerate(rows)
+    ]
+    lines.append("")
+    return "\n".join(lines).encode()
 
 
 def _upsert_sql(table: str, *, first: bool) -> str:
@@ -315,7 +344,7 @@ class _PostgresImport(CallImport):
         self.received = self.inserted = self.replaced = self._batches_stored = 0
         self._began = self._stopping = False
         self._error: BaseException | None = None
-        self._batches: queue.Queue[Sequence[tuple[Any, ...]] | None] = queue.Queue(maxsize=1)
+        self._batches: queue.Queue[bytes | None] = queue.Queue(maxsize=1)
         self._worker: threading.Thread | None = None
         try:
             conn = storage._pool.getconn()
@@ -329,22 +358,24 @@ class _PostgresImport(CallImport):
             if isinstance(exc, psycopg.OperationalError):
                 raise _unavailable(exc) from None
             raise
-        self._copy = f"COPY {self.table} (seq, {_NAMES}) FROM STDIN (FORMAT BINARY)"
+        self._copy = f"COPY {self.table} (seq, {_NAMES}) FROM STDIN"
         self._upserts = (_upsert_sql(self.table, first=True), _upsert_sql(self.table, first=False))
 
     # -- the caller's side ----------------------------------------------------------------------
 
-    def add(self, rows: Sequence[tuple[Any, ...]]) -> None:
+    encode = staticmethod(copy_text)
+
+    def add_encoded(self, batch: bytes, count: int) -> None:
         self._raise_failure()
-        if not rows:
+        if not count:
             return
         if self._worker is None:
             self._worker = threading.Thread(
                 target=self._work, name=f"import-{self.tenant_id}", daemon=True
             )
             self._worker.start()
-        self._batches.put(tuple(rows))
-        self.received += len(rows)
+        self._batches.put(batch)
+        self.received += count
 
     def commit(self) -> UpsertResult:
         self._finish_worker()
@@ -408,14 +439,14 @@ class _PostgresImport(CallImport):
     # -- the worker's side ----------------------------------------------------------------------
 
     def _work(self) -> None:
-        while (rows := self._batches.get()) is not None:
+        while (batch := self._batches.get()) is not None:
             if self._error is None and not self._stopping:
                 try:
-                    self._store(rows)
+                    self._store(batch)
                 except BaseException as exc:
                     self._fail(exc)
 
-    def _store(self, rows: Sequence[tuple[Any, ...]]) -> None:
+    def _store(self, batch: bytes) -> None:
         conn = self.conn
         assert conn is not None
         if not self._began:
@@ -423,12 +454,7 @@ class _PostgresImport(CallImport):
             self._began = True
             conn.execute("SET LOCAL work_mem = '64MB'")
         with conn.cursor() as cursor, cursor.copy(self._copy) as staging:
-            staging.set_types(_COPY_TYPES)
-            write = staging.write_row
-            for seq, row in enumerate(rows):
-                write(
-                    (seq, *row[:_A], _array(row[_A]), _array(row[_B]), _array(row[_C]), *row[_D:])
-                )
+            staging.write(batch)
         upsert = self._upserts[self._batches_stored > 0]
         counts = self.storage._runner(conn)(upsert, {"t": self.tenant_id})[0]
         conn.execute(f"TRUNCATE {self.table}")
