@@ -6,7 +6,10 @@ Pure: no I/O. A page at offset k is found without sorting k full rows:
 2. `before`: how many matching calls sort strictly before v (c <= k);
 3. `page`: the calls at or after v in the full order, skipping k - c of them (only ties at v).
 
-Page 1 needs step 3 alone. Engines may wrap step 3 in a late-materialized plan.
+Past the middle of the hits, steps 1 and 2 count from the end instead (v is the value at
+offset hits - 1 - k in the reverse order, and c is hits less the calls at or after v), so the
+last page costs what the first does; the dearest page is the middle one. Page 1 needs step 3
+alone. Engines may wrap step 3 in a late-materialized plan.
 """
 
 from __future__ import annotations
@@ -72,14 +75,20 @@ class Ordering:
         """The key equals the parameter's value or sorts after it."""
         return f"{self.key} {'<=' if self.descending else '>='} {self.dialect.param(param)}"
 
-    def boundary_sql(self, where_sql: str) -> str:
-        """The key's value at offset $skip (one narrow column sorted)."""
+    def boundary_sql(self, where_sql: str, *, from_end: bool = False) -> str:
+        """The key's value at offset $skip (one narrow column sorted), counted from the last
+        call when `from_end`."""
         p = self.dialect.param
+        direction = self.direction if not from_end else ("ASC" if self.descending else "DESC")
         return (
             f"SELECT {self.key} FROM calls WHERE {where_sql} "
-            f"ORDER BY {self.key} {self.direction} LIMIT 1 OFFSET {p('skip')}"
+            f"ORDER BY {self.key} {direction} LIMIT 1 OFFSET {p('skip')}"
         )
 
     def before_sql(self, where_sql: str) -> str:
         """How many calls sort strictly before $boundary."""
         return f"SELECT count(*) FROM calls WHERE {where_sql} AND {self.sorts_before('boundary')}"
+
+    def at_or_after_sql(self, where_sql: str) -> str:
+        """How many calls sort at or after $boundary."""
+        return f"SELECT count(*) FROM calls WHERE {where_sql} AND {self.at_or_after('boundary')}"

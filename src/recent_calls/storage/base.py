@@ -390,9 +390,15 @@ class Storage(ABC):
                 return SearchResult(hits, [])
             condition, params = where.sql, dict(where.params)
             if offset > 0:
-                boundary = run(ordering.boundary_sql(where.sql), {**params, "skip": offset})
-                params["boundary"] = boundary[0][0]
-                before = int(run(ordering.before_sql(where.sql), params)[0][0])
+                from_end = 2 * offset > hits  # nearer the last call: count from there
+                skip = hits - 1 - offset if from_end else offset
+                boundary_sql = ordering.boundary_sql(where.sql, from_end=from_end)
+                params["boundary"] = run(boundary_sql, {**params, "skip": skip})[0][0]
+                if from_end:
+                    after = int(run(ordering.at_or_after_sql(where.sql), params)[0][0])
+                    before = hits - after
+                else:
+                    before = int(run(ordering.before_sql(where.sql), params)[0][0])
                 condition = f"{condition} AND {ordering.at_or_after('boundary')}"
                 offset -= before
             params.update(limit=query.rows, skip=offset)
