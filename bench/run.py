@@ -38,7 +38,7 @@ from recent_calls.imports import import_lines
 from recent_calls.storage import open_storage
 
 DAY = 86_400_000
-END_MS = 1_764_806_400_000  # 2025-12-04T00:00:00Z, a Thursday: fixed, so every run sees the same data
+END_MS = 1_764_806_400_000  # 2025-12-04T00:00:00Z, a Thursday; fixed: every run sees the same data
 BIG, SMALL = "bigco01", "smallco01"
 LOCAL_POSTGRES = "postgresql://postgres@127.0.0.1:5432/postgres"
 
