@@ -15,9 +15,7 @@ import argparse
 import contextlib
 import os
 import platform
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -27,7 +25,6 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-import httpx
 import orjson
 import psycopg
 from psycopg import sql
@@ -37,8 +34,10 @@ from recent_calls.demo import generate_calls
 from recent_calls.imports import import_lines
 from recent_calls.storage import open_storage
 
+from .common import percentile, serve, time_requests
+from .dataset import END_MS
+
 DAY = 86_400_000
-END_MS = 1_764_806_400_000  # 2025-12-04T00:00:00Z, a Thursday; fixed: every run sees the same data
 BIG, SMALL = "bigco01", "smallco01"
 LOCAL_POSTGRES = "postgresql://postgres@127.0.0.1:5432/postgres"
 
@@ -101,35 +100,6 @@ def postgres_database(server_url: str) -> Iterator[str]:
             admin.execute(drop)
 
 
-@contextmanager
-def server(database: str) -> Iterator[str]:
-    env = {**os.environ, "RECENT_CALLS_NOW": str(END_MS - 1)}
-    command = [sys.executable, "-m", "recent_calls", "serve", "--database", database]
-    process = subprocess.Popen(
-        [*command, "--port", "0", "--log-level", "warning"],
-        stdout=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
-    assert process.stdout is not None
-    url = ""
-    for line in process.stdout:
-        if line.startswith("Listening on "):
-            url = line.split()[-1]
-            break
-    for _ in range(200):
-        try:
-            if httpx.get(f"{url}/healthz").status_code == 200:
-                break
-        except httpx.TransportError:
-            time.sleep(0.05)
-    try:
-        yield url
-    finally:
-        process.send_signal(signal.SIGINT)
-        process.wait(timeout=60)
-
-
 EVERY_FILTER = {
     "callerName": ["555"],
     "tenantQueues": [],
@@ -159,30 +129,10 @@ def shapes(caller: str) -> dict[str, dict[str, Any]]:
 
 
 def measure(url: str, credential: dict[str, str], body: dict[str, Any], runs: int) -> list[float]:
-    headers = {"8x8-apikey": credential["apiKey"], "token": credential["token"]}
-    payload = {
-        "tenantId": credential["tenantId"],
-        "page": 1,
-        "timezone": "America/New_York",
-        **body,
-    }
-    timings = []
-    with httpx.Client(base_url=url, headers=headers, timeout=120) as http:
-        for index in range(runs + 2):
-            started = time.perf_counter()
-            response = http.post("/customerexperience/v1/recentCallData/us", json=payload)
-            elapsed = time.perf_counter() - started
-            response.raise_for_status()
-            if index >= 2:  # the first two warm caches
-                timings.append(elapsed * 1000)
-    hits = response.json()["hits"]
-    print(f"  {hits} hits, {len(response.json()['data'])} rows", file=sys.stderr)
+    payload = {"tenantId": credential["tenantId"], "page": 1, "timezone": "America/New_York"}
+    timings, answer = time_requests(url, credential, {**payload, **body}, runs)
+    print(f"  {answer['hits']} hits, {len(answer['data'])} rows", file=sys.stderr)
     return timings
-
-
-def percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
 
 
 def run_engine(
@@ -199,7 +149,8 @@ def run_engine(
                 version = "PostgreSQL " + str(conn.execute("SHOW server_version").fetchone()[0])  # type: ignore[index]
         credentials, rate = load(database, work)
         timings = {}
-        with server(database) as url:
+        with serve(database, END_MS - 1) as served:
+            url = served.url
             for name, body in shapes(caller).items():
                 print(f"{engine}: {name}", file=sys.stderr)
                 taken = measure(url, credentials[BIG], body, runs)

@@ -36,24 +36,28 @@ def engine(request: pytest.FixtureRequest) -> str:
     return engine_name
 
 
-@pytest.fixture
-def database(engine: str, tmp_path: Any) -> Iterator[str]:
-    """An empty, migrated database for the engine: a DuckDB file, or a fresh PostgreSQL database."""
+@contextmanager
+def empty_database(engine: str, folder: Any, name: str) -> Iterator[str]:
+    """An empty database: a DuckDB file `name` in `folder`, or a fresh PostgreSQL database."""
     if engine == "duckdb":
-        yield str(tmp_path / "calls.duckdb")
+        yield str(folder / f"{name}.duckdb")
     else:
         with fresh_database(template=migrated_template()) as url:
             yield url
+
+
+@pytest.fixture
+def database(engine: str, tmp_path: Any) -> Iterator[str]:
+    """The test's database, of the engine the test runs on."""
+    with empty_database(engine, tmp_path, "calls") as url:
+        yield url
 
 
 @pytest.fixture
 def other_database(engine: str, tmp_path: Any) -> Iterator[str]:
     """A second empty database of the same engine, for tests with two sides (sync, mirrors)."""
-    if engine == "duckdb":
-        yield str(tmp_path / "other.duckdb")
-    else:
-        with fresh_database(template=migrated_template()) as url:
-            yield url
+    with empty_database(engine, tmp_path, "other") as url:
+        yield url
 
 
 @pytest.fixture
@@ -135,6 +139,19 @@ def serving(settings: Settings, storage: Storage) -> Iterator[str]:
 
 
 ServerFactory = Callable[..., LiveServer]
+
+
+def wait_healthy(url: str, seconds: float = 10) -> None:
+    """Wait until the server at `url` answers /healthz with 200 (a server in another process)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/healthz").status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.05)
+    raise AssertionError(f"{url} did not become healthy in {seconds} s")
 
 
 @pytest.fixture

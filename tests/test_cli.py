@@ -9,7 +9,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -24,7 +23,7 @@ from click.testing import CliRunner
 from recent_calls.cli import main
 from recent_calls.storage import open_storage
 from tests.calls import make_call
-from tests.conftest import FROZEN_NOW
+from tests.conftest import FROZEN_NOW, wait_healthy
 from tests.pg import fresh_database, migrated_template
 
 START = 1710000000000
@@ -154,13 +153,7 @@ def serve_demo(database: str, demo: bool = True) -> Iterator[Served]:
         if len([b for b in banner if "curl " in b]) == 2 or (url and not demo):
             break
     assert url, "\n".join(banner)
-    for _ in range(100):
-        try:
-            if httpx.get(f"{url}/healthz").status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
+    wait_healthy(url)
     try:
         yield Served(url, database, banner, process)
     finally:

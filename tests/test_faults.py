@@ -8,14 +8,13 @@ import subprocess
 import sys
 import time
 
-import httpx
 import pytest
 
 from recent_calls.app import create_app
 from recent_calls.faults import FaultInjector, FaultPlan, parse_delay
 from recent_calls.server import banner
 from recent_calls.settings import Settings
-from tests.conftest import FROZEN_NOW, ServerFactory
+from tests.conftest import FROZEN_NOW, ServerFactory, wait_healthy
 
 BODY = {"tenantId": "acme", "page": 1, "rows": 1, "duration": "allhistory"}
 
@@ -101,12 +100,7 @@ def test_serve_options_turn_faults_on(duckdb_path: str) -> None:
     try:
         lines = [process.stdout.readline().rstrip("\n") for _ in range(4)]
         url = lines[1].split()[-1]
-        for _ in range(200):  # SIGINT before uvicorn handles signals would be lost
-            try:
-                if httpx.get(f"{url}/healthz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.05)
+        wait_healthy(url)  # SIGINT before uvicorn handles signals would be lost
     finally:
         process.send_signal(signal.SIGINT)
         process.wait(timeout=20)

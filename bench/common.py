@@ -1,0 +1,103 @@
+"""What the benchmarks share: our server in its own process, timing, percentiles."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+PATH = "/customerexperience/v1/recentCallData/{region}"
+
+
+@dataclass
+class Served:
+    url: str
+    process: subprocess.Popen[str]
+
+    def peak_rss_mb(self) -> float:
+        """The server's peak resident memory so far (VmHWM), in MB."""
+        return _status_kb(self.process.pid, "VmHWM") / 1024
+
+    def rss_mb(self) -> float:
+        return _status_kb(self.process.pid, "VmRSS") / 1024
+
+
+def _status_kb(pid: int, field: str) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(f"{field}:"):
+            return int(line.split()[1])
+    return 0
+
+
+@contextmanager
+def serve(database: str, now_ms: int, log: Path | None = None, **env: str) -> Iterator[Served]:
+    """`recent-calls serve` on `database` in its own process, clock frozen at `now_ms`,
+    rate limits off (a load test is not an abuse to throttle); its logs go to `log`."""
+    environment = {
+        **os.environ,
+        "RECENT_CALLS_NOW": str(now_ms),
+        "RECENT_CALLS_RATE_LIMIT_PER_S": "0",
+        **env,
+    }
+    command = [sys.executable, "-m", "recent_calls", "serve", "--database", database]
+    with open(log or os.devnull, "w") as errors:
+        process = subprocess.Popen(
+            [*command, "--port", "0", "--log-level", "warning"],
+            stdout=subprocess.PIPE,
+            stderr=errors,
+            text=True,
+            env=environment,
+        )
+        assert process.stdout is not None
+        url = ""
+        for line in process.stdout:
+            if line.startswith("Listening on "):
+                url = line.split()[-1]
+                break
+        if not url:
+            process.wait(timeout=30)
+            raise RuntimeError(f"the server did not start; see {log}")
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{url}/healthz").status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.05)
+        try:
+            yield Served(url, process)
+        finally:
+            process.send_signal(signal.SIGINT)
+            process.wait(timeout=120)
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
+
+
+def time_requests(
+    url: str, credential: dict[str, str], body: dict[str, Any], runs: int, warmup: int = 2
+) -> tuple[list[float], dict[str, Any]]:
+    """`runs` sequential POSTs of `body` (ms each, after `warmup` untimed ones); the last answer."""
+    headers = {"8x8-apikey": credential["apiKey"], "token": credential["token"]}
+    path = PATH.format(region=credential["region"])
+    timings = []
+    with httpx.Client(base_url=url, headers=headers, timeout=300) as http:
+        for index in range(runs + warmup):
+            started = time.perf_counter()
+            response = http.post(path, json=body)
+            elapsed = time.perf_counter() - started
+            response.raise_for_status()
+            if index >= warmup:
+                timings.append(elapsed * 1000)
+    return timings, response.json()

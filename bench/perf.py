@@ -1,0 +1,593 @@
+"""The performance suite: the service beside its raw engine and beside datasette, in one run.
+
+    bench/setup                          # once: wrk from the package manager, datasette's venv
+    .venv/bin/python -m bench.perf       # 10M calls, 100 tenants, 2 years; both engines
+    .venv/bin/python -m bench.perf --calls 1000000 --engines duckdb   # a quicker look
+
+The data set is built once and kept under bench/data/ (DuckDB file, SQLite copy for datasette,
+a PostgreSQL database loaded from the DuckDB file). Each request shape is timed end to end over
+HTTP on loopback and as the raw engine query in this process (the very statements the storage
+layer issues for it, captured and replayed on a plain connection); load comes from wrk in its own
+process. Results go to docs/performance.md (and stdout).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import duckdb
+import httpx
+import orjson
+import psycopg
+
+import recent_calls
+from recent_calls.credentials import issue
+from recent_calls.demo import generate_calls
+from recent_calls.query import parse_request
+from recent_calls.storage import open_storage
+from recent_calls.storage.base import Run, Storage
+from recent_calls.storage.duckdb_store import DuckDBStorage
+from recent_calls.storage.postgres_store import _runner as postgres_runner
+
+from . import datasette_side
+from .common import PATH, percentile, serve, time_requests
+from .dataset import END_MS, DataSet, Tenant, build_duckdb, build_postgres, log
+from .loadgen import Load, json_body, run_wrk, wrk_binary
+
+DAY = 86_400_000
+NOW = END_MS - 1
+ROOT = Path(__file__).resolve().parents[1]
+LOCAL_POSTGRES = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+# The reference guide's "Full Request Example", as printed there (only tenantId is ours).
+REFERENCE_EXAMPLE: dict[str, Any] = {
+    "page": 1,
+    "rows": "500",
+    "duration": "allhistory",
+    "timezone": "America/Los_Angeles",
+    "callerName": ["555"],
+    "tenantAgents": ["ag7rcjEueDRuGblqngmiaaa", "agAD21EBR1RhuV2TNDivjzzz"],
+    "tenantQueues": ["2583", "1196", "713"],
+    "tenantGroups": ["2577", "712"],
+    "agentHoldCount": "range:2,-1",
+    "agentMuteCount": "range:1,1",
+    "transferCount": "range:0,-1",
+    "callDuration": "sec:60,-1",
+    "timeInQueue": "sec:0,-1",
+    "timeInIVR": "sec:15,-1",
+    "agentCallDuration": "min:5,-1",
+    "agentHoldDuration": "sec:30,-1",
+}
+
+
+@dataclass
+class Shape:
+    name: str
+    tenant: Tenant
+    body: dict[str, Any]
+
+    def request(self) -> dict[str, Any]:
+        return {"tenantId": self.tenant.tenant_id, "page": 1, **self.body}
+
+
+def common_values(database: Path, tenant_id: str, column: str, count: int) -> list[str]:
+    """The tenant's `count` most used values of a list column: filters that select something."""
+    with duckdb.connect(str(database), read_only=True) as conn:
+        rows = conn.execute(
+            f"SELECT v FROM (SELECT unnest({column}) AS v FROM calls WHERE tenant_id = $t) "
+            "GROUP BY v ORDER BY count(*) DESC, v LIMIT $n",
+            {"t": tenant_id, "n": count},
+        ).fetchall()
+    return [row[0] for row in rows]
+
+
+def every_filter(database: Path, tenant: Tenant) -> dict[str, Any]:
+    return {
+        "timezone": tenant.timezone,
+        "callerName": ["55"],
+        "tenantAgents": common_values(database, tenant.tenant_id, "agent_ids", 20),
+        "tenantQueues": common_values(database, tenant.tenant_id, "queue_ids", 3),
+        "tenantGroups": common_values(database, tenant.tenant_id, "agent_groups", 3),
+        "agentHoldCount": "range:0,-1",
+        "agentMuteCount": "range:0,-1",
+        "transferCount": "range:0,-1",
+        "callDuration": "sec:30,-1",
+        "timeInQueue": "sec:0,-1",
+        "timeInIVR": "sec:1,-1",
+        "agentCallDuration": "sec:10,-1",
+        "agentHoldDuration": "sec:0,-1",
+    }
+
+
+def shapes(dataset: DataSet, database: Path) -> list[Shape]:
+    big, small = dataset.largest, dataset.small
+    zone = {"timezone": big.timezone}
+    return [
+        Shape("24 h page of 100", big, {"timeRange": f"{END_MS - DAY}-{NOW}", "rows": 100, **zone}),
+        Shape("month, every filter", big, {"duration": "month", "rows": 100,
+                                          **every_filter(database, big)}),
+        Shape("all history, 5000 rows, page 1", big,
+              {"duration": "allhistory", "rows": 5000, **zone}),
+        Shape("all history, 5000 rows, page 200", big,
+              {"duration": "allhistory", "rows": 5000, "page": 200, **zone}),
+        Shape("caller substring, largest tenant", big,
+              {"duration": "allhistory", "rows": 100, "callerName": ["ander"], **zone}),
+        Shape("small tenant, every filter", small, {"duration": "allhistory", "rows": 100,
+                                                    **every_filter(database, small)}),
+        Shape("reference's full example", big, dict(REFERENCE_EXAMPLE)),
+    ]  # fmt: skip
+
+
+# -- raw engine ----------------------------------------------------------------------------------
+
+Statement = tuple[str, dict[str, Any]]
+
+
+def captured(storage: Storage, shape: Shape) -> list[Statement]:
+    """The statements the storage layer issues for `shape`, with their parameters."""
+    query = parse_request(shape.request(), NOW)
+    seen: list[Statement] = []
+    original = storage._read
+
+    def recording(work: Callable[[Run], Any]) -> Any:
+        def wrapped(run: Run) -> Any:
+            def record(sql: str, params: dict[str, Any]) -> Any:
+                seen.append((sql, dict(params)))
+                return run(sql, params)
+
+            return work(record)
+
+        return original(wrapped)
+
+    storage._read = recording  # type: ignore[method-assign]
+    try:
+        storage.search(shape.tenant.tenant_id, query)
+    finally:
+        del storage._read
+    return seen
+
+
+@contextmanager
+def raw_runner(engine: str, database: str) -> Iterator[Run]:
+    """A plain connection to the engine, running statements as the storage layer runs them."""
+    if engine == "duckdb":
+        with duckdb.connect(database, read_only=True) as conn:
+            yield DuckDBStorage._runner(conn.cursor())
+    else:
+        with psycopg.connect(database, autocommit=True) as conn:
+            yield postgres_runner(conn)
+
+
+def time_raw(run: Run, statements: list[Statement], runs: int) -> list[float]:
+    timings = []
+    for index in range(runs + 2):
+        started = time.perf_counter()
+        for sql, params in statements:
+            run(sql, params)
+        if index >= 2:
+            timings.append((time.perf_counter() - started) * 1000)
+    return timings
+
+
+# -- one engine ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Timing:
+    p50: float
+    p95: float
+    p99: float
+
+    @classmethod
+    def of(cls, values: list[float]) -> Timing:
+        return cls(percentile(values, 0.5), percentile(values, 0.95), percentile(values, 0.99))
+
+
+@dataclass
+class EngineResult:
+    engine: str
+    version: str
+    raw: dict[str, Timing] = field(default_factory=dict)
+    service: dict[str, Timing] = field(default_factory=dict)
+    hits: dict[str, int] = field(default_factory=dict)
+    load: list[Load] = field(default_factory=list)
+    rss_start_mb: float = 0.0
+    rss_peak_mb: float = 0.0
+    hits_cost_ms: float = 0.0
+    cli_import_per_s: float = 0.0
+    ingest_per_s: float = 0.0
+    datasette: list[tuple[str, float, float]] = field(default_factory=list)
+
+
+def engine_version(engine: str, database: str) -> str:
+    if engine == "duckdb":
+        return f"DuckDB {duckdb.__version__}"
+    with psycopg.connect(database) as conn:
+        row = conn.execute("SHOW server_version").fetchone()
+    return f"PostgreSQL {row[0] if row else '?'}"
+
+
+def credentials(database: str, tenants: list[Tenant]) -> dict[str, dict[str, str]]:
+    storage = open_storage(database)
+    try:
+        return {
+            t.tenant_id: issue(storage, t.tenant_id, t.region, label="bench").as_json()
+            for t in tenants
+        }
+    finally:
+        storage.close()
+
+
+def measure_engine(
+    engine: str, database: str, all_shapes: list[Shape], args: argparse.Namespace
+) -> EngineResult:
+    result = EngineResult(engine, engine_version(engine, database))
+    tenants = list({shape.tenant.tenant_id: shape.tenant for shape in all_shapes}.values())
+    keys = credentials(database, tenants)
+
+    log(f"{engine}: raw engine")
+    storage = open_storage(database)
+    try:
+        statements = {shape.name: captured(storage, shape) for shape in all_shapes}
+    finally:
+        storage.close()
+    with raw_runner(engine, database) as run:
+        for shape in all_shapes:
+            result.raw[shape.name] = Timing.of(time_raw(run, statements[shape.name], args.runs))
+        big = all_shapes[0].tenant.tenant_id
+        count_sql = statements["all history, 5000 rows, page 1"][0]
+        result.hits_cost_ms = Timing.of(time_raw(run, [count_sql], args.runs)).p50
+        log(f"{engine}: exact hits of {big}'s whole history: {result.hits_cost_ms:.1f} ms")
+
+    with serve(database, NOW, log=Path(args.logs) / f"{engine}-server.log") as served:
+        result.rss_start_mb = served.rss_mb()
+        for shape in all_shapes:
+            log(f"{engine}: service {shape.name}")
+            credential = keys[shape.tenant.tenant_id]
+            timings, answer = time_requests(served.url, credential, shape.request(), args.runs)
+            result.service[shape.name] = Timing.of(timings)
+            result.hits[shape.name] = answer["hits"]
+        mixed = [s for s in all_shapes if "5000" not in s.name]
+        for connections in (1, 8, 32):
+            log(f"{engine}: load at concurrency {connections}")
+            result.load.append(load(served.url, keys, mixed, connections, args))
+        if engine == "duckdb" and not args.skip_datasette:
+            result.datasette = compare_datasette(served.url, keys, all_shapes[0].tenant, args)
+        result.rss_peak_mb = served.peak_rss_mb()
+
+    result.cli_import_per_s = cli_import_rate(engine, args)
+    result.ingest_per_s = ingest_rate(engine, args)
+    return result
+
+
+def load(
+    url: str,
+    keys: dict[str, dict[str, str]],
+    mixed: list[Shape],
+    connections: int,
+    args: argparse.Namespace,
+) -> Load:
+    """wrk at `connections`, rotating through the shapes of the largest tenant."""
+    big = mixed[0].tenant.tenant_id
+    credential = keys[big]
+    path = PATH.format(region=credential["region"])
+    requests = [
+        (path, json_body(shape.request())) for shape in mixed if shape.tenant.tenant_id == big
+    ]
+    headers = {"8x8-apikey": credential["apiKey"], "token": credential["token"]}
+    return run_wrk(url, requests, connections=connections, duration_s=args.load_seconds,
+                   limit=args.load_limit, headers=headers)  # fmt: skip
+
+
+# -- datasette -----------------------------------------------------------------------------------
+
+
+def compare_datasette(
+    url: str, keys: dict[str, dict[str, str]], big: Tenant, args: argparse.Namespace
+) -> list[tuple[str, float, float]]:
+    """req/s of ours and of datasette on the closest equivalent queries, both at 8 connections."""
+    sqlite = datasette_side.build_sqlite(args.dataset, args.duckdb_path)
+    queue = common_values(args.duckdb_path, big.tenant_id, "queue_ids", 1)[0]
+    month_start = END_MS - 30 * DAY
+    tenant = f"tenant_id={big.tenant_id}"
+    table = f"/{sqlite.stem}/calls.json?_shape=objects&_sort_desc=start_ms&_size=100&{tenant}"
+    pairs = [
+        ("24 h window, 100 rows",
+         {"timeRange": f"{END_MS - DAY}-{NOW}", "rows": 100},
+         f"{table}&start_ms__gte={END_MS - DAY}&start_ms__lte={NOW}"),
+        ("caller name or number substring, 100 rows",
+         {"duration": "allhistory", "rows": 100, "callerName": ["ander"]},
+         f"{table}&_where=" + quote(
+             "caller_name_key like '%ander%' or caller_number_key like '%ander%'")),
+        ("one queue over 30 days, 100 rows",
+         {"timeRange": f"{month_start}-{NOW}", "rows": 100, "tenantQueues": [queue]},
+         f"{table}&start_ms__gte={month_start}&start_ms__lte={NOW}&queue_ids__contains={queue}"),
+    ]  # fmt: skip
+    credential = keys[big.tenant_id]
+    path = PATH.format(region=credential["region"])
+    headers = {"8x8-apikey": credential["apiKey"], "token": credential["token"]}
+    results = []
+    with datasette_side.serve_datasette(sqlite) as (datasette_url, _):
+        for name, body, query in pairs:
+            request = {"tenantId": big.tenant_id, "page": 1, "timezone": big.timezone, **body}
+            check = httpx.get(datasette_url + query, timeout=120)
+            check.raise_for_status()
+            log(f"datasette: {name}: {len(check.json()['rows'])} rows")
+            ours = run_wrk(
+                url,
+                [(path, json_body(request))],
+                connections=8,
+                duration_s=args.load_seconds,
+                limit=args.load_limit,
+                headers=headers,
+            )
+            theirs = run_wrk(datasette_url, [(query, None)], connections=8, method="GET",
+                             duration_s=args.load_seconds, limit=args.load_limit)  # fmt: skip
+            if ours.errors or theirs.errors:
+                log(f"datasette comparison {name}: errors ours={ours.errors} "
+                    f"datasette={theirs.errors}")  # fmt: skip
+            results.append((name, ours.requests_per_s, theirs.requests_per_s))
+    return results
+
+
+# -- imports -------------------------------------------------------------------------------------
+
+
+@contextmanager
+def empty_database(engine: str, server_url: str) -> Iterator[str]:
+    if engine == "duckdb":
+        with tempfile.TemporaryDirectory(prefix="recent-calls-perf-") as folder:
+            yield str(Path(folder) / "import.duckdb")
+        return
+    name = f"recent_calls_perf_import_{os.getpid()}"
+    url = server_url.rsplit("/", 1)[0] + f"/{name}"
+    with psycopg.connect(server_url, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield url
+    finally:
+        with psycopg.connect(server_url, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def import_file(count: int) -> Path:
+    path = Path(tempfile.gettempdir()) / f"recent-calls-perf-import-{count}.jsonl"
+    if not path.exists():
+        with path.open("wb") as out:
+            for call in generate_calls("import01", count, seed=11, end_ms=END_MS, days=365):
+                out.write(orjson.dumps(call) + b"\n")
+    return path
+
+
+def cli_import_rate(engine: str, args: argparse.Namespace) -> float:
+    """calls/s of `recent-calls import` (the whole command, start-up included) into a new store."""
+    source = import_file(args.import_calls)
+    command = [sys.executable, "-m", "recent_calls"]
+    with empty_database(engine, args.postgres) as database:
+        subprocess.run([*command, "tenant", "create", "import01", "--region", "us",
+                        "--database", database], check=True, capture_output=True)  # fmt: skip
+        started = time.perf_counter()
+        subprocess.run([*command, "import", "--tenant", "import01", str(source),
+                        "--database", database], check=True, capture_output=True)  # fmt: skip
+        elapsed = time.perf_counter() - started
+    rate = args.import_calls / elapsed
+    log(f"{engine}: CLI import {args.import_calls} calls in {elapsed:.1f} s: {rate:,.0f}/s")
+    return rate
+
+
+def ingest_rate(engine: str, args: argparse.Namespace) -> float:
+    """calls/s through POST /customerexperience/v1/calls/{region}: 1000-call batches, 4 clients."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    batch_size, clients = 1000, 4
+    calls = generate_calls("push01", args.ingest_calls, seed=12, end_ms=END_MS, days=30)
+    bodies: list[bytes] = []
+    batch: list[dict[str, Any]] = []
+    for call in calls:
+        batch.append(call)
+        if len(batch) == batch_size:
+            bodies.append(orjson.dumps({"tenantId": "push01", "calls": batch}))
+            batch = []
+    if batch:
+        bodies.append(orjson.dumps({"tenantId": "push01", "calls": batch}))
+    with ExitStack() as stack:
+        database = stack.enter_context(empty_database(engine, args.postgres))
+        storage = open_storage(database)
+        storage.create_tenant("push01", "us")
+        credential = issue(storage, "push01", "us").as_json()
+        storage.close()
+        served = stack.enter_context(serve(database, NOW))
+        headers = {"8x8-apikey": credential["apiKey"], "token": credential["token"],
+                   "Content-Type": "application/json"}  # fmt: skip
+        http = stack.enter_context(httpx.Client(base_url=served.url, timeout=300))
+
+        def push(body: bytes) -> None:
+            http.post("/customerexperience/v1/calls/us", content=body, headers=headers)\
+                .raise_for_status()  # fmt: skip
+
+        started = time.perf_counter()
+        with ThreadPoolExecutor(clients) as pool:
+            list(pool.map(push, bodies))
+        elapsed = time.perf_counter() - started
+    rate = args.ingest_calls / elapsed
+    log(f"{engine}: ingestion {args.ingest_calls} calls in {elapsed:.1f} s: {rate:,.0f}/s")
+    return rate
+
+
+# -- the report ----------------------------------------------------------------------------------
+
+
+def machine() -> str:
+    cpu = "?"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return f"{platform.machine()}, {os.cpu_count()} cores ({cpu}), {memory:.0f} GiB, {platform.system()} {platform.release()}"  # noqa: E501
+
+
+def report(dataset: DataSet, results: list[EngineResult], args: argparse.Namespace) -> str:
+    wrk = subprocess.run([wrk_binary(), "-v"], capture_output=True, text=True).stdout.split()[:2]
+    versions = [f"recent-calls {recent_calls.__version__}", f"Python {platform.python_version()}",
+                *(r.version for r in results), " ".join(wrk)]  # fmt: skip
+    if any(r.datasette for r in results):
+        versions.append(datasette_side.version())
+    plan = dataset.plan()
+    lines = [
+        "# Performance",
+        "",
+        f"Written by `python -m bench.perf` on {datetime.date.today().isoformat()}. "
+        "Absolute times drift on a shared machine; the ratios, measured in one run, are the "
+        "comparison.",
+        "",
+        f"- Machine: {machine()}",
+        f"- Versions: {', '.join(versions)}",
+        f"- Data: {dataset.calls:,} demo calls, {dataset.tenants} tenants, {dataset.days} days; "
+        f"largest tenant {plan[0].tenant_id} {plan[0].calls:,} calls; small tenant "
+        f"{dataset.small.tenant_id} {dataset.small.calls:,} calls",
+        f"- Each shape: {args.runs} sequential requests after 2 warm-up ones. *raw* runs the "
+        "statements the storage layer issues for the request on a plain connection in process "
+        "(query and fetch, nothing else); *service* is the whole HTTP request on loopback "
+        "(parsing, validation, credentials, query, rendering).",
+        "",
+    ]
+    for r in results:
+        lines += [
+            f"## {r.version}",
+            "",
+            "| request shape | hits | raw p50 / p95 / p99 ms | service p50 / p95 / p99 ms "
+            "| service/raw p50 |",
+            "|---|---:|---:|---:|---:|",
+        ]
+        for name, service in r.service.items():
+            raw = r.raw[name]
+            lines.append(
+                f"| {name} | {r.hits[name]:,} | {raw.p50:.1f} / {raw.p95:.1f} / {raw.p99:.1f} | "
+                f"{service.p50:.1f} / {service.p95:.1f} / {service.p99:.1f} | "
+                f"{service.p50 / raw.p50:.2f} |"
+            )
+        lines += [
+            "",
+            f"Exact `hits` over the largest tenant's whole history (a `count(*)` of "
+            f"{plan[0].calls:,} calls): {r.hits_cost_ms:.1f} ms p50.",
+            "",
+            f"Throughput (wrk, up to {args.load_seconds} s or {args.load_limit:,} requests per "
+            "level, rotating through the shapes above that return 100 or 500 rows):",
+            "",
+            "| connections | req/s | p50 ms | p99 ms | errors |",
+            "|---:|---:|---:|---:|---:|",
+            *(f"| {load.row} |" for load in r.load),
+            "",
+            f"Server memory: {r.rss_start_mb:.0f} MB resident after start, "
+            f"{r.rss_peak_mb:.0f} MB at peak.",
+            "",
+            f"Import: `recent-calls import` of {args.import_calls:,} calls "
+            f"{r.cli_import_per_s:,.0f} calls/s (whole command); ingestion endpoint "
+            f"({args.ingest_calls:,} calls in 1000-call batches, 4 clients) "
+            f"{r.ingest_per_s:,.0f} calls/s.",
+            "",
+        ]
+        if r.datasette:
+            lines += [
+                "### Beside datasette",
+                "",
+                "The same calls in SQLite (index on tenant and start time) served by datasette's "
+                "JSON API, with the closest equivalent filters; both at 8 connections.",
+                "",
+                "| query | ours req/s | datasette req/s | ratio |",
+                "|---|---:|---:|---:|",
+                *(
+                    f"| {name} | {ours:,.1f} | {theirs:,.1f} | {ours / theirs:.2f} |"
+                    for name, ours, theirs in r.datasette
+                ),
+                "",
+            ]
+    lines += targets(results)
+    return "\n".join(lines) + "\n"
+
+
+def targets(results: list[EngineResult]) -> list[str]:
+    duck = next((r for r in results if r.engine == "duckdb"), None)
+    if duck is None:
+        return []
+    worst = max(duck.service[n].p50 / duck.raw[n].p50 for n in duck.service)
+    page1 = duck.service["all history, 5000 rows, page 1"].p50
+    page200 = duck.service["all history, 5000 rows, page 200"].p50
+    rows = [
+        ("every shape's service/raw p50 <= 1.5", f"worst {worst:.2f}", worst <= 1.5),
+        ("page 200 of 5000 rows within 2x of page 1", f"{page200 / page1:.2f}x",
+         page200 <= 2 * page1),
+        ("5000-row page p50 <= 100 ms", f"{page1:.1f} ms", page1 <= 100),
+        ("import >= 100k calls/s embedded", f"{duck.cli_import_per_s:,.0f}/s",
+         duck.cli_import_per_s >= 100_000),
+    ]  # fmt: skip
+    if duck.datasette:
+        least = min(ours / theirs for _, ours, theirs in duck.datasette)
+        rows.append((">= 2x datasette's req/s", f"least {least:.2f}x", least >= 2))
+    return [
+        "## Targets (embedded engine)",
+        "",
+        "| target | measured | met |",
+        "|---|---:|:---:|",
+        *(f"| {name} | {value} | {'yes' if met else 'no'} |" for name, value, met in rows),
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", type=int, default=10_000_000)
+    parser.add_argument("--tenants", type=int, default=100)
+    parser.add_argument("--days", type=int, default=730)
+    parser.add_argument("--engines", default="duckdb,postgres")
+    parser.add_argument(
+        "--postgres", default=LOCAL_POSTGRES, help="server URL to make databases on"
+    )
+    parser.add_argument("--runs", type=int, default=30, help="timed requests per shape")
+    parser.add_argument("--load-seconds", type=int, default=15)
+    parser.add_argument("--load-limit", type=int, default=20_000)
+    parser.add_argument("--import-calls", type=int, default=500_000)
+    parser.add_argument("--ingest-calls", type=int, default=100_000)
+    parser.add_argument("--skip-datasette", action="store_true")
+    parser.add_argument("--output", default=str(ROOT / "docs" / "performance.md"))
+    args = parser.parse_args()
+    wrk_binary()  # fail now, not after building the data set
+
+    dataset = DataSet(args.calls, args.tenants, args.days)
+    args.dataset = dataset
+    args.duckdb_path = build_duckdb(dataset)
+    databases = {"duckdb": str(args.duckdb_path)}
+    if "postgres" in args.engines.split(","):
+        databases["postgres"] = build_postgres(dataset, args.postgres, args.duckdb_path)
+    all_shapes = shapes(dataset, args.duckdb_path)
+    with tempfile.TemporaryDirectory(prefix="recent-calls-perf-logs-") as logs:
+        args.logs = logs
+        results = [
+            measure_engine(engine, database, all_shapes, args)
+            for engine, database in databases.items()
+            if engine in args.engines.split(",")
+        ]
+    text = report(dataset, results, args)
+    Path(args.output).write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
