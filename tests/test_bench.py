@@ -1,0 +1,56 @@
+"""The performance suite's own logic: the data set's shape and the reading of wrk's report."""
+
+from __future__ import annotations
+
+from bench.dataset import DataSet
+from bench.loadgen import _script, parse_wrk
+
+WRK_OUTPUT = """Running 15s test @ http://127.0.0.1:41234
+  2 threads and 8 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency    18.27ms    4.02ms  61.50ms   80.12%
+    Req/Sec   219.10     25.33   270.00     70.00%
+  Latency Distribution
+     50%   17.52ms
+     75%   20.01ms
+     90%   23.12ms
+     99%    1.20s
+  6570 requests in 15.01s, 101.23MB read
+  Socket errors: connect 0, read 1, write 0, timeout 2
+  Non-2xx or 3xx responses: 4
+Requests/sec:    437.71
+Transfer/sec:      6.74MB
+"""
+
+
+def test_wrk_reports_are_read_with_their_units_and_every_error() -> None:
+    load = parse_wrk(WRK_OUTPUT, connections=8)
+    assert (load.requests, load.requests_per_s) == (6570, 437.71)
+    assert (load.p50_ms, load.p99_ms, load.seconds) == (17.52, 1200.0, 15.01)
+    assert load.errors == 7
+
+
+def test_a_clean_wrk_report_has_no_errors() -> None:
+    clean = WRK_OUTPUT.replace("  Socket errors: connect 0, read 1, write 0, timeout 2\n", "")
+    clean = clean.replace("  Non-2xx or 3xx responses: 4\n", "")
+    assert parse_wrk(clean, connections=8).errors == 0
+
+
+def test_the_load_script_rotates_bodies_and_stops_at_its_share() -> None:
+    script = _script("POST", [("/a", b'{"x": 1}'), ("/b", None)], {"token": "t"}, 50)
+    assert "local limit = 50" in script
+    assert '{[====[/a]====], [====[{"x": 1}]====]}' in script
+    assert "{[====[/b]====], nil}" in script
+    assert "wrk.headers[[====[token]====]] = [====[t]====]" in script
+
+
+def test_the_data_set_splits_calls_as_planned() -> None:
+    dataset = DataSet(calls=10_000_000, tenants=100)
+    plan = dataset.plan()
+    assert len(plan) == 100 and len({t.tenant_id for t in plan}) == 100
+    assert sum(t.calls for t in plan) == 10_000_000
+    assert plan[0].calls == 3_000_000 and plan[0] == dataset.largest
+    assert all(t.calls >= 1 for t in plan)
+    assert [t.calls for t in plan[1:]] == sorted((t.calls for t in plan[1:]), reverse=True)
+    assert dataset.small.calls < 20_000
+    assert {t.region for t in plan} == {"us", "uk"}
