@@ -57,27 +57,36 @@ def serve(database: str, now_ms: int, log: Path | None = None, **env: str) -> It
             text=True,
             env=environment,
         )
-        assert process.stdout is not None
-        url = ""
-        for line in process.stdout:
-            if line.startswith("Listening on "):
-                url = line.split()[-1]
-                break
-        if not url:
-            process.wait(timeout=30)
-            raise RuntimeError(f"the server did not start; see {log}")
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{url}/healthz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.05)
         try:
+            assert process.stdout is not None
+            url = ""
+            for line in process.stdout:
+                if line.startswith("Listening on "):
+                    url = line.split()[-1]
+                    break
+            if not url:
+                raise RuntimeError(f"the server did not start; see {log}")
+            _wait_healthy(url)
             yield Served(url, process)
         finally:
             process.send_signal(signal.SIGINT)
-            process.wait(timeout=120)
+            try:
+                process.wait(timeout=120)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def _wait_healthy(url: str, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/healthz").status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.05)
+    raise RuntimeError(f"{url} did not answer /healthz within {seconds} s")
 
 
 def percentile(values: list[float], share: float) -> float:

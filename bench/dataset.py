@@ -56,6 +56,8 @@ class DataSet:
         """Every tenant, the largest first."""
         big = round(self.calls * BIG_SHARE)
         rest = self.calls - big
+        if self.tenants < 2:
+            return [Tenant("t000", self.calls, *ZONES[0])]
         weights = [1 / rank for rank in range(1, self.tenants)]
         sizes = [max(1, int(rest * weight / sum(weights))) for weight in weights]
         sizes[0] += rest - sum(sizes)  # rounding: the second largest takes the remainder

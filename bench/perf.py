@@ -1,8 +1,9 @@
 """The performance suite: the service beside its raw engine and beside datasette, in one run.
 
-    bench/setup                          # once: wrk from the package manager, datasette's venv
-    .venv/bin/python -m bench.perf       # 10M calls, 100 tenants, 2 years; both engines
-    .venv/bin/python -m bench.perf --calls 1000000 --engines duckdb   # a quicker look
+    bench/perf                           # 10M calls, 100 tenants, 2 years; both engines
+    bench/perf --calls 1000000 --engines duckdb   # a quicker look
+
+(bench/perf installs wrk and datasette's own venv, then runs this module.)
 
 The data set is built once and kept under bench/data/ (DuckDB file, SQLite copy for datasette,
 a PostgreSQL database loaded from the DuckDB file). Each request shape is timed end to end over
@@ -40,6 +41,7 @@ from recent_calls.query import parse_request
 from recent_calls.storage import open_storage
 from recent_calls.storage.base import Run, Storage
 from recent_calls.storage.duckdb_store import DuckDBStorage
+from recent_calls.storage.postgres_store import _configure as configure_postgres
 from recent_calls.storage.postgres_store import _runner as postgres_runner
 
 from . import datasette_side
@@ -168,6 +170,7 @@ def raw_runner(engine: str, database: str) -> Iterator[Run]:
             yield DuckDBStorage._runner(conn.cursor())
     else:
         with psycopg.connect(database, autocommit=True) as conn:
+            configure_postgres(conn)  # the session settings the service's connections have
             yield postgres_runner(conn)
 
 
@@ -289,7 +292,7 @@ def load(
     ]
     headers = {"8x8-apikey": credential["apiKey"], "token": credential["token"]}
     return run_wrk(url, requests, connections=connections, duration_s=args.load_seconds,
-                   limit=args.load_limit, headers=headers)  # fmt: skip
+                   headers=headers)  # fmt: skip
 
 
 # -- datasette -----------------------------------------------------------------------------------
@@ -331,11 +334,10 @@ def compare_datasette(
                 [(path, json_body(request))],
                 connections=8,
                 duration_s=args.load_seconds,
-                limit=args.load_limit,
                 headers=headers,
             )
             theirs = run_wrk(datasette_url, [(query, None)], connections=8, method="GET",
-                             duration_s=args.load_seconds, limit=args.load_limit)  # fmt: skip
+                             duration_s=args.load_seconds)  # fmt: skip
             if ours.errors or theirs.errors:
                 log(f"datasette comparison {name}: errors ours={ours.errors} "
                     f"datasette={theirs.errors}")  # fmt: skip
@@ -489,8 +491,8 @@ def report(dataset: DataSet, results: list[EngineResult], args: argparse.Namespa
             f"Exact `hits` over the largest tenant's whole history (a `count(*)` of "
             f"{plan[0].calls:,} calls): {r.hits_cost_ms:.1f} ms p50.",
             "",
-            f"Throughput (wrk, up to {args.load_seconds} s or {args.load_limit:,} requests per "
-            "level, rotating through the shapes above that return 100 or 500 rows):",
+            f"Throughput (wrk in its own process, {args.load_seconds} s per level, rotating "
+            "through the shapes above that return 100 or 500 rows):",
             "",
             "| connections | req/s | p50 ms | p99 ms | errors |",
             "|---:|---:|---:|---:|---:|",
@@ -562,7 +564,6 @@ def main() -> None:
     )
     parser.add_argument("--runs", type=int, default=30, help="timed requests per shape")
     parser.add_argument("--load-seconds", type=int, default=15)
-    parser.add_argument("--load-limit", type=int, default=20_000)
     parser.add_argument("--import-calls", type=int, default=500_000)
     parser.add_argument("--ingest-calls", type=int, default=100_000)
     parser.add_argument("--skip-datasette", action="store_true")

@@ -143,22 +143,26 @@ def serve_demo(database: str, demo: bool = True) -> Iterator[Served]:
         text=True,
         env=env,
     )
-    assert process.stdout is not None
-    banner: list[str] = []
-    url = ""
-    for line in process.stdout:
-        banner.append(line.rstrip("\n"))
-        if line.startswith("Listening on "):
-            url = line.split()[-1]
-        if len([b for b in banner if "curl " in b]) == 2 or (url and not demo):
-            break
-    assert url, "\n".join(banner)
-    wait_healthy(url)
     try:
+        assert process.stdout is not None
+        banner: list[str] = []
+        url = ""
+        for line in process.stdout:
+            banner.append(line.rstrip("\n"))
+            if line.startswith("Listening on "):
+                url = line.split()[-1]
+            if len([b for b in banner if "curl " in b]) == 2 or (url and not demo):
+                break
+        assert url, "\n".join(banner)
+        wait_healthy(url)
         yield Served(url, database, banner, process)
     finally:
         process.send_signal(signal.SIGINT)
-        process.wait(timeout=20)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 @pytest.fixture

@@ -74,6 +74,17 @@ def test_concurrent_pushes_while_others_page_lose_and_duplicate_nothing(
     failures: list[str] = []
     done = threading.Event()
 
+    passes = [0] * 3
+
+    def guarded(work: Any) -> Any:
+        def run(*args: Any) -> None:
+            try:
+                work(*args)
+            except Exception as exc:  # a thread's exception would otherwise only warn
+                failures.append(f"{work.__name__}: {exc!r}")
+
+        return run
+
     def write(writer: int) -> None:
         with httpx.Client(base_url=server.url, timeout=60) as http:
             for batch in range(batches):
@@ -88,7 +99,7 @@ def test_concurrent_pushes_while_others_page_lose_and_duplicate_nothing(
                 if response.status_code != 200:
                     failures.append(f"push {response.status_code}: {response.text}")
 
-    def read() -> None:
+    def read(reader: int) -> None:
         seen_hits = 0
         with httpx.Client(base_url=server.url, timeout=60) as http:
             while not done.is_set():
@@ -107,9 +118,10 @@ def test_concurrent_pushes_while_others_page_lose_and_duplicate_nothing(
                     if len(ids) != len(set(ids)) or document["hits"] < seen_hits:
                         failures.append(f"inconsistent page: {document['hits']} after {seen_hits}")
                     seen_hits = document["hits"]
+                passes[reader] += 1
 
-    readers = [threading.Thread(target=read) for _ in range(3)]
-    pushers = [threading.Thread(target=write, args=(w,)) for w in range(writers)]
+    readers = [threading.Thread(target=guarded(read), args=(r,)) for r in range(3)]
+    pushers = [threading.Thread(target=guarded(write), args=(w,)) for w in range(writers)]
     for thread in [*readers, *pushers]:
         thread.start()
     for thread in pushers:
@@ -118,6 +130,7 @@ def test_concurrent_pushes_while_others_page_lose_and_duplicate_nothing(
     for thread in readers:
         thread.join()
     assert failures == []
+    assert all(passes), passes  # every reader paged while the writers wrote
 
     expected = {f"w{w}-{i}" for w in range(writers) for i in range(batches * size)}
     assert hits(server, credential) == len(expected)

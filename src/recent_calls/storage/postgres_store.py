@@ -39,8 +39,7 @@ _READ = "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY"
 _WRITE = "BEGIN ISOLATION LEVEL READ COMMITTED"
 
 # Staged rows: `seq` (a row's place in its batch: the last of a callId wins), then ROW_COLUMNS,
-# list columns as array literals in text, which the server parses far faster than the client
-# can encode arrays for binary COPY.
+# list columns as array literals in text, all sent as COPY text made by the import's workers.
 _PG_TYPES = {name: kind for name, _, kind in COLUMNS}
 _STAGED_COLUMNS = ", ".join(
     f"{name} {'text' if name in LIST_COLUMNS else _PG_TYPES[name]}" for name in ROW_COLUMNS
@@ -66,6 +65,10 @@ def _copy_text(value: str) -> str:
     return value.translate(_COPY_ESCAPES)
 
 
+def _copy_float(value: float) -> str:
+    return repr(float(value))  # the shortest text that reads back as the same double
+
+
 def _copy_array(values: list[str]) -> str:
     return _array(values).translate(_COPY_ESCAPES)
 
@@ -73,7 +76,7 @@ def _copy_array(values: list[str]) -> str:
 _COPY_ENCODERS = tuple(
     _copy_array
     if name in LIST_COLUMNS
-    else repr
+    else _copy_float
     if _PG_TYPES[name] == "double precision"
     else str
     if _PG_TYPES[name] == "bigint"
@@ -200,6 +203,8 @@ class PostgresStorage(Storage):
         self.url = url
         self._connect_kwargs: dict[str, Any] = {
             "application_name": application_name,
+            # Import batches arrive as UTF-8 COPY text: the session must read them as such.
+            "client_encoding": "utf8",
             "connect_timeout": max(1, round(connect_timeout)),
         }
         self._changed = 0
@@ -331,7 +336,8 @@ class _PostgresImport(CallImport):
     """Streams batches into `calls` from a worker thread, inside one transaction.
 
     `add` hands a batch to the worker and returns, so parsing the next batch overlaps with the
-    server storing this one: the worker stages it by binary COPY into a temporary table and
+    server storing this one: the worker stages it by COPY (text made by `copy_text`, usually in
+    the import's worker processes) into a temporary table and
     upserts it from there, all in a transaction opened by the first batch and committed by
     `commit` (rolled back by `abort`). Other sessions see the whole import or none of it.
     Memory stays flat: at most one batch waits while another is being stored.
