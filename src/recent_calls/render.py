@@ -91,13 +91,16 @@ class LocalDates:
         if date_text is None:
             date_text = datetime.fromtimestamp(day * 86400, ZoneInfo("UTC")).strftime("%m/%d/%Y")
             self._days[day] = date_text
-        hours, rest = divmod(second_of_day, 3600)
-        minutes, secs = divmod(rest, 60)
-        return date_text, f"{hours:02d}:{minutes:02d}:{secs:02d}"
+        clock = _CLOCKS.get(second_of_day)
+        if clock is None:
+            hours, rest = divmod(second_of_day, 3600)
+            minutes, secs = divmod(rest, 60)
+            clock = _CLOCKS[second_of_day] = f"{hours:02d}:{minutes:02d}:{secs:02d}"
+        return date_text, clock
 
 
-def _decimal(value: float) -> str:
-    return f"{value:.1f}"
+# HH:MM:SS of each second of the day, made as they are first needed (86,400 at most).
+_CLOCKS: dict[int, str] = {}
 
 
 def render_row(row: Sequence[Any], tenant_id: str, dates: LocalDates) -> dict[str, Any]:
@@ -110,24 +113,24 @@ def render_row(row: Sequence[Any], tenant_id: str, dates: LocalDates) -> dict[st
     return {
         "callDuration": str(call_duration),
         "queueId": queues,
-        "agentCallHandlingDuration": _decimal(handling),
+        "agentCallHandlingDuration": f"{handling:.1f}",
         "callDate": f"{day} {clock}",
         "agentId": agents,
         "muteDuration": mute,
         "scheduleHours": schedule,
-        "timeInIVR": _decimal(ivr),
+        "timeInIVR": f"{ivr:.1f}",
         "agentGroup": groups,
-        "transferCount": _decimal(transfers),
+        "transferCount": f"{transfers:.1f}",
         "postCallSurvey": survey,
         "callType": call_type,
         "callerName": caller_name,
         "dialedNumber": dialed,
         "callDateOnly": day,
         "hungupBy": hungup_by,
-        "holdDuration": _decimal(hold),
+        "holdDuration": f"{hold:.1f}",
         "voiceComment": comment,
         "callId": call_id,
-        "abandonTime": _decimal(abandon),
+        "abandonTime": f"{abandon:.1f}",
         "callerNumber": caller_number,
         "callSubType": sub_type,
         "totalScore": score,
@@ -135,8 +138,8 @@ def render_row(row: Sequence[Any], tenant_id: str, dates: LocalDates) -> dict[st
         "destinationNumber": destination,
         "voiceCommentFileNames": comment_files,
         "tenantId": tenant_id,
-        "maximumHoldDuration": _decimal(max_hold),
-        "waitTime": _decimal(wait),
+        "maximumHoldDuration": f"{max_hold:.1f}",
+        "waitTime": f"{wait:.1f}",
         "callTime": clock,
         "callerPhoneNumber": caller_phone,
     }
