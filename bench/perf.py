@@ -302,8 +302,7 @@ def compare_datasette(
     url: str, keys: dict[str, dict[str, str]], big: Tenant, args: argparse.Namespace
 ) -> list[tuple[str, float, float]]:
     """req/s of ours and of datasette on the closest equivalent queries, both at 8 connections."""
-    sqlite = datasette_side.build_sqlite(args.dataset, args.duckdb_path)
-    queue = common_values(args.duckdb_path, big.tenant_id, "queue_ids", 1)[0]
+    sqlite, queue = args.sqlite, args.datasette_queue
     month_start = END_MS - 30 * DAY
     tenant = f"tenant_id={big.tenant_id}"
     table = f"/{sqlite.stem}/calls.json?_shape=objects&_sort_desc=start_ms&_size=100&{tenant}"
@@ -578,6 +577,11 @@ def main() -> None:
     if "postgres" in args.engines.split(","):
         databases["postgres"] = build_postgres(dataset, args.postgres, args.duckdb_path)
     all_shapes = shapes(dataset, args.duckdb_path)
+    if not args.skip_datasette:  # read the DuckDB file now: the server will hold it later
+        args.sqlite = datasette_side.build_sqlite(dataset, args.duckdb_path)
+        args.datasette_queue = common_values(
+            args.duckdb_path, dataset.largest.tenant_id, "queue_ids", 1
+        )[0]
     with tempfile.TemporaryDirectory(prefix="recent-calls-perf-logs-") as logs:
         args.logs = logs
         results = [
