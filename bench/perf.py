@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import json
 import os
 import platform
 import subprocess
@@ -24,7 +25,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -46,13 +47,14 @@ from recent_calls.storage.postgres_store import _runner as postgres_runner
 
 from . import datasette_side
 from .common import PATH, percentile, serve, time_requests
-from .dataset import END_MS, DataSet, Tenant, build_duckdb, build_postgres, log
+from .dataset import DATA, END_MS, DataSet, Tenant, build_duckdb, build_postgres, log
 from .loadgen import Load, json_body, run_wrk, wrk_binary
 
 DAY = 86_400_000
 NOW = END_MS - 1
 ROOT = Path(__file__).resolve().parents[1]
 LOCAL_POSTGRES = "postgresql://postgres@127.0.0.1:5432/postgres"
+RESULTS = DATA / "perf-results.json"  # the last run's measurements, for --report-only
 
 # The reference guide's "Full Request Example", as printed there (only tenantId is ours).
 REFERENCE_EXAMPLE: dict[str, Any] = {
@@ -200,6 +202,25 @@ class Timing:
 
 
 @dataclass
+class Compared:
+    """One query, ours beside datasette: req/s at 8 connections and one request's time alone."""
+
+    query: str
+    ours_per_s: float
+    theirs_per_s: float
+    ours_ms: float
+    theirs_ms: float
+    ours_errors: int
+    theirs_errors: int
+
+    @property
+    def ratio(self) -> str:
+        if self.theirs_per_s == 0:
+            return "datasette completed none"
+        return f"{self.ours_per_s / self.theirs_per_s:.2f}"
+
+
+@dataclass
 class EngineResult:
     engine: str
     version: str
@@ -212,7 +233,16 @@ class EngineResult:
     hits_cost_ms: float = 0.0
     cli_import_per_s: float = 0.0
     ingest_per_s: float = 0.0
-    datasette: list[tuple[str, float, float]] = field(default_factory=list)
+    datasette: list[Compared] = field(default_factory=list)
+
+
+def load_result(data: dict[str, Any]) -> EngineResult:
+    result = EngineResult(**data)
+    result.raw = {k: Timing(**v) for k, v in data["raw"].items()}
+    result.service = {k: Timing(**v) for k, v in data["service"].items()}
+    result.load = [Load(**item) for item in data["load"]]
+    result.datasette = [Compared(**item) for item in data["datasette"]]
+    return result
 
 
 def engine_version(engine: str, database: str) -> str:
@@ -300,7 +330,7 @@ def load(
 
 def compare_datasette(
     url: str, keys: dict[str, dict[str, str]], big: Tenant, args: argparse.Namespace
-) -> list[tuple[str, float, float]]:
+) -> list[Compared]:
     """req/s of ours and of datasette on the closest equivalent queries, both at 8 connections."""
     sqlite, queue = args.sqlite, args.datasette_queue
     month_start = END_MS - 30 * DAY
@@ -325,9 +355,12 @@ def compare_datasette(
     with datasette_side.serve_datasette(sqlite) as (datasette_url, _):
         for name, body, query in pairs:
             request = {"tenantId": big.tenant_id, "page": 1, "timezone": big.timezone, **body}
-            check = httpx.get(datasette_url + query, timeout=120)
+            started = time.perf_counter()
+            check = httpx.get(datasette_url + query, timeout=300)
+            theirs_ms = (time.perf_counter() - started) * 1000
             check.raise_for_status()
-            log(f"datasette: {name}: {len(check.json()['rows'])} rows")
+            log(f"datasette: {name}: {len(check.json()['rows'])} rows in {theirs_ms:.0f} ms")
+            ours_ms = time_requests(url, credential, request, runs=1, warmup=0)[0][0]
             ours = run_wrk(
                 url,
                 [(path, json_body(request))],
@@ -335,12 +368,15 @@ def compare_datasette(
                 duration_s=args.load_seconds,
                 headers=headers,
             )
-            theirs = run_wrk(datasette_url, [(query, None)], connections=8, method="GET",
-                             duration_s=args.load_seconds)  # fmt: skip
-            if ours.errors or theirs.errors:
-                log(f"datasette comparison {name}: errors ours={ours.errors} "
-                    f"datasette={theirs.errors}")  # fmt: skip
-            results.append((name, ours.requests_per_s, theirs.requests_per_s))
+            theirs = run_wrk(
+                datasette_url,
+                [(query, None)],
+                connections=8,
+                method="GET",
+                duration_s=args.load_seconds,
+            )
+            results.append(Compared(name, ours.requests_per_s, theirs.requests_per_s, ours_ms,
+                                    theirs_ms, ours.errors, theirs.errors))  # fmt: skip
     return results
 
 
@@ -513,11 +549,13 @@ def report(dataset: DataSet, results: list[EngineResult], args: argparse.Namespa
                 "The same calls in SQLite (index on tenant and start time) served by datasette's "
                 "JSON API, with the closest equivalent filters; both at 8 connections.",
                 "",
-                "| query | ours req/s | datasette req/s | ratio |",
-                "|---|---:|---:|---:|",
+                "| query | ours req/s | datasette req/s | ratio | ours alone ms "
+                "| datasette alone ms | errors (ours / datasette) |",
+                "|---|---:|---:|---:|---:|---:|---:|",
                 *(
-                    f"| {name} | {ours:,.1f} | {theirs:,.1f} | {ours / theirs:.2f} |"
-                    for name, ours, theirs in r.datasette
+                    f"| {c.query} | {c.ours_per_s:,.1f} | {c.theirs_per_s:,.1f} | {c.ratio} | "
+                    f"{c.ours_ms:,.0f} | {c.theirs_ms:,.0f} | {c.ours_errors} / {c.theirs_errors} |"
+                    for c in r.datasette
                 ),
                 "",
             ]
@@ -541,7 +579,10 @@ def targets(results: list[EngineResult]) -> list[str]:
          duck.cli_import_per_s >= 100_000),
     ]  # fmt: skip
     if duck.datasette:
-        least = min(ours / theirs for _, ours, theirs in duck.datasette)
+        least = min(
+            c.ours_per_s / c.theirs_per_s if c.theirs_per_s else float("inf")
+            for c in duck.datasette
+        )
         rows.append((">= 2x datasette's req/s", f"least {least:.2f}x", least >= 2))
     return [
         "## Targets (embedded engine)",
@@ -566,11 +607,19 @@ def main() -> None:
     parser.add_argument("--import-calls", type=int, default=500_000)
     parser.add_argument("--ingest-calls", type=int, default=100_000)
     parser.add_argument("--skip-datasette", action="store_true")
+    parser.add_argument(
+        "--report-only", action="store_true", help=f"rewrite the report from {RESULTS.name}"
+    )
     parser.add_argument("--output", default=str(ROOT / "docs" / "performance.md"))
     args = parser.parse_args()
     wrk_binary()  # fail now, not after building the data set
 
     dataset = DataSet(args.calls, args.tenants, args.days)
+    if args.report_only:
+        text = report(dataset, [load_result(r) for r in json.loads(RESULTS.read_text())], args)
+        Path(args.output).write_text(text)
+        print(text)
+        return
     args.dataset = dataset
     args.duckdb_path = build_duckdb(dataset)
     databases = {"duckdb": str(args.duckdb_path)}
@@ -589,6 +638,7 @@ def main() -> None:
             for engine, database in databases.items()
             if engine in args.engines.split(",")
         ]
+    RESULTS.write_text(json.dumps([asdict(r) for r in results], indent=1))
     text = report(dataset, results, args)
     Path(args.output).write_text(text)
     print(text)
