@@ -56,7 +56,7 @@ def _script(method: str, requests: list[tuple[str, bytes | None]], headers: dict
         for path, body in requests
     )
     header_lines = "\n".join(
-        f"wrk.headers[{_lua_string(k)}] = {_lua_string(v)}" for k, v in headers.items()
+        f"wrk.headers[ {_lua_string(k)} ] = {_lua_string(v)}" for k, v in headers.items()
     )
     return f"""
 local requests = {{
@@ -126,6 +126,8 @@ def run_wrk(
              "--timeout", "60s", "--latency", "-s", str(path), base_url],
             capture_output=True, text=True, check=True,
         )  # fmt: skip
+    if done.stderr.strip():  # a script error: wrk would go on with plain GET / requests
+        raise RuntimeError(f"wrk: {done.stderr.strip()}")
     return parse_wrk(done.stdout, connections)
 
 

@@ -1,9 +1,14 @@
-"""The performance suite's own logic: the data set's shape and the reading of wrk's report."""
+"""The performance suite's own logic: the data set's shape, the load script wrk runs, and the
+reading of wrk's report."""
 
 from __future__ import annotations
 
+import subprocess
+import tempfile
+from pathlib import Path
+
 from bench.dataset import DataSet
-from bench.loadgen import _script, parse_wrk
+from bench.loadgen import _script, parse_wrk, wrk_binary
 
 WRK_OUTPUT = """Running 15s test @ http://127.0.0.1:41234
   2 threads and 8 connections
@@ -41,7 +46,7 @@ def test_the_load_script_rotates_bodies_and_sets_headers() -> None:
     assert "response" not in script  # no callback copying every answer into Lua
     assert '{[====[/a]====], [====[{"x": 1}]====]}' in script
     assert "{[====[/b]====], nil}" in script
-    assert "wrk.headers[[====[token]====]] = [====[t]====]" in script
+    assert "wrk.headers[ [====[token]====] ] = [====[t]====]" in script
 
 
 def test_the_data_set_splits_calls_as_planned() -> None:
@@ -54,3 +59,16 @@ def test_the_data_set_splits_calls_as_planned() -> None:
     assert [t.calls for t in plan[1:]] == sorted((t.calls for t in plan[1:]), reverse=True)
     assert dataset.small.calls < 20_000
     assert {t.region for t in plan} == {"us", "uk"}
+
+
+def test_the_load_script_is_valid_lua_that_wrk_runs() -> None:
+    """wrk reports a script error on stderr and then sends plain GET / requests: catch that."""
+    script = _script("POST", [("/p", b'{"a": "]]"}')], {"Content-Type": "application/json"})
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "load.lua"
+        path.write_text(script)
+        done = subprocess.run(
+            [wrk_binary(), "-t1", "-c1", "-d1s", "-s", str(path), "http://127.0.0.1:9/"],
+            capture_output=True, text=True, check=False,
+        )  # fmt: skip
+    assert ".lua" not in done.stderr, done.stderr  # no "load.lua:7: unexpected symbol"

@@ -1,6 +1,6 @@
 """The web page end to end: Debian's Chromium, driven by Playwright, against the real server.
 
-Chromium comes from the machine's package manager (scripts/browser-deps); Playwright never
+Chromium comes from the machine's package manager (scripts/test-deps); Playwright never
 downloads a browser of its own here.
 """
 
@@ -39,7 +39,7 @@ API = "/customerexperience/v1"
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     if not os.access(CHROMIUM, os.X_OK):
-        pytest.fail(f"{CHROMIUM} is missing: run scripts/browser-deps to install Debian's chromium")
+        pytest.fail(f"{CHROMIUM} is missing: run scripts/test-deps to install Debian's chromium")
     os.environ.setdefault("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
