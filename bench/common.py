@@ -66,18 +66,24 @@ def serve(database: str, now_ms: int, log: Path | None = None, **env: str) -> It
                     break
             if not url:
                 raise RuntimeError(f"the server did not start; see {log}")
-            _wait_healthy(url)
+            wait_healthy(url)
             yield Served(url, process)
         finally:
-            process.send_signal(signal.SIGINT)
-            try:
-                process.wait(timeout=120)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            stop(process, timeout=120)
 
 
-def _wait_healthy(url: str, seconds: float = 60) -> None:
+def stop(process: subprocess.Popen[Any], timeout: float = 30) -> None:
+    """Interrupt a server process (a clean shutdown); kill it if it does not end in time."""
+    process.send_signal(signal.SIGINT)
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def wait_healthy(url: str, seconds: float = 60) -> None:
+    """Wait until the server at `url` answers /healthz with 200."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         try:

@@ -9,7 +9,6 @@ text) and an index on (tenant_id, start_ms), the index our time-window queries u
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import sqlite3
 import subprocess
@@ -23,6 +22,7 @@ from pathlib import Path
 import duckdb
 import httpx
 
+from .common import stop
 from .dataset import DATA, DataSet, log
 
 REQUIREMENTS = Path(__file__).resolve().parent / "datasette-requirements.txt"
@@ -118,11 +118,7 @@ def serve_datasette(database: Path) -> Iterator[tuple[str, subprocess.Popen[byte
     try:
         yield url, process
     finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        stop(process)
 
 
 def version() -> str:

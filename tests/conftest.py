@@ -141,19 +141,6 @@ def serving(settings: Settings, storage: Storage) -> Iterator[str]:
 ServerFactory = Callable[..., LiveServer]
 
 
-def wait_healthy(url: str, seconds: float = 10) -> None:
-    """Wait until the server at `url` answers /healthz with 200 (a server in another process)."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/healthz").status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.05)
-    raise AssertionError(f"{url} did not become healthy in {seconds} s")
-
-
 @pytest.fixture
 def make_server(storage: Storage, database: str) -> Iterator[ServerFactory]:
     """Start a live server over the test database; keyword arguments become Settings."""

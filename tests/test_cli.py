@@ -20,10 +20,11 @@ import orjson
 import pytest
 from click.testing import CliRunner
 
+from bench.common import stop, wait_healthy
 from recent_calls.cli import main
 from recent_calls.storage import open_storage
 from tests.calls import make_call
-from tests.conftest import FROZEN_NOW, wait_healthy
+from tests.conftest import FROZEN_NOW
 from tests.pg import fresh_database, migrated_template
 
 START = 1710000000000
@@ -157,12 +158,7 @@ def serve_demo(database: str, demo: bool = True) -> Iterator[Served]:
         wait_healthy(url)
         yield Served(url, database, banner, process)
     finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process, timeout=20)
 
 
 @pytest.fixture
