@@ -9,7 +9,6 @@ text) and an index on (tenant_id, start_ms), the index our time-window queries u
 from __future__ import annotations
 
 import os
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -22,7 +21,7 @@ from pathlib import Path
 import duckdb
 import httpx
 
-from .common import stop
+from .common import free_port, stop
 from .dataset import DATA, DataSet, log
 
 REQUIREMENTS = Path(__file__).resolve().parent / "datasette-requirements.txt"
@@ -85,18 +84,11 @@ def build_sqlite(dataset: DataSet, source: Path) -> Path:
     return target
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @contextmanager
 def serve_datasette(database: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """datasette serving `database` immutably (it may then count rows once and cache)."""
     binary = ensure_datasette()
-    port = _free_port()
+    port = free_port()
     process = subprocess.Popen(
         [str(binary), "serve", "--immutable", str(database), "--host", "127.0.0.1",
          "--port", str(port), "--setting", "sql_time_limit_ms", "60000",

@@ -46,7 +46,7 @@ from recent_calls.storage.postgres_store import _configure as configure_postgres
 from recent_calls.storage.postgres_store import _runner as postgres_runner
 
 from . import datasette_side
-from .common import PATH, percentile, serve, time_requests
+from .common import PATH, percentile, postgres_database, serve, time_requests
 from .dataset import DATA, END_MS, DataSet, Tenant, build_duckdb, build_postgres, log
 from .loadgen import Load, json_body, run_wrk, wrk_binary
 
@@ -389,16 +389,8 @@ def empty_database(engine: str, server_url: str) -> Iterator[str]:
         with tempfile.TemporaryDirectory(prefix="recent-calls-perf-") as folder:
             yield str(Path(folder) / "import.duckdb")
         return
-    name = f"recent_calls_perf_import_{os.getpid()}"
-    url = server_url.rsplit("/", 1)[0] + f"/{name}"
-    with psycopg.connect(server_url, autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.execute(f'CREATE DATABASE "{name}"')
-    try:
+    with postgres_database(server_url, f"recent_calls_perf_import_{os.getpid()}") as url:
         yield url
-    finally:
-        with psycopg.connect(server_url, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def import_file(count: int) -> Path:

@@ -19,22 +19,19 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import orjson
 import psycopg
-from psycopg import sql
 
 from recent_calls.credentials import issue
 from recent_calls.demo import generate_calls
 from recent_calls.imports import import_lines
 from recent_calls.storage import open_storage
 
-from .common import percentile, serve, time_requests
+from .common import percentile, postgres_database, serve, time_requests
 from .dataset import END_MS
 
 DAY = 86_400_000
@@ -85,21 +82,6 @@ def load(database: str, work: Path) -> tuple[dict[str, dict[str, str]], float]:
     return credentials, rate
 
 
-@contextmanager
-def postgres_database(server_url: str) -> Iterator[str]:
-    """A fresh database on the server for one run, dropped afterwards."""
-    name = f"recent_calls_bench_{os.getpid()}"
-    with psycopg.connect(server_url, autocommit=True) as admin:
-        admin.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    try:
-        yield server_url.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        with psycopg.connect(server_url, autocommit=True) as admin:
-            drop = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            admin.execute(drop)
-
-
 EVERY_FILTER = {
     "callerName": ["555"],
     "tenantQueues": [],
@@ -144,7 +126,9 @@ def run_engine(
             database = str(work / "bench.duckdb")
             version = f"DuckDB {duckdb.__version__}"
         else:
-            database = stack.enter_context(postgres_database(postgres))
+            database = stack.enter_context(
+                postgres_database(postgres, f"recent_calls_bench_{os.getpid()}")
+            )
             with psycopg.connect(database) as conn:
                 version = "PostgreSQL " + str(conn.execute("SHOW server_version").fetchone()[0])  # type: ignore[index]
         credentials, rate = load(database, work)

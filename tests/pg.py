@@ -20,7 +20,6 @@ import os
 import pwd
 import secrets
 import shutil
-import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -31,6 +30,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 from psycopg import sql
+
+from bench.common import free_port
 
 ENV = "RECENT_CALLS_TEST_POSTGRES"
 LOCAL_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -141,13 +142,6 @@ def _bindir() -> Path:
     return Path(candidates[-1]).parent
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def start_throwaway_cluster() -> str:
     bindir = _bindir()
     run_as: dict[str, Any] = {}
@@ -161,7 +155,7 @@ def start_throwaway_cluster() -> str:
         os.chown(root, account.pw_uid, account.pw_gid)
         run_as = {"user": account.pw_uid, "group": account.pw_gid}
     data, log = root / "data", root / "server.log"
-    port = _free_port()
+    port = free_port()
 
     def command(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(

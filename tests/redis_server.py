@@ -16,11 +16,12 @@ import atexit
 import functools
 import os
 import shutil
-import socket
 import subprocess
 import time
 
 import redis
+
+from bench.common import free_port
 
 ENV = "RECENT_CALLS_TEST_REDIS"
 LOCAL_SERVER = "redis://127.0.0.1:6379/0"
@@ -55,9 +56,7 @@ def redis_url() -> str:
             f"no Redis for the tests: nothing answers at {LOCAL_SERVER} and there is no "
             f"redis-server to start (install it, e.g. `apt-get install redis-server`, or set {ENV})"
         )
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     arguments = ["--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
     process = subprocess.Popen([binary, *arguments], stdout=subprocess.DEVNULL)
     atexit.register(process.terminate)
