@@ -84,10 +84,10 @@ class CallImport(ABC):
         self.abort()
 
     @staticmethod
+    @abstractmethod
     def encode(rows: Sequence[tuple[Any, ...]]) -> Any:
         """Rows in the form this engine stages fastest (a module-level function, so that import
         worker processes can run it and send the result: it must pickle cheaply)."""
-        return rows
 
     def add(self, rows: Sequence[tuple[Any, ...]]) -> None:
         """Stage rows (ROW_COLUMNS order)."""
