@@ -21,8 +21,8 @@ import psycopg
 
 from recent_calls.demo import generate_calls
 from recent_calls.imports import import_lines
-from recent_calls.records import ROW_COLUMNS
 from recent_calls.storage import open_storage
+from recent_calls.storage.columns import ROW_COLUMNS
 
 END_MS = 1_764_806_400_000  # 2025-12-04T00:00:00Z, a Thursday; fixed: every run sees the same data
 BIG_SHARE = 0.30

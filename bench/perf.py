@@ -19,11 +19,12 @@ import datetime
 import json
 import os
 import platform
+import re
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -40,10 +41,9 @@ from recent_calls.credentials import issue
 from recent_calls.demo import generate_calls
 from recent_calls.query import parse_request
 from recent_calls.storage import open_storage
-from recent_calls.storage.base import Run, Storage
-from recent_calls.storage.duckdb_store import DuckDBStorage
-from recent_calls.storage.postgres_store import _configure as configure_postgres
-from recent_calls.storage.postgres_store import _runner as postgres_runner
+from recent_calls.storage.base import Rows, Run, Storage
+from recent_calls.storage.base import Tenant as Bound
+from recent_calls.storage.postgres_store import configure_connection as configure_postgres
 
 from . import datasette_side
 from .common import PATH, percentile, postgres_database, serve, time_requests
@@ -143,37 +143,35 @@ Statement = tuple[str, dict[str, Any]]
 def captured(storage: Storage, shape: Shape) -> list[Statement]:
     """The statements the storage layer issues for `shape`, with their parameters."""
     query = parse_request(shape.request(), NOW)
-    seen: list[Statement] = []
-    original = storage._read
-
-    def recording(work: Callable[[Run], Any]) -> Any:
-        def wrapped(run: Run) -> Any:
-            def record(sql: str, params: dict[str, Any]) -> Any:
-                seen.append((sql, dict(params)))
-                return run(sql, params)
-
-            return work(record)
-
-        return original(wrapped)
-
-    storage._read = recording  # type: ignore[method-assign]
-    try:
-        storage.search(shape.tenant.tenant_id, query)
-    finally:
-        del storage._read
+    with storage.trace() as seen:
+        storage.search(Bound(shape.tenant.tenant_id, shape.tenant.region, 0), query)
     return seen
+
+
+_DUCKDB_PARAM = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
 
 
 @contextmanager
 def raw_runner(engine: str, database: str) -> Iterator[Run]:
-    """A plain connection to the engine, running statements as the storage layer runs them."""
+    """A plain connection to the engine, running statements as they were captured."""
     if engine == "duckdb":
         with duckdb.connect(database, read_only=True) as conn:
-            yield DuckDBStorage._runner(conn.cursor())
+            cursor = conn.cursor()
+
+            def run_duckdb(sql: str, params: dict[str, Any]) -> Rows:
+                used = {name: params[name] for name in _DUCKDB_PARAM.findall(sql)}
+                return cursor.execute(sql, used).fetchall()
+
+            yield run_duckdb
     else:
         with psycopg.connect(database, autocommit=True) as conn:
             configure_postgres(conn)  # the session settings the service's connections have
-            yield postgres_runner(conn)
+
+            def run_postgres(sql: str, params: dict[str, Any]) -> Rows:
+                found = conn.execute(sql, params or None)
+                return found.fetchall() if found.description is not None else []
+
+            yield run_postgres
 
 
 def time_raw(run: Run, statements: list[Statement], runs: int) -> list[float]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from recent_calls.records import LocalTimeReader, parse_call
-from recent_calls.storage.base import Storage
+from recent_calls.storage.base import Storage, Tenant
 from recent_calls.windows import zone
 
 
@@ -51,6 +51,11 @@ def rows_of(*calls: dict[str, Any]) -> list[tuple[Any, ...]]:
     return rows
 
 
+def bound(tenant_id: str, region: str = "us") -> Tenant:
+    """The tenant as the API binds it to a caller's credential (storage reads only its calls)."""
+    return Tenant(tenant_id, region, 0)
+
+
 def stored(storage: Storage, tenant: str) -> dict[str, tuple[Any, ...]]:
     """(callId, start ms, caller name, queue ids) of each stored call of `tenant`, by callId."""
     p = storage.dialect.param
@@ -62,3 +67,16 @@ def stored(storage: Storage, tenant: str) -> dict[str, tuple[Any, ...]]:
         )
     )
     return {row[0]: row for row in found}
+
+
+class SteppedClock:
+    """A clock that moves only when told: expiry is tested by stepping it, not by sleeping."""
+
+    def __init__(self, start_ms: int) -> None:
+        self.now_ms = start_ms
+
+    def __call__(self) -> int:
+        return self.now_ms
+
+    def advance(self, ms: int) -> None:
+        self.now_ms += ms

@@ -15,6 +15,7 @@ import pytest
 import uvicorn
 
 from recent_calls.app import create_app
+from recent_calls.clock import Clock
 from recent_calls.credentials import IssuedCredential, issue
 from recent_calls.imports import import_lines
 from recent_calls.settings import Settings
@@ -113,14 +114,14 @@ def add_tenant(
 
 
 @contextmanager
-def serving(settings: Settings, storage: Storage) -> Iterator[str]:
+def serving(settings: Settings, storage: Storage, clock: Clock | None = None) -> Iterator[str]:
     """Run the real app under uvicorn on a free loopback port in a thread; yield its URL."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))
     sock.listen(128)
     port = sock.getsockname()[1]
     config = uvicorn.Config(
-        create_app(settings, storage=storage), log_level="warning", lifespan="on"
+        create_app(settings, storage=storage, clock=clock), log_level="warning", lifespan="on"
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
@@ -146,9 +147,9 @@ def make_server(storage: Storage, database: str) -> Iterator[ServerFactory]:
     """Start a live server over the test database; keyword arguments become Settings."""
     stack = ExitStack()
 
-    def start(**overrides: Any) -> LiveServer:
+    def start(clock: Clock | None = None, **overrides: Any) -> LiveServer:
         settings = Settings(database=database, **{"now": FROZEN_NOW, **overrides})
-        url = stack.enter_context(serving(settings, storage))
+        url = stack.enter_context(serving(settings, storage, clock))
         http = stack.enter_context(httpx.Client(base_url=url, timeout=30))
         return LiveServer(url, storage, http)
 

@@ -4,18 +4,17 @@ from __future__ import annotations
 
 import io
 import json
-import time
 
 import pytest
 from click.testing import CliRunner
 
 from recent_calls.admin import LocalAdmin
 from recent_calls.cli import main
-from recent_calls.credentials import IssuedCredential, authenticate, parse_grace
+from recent_calls.credentials import Authenticator, IssuedCredential, parse_grace
 from recent_calls.errors import NotFound, Unauthorized
 from recent_calls.storage.base import Storage
 
-from .calls import make_call
+from .calls import SteppedClock, make_call
 from .conftest import ServerFactory
 
 HOUR_MS = 3_600_000
@@ -24,7 +23,9 @@ BODY = {"page": 1, "rows": 1, "duration": "allhistory"}
 
 def _valid(storage: Storage, credential: IssuedCredential) -> bool:
     try:
-        authenticate(storage, credential.api_key, credential.token)
+        Authenticator(storage, storage.clock, ttl_s=0).authenticate(
+            credential.api_key, credential.token
+        )
     except Unauthorized:
         return False
     return True
@@ -45,13 +46,14 @@ def test_bad_grace_periods_are_refused(text: str) -> None:
 
 
 def test_after_a_rotation_old_and_new_both_work_until_the_grace_ends(storage: Storage) -> None:
+    clock = storage.clock = SteppedClock(1_710_345_600_000)
     admin = LocalAdmin(storage, actor="test")
     old = admin.create_tenant("acme", "us")
     new = admin.rotate_credential("acme", old.key_id, HOUR_MS)
     assert new.key_id != old.key_id and new.api_key != old.api_key
     assert _valid(storage, old) and _valid(storage, new)
     listed = {c["keyId"]: c for c in admin.list_credentials("acme")}
-    assert listed[old.key_id]["revokedMs"] > time.time() * 1000 + HOUR_MS - 60_000
+    assert listed[old.key_id]["revokedMs"] == clock() + HOUR_MS
     assert listed[new.key_id]["revokedMs"] is None
     # Revoking during the grace period ends it at once.
     admin.revoke_credential("acme", old.key_id)
@@ -74,13 +76,18 @@ def test_a_rotation_without_grace_retires_the_old_credential_at_once(storage: St
 def test_the_old_credential_stops_at_the_end_of_its_grace_over_http(
     make_server: ServerFactory,
 ) -> None:
-    server = make_server()
+    clock = SteppedClock(1_710_345_600_000)
+    server = make_server(clock=clock)
     old = server.tenant("acme")
-    new = LocalAdmin(server.storage, actor="test").rotate_credential("acme", old.key_id, 1500)
+    new = LocalAdmin(server.storage, clock, actor="test").rotate_credential(
+        "acme", old.key_id, 1500
+    )
     body = {**BODY, "tenantId": "acme"}
     assert server.post(body, old).status_code == 200
     assert server.post(body, new).status_code == 200
-    time.sleep(1.6)
+    clock.advance(1499)
+    assert server.post(body, old).status_code == 200
+    clock.advance(1)
     assert server.post(body, old).status_code == 401
     assert server.post(body, new).status_code == 200
 

@@ -6,16 +6,17 @@ from typing import Any
 
 import pytest
 
-from recent_calls.dialects import DUCKDB, POSTGRES, Dialect
-from recent_calls.filters import build_where
+from recent_calls.filters import Where, build_where
 from recent_calls.query import parse_request
+from recent_calls.storage.dialects import DUCKDB, POSTGRES, Dialect
+from recent_calls.storage.scope import scoped
 
 BASE = {"tenantId": "acme", "page": 1, "rows": 10, "duration": "allhistory"}
 TENANT = ("tenant_id = $tenant_id", {"tenant_id": "acme"})
 
 
 def compile_(fields: dict[str, Any], dialect: Dialect = DUCKDB) -> tuple[str, dict[str, Any]]:
-    where = build_where("acme", parse_request({**BASE, **fields}, 0), dialect)
+    where = build_where(parse_request({**BASE, **fields}, 0), scoped("acme", dialect))
     return where.sql, where.params
 
 
@@ -106,6 +107,19 @@ def test_postgres_list_filters_use_array_operators() -> None:
 
 
 def test_the_tenant_always_comes_first_whatever_the_body_says() -> None:
-    where = build_where("mine", parse_request({**BASE, "tenantId": "theirs"}, 0), DUCKDB)
+    where = build_where(parse_request({**BASE, "tenantId": "theirs"}, 0), scoped("mine", DUCKDB))
     assert where.sql.startswith("tenant_id = $tenant_id")
     assert where.params["tenant_id"] == "mine"
+
+
+def test_the_compiler_writes_no_tenant_condition_of_its_own() -> None:
+    body = {**BASE, "callerName": ["a"], "tenantAgents": ["x"], "transferCount": "range:1,2"}
+    where = build_where(parse_request(body, 0), Where(DUCKDB))
+    assert "tenant" not in where.sql
+    assert "tenant_id" not in where.params
+
+
+def test_a_parameter_cannot_be_bound_twice() -> None:
+    where = scoped("mine", DUCKDB)
+    with pytest.raises(ValueError, match="tenant_id"):
+        where.bind("tenant_id", "theirs")

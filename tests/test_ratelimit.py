@@ -14,7 +14,8 @@ import httpx
 import pytest
 
 from recent_calls.demo import generate_calls
-from recent_calls.errors import ServiceUnavailable
+from recent_calls.errors import QueryTimeout, ServiceUnavailable
+from recent_calls.problems import as_problem
 from recent_calls.ratelimit import MemoryLimiter, RedisLimiter, decide
 from recent_calls.settings import Settings
 from recent_calls.storage.base import Storage
@@ -181,11 +182,13 @@ RUNAWAY = {
 def test_a_runaway_read_is_stopped_at_the_statement_timeout(storage: Storage, engine: str) -> None:
     storage.set_statement_timeout(200)
     started = time.monotonic()
-    with pytest.raises(ServiceUnavailable) as stopped:
+    with pytest.raises(QueryTimeout) as stopped:
         storage._read(lambda run: run(RUNAWAY[engine], {}))
     assert time.monotonic() - started < 5
-    assert "200 ms" in stopped.value.detail and "SELECT" not in stopped.value.detail
-    assert stopped.value.headers["Retry-After"] == "1"
+    answer = as_problem(stopped.value)
+    assert isinstance(answer, ServiceUnavailable)
+    assert "200 ms" in answer.detail and "SELECT" not in answer.detail
+    assert answer.headers["Retry-After"] == "1"
     # The connection is usable at once, and a fast read is not affected.
     assert storage._read(lambda run: run("SELECT 42", {})) == [(42,)]
     storage.set_statement_timeout(None)

@@ -11,11 +11,10 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from recent_calls.imports import import_lines
-from recent_calls.stats import MAX_BUCKETS, TooManyBuckets, bucket_edges
+from recent_calls.stats import MAX_BUCKETS, TooManyBuckets, bucket_edges, parse_stats_request
 from recent_calls.storage import open_storage
 from recent_calls.storage.base import Storage
-from recent_calls.views.stats import compute_stats, parse_stats_request, read_facets
-from tests.calls import make_call
+from tests.calls import bound, make_call
 from tests.conftest import LiveServer
 from tests.pg import fresh_database, postgres_server
 
@@ -345,7 +344,7 @@ def test_postgresql_answers_what_duckdb_answers(
         store.create_tenant("acme", "us")
         import_lines(store, "acme", DST_CALLS, workers=1)
         query, interval = parse_stats_request(body(**fields), NOW)
-        answers.append(compute_stats(store, "acme", query, interval))
-        assert read_facets(store, "acme").agents == ["agA"]
+        answers.append(store.stats(bound("acme"), query, interval))
+        assert store.facets(bound("acme")).agents == ["agA"]
     assert answers[0] == answers[1]
     assert answers[0].totals.calls > 0

@@ -9,11 +9,12 @@ from typing import Any
 
 import pytest
 
-from recent_calls.errors import Conflict, ImportRejected
+from recent_calls.errors import DuplicateTenant, ImportRejected
 from recent_calls.imports import import_lines
 from recent_calls.query import SORT_COLUMNS, parse_request
 from recent_calls.storage.base import Credential, Storage
-from tests.calls import make_call, rows_of, stored
+from recent_calls.storage.scope import TENANT_PARAM
+from tests.calls import bound, make_call, rows_of, stored
 
 START = 1700000000000
 
@@ -45,12 +46,14 @@ def test_every_page_of_the_plan_matches_one_plain_sort(
 ) -> None:
     storage.create_tenant("t", "us")
     import_lines(storage, "t", seeded_calls(120, seed=3))
-    whole = storage.search("t", request(page=1, rows=5000, sortColumn=column, sortOrder=order))
+    whole = storage.search(
+        bound("t"), request(page=1, rows=5000, sortColumn=column, sortOrder=order)
+    )
     assert whole.hits == 120
     walked = []
     for page in range(1, 14):
         result = storage.search(
-            "t", request(page=page, rows=11, sortColumn=column, sortOrder=order)
+            bound("t"), request(page=page, rows=11, sortColumn=column, sortOrder=order)
         )
         assert result.hits == 120
         walked += result.rows
@@ -64,9 +67,9 @@ def test_compaction_keeps_every_call_and_every_answer(storage: Storage) -> None:
     for tenant in ("t", "u"):
         for start in range(0, 300, 50):  # many small, interleaved appends
             import_lines(storage, tenant, calls[start : start + 50])
-    before = storage.search("t", request(page=2, rows=40, sortColumn="callerName"))
+    before = storage.search(bound("t"), request(page=2, rows=40, sortColumn="callerName"))
     storage.compact()
-    after = storage.search("t", request(page=2, rows=40, sortColumn="callerName"))
+    after = storage.search(bound("t"), request(page=2, rows=40, sortColumn="callerName"))
     assert after == before
     assert storage.count_calls("t") == storage.count_calls("u") == 300
 
@@ -76,39 +79,54 @@ def test_other_tenants_calls_are_invisible(storage: Storage) -> None:
     storage.create_tenant("u", "us")
     import_lines(storage, "t", [make_call("mine", START)])
     import_lines(storage, "u", [make_call("theirs", START), make_call("mine", START + 1)])
-    result = storage.search("t", request(page=1, rows=100))
+    result = storage.search(bound("t"), request(page=1, rows=100))
     assert result.hits == 1
     assert [row[0] for row in result.rows] == ["mine"]
     assert storage.count_calls("u") == 2
 
 
-def test_every_statement_on_call_data_is_bound_to_one_tenant(
-    storage: Storage, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_every_statement_on_call_data_is_bound_to_one_tenant(storage: Storage) -> None:
+    """Every storage method on a tenant's data, traced: each statement gets its scope from
+    storage/scope.py (compaction and migrations, which rewrite every tenant's rows and return
+    none of them, are the only statements without one, and are not traced here)."""
     storage.create_tenant("t", "us")
-    import_lines(storage, "t", seeded_calls(30, seed=1))
-    seen: list[str] = []
-    original = storage._read
+    storage.create_tenant("u", "us")
+    with storage.trace() as seen:
+        import_lines(storage, "t", seeded_calls(60, seed=1))
+        import_lines(storage, "t", seeded_calls(30, seed=1))  # replaces: the upsert's own path
+        import_lines(storage, "u", seeded_calls(20, seed=2))
+        storage.upsert_calls("t", rows_of(make_call("pushed", START)))
+        for page in (1, 2, 9):
+            storage.search(
+                bound("t"), request(page=page, rows=7, callerName=["a"], sortColumn="queueId")
+            )
+        storage.search(bound("t"), request(page=5, rows=10, tenantQueues=["1"]))
+        storage.stats(bound("t"), request(page=1, rows=1), "day")
+        storage.facets(bound("t"))
+        storage.count_calls("t")
+        storage.set_sync_watermark("t", "src", 5)
+        storage.get_sync_watermark("t", "src")
+        storage.delete_calls("u")
+    assert_scoped(storage, [sql for sql, _ in seen])
 
-    def recording(work: Any) -> Any:
-        def run_and_record(run: Any) -> Any:
-            def recorded(sql: str, params: dict[str, Any]) -> Any:
-                seen.append(sql)
-                return run(sql, params)
 
-            return work(recorded)
-
-        return original(run_and_record)
-
-    monkeypatch.setattr(storage, "_read", recording)
-    for page in (1, 2, 3):
-        storage.search("t", request(page=page, rows=7, callerName=["a"], sortColumn="queueId"))
-    storage.count_calls("t")
-    on_calls = [sql for sql in seen if re.search(r"\bFROM calls\b", sql)]
-    assert len(on_calls) >= 8
-    for sql in on_calls:
-        for select in re.split(r"\bFROM calls\b", sql)[1:]:
-            assert re.match(r"\s+WHERE tenant_id = ", select), sql
+def assert_scoped(storage: Storage, statements: list[str]) -> None:
+    """Fail on any statement that reads, writes or deletes calls or sync watermarks of no one
+    tenant: a FROM/JOIN without the scope's condition, an INSERT that stores another value
+    than the tenant parameter, or an UPDATE (storage never updates call data in place)."""
+    param = re.escape(storage.dialect.param(TENANT_PARAM))
+    scope = rf"(calls\.)?tenant_id = {param}"
+    on_data = [sql for sql in statements if re.search(r"\b(calls|sync_watermarks)\b", sql)]
+    assert len(on_data) >= 20, on_data
+    for sql in on_data:
+        assert not re.search(r"\bUPDATE\s+(calls|sync_watermarks)\b", sql), sql
+        for found in re.finditer(r"\b(FROM|JOIN)\s+(calls|sync_watermarks)\b", sql):
+            after = sql[found.end() :]
+            keyword = "ON" if found[1] == "JOIN" else "WHERE"
+            assert re.match(rf"\s+{keyword}\s+{scope}", after), sql
+        for found in re.finditer(r"\bINSERT INTO (calls|sync_watermarks)\b", sql):
+            after = sql[found.end() :]
+            assert re.match(rf"(\s*\([^)]*\))?\s+(SELECT|VALUES \()\s*{param},", after), sql
 
 
 # -- tenants, credentials and imports, on every engine ----------------------------------------
@@ -117,7 +135,7 @@ def test_every_statement_on_call_data_is_bound_to_one_tenant(
 def test_tenants_and_credentials_round_trip(storage: Storage) -> None:
     acme = storage.create_tenant("acme", "us")
     storage.create_tenant("beta", "uk")
-    with pytest.raises(Conflict):
+    with pytest.raises(DuplicateTenant):
         storage.create_tenant("acme", "uk")
     assert storage.get_tenant("acme") == acme
     assert storage.get_tenant("nobody") is None

@@ -9,7 +9,6 @@ from __future__ import annotations
 import getpass
 import os
 import re
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import IO, Any, Protocol
@@ -19,7 +18,7 @@ import httpx
 from . import demo
 from .clock import Clock, system_clock
 from .control import read_control
-from .credentials import IssuedCredential, issue, rotate
+from .credentials import IssuedCredential, issue, new_credential, rotate
 from .errors import (
     DatabaseLocked,
     FieldError,
@@ -85,16 +84,17 @@ class LocalAdmin:
     """Administration directly on an open database."""
 
     def __init__(
-        self, storage: Storage, clock: Clock = system_clock, actor: str | None = None
+        self, storage: Storage, clock: Clock | None = None, actor: str | None = None
     ) -> None:
         self.storage = storage
-        self.clock = clock
+        self.clock = clock or storage.clock
         self.actor = actor or local_actor()
 
+    def _entry(self, action: str, tenant_id: str, key_id: str = "", detail: str = "") -> AuditEntry:
+        return AuditEntry(self.clock(), self.actor, action, tenant_id, key_id, detail)
+
     def _audit(self, action: str, tenant_id: str, key_id: str = "", detail: str = "") -> None:
-        # Real time, not the (possibly frozen) clock: the trail says when things happened.
-        at_ms = time.time_ns() // 1_000_000
-        self.storage.add_audit(AuditEntry(at_ms, self.actor, action, tenant_id, key_id, detail))
+        self.storage.add_audit(self._entry(action, tenant_id, key_id, detail))
 
     def _tenant_region(self, tenant_id: str) -> str:
         tenant = self.storage.get_tenant(tenant_id)
@@ -104,13 +104,15 @@ class LocalAdmin:
 
     def create_tenant(self, tenant_id: str, region: str, label: str = "") -> IssuedCredential:
         check_new_tenant(tenant_id, region)
-        self.storage.create_tenant(tenant_id, region)
-        issued = issue(self.storage, tenant_id, region, label)
-        self._audit("tenant.create", tenant_id, issued.key_id, f"region={region}")
+        issued, stored = new_credential(tenant_id, region, self.clock(), label)
+        # One transaction: a failure leaves no tenant without its credential or audit row.
+        audit = self._entry("tenant.create", tenant_id, issued.key_id, f"region={region}")
+        self.storage.create_tenant(tenant_id, region, credential=stored, audit=audit)
         return issued
 
     def create_credential(self, tenant_id: str, label: str = "") -> IssuedCredential:
-        issued = issue(self.storage, tenant_id, self._tenant_region(tenant_id), label)
+        region = self._tenant_region(tenant_id)
+        issued = issue(self.storage, tenant_id, region, label, now_ms=self.clock())
         self._audit("credential.create", tenant_id, issued.key_id)
         return issued
 
@@ -118,7 +120,9 @@ class LocalAdmin:
         self, tenant_id: str, key_id: str, grace_ms: int, label: str = ""
     ) -> IssuedCredential:
         region = self._tenant_region(tenant_id)
-        issued = rotate(self.storage, tenant_id, region, key_id, grace_ms, label)
+        issued = rotate(
+            self.storage, tenant_id, region, key_id, grace_ms, label, now_ms=self.clock()
+        )
         self._audit(
             "credential.rotate", tenant_id, key_id, f"new={issued.key_id} grace_ms={grace_ms}"
         )
@@ -185,7 +189,11 @@ class LocalAdmin:
             for credential in self.storage.list_credentials(tenant.tenant_id):
                 if credential.label == DEMO_LABEL and credential.revoked_ms is None:
                     self.storage.revoke_credential(tenant.tenant_id, credential.key_id)
-            issued.append(issue(self.storage, tenant.tenant_id, tenant.region, DEMO_LABEL))
+            issued.append(
+                issue(
+                    self.storage, tenant.tenant_id, tenant.region, DEMO_LABEL, now_ms=self.clock()
+                )
+            )
             self._audit("demo.seed", tenant.tenant_id, issued[-1].key_id, f"calls={calls}")
         return issued
 
@@ -297,7 +305,7 @@ class RemoteAdmin:
 def connect_admin(database: str, clock: Clock = system_clock) -> Iterator[Admin]:
     """Administer `database` directly, or through the server that holds it open."""
     try:
-        storage = open_storage(database)
+        storage = open_storage(database, clock=clock)
     except DatabaseLocked:
         control = read_control(database)
         if control is None:

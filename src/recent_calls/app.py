@@ -12,12 +12,17 @@ from typing import Any
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
-from . import __version__, faults, logs, middleware, problems, ratelimit
-from .clock import make_clock
+from . import __version__, logs, problems
+from .clock import Clock, make_clock
+from .credentials import Authenticator
+from .faults import FaultInjector
+from .middleware import Pipeline
+from .ratelimit import make_limiter
 from .settings import Settings
-from .storage import open_storage
+from .storage import is_server_url, open_storage
 from .storage.base import Storage
 from .views import admin, health, ingest, recent_calls, stats, web
+from .views.common import Parts
 
 log = logging.getLogger("recent_calls")
 
@@ -32,17 +37,45 @@ async def _compact_periodically(storage: Storage, interval: float) -> None:
             log.exception("compaction failed; will try again")
 
 
-def create_app(settings: Settings | None = None, *, storage: Storage | None = None) -> FastAPI:
-    """The app over `storage`, or over a database it opens from `settings` at startup."""
+def _parts(settings: Settings, storage: Storage, clock: Clock | None) -> Parts:
+    # One clock: the app's (given, or frozen by RECENT_CALLS_NOW) governs its storage too.
+    if clock is not None or settings.now:
+        storage.clock = clock or make_clock(settings.now)
+    storage.set_statement_timeout(settings.statement_timeout_ms)
+    # The embedded engine's every change passes through this process: its cache is exact.
+    ttl = settings.auth_cache_s if is_server_url(settings.database) else None
+    return Parts(
+        settings=settings,
+        clock=storage.clock,
+        storage=storage,
+        auth=Authenticator(storage, storage.clock, ttl_s=ttl),
+        limiter=make_limiter(settings),
+    )
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    storage: Storage | None = None,
+    clock: Clock | None = None,
+) -> FastAPI:
+    """The app over `storage`, or over a database it opens from `settings` at startup.
+
+    Given a storage, the app is ready at once (tests may call it in process without a
+    lifespan). Every time the app uses comes from `clock`, else from settings.now, else from
+    the storage's clock.
+    """
     settings = settings or Settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = storage is None
-        app.state.storage = storage or await run_in_threadpool(open_storage, settings.database)
-        app.state.storage.set_statement_timeout(settings.statement_timeout_ms)
+        if owned:
+            opened = await run_in_threadpool(open_storage, settings.database)
+            app.state.parts = _parts(settings, opened, clock)
+        parts: Parts = app.state.parts
         compactor = asyncio.create_task(
-            _compact_periodically(app.state.storage, settings.compact_interval_s)
+            _compact_periodically(parts.storage, settings.compact_interval_s)
         )
         try:
             yield
@@ -50,10 +83,10 @@ def create_app(settings: Settings | None = None, *, storage: Storage | None = No
             compactor.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await compactor
-            if app.state.rate_limiter is not None:
-                await app.state.rate_limiter.aclose()
+            if parts.limiter is not None:
+                await parts.limiter.aclose()
             if owned:
-                app.state.storage.close()
+                parts.storage.close()
 
     app = FastAPI(
         title="Recent Calls API",
@@ -62,16 +95,15 @@ def create_app(settings: Settings | None = None, *, storage: Storage | None = No
         lifespan=lifespan,
         docs_url="/docs",
         redoc_url=None,
+        # SPEC: any other path is a 404; a slash redirect would answer before the route and
+        # credentials checks, with a Location built from the request's Host header.
+        redirect_slashes=False,
     )
     logs.configure(settings.log_format)
-    app.state.settings = settings
-    app.state.clock = make_clock(settings.now)
+    if storage is not None:
+        app.state.parts = _parts(settings, storage, clock)
     problems.install(app)
-    faults.install(app, settings)
-    # Added last is outermost: request id and access log wrap everything, headers next.
-    ratelimit.install(app, settings)
-    app.add_middleware(middleware.SecurityHeaders)
-    app.add_middleware(logs.AccessLog)
+    app.add_middleware(Pipeline, faults=FaultInjector.from_settings(settings))
     for module in (recent_calls, ingest, admin, health, stats, web):
         app.include_router(module.router)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import sys
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import IO, Any, TypeVar
@@ -14,7 +13,7 @@ import orjson
 
 from . import __version__
 from .admin import connect_admin
-from .clock import make_clock
+from .clock import make_clock, system_clock
 from .credentials import IssuedCredential, parse_grace
 from .errors import ImportRejected, RecentCallsError
 from .settings import DEFAULT_DATABASE, Settings
@@ -170,7 +169,7 @@ def credentials_list(database: str, tenant_id: str, as_json: bool) -> None:
     if as_json:
         click.echo(orjson.dumps(items).decode())
         return
-    now_ms = time.time_ns() // 1_000_000
+    now_ms = system_clock()
     for item in items:
         revoked = item["revokedMs"]
         state = "live" if revoked is None else "revoked" if revoked <= now_ms else "expiring"

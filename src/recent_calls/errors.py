@@ -12,7 +12,15 @@ RecentCallsError                 base; every error the library raises on purpose
 |   +-- RateLimited              429, with Retry-After
 |   +-- ServiceUnavailable       503, e.g. a database that is busy or a statement timeout
 +-- ImportRejected               an import file with invalid lines (InvalidRequest over HTTP)
-+-- DatabaseLocked               the embedded database is held by another process
++-- StorageError                 raised by storage; problems.py gives each its HTTP status
+    +-- DatabaseLocked           the embedded database is held by another process
+    +-- DatabaseUnavailable      the database does not answer, or its pool is exhausted
+    +-- QueryTimeout             a read ran past the statement timeout
+    +-- WriteConflict            a concurrent write conflicted; the same write may succeed
+    +-- DuplicateTenant          a tenant with that id exists already
+
+Storage raises only RecentCallsError subclasses that say what happened, never HTTP advice:
+the words a client reads are chosen where the status is (problems.py).
 """
 
 from __future__ import annotations
@@ -146,8 +154,37 @@ class ImportRejected(RecentCallsError):
         return InvalidRequest(self.errors, detail=str(self))
 
 
-class DatabaseLocked(RecentCallsError):
+class StorageError(RecentCallsError):
+    """Something the database did or refused; storage raises these, never an HTTP error."""
+
+
+class DatabaseLocked(StorageError):
     """The embedded database file is open for writing in another process."""
+
+
+class DatabaseUnavailable(StorageError):
+    """The database does not answer (down, unreachable, or every pooled connection busy)."""
+
+
+class QueryTimeout(StorageError):
+    """A read ran longer than the statement timeout and was stopped."""
+
+    def __init__(self, timeout_ms: int | None) -> None:
+        self.timeout_ms = timeout_ms
+        limit = f" than {timeout_ms} ms" if timeout_ms else ""
+        super().__init__(f"the query ran longer{limit} and was stopped")
+
+
+class WriteConflict(StorageError):
+    """A concurrent write conflicted with this one (a retry may succeed)."""
+
+
+class DuplicateTenant(StorageError):
+    """A tenant with this id exists already."""
+
+    def __init__(self, tenant_id: str) -> None:
+        self.tenant_id = tenant_id
+        super().__init__(f"tenant {tenant_id!r} already exists")
 
 
 def problem_error(status: int, document: dict[str, Any]) -> ProblemError:
@@ -161,7 +198,7 @@ def problem_error(status: int, document: dict[str, Any]) -> ProblemError:
         ]
         return InvalidRequest(errors, detail=detail)
     if status == 429:
-        return RateLimited(detail, int(document.get("retryAfter", 1)))
+        return RateLimited(detail, 1)
     for kind in (Unauthorized, Forbidden, NotFound, Conflict, PayloadTooLarge,
                  UnsupportedMediaType, ServiceUnavailable):  # fmt: skip
         if kind.status == status:

@@ -8,15 +8,10 @@ emulator. Off unless configured (`recent-calls serve --fault-429 0.2 --fault-503
 
 from __future__ import annotations
 
-import asyncio
 import random
 from dataclasses import dataclass
 
-from fastapi import FastAPI
-from starlette.types import ASGIApp, Receive, Scope, Send
-
 from .errors import ProblemError, RateLimited, ServiceUnavailable
-from .problems import problem_response
 from .settings import Settings
 
 API_PREFIX = "/customerexperience/"
@@ -64,10 +59,10 @@ class FaultPlan:
 
 
 class FaultInjector:
-    """ASGI middleware that answers or delays API requests according to a FaultPlan."""
+    """Draws, per API request, whether to delay it and whether to answer it with a fault
+    (the request pipeline, middleware.py, acts on the draw)."""
 
-    def __init__(self, app: ASGIApp, plan: FaultPlan) -> None:
-        self.app = app
+    def __init__(self, plan: FaultPlan) -> None:
         self.plan = plan
         self.random = random.Random(plan.seed)
 
@@ -79,26 +74,17 @@ class FaultInjector:
             return ServiceUnavailable("Injected fault: the service is unavailable.")
         return None
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not scope["path"].startswith(API_PREFIX):
-            await self.app(scope, receive, send)
-            return
+    def draw(self) -> tuple[float, ProblemError | None]:
+        """(seconds to wait first, the fault to answer or None)."""
         # Both draws happen for every request, so a seed replays the same faults.
         delay = self.random.random() < self.plan.delay_rate and self.plan.delay_ms > 0
-        fault = self._fault()
-        if delay:
-            await asyncio.sleep(self.plan.delay_ms / 1000)
-        if fault is not None:
-            await problem_response(fault)(scope, receive, send)
-            return
-        await self.app(scope, receive, send)
+        return (self.plan.delay_ms / 1000 if delay else 0.0), self._fault()
 
-
-def install(app: FastAPI, settings: Settings) -> None:
-    """Add the fault injector to `app` when the settings ask for any fault."""
-    plan = FaultPlan.from_settings(settings)
-    if plan.active:
-        app.add_middleware(FaultInjector, plan=plan)
+    @classmethod
+    def from_settings(cls, settings: Settings) -> FaultInjector | None:
+        """The injector the settings ask for; None when no fault is configured."""
+        plan = FaultPlan.from_settings(settings)
+        return cls(plan) if plan.active else None
 
 
 def parse_delay(text: str) -> tuple[int, float]:

@@ -1,7 +1,7 @@
-"""The filter compiler: a validated query in, a WHERE clause and its named parameters out.
+"""The filter compiler: a validated query in, WHERE conditions and their named parameters out.
 
-Pure: no I/O. The tenant is a required argument and is always the first condition, so no
-statement built from here can read another tenant's calls.
+Pure: no I/O. It adds the query's conditions to a `Where` that storage starts with the tenant's
+scope (storage/scope.py), so the compiler never writes, and cannot drop, the tenant condition.
 """
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .dialects import Dialect
 from .query import CallQuery, CountRange, DurationRange
+from .storage.dialects import Dialect
 
 # Request field -> stored column, for each family of filter.
 LIST_FILTERS = {
@@ -41,6 +41,8 @@ class Where:
     params: dict[str, Any] = field(default_factory=dict)
 
     def bind(self, name: str, value: Any) -> str:
+        if name in self.params:
+            raise ValueError(f"parameter {name!r} is bound twice")
         self.params[name] = value
         return self.dialect.param(name)
 
@@ -62,11 +64,10 @@ def _add_range(
         where.add(f"{column} {operator} {where.bind(name + '_high', high)}")
 
 
-def build_where(tenant_id: str, query: CallQuery, dialect: Dialect) -> Where:
-    """The conditions that select `tenant_id`'s calls matching `query`."""
+def build_where(query: CallQuery, where: Where) -> Where:
+    """`where` (a tenant's scope) narrowed to the calls matching `query`."""
     request = query.request
-    where = Where(dialect)
-    where.add(f"tenant_id = {where.bind('tenant_id', tenant_id)}")
+    dialect = where.dialect
 
     window = query.window
     _add_range(where, "start_ms", "start", window.start_ms, window.end_ms, high_exclusive=True)

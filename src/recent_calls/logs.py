@@ -17,15 +17,9 @@ from contextvars import ContextVar
 from typing import Any, Literal
 
 import orjson
-from starlette.datastructures import MutableHeaders
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
-
-from .errors import ProblemError
-from .middleware import API_ANSWER, EVERY_ANSWER
-from .problems import problem_response
+from starlette.types import Scope
 
 access_log = logging.getLogger("recent_calls.access")
-log = logging.getLogger("recent_calls")
 
 REQUEST_ID_HEADER = "X-Request-ID"
 SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}", re.ASCII)
@@ -105,67 +99,20 @@ def _user_agent(scope: Scope) -> str | None:
     return None
 
 
-class AccessLog:
-    """ASGI middleware, outermost: request id, one access line per request, a last-resort 500."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        given = next(
-            (v.decode("latin-1") for k, v in scope.get("headers", ()) if k == b"x-request-id"),
-            None,
-        )
-        request_id = request_id_from(given)
-        scope.setdefault("state", {})["request_id"] = request_id
-        token = request_id_var.set(request_id)
-        started = time.perf_counter()
-        status = 500
-        size = 0
-        response_started = False
-
-        async def send_with_id(message: Message) -> None:
-            nonlocal status, size, response_started
-            if message["type"] == "http.response.start":
-                response_started = True
-                status = int(message["status"])
-                MutableHeaders(scope=message)[REQUEST_ID_HEADER] = request_id
-            elif message["type"] == "http.response.body":
-                size += len(message.get("body", b""))
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_with_id)
-        except Exception:
-            log.exception("unhandled error")
-            if response_started:
-                raise
-            # Answer here, with the request id and the security headers, rather than let the
-            # server's last-resort handler answer without them.
-            status = 500
-            error = ProblemError("The server failed to answer; it has been logged.")
-            error.headers = {**EVERY_ANSWER, **API_ANSWER}
-            await problem_response(error)(scope, receive, send_with_id)
-        finally:
-            self._write(scope, status, size, started)
-            request_id_var.reset(token)
-
-    @staticmethod
-    def _write(scope: Scope, status: int, size: int, started: float) -> None:
-        decision = scope.get("state", {}).get("rate_limit")
-        fields: dict[str, Any] = {
-            "method": scope.get("method"),
-            "path": str(scope.get("path", ""))[:512],
-            "status": status,
-            "durationMs": round((time.perf_counter() - started) * 1000, 2),
-            "bytes": size,
-            "client": _client(scope),
-            "userAgent": _user_agent(scope),
-        }
-        if decision is not None:
-            fields["rateLimitRemaining"] = getattr(decision, "remaining", None)
-        request_id = scope.get("state", {}).get("request_id")
-        access_log.info("request", extra={"fields": fields, "request_id": request_id})
+def write_access(
+    scope: Scope, status: int, size: int, started: float, decision: object | None
+) -> None:
+    """The one access line of a request (called by the request pipeline, middleware.py)."""
+    fields: dict[str, Any] = {
+        "method": scope.get("method"),
+        "path": str(scope.get("path", ""))[:512],
+        "status": status,
+        "durationMs": round((time.perf_counter() - started) * 1000, 2),
+        "bytes": size,
+        "client": _client(scope),
+        "userAgent": _user_agent(scope),
+    }
+    if decision is not None:
+        fields["rateLimitRemaining"] = getattr(decision, "remaining", None)
+    request_id = scope.get("state", {}).get("request_id")
+    access_log.info("request", extra={"fields": fields, "request_id": request_id})

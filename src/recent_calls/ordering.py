@@ -16,8 +16,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .dialects import Dialect
 from .query import CallQuery
+from .storage.dialects import Dialect
 
 _NUMERIC_KEYS = {
     "callDate": "start_ms",

@@ -129,12 +129,20 @@ def _integer(value: Any, low: int, high: int) -> int | None:
     return number
 
 
-def _page(value: Any) -> int | None:
-    return _integer(value, 1, MAX_PAGE)
+def _required(value: Any, low: int, high: int) -> int:
+    # SPEC: null means absent, and page and rows may not be absent.
+    number = _integer(value, low, high)
+    if number is None:
+        raise _fail("is required")
+    return number
 
 
-def _rows(value: Any) -> int | None:
-    return _integer(value, 1, MAX_ROWS)
+def _page(value: Any) -> int:
+    return _required(value, 1, MAX_PAGE)
+
+
+def _rows(value: Any) -> int:
+    return _required(value, 1, MAX_ROWS)
 
 
 def _tenant(value: Any) -> str | None:
@@ -248,9 +256,9 @@ _STRINGS = {"type": "array", "items": {"type": "string"}}
 _COUNT = {"type": "string", "pattern": "^range:-?[0-9]+,-?[0-9]+$", "example": "range:2,-1"}
 _DURATION = {"type": "string", "pattern": "^(sec|min):-?[0-9]+,-?[0-9]+$", "example": "sec:60,-1"}
 
-Page = Annotated[int | None, BeforeValidator(_page), _schema({**_INTEGERISH, "minimum": 1})]
+Page = Annotated[int, BeforeValidator(_page), _schema({**_INTEGERISH, "minimum": 1})]
 Rows = Annotated[
-    int | None, BeforeValidator(_rows), _schema({**_INTEGERISH, "minimum": 1, "maximum": MAX_ROWS})
+    int, BeforeValidator(_rows), _schema({**_INTEGERISH, "minimum": 1, "maximum": MAX_ROWS})
 ]
 Strings = Annotated[
     tuple[str, ...] | None, BeforeValidator(_string_list(MAX_LIST)), _schema(_STRINGS)
@@ -311,24 +319,22 @@ class RecentCallsRequest(BaseModel):
 
 @dataclass(frozen=True)
 class CallQuery:
-    """A validated request: who, which window, which filters, which page, in what order."""
+    """A validated request: which window, which filters, which page, in what order.
+
+    The tenant it names is not part of it: storage reads calls only of the `Tenant` the caller's
+    credential is bound to (views/common.py `bind_tenant`).
+    """
 
     request: RecentCallsRequest
     window: Window
     timezone: str
 
     @property
-    def tenant_id(self) -> str:
-        return self.request.tenantId
-
-    @property
     def page(self) -> int:
-        assert self.request.page is not None
         return self.request.page
 
     @property
     def rows(self) -> int:
-        assert self.request.rows is not None
         return self.request.rows
 
     @property
@@ -393,3 +399,13 @@ def parse_request(body: Any, now_ms: int) -> CallQuery:
         window = duration_window(request.duration, zone(timezone), now_ms)
     assert window is not None
     return CallQuery(request=request, window=window, timezone=timezone)
+
+
+def parse_tenant_body(body: Any) -> str:
+    """The tenantId of a body that holds nothing else that matters (recentCallFacets)."""
+    if not isinstance(body, dict):
+        raise InvalidRequest([FieldError("body", _message("body", "something else was sent"))])
+    tenant_id = body.get("tenantId")
+    if not isinstance(tenant_id, str) or not tenant_id.strip() or len(tenant_id) > MAX_TEXT:
+        raise InvalidRequest([FieldError("tenantId", "is required; expected a non-empty string")])
+    return tenant_id

@@ -27,9 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from fastapi import FastAPI, Request
-from starlette.datastructures import MutableHeaders
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from fastapi import Request
 
 from .errors import RateLimited
 from .settings import Settings
@@ -194,9 +192,9 @@ def make_limiter(settings: Settings) -> Limiter | None:
     return MemoryLimiter(settings.rate_limit_per_s, burst)
 
 
-async def enforce(request: Request, credential: Credential) -> None:
-    """Take a token from the credential's bucket, or answer 429."""
-    limiter: Limiter | None = getattr(request.app.state, "rate_limiter", None)
+async def enforce(request: Request, limiter: Limiter | None, credential: Credential) -> None:
+    """Take a token from the credential's bucket, or answer 429; the request pipeline
+    (middleware.py) puts the decision's fields on the answer."""
     if limiter is None:
         return
     decision = await limiter.take(credential.key_hash)
@@ -210,32 +208,3 @@ async def enforce(request: Request, credential: Credential) -> None:
         )
         error.headers.update(decision.headers())
         raise error
-
-
-class RateLimitHeaders:
-    """ASGI middleware: the RateLimit-* fields on every answer that took a token."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
-        async def send_with_fields(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                decision = scope.get("state", {}).get(STATE_KEY)
-                if isinstance(decision, Decision):
-                    headers = MutableHeaders(scope=message)
-                    for name, value in decision.headers().items():
-                        headers[name] = value
-            await send(message)
-
-        await self.app(scope, receive, send_with_fields)
-
-
-def install(app: FastAPI, settings: Settings) -> None:
-    """Give `app` its limiter (closed with the app) and the header middleware."""
-    app.state.rate_limiter = make_limiter(settings)
-    app.add_middleware(RateLimitHeaders)

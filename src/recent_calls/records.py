@@ -12,47 +12,6 @@ from .clock import parse_instant
 from .errors import FieldError
 from .windows import MAX_EPOCH_MS
 
-# The stored columns, in table order: (column, DuckDB type, PostgreSQL type).
-COLUMNS: tuple[tuple[str, str, str], ...] = (
-    ("tenant_id", "VARCHAR", 'text COLLATE "C"'),
-    ("call_id", "VARCHAR", 'text COLLATE "C"'),
-    ("start_ms", "BIGINT", "bigint"),
-    ("call_duration", "BIGINT", "bigint"),
-    ("agent_handling", "DOUBLE", "double precision"),
-    ("time_in_ivr", "DOUBLE", "double precision"),
-    ("hold_duration", "DOUBLE", "double precision"),
-    ("max_hold", "DOUBLE", "double precision"),
-    ("wait_time", "DOUBLE", "double precision"),
-    ("abandon_time", "DOUBLE", "double precision"),
-    ("transfer_count", "BIGINT", "bigint"),
-    ("mute_duration", "BIGINT", "bigint"),
-    ("agent_hold_count", "BIGINT", "bigint"),
-    ("agent_mute_count", "BIGINT", "bigint"),
-    ("queue_ids", "VARCHAR[]", "text[]"),
-    ("agent_ids", "VARCHAR[]", "text[]"),
-    ("agent_groups", "VARCHAR[]", "text[]"),
-    ("transaction_id", "VARCHAR", 'text COLLATE "C"'),
-    ("caller_name", "VARCHAR", 'text COLLATE "C"'),
-    ("caller_number", "VARCHAR", 'text COLLATE "C"'),
-    ("caller_name_key", "VARCHAR", 'text COLLATE "C"'),
-    ("caller_number_key", "VARCHAR", 'text COLLATE "C"'),
-    ("dialed_number", "VARCHAR", 'text COLLATE "C"'),
-    ("schedule_hours", "VARCHAR", 'text COLLATE "C"'),
-    ("call_type", "VARCHAR", 'text COLLATE "C"'),
-    ("call_sub_type", "VARCHAR", 'text COLLATE "C"'),
-    ("hungup_by", "VARCHAR", 'text COLLATE "C"'),
-    ("post_call_survey", "VARCHAR", 'text COLLATE "C"'),
-    ("voice_comment", "VARCHAR", 'text COLLATE "C"'),
-    ("total_score", "VARCHAR", 'text COLLATE "C"'),
-    ("destination_number", "VARCHAR", 'text COLLATE "C"'),
-    ("voice_comment_file_names", "VARCHAR", 'text COLLATE "C"'),
-    ("caller_phone_number", "VARCHAR", 'text COLLATE "C"'),
-)
-COLUMN_NAMES = tuple(name for name, _, _ in COLUMNS)
-ROW_COLUMNS = COLUMN_NAMES[1:]
-"""A row, as import builds it, holds every column but tenant_id: storage binds the tenant."""
-LIST_COLUMNS = frozenset({"queue_ids", "agent_ids", "agent_groups"})
-
 MAX_MS = 10**15  # about 31,000 years: any real duration fits, and so does BIGINT arithmetic
 
 Millis = Annotated[float, Field(ge=0, le=MAX_MS, allow_inf_nan=False)]

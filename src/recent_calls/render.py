@@ -1,4 +1,7 @@
-"""Response rendering: stored rows to the reference's JSON shape, keys and types."""
+"""Response rendering: typed stored rows to the reference's JSON shape, keys and types.
+
+It reads `CallRow`s by name and holds no SQL: what a page selects is storage's (columns.py).
+"""
 
 from __future__ import annotations
 
@@ -10,40 +13,9 @@ from zoneinfo import ZoneInfo
 import orjson
 
 from .query import CallQuery
+from .storage.base import SearchResult, Tenant
+from .storage.columns import CallRow
 from .windows import zone
-
-# What the page query selects, in this order; `render_row` reads the tuple positionally.
-SELECT_COLUMNS = (
-    "call_id",
-    "start_ms",
-    "call_duration",
-    "agent_handling",
-    "time_in_ivr",
-    "hold_duration",
-    "max_hold",
-    "wait_time",
-    "abandon_time",
-    "transfer_count",
-    "mute_duration",
-    "array_to_string(queue_ids, ',')",
-    "array_to_string(agent_ids, ',')",
-    "array_to_string(agent_groups, ',')",
-    "transaction_id",
-    "caller_name",
-    "caller_number",
-    "dialed_number",
-    "schedule_hours",
-    "call_type",
-    "call_sub_type",
-    "hungup_by",
-    "post_call_survey",
-    "voice_comment",
-    "total_score",
-    "destination_number",
-    "voice_comment_file_names",
-    "caller_phone_number",
-)
-SELECT_SQL = ", ".join(SELECT_COLUMNS)
 
 # The keys of a `data` item, in the reference's order.
 DATA_KEYS = (
@@ -103,64 +75,58 @@ class LocalDates:
 _CLOCKS: dict[int, str] = {}
 
 
-def render_row(row: Sequence[Any], tenant_id: str, dates: LocalDates) -> dict[str, Any]:
-    """One `data` item from one selected row."""
-    (call_id, start_ms, call_duration, handling, ivr, hold, max_hold, wait, abandon, transfers,
-     mute, queues, agents, groups, transactions, caller_name, caller_number, dialed, schedule,
-     call_type, sub_type, hungup_by, survey, comment, score, destination, comment_files,
-     caller_phone) = row  # fmt: skip
-    day, clock = dates.parts(start_ms)
+def render_row(row: CallRow, tenant_id: str, dates: LocalDates) -> dict[str, Any]:
+    """One `data` item from one stored call."""
+    day, clock = dates.parts(row.start_ms)
     return {
-        "callDuration": str(call_duration),
-        "queueId": queues,
-        "agentCallHandlingDuration": f"{handling:.1f}",
+        "callDuration": str(row.call_duration),
+        "queueId": row.queue_id,
+        "agentCallHandlingDuration": f"{row.agent_handling:.1f}",
         "callDate": f"{day} {clock}",
-        "agentId": agents,
-        "muteDuration": mute,
-        "scheduleHours": schedule,
-        "timeInIVR": f"{ivr:.1f}",
-        "agentGroup": groups,
-        "transferCount": f"{transfers:.1f}",
-        "postCallSurvey": survey,
-        "callType": call_type,
-        "callerName": caller_name,
-        "dialedNumber": dialed,
+        "agentId": row.agent_id,
+        "muteDuration": row.mute_duration,
+        "scheduleHours": row.schedule_hours,
+        "timeInIVR": f"{row.time_in_ivr:.1f}",
+        "agentGroup": row.agent_group,
+        "transferCount": f"{row.transfer_count:.1f}",
+        "postCallSurvey": row.post_call_survey,
+        "callType": row.call_type,
+        "callerName": row.caller_name,
+        "dialedNumber": row.dialed_number,
         "callDateOnly": day,
-        "hungupBy": hungup_by,
-        "holdDuration": f"{hold:.1f}",
-        "voiceComment": comment,
-        "callId": call_id,
-        "abandonTime": f"{abandon:.1f}",
-        "callerNumber": caller_number,
-        "callSubType": sub_type,
-        "totalScore": score,
-        "transactionId": transactions,
-        "destinationNumber": destination,
-        "voiceCommentFileNames": comment_files,
+        "hungupBy": row.hungup_by,
+        "holdDuration": f"{row.hold_duration:.1f}",
+        "voiceComment": row.voice_comment,
+        "callId": row.call_id,
+        "abandonTime": f"{row.abandon_time:.1f}",
+        "callerNumber": row.caller_number,
+        "callSubType": row.call_sub_type,
+        "totalScore": row.total_score,
+        "transactionId": row.transaction_id,
+        "destinationNumber": row.destination_number,
+        "voiceCommentFileNames": row.voice_comment_file_names,
         "tenantId": tenant_id,
-        "maximumHoldDuration": f"{max_hold:.1f}",
-        "waitTime": f"{wait:.1f}",
+        "maximumHoldDuration": f"{row.max_hold:.1f}",
+        "waitTime": f"{row.wait_time:.1f}",
         "callTime": clock,
-        "callerPhoneNumber": caller_phone,
+        "callerPhoneNumber": row.caller_phone_number,
     }
 
 
-def render_rows(
-    rows: Sequence[Sequence[Any]], tenant_id: str, timezone: str
-) -> list[dict[str, Any]]:
+def render_rows(rows: Sequence[CallRow], tenant_id: str, timezone: str) -> list[dict[str, Any]]:
     dates = LocalDates(zone(timezone))
     return [render_row(row, tenant_id, dates) for row in rows]
 
 
-def render_response(query: CallQuery, hits: int, rows: Sequence[Sequence[Any]]) -> bytes:
+def render_response(query: CallQuery, tenant: Tenant, result: SearchResult) -> bytes:
     """The whole recentCallData answer, keys in the reference's order."""
     request = query.request
     return orjson.dumps(
         {
-            "hits": hits,
+            "hits": result.hits,
             "alertBellCount": 0,
             "sortColumn": request.sortColumn,
-            "data": render_rows(rows, query.tenant_id, query.timezone),
+            "data": render_rows(result.rows, tenant.tenant_id, query.timezone),
             "autoRefresh": None,
             "columns": [],
             "timezone": query.timezone,

@@ -84,6 +84,61 @@ class IngestResult(BaseModel):
     replaced: int
 
 
+class StatsBucket(BaseModel):
+    """One local hour or day: [start, end) in epoch ms, and the matching calls in it."""
+
+    start: int = Field(description="First instant of the bucket, epoch ms.")
+    end: int = Field(description="First instant after the bucket, epoch ms.")
+    label: str = Field(
+        examples=["2024-03-10T03:00:00-04:00"],
+        description="The bucket's start, ISO-8601 local time with its UTC offset.",
+    )
+    calls: int
+    avgHandleTime: float | None = Field(
+        description="Mean agent handling time (ms) of calls an agent handled; null if none."
+    )
+    avgWaitTime: float | None = Field(description="Mean wait time (ms) of all calls; null if none.")
+    abandoned: int = Field(description="Calls with an abandon time above 0.")
+    transfers: int = Field(description="Sum of the calls' transfer counts.")
+
+
+class StatsTotals(BaseModel):
+    """The same figures over the whole window."""
+
+    calls: int
+    avgHandleTime: float | None
+    avgWaitTime: float | None
+    abandoned: int
+    abandonRate: float | None = Field(description="abandoned / calls, 0..1; null if no calls.")
+    transfers: int
+
+
+class StatsResponse(BaseModel):
+    """Matching calls bucketed by local hour or day over the request's whole window."""
+
+    tenantId: str
+    interval: str = Field(examples=["hour"])
+    timezone: str
+    start: int | None = Field(description="Start of the first bucket, epoch ms; null if none.")
+    end: int | None = Field(description="End of the last bucket, epoch ms; null if none.")
+    buckets: list[StatsBucket]
+    totals: StatsTotals
+
+
+class FacetsRequest(BaseModel):
+    tenantId: str = Field(min_length=1)
+
+
+class FacetsResponse(BaseModel):
+    """Distinct values the tenant's calls hold, sorted, at most 1000 of each."""
+
+    tenantId: str
+    agents: list[str]
+    queues: list[str]
+    groups: list[str]
+    channels: list[str]
+
+
 PROBLEM_RESPONSES: dict[int | str, dict[str, object]] = {
     status: {"model": Problem, "content": {"application/problem+json": {}}, "description": text}
     for status, text in (

@@ -84,13 +84,14 @@ def serve(
     log_level: str = "info",
 ) -> None:
     """Run the server until interrupted; `demo_calls` seeds empty demo tenants first."""
-    storage = open_storage(settings.database, pool_size=settings.pool_size)
+    clock = make_clock(settings.now)
+    storage = open_storage(settings.database, pool_size=settings.pool_size, clock=clock)
     embedded = not is_server_url(settings.database)
     sock = None
     try:
         issued = []
         if demo_calls is not None:
-            admin = LocalAdmin(storage, make_clock(settings.now))
+            admin = LocalAdmin(storage, clock)
             issued = admin.seed_demo(demo_calls, seed, replace=False)
         sock = _bind(host, port)
         url = _reachable(host, sock.getsockname()[1])

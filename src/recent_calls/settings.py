@@ -45,6 +45,12 @@ class Settings(BaseSettings):
     statement_timeout_ms: int = Field(
         30_000, ge=0, description="Longest a read query may run before a 503; 0: no limit."
     )
+    auth_cache_s: float = Field(
+        5.0,
+        ge=0,
+        description="On a server database, the longest a credential or tenant is kept in "
+        "memory: a credential revoked by another process stops working within this time.",
+    )
     pool_size: int = Field(
         10, ge=1, description="Most PostgreSQL connections this process holds (its pool's size)."
     )

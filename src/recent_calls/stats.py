@@ -1,21 +1,25 @@
-"""The stats compiler: bucket edges for a window, and the SQL that aggregates calls into them.
+"""The stats compiler: bucket edges for a window, the SQL that aggregates calls into them, and
+the summary of what it answers.
 
 Pure: no I/O. Buckets are local hours or days of the request's timezone, found with real zone
 rules in Python (a day of a DST change is 23 or 25 hours long; an hour is always a real hour),
-then handed to the database as a list of edges. The WHERE clause is recentCallData's own
-(`filters.build_where`), so the tenant is always the first condition.
+then handed to the database as a list of edges. The WHERE clause is recentCallData's own, which
+storage starts from the tenant's scope; `Storage.stats` runs what this compiles.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from .dialects import Dialect
-from .filters import build_where
-from .query import CallQuery
+from .errors import FieldError, InvalidRequest
+from .filters import Where
+from .query import CallQuery, parse_request
+from .schemas import StatsBucket, StatsResponse, StatsTotals
+from .windows import zone
 
 INTERVALS = ("hour", "day")
 MAX_BUCKETS = 2000
@@ -64,6 +68,12 @@ def _local_date(epoch_ms: int, tz: ZoneInfo) -> date:
     return datetime.fromtimestamp(epoch_ms / 1000, tz).date()
 
 
+def _check_nominal(start_ms: int, end_ms: int, interval: str) -> None:
+    nominal = (end_ms - start_ms) // _NOMINAL_MS[interval]
+    if nominal > MAX_BUCKETS + 2:  # bounded before any work; days are 23..25 hours long
+        raise TooManyBuckets(f"the window holds about {nominal} {interval}s")
+
+
 def bucket_edges(start_ms: int, end_ms: int, interval: str, tz: ZoneInfo) -> list[int]:
     """Edges e0 < e1 < ... < en of the local hours or days that cover [start_ms, end_ms).
 
@@ -74,9 +84,7 @@ def bucket_edges(start_ms: int, end_ms: int, interval: str, tz: ZoneInfo) -> lis
         raise ValueError(f"unknown interval {interval!r}")
     if end_ms <= start_ms:
         raise ValueError("the window is empty")
-    nominal = (end_ms - start_ms) // _NOMINAL_MS[interval]
-    if nominal > MAX_BUCKETS + 2:  # bounded before any work; days are 23..25 hours long
-        raise TooManyBuckets(f"the window holds about {nominal} {interval}s")
+    _check_nominal(start_ms, end_ms, interval)
     first = _local_date(start_ms, tz)
     last = _local_date(end_ms - 1, tz)
     days = [first + timedelta(days=n) for n in range(-1, (last - first).days + 2)]
@@ -91,10 +99,55 @@ def bucket_edges(start_ms: int, end_ms: int, interval: str, tz: ZoneInfo) -> lis
     return edges
 
 
-def span_sql(tenant_id: str, dialect: Dialect) -> tuple[str, dict[str, Any]]:
+_INTERVAL_EXPECTED = "expected " + " or ".join(f'"{name}"' for name in INTERVALS)
+
+
+def _interval_of(body: Any) -> tuple[str, list[FieldError]]:
+    value = body.get("interval") if isinstance(body, dict) else None
+    if value is None or value == "":
+        return "day", []
+    if isinstance(value, str) and value in INTERVALS:
+        return value, []
+    shown = repr(value[:40]) if isinstance(value, str) else f"a {type(value).__name__}"
+    return "day", [FieldError("interval", f"{shown} is not a known value; {_INTERVAL_EXPECTED}")]
+
+
+def parse_stats_request(body: Any, now_ms: int) -> tuple[CallQuery, str]:
+    """The query and interval of a recentCallStats body; InvalidRequest naming every bad field
+    at once. Paging does not apply to a whole-window aggregate: page and rows may be absent."""
+    interval, errors = _interval_of(body)
+    if isinstance(body, dict):
+        paging = {name: 1 if body.get(name) is None else body[name] for name in ("page", "rows")}
+        body = {**body, **paging}
+    try:
+        query = parse_request(body, now_ms)
+    except InvalidRequest as exc:
+        raise InvalidRequest(exc.errors + errors) from None
+    if errors:
+        raise InvalidRequest(errors)
+    return query, interval
+
+
+def too_many_buckets(exc: TooManyBuckets) -> InvalidRequest:
+    """The 400 for a window with more buckets than one answer may hold."""
+    reason = f"{exc}, more than {MAX_BUCKETS} buckets; choose day or a shorter window"
+    return InvalidRequest([FieldError("interval", reason)])
+
+
+def check_bucket_count(query: CallQuery, interval: str) -> None:
+    """InvalidRequest when a bounded window plainly holds too many buckets (a field error, found
+    before any database work; allhistory's span is known only from the tenant's calls)."""
+    start, end = query.window.start_ms, query.window.end_ms
+    if start is not None and end is not None:
+        try:
+            _check_nominal(start, end, interval)
+        except TooManyBuckets as exc:
+            raise too_many_buckets(exc) from None
+
+
+def span_sql(scope: Where) -> tuple[str, dict[str, Any]]:
     """The tenant's first and last call start: the window of `allhistory`."""
-    sql = f"SELECT min(start_ms), max(start_ms) FROM calls WHERE tenant_id = {dialect.param('t')}"
-    return sql, {"t": tenant_id}
+    return f"SELECT min(start_ms), max(start_ms) FROM calls WHERE {scope.sql}", scope.params
 
 
 # Per bucket: calls, handled calls and their handling time, wait time, abandoned, transfers.
@@ -109,38 +162,83 @@ _MEASURES = (
 _MEASURED_COLUMNS = "start_ms, agent_handling, wait_time, abandon_time, transfer_count"
 
 
-def build_stats(tenant_id: str, query: CallQuery, edges: list[int], dialect: Dialect) -> StatsQuery:
-    """SQL answering (bucket number 1..n, *measures) for each non-empty bucket between `edges`."""
-    where = build_where(tenant_id, query, dialect)
-    p = dialect.param
+def build_stats(where: Where, edges: list[int]) -> StatsQuery:
+    """SQL answering (bucket number 1..n, *measures) for each non-empty bucket between `edges`,
+    over the calls `where` selects."""
+    p = where.dialect.param
     params = dict(where.params)
     params["edge_first"], params["edge_last"] = edges[0], edges[-1]
+    params["bucket_low"], params["bucket_high"] = edges[:-1], edges[1:]
     inside = f"{where.sql} AND start_ms >= {p('edge_first')} AND start_ms < {p('edge_last')}"
-    measures = ", ".join(_MEASURES)
-    if dialect.name == "duckdb":
-        # An ASOF join matches each call with the last bucket starting at or before it: one
-        # sort-merge pass (a plain range join took 12x as long on 3M calls). Buckets are
-        # contiguous and calls are inside the window, so that bucket also ends after the call.
-        params["bucket_low"], params["bucket_high"] = edges[:-1], edges[1:]
-        buckets = (
-            f"SELECT unnest(range(1, len({p('bucket_low')}::BIGINT[]) + 1)) AS bucket, "
-            f"unnest({p('bucket_low')}::BIGINT[]) AS low, "
-            f"unnest({p('bucket_high')}::BIGINT[]) AS high"
-        )
-        sql = (
-            f"SELECT b.bucket, {measures} FROM "
-            f"(SELECT {_MEASURED_COLUMNS} FROM calls WHERE {inside}) AS c "
-            f"ASOF JOIN ({buckets}) AS b ON c.start_ms >= b.low WHERE c.start_ms < b.high "
-            "GROUP BY b.bucket ORDER BY b.bucket"
-        )
-    else:
-        # PostgreSQL: width_bucket over the sorted bucket starts is a binary search per row.
-        params["bucket_low"] = edges[:-1]
-        sql = (
-            f"SELECT width_bucket(start_ms, {p('bucket_low')}::bigint[]) AS bucket, {measures} "
-            f"FROM calls WHERE {inside} GROUP BY 1 ORDER BY 1"
-        )
+    source = f"SELECT {_MEASURED_COLUMNS} FROM calls WHERE {inside}"
+    sql = where.dialect.bucketed(source, ", ".join(_MEASURES), "bucket_low", "bucket_high")
     return StatsQuery(sql, params, edges)
+
+
+def _mean(total: float, count: int) -> float | None:
+    return round(total / count, 1) if count else None
+
+
+def _label(epoch_ms: int, tz: ZoneInfo) -> str:
+    return datetime.fromtimestamp(epoch_ms / 1000, tz).isoformat()
+
+
+_EMPTY = (0, 0, 0.0, 0.0, 0, 0)
+
+
+def summarise(
+    tenant_id: str,
+    query: CallQuery,
+    interval: str,
+    edges: list[int],
+    rows: Sequence[Sequence[Any]],
+) -> StatsResponse:
+    """The answer from the measures `build_stats` selected (rows of bucket number, *measures)."""
+    tz = zone(query.timezone)
+    found = {int(row[0]): row[1:] for row in rows}
+    buckets: list[StatsBucket] = []
+    sums = [0, 0, 0.0, 0.0, 0, 0]
+    for number in range(1, len(edges)):
+        calls, handled, handling, wait, abandoned, transfers = found.get(number, _EMPTY)
+        figures = (
+            int(calls),
+            int(handled),
+            float(handling),
+            float(wait),
+            int(abandoned),
+            int(transfers),
+        )
+        sums = [a + b for a, b in zip(sums, figures, strict=True)]
+        buckets.append(
+            StatsBucket(
+                start=edges[number - 1],
+                end=edges[number],
+                label=_label(edges[number - 1], tz),
+                calls=figures[0],
+                avgHandleTime=_mean(figures[2], figures[1]),
+                avgWaitTime=_mean(figures[3], figures[0]),
+                abandoned=figures[4],
+                transfers=figures[5],
+            )
+        )
+    calls, handled, handling, wait, abandoned, transfers = sums
+    totals = StatsTotals(
+        calls=int(calls),
+        avgHandleTime=_mean(handling, int(handled)),
+        avgWaitTime=_mean(wait, int(calls)),
+        abandoned=int(abandoned),
+        abandonRate=round(abandoned / calls, 4) if calls else None,
+        transfers=int(transfers),
+    )
+    return StatsResponse(
+        tenantId=tenant_id,
+        interval=interval,
+        timezone=query.timezone,
+        start=buckets[0].start if buckets else None,
+        end=buckets[-1].end if buckets else None,
+        buckets=buckets,
+        totals=totals,
+    )
 
 
 _FACET_COLUMNS = {
@@ -152,16 +250,15 @@ _FACET_COLUMNS = {
 MAX_FACET_VALUES = 1000
 
 
-def facets_sql(tenant_id: str, dialect: Dialect) -> dict[str, tuple[str, dict[str, Any]]]:
-    """Per facet, SQL for the distinct non-empty values the tenant's calls hold (sorted)."""
-    p = dialect.param
+def facets_sql(scope: Where) -> dict[str, tuple[str, dict[str, Any]]]:
+    """Per facet, SQL for the distinct non-empty values the scoped calls hold (sorted)."""
     statements = {}
     for facet, (column, is_list) in _FACET_COLUMNS.items():
         value = f"unnest({column})" if is_list else column
         statements[facet] = (
             f"SELECT value FROM (SELECT DISTINCT {value} AS value FROM calls "
-            f"WHERE tenant_id = {p('t')}) AS v WHERE value <> '' "
-            f"ORDER BY {dialect.text_key('value')} LIMIT {MAX_FACET_VALUES}",
-            {"t": tenant_id},
+            f"WHERE {scope.sql}) AS v WHERE value <> '' "
+            f"ORDER BY {scope.dialect.text_key('value')} LIMIT {MAX_FACET_VALUES}",
+            scope.params,
         )
     return statements

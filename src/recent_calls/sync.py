@@ -17,7 +17,6 @@ although they started before its watermark, as calls do that end after the run b
 from __future__ import annotations
 
 import io
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -25,6 +24,7 @@ import orjson
 
 from .admin import Admin
 from .client import Page, Query, RecentCallsClient
+from .clock import Clock, system_clock
 
 DEFAULT_OVERLAP_MS = 15 * 60 * 1000
 LOOKAHEAD_MS = 24 * 3600 * 1000
@@ -61,7 +61,7 @@ def sync_tenant(
     rows: int = 1000,
     full: bool = False,
     skip_invalid: bool = False,
-    now_ms: Callable[[], int] | None = None,
+    clock: Clock = system_clock,
     on_page: Callable[[SyncReport, Page], None] | None = None,
 ) -> SyncReport:
     """Mirror `tenant_id` from `client`'s server into `local_tenant` (the same id unless told).
@@ -72,7 +72,7 @@ def sync_tenant(
     local = local_tenant or tenant_id
     source = source_key(client)
     before = None if full else admin.get_sync_watermark(local, source)
-    now = now_ms() if now_ms else time.time_ns() // 1_000_000
+    now = clock()
     low = 0 if before is None else max(0, before - overlap_ms)
     report = SyncReport(source, (low, now + LOOKAHEAD_MS), before, before)
     # UTC: callDate is then never ambiguous (no DST), so every start time reads back exactly.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..clock import Clock, system_clock
 from .base import Credential, SearchResult, Storage, Tenant, UpsertResult
 
 __all__ = ["Credential", "SearchResult", "Storage", "Tenant", "UpsertResult", "open_storage"]
@@ -12,22 +13,25 @@ def is_server_url(database: str) -> bool:
     return database.startswith(("postgresql://", "postgres://"))
 
 
-def open_storage(database: str, *, migrate: bool = True, pool_size: int = 10) -> Storage:
+def open_storage(
+    database: str, *, migrate: bool = True, pool_size: int = 10, clock: Clock = system_clock
+) -> Storage:
     """Open `database` (a file path: DuckDB; a postgresql:// URL: PostgreSQL) and migrate it.
 
     `pool_size` bounds the connections a PostgreSQL engine holds; DuckDB has one connection.
+    `clock` gives every time the storage records (creation, revocation, migration).
     """
     storage: Storage
     if is_server_url(database):
         from .postgres_store import PostgresStorage
 
-        storage = PostgresStorage(database, max_size=pool_size)
+        storage = PostgresStorage(database, max_size=pool_size, clock=clock)
     elif "://" in database:
         raise ValueError(f"unsupported database URL {database!r}: use a file path or postgresql://")
     else:
         from .duckdb_store import DuckDBStorage
 
-        storage = DuckDBStorage(database)
+        storage = DuckDBStorage(database, clock=clock)
     if migrate:
         try:
             storage.migrate()

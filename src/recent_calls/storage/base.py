@@ -1,28 +1,36 @@
 """The storage interface every engine implements, with the SQL that all engines share.
 
-Every method that touches calls takes the tenant as a required argument; the filter compiler
-puts it first in every WHERE clause.
+A read of a tenant's calls takes the bound `Tenant`; its WHERE clause starts from the tenant's
+scope (scope.py), the one place a tenant condition is written. Rows come back typed
+(`CallRow`, `Tenant`, `Credential`, ...); storage raises only the domain errors of errors.py.
 """
 
 from __future__ import annotations
 
-import time
+import threading
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from ..dialects import Dialect
-from ..errors import Conflict
-from ..filters import build_where
+from ..clock import Clock, system_clock
+from ..errors import DuplicateTenant
+from ..filters import Where, build_where
 from ..ordering import Ordering
 from ..query import CallQuery
-from ..render import SELECT_SQL
+from ..schemas import FacetsResponse, StatsResponse
+from ..stats import bucket_edges, build_stats, facets_sql, span_sql, summarise
+from ..windows import zone
+from .columns import PAGE_SELECT, CallRow
+from .dialects import Dialect
 from .migrations import MIGRATIONS
+from .scope import scoped, tenant_condition
 
 T = TypeVar("T")
 Rows = list[tuple[Any, ...]]
 Run = Callable[[str, dict[str, Any]], Rows]
+Tracer = Callable[[str, dict[str, Any]], None]
 
 
 @dataclass(frozen=True)
@@ -67,7 +75,7 @@ class UpsertResult:
 @dataclass(frozen=True)
 class SearchResult:
     hits: int
-    rows: Rows
+    rows: list[CallRow]
 
 
 class CallImport(ABC):
@@ -106,18 +114,48 @@ class CallImport(ABC):
         """Drop whatever is staged; harmless after commit."""
 
 
+_CREDENTIAL_COLUMNS = "key_hash, tenant_id, key_id, token_hash, label, created_ms, revoked_ms"
+
+
 class Storage(ABC):
     """A database of tenants, credentials and calls."""
 
     engine: str
     dialect: Dialect
-    # The longest a read may run before it is stopped and answered as ServiceUnavailable (503);
-    # None: no limit. Engines apply it to `_read`; set it with `set_statement_timeout`.
+    # The longest a read may run before it is stopped (QueryTimeout); None: no limit. Engines
+    # apply it to `_read`; set it with `set_statement_timeout`.
     statement_timeout_ms: int | None = None
+
+    def __init__(self, clock: Clock = system_clock) -> None:
+        self.clock = clock
+        self._tracers: list[Tracer] = []
+        self._auth_generation = 0
+        self._auth_lock = threading.Lock()
 
     def set_statement_timeout(self, timeout_ms: int | None) -> None:
         """Stop reads that run longer than `timeout_ms` (0 or None: never)."""
         self.statement_timeout_ms = timeout_ms or None
+
+    # -- statement tracing -------------------------------------------------------------------
+
+    @contextmanager
+    def trace(self) -> Iterator[list[tuple[str, dict[str, Any]]]]:
+        """Collect (sql, params) of every statement this storage runs while the block runs."""
+        seen: list[tuple[str, dict[str, Any]]] = []
+
+        def tracer(sql: str, params: dict[str, Any]) -> None:
+            seen.append((sql, dict(params)))
+
+        self._tracers.append(tracer)
+        try:
+            yield seen
+        finally:
+            self._tracers.remove(tracer)
+
+    def _note(self, sql: str, params: dict[str, Any] | None = None) -> None:
+        """Every engine calls this with each statement it runs (free when nobody traces)."""
+        for tracer in self._tracers:
+            tracer(sql, params or {})
 
     # -- engine primitives -------------------------------------------------------------------
 
@@ -170,7 +208,7 @@ class Storage(ABC):
                 p = self.dialect.param
                 run(
                     f"INSERT INTO schema_migrations VALUES ({p('v')}, {p('n')}, {p('t')})",
-                    {"v": step.version, "n": step.name, "t": _now_ms()},
+                    {"v": step.version, "n": step.name, "t": self.clock()},
                 )
                 applied.append(step.version)
             return applied
@@ -181,22 +219,49 @@ class Storage(ABC):
         rows = self._read(lambda run: run("SELECT max(version) FROM schema_migrations", {}))
         return int(rows[0][0] or 0)
 
-    # -- tenants -----------------------------------------------------------------------------
+    # -- tenants and credentials ---------------------------------------------------------------
 
-    def create_tenant(self, tenant_id: str, region: str) -> Tenant:
-        tenant = Tenant(tenant_id, region, _now_ms())
+    @property
+    def auth_generation(self) -> int:
+        """Goes up with every change this storage makes to tenants or credentials (caches of
+        them compare it to know they are stale)."""
+        return self._auth_generation
+
+    def _auth_changed(self) -> None:
+        with self._auth_lock:
+            self._auth_generation += 1
+
+    def create_tenant(
+        self,
+        tenant_id: str,
+        region: str,
+        *,
+        credential: Credential | None = None,
+        audit: AuditEntry | None = None,
+    ) -> Tenant:
+        """Create a tenant, with its first credential and the audit row when given, all in one
+        transaction: a failure leaves none of them. DuplicateTenant when the id is taken."""
+        tenant = Tenant(tenant_id, region, self.clock())
         p = self.dialect.param
-        try:
-            self._write(
-                lambda run: run(
-                    f"INSERT INTO tenants VALUES ({p('id')}, {p('region')}, {p('t')})",
-                    {"id": tenant_id, "region": region, "t": tenant.created_ms},
-                )
+
+        def create(run: Run) -> None:
+            run(
+                f"INSERT INTO tenants VALUES ({p('id')}, {p('region')}, {p('t')})",
+                {"id": tenant_id, "region": region, "t": tenant.created_ms},
             )
+            if credential is not None:
+                self._insert_credential(run, credential)
+            if audit is not None:
+                self._insert_audit(run, audit)
+
+        try:
+            self._write(create)
         except Exception as exc:
             if self._is_unique_violation(exc):
-                raise Conflict(f"tenant {tenant_id!r} already exists") from None
+                raise DuplicateTenant(tenant_id) from None
             raise
+        finally:
+            self._auth_changed()
         return tenant
 
     def get_tenant(self, tenant_id: str) -> Tenant | None:
@@ -215,33 +280,32 @@ class Storage(ABC):
         )
         return [Tenant(*row) for row in rows]
 
-    # -- credentials -------------------------------------------------------------------------
-
-    def add_credential(self, credential: Credential) -> None:
+    def _insert_credential(self, run: Run, credential: Credential) -> None:
         p = self.dialect.param
-        self._write(
-            lambda run: run(
-                "INSERT INTO credentials (key_hash, tenant_id, key_id, token_hash, label, "
-                f"created_ms) VALUES ({p('kh')}, {p('t')}, {p('k')}, {p('th')}, {p('l')}, "
-                f"{p('c')})",
-                {
-                    "kh": credential.key_hash,
-                    "t": credential.tenant_id,
-                    "k": credential.key_id,
-                    "th": credential.token_hash,
-                    "l": credential.label,
-                    "c": credential.created_ms,
-                },
-            )
+        run(
+            "INSERT INTO credentials (key_hash, tenant_id, key_id, token_hash, label, "
+            f"created_ms) VALUES ({p('kh')}, {p('t')}, {p('k')}, {p('th')}, {p('l')}, {p('c')})",
+            {
+                "kh": credential.key_hash,
+                "t": credential.tenant_id,
+                "k": credential.key_id,
+                "th": credential.token_hash,
+                "l": credential.label,
+                "c": credential.created_ms,
+            },
         )
 
-    _CREDENTIAL_COLUMNS = "key_hash, tenant_id, key_id, token_hash, label, created_ms, revoked_ms"
+    def add_credential(self, credential: Credential) -> None:
+        try:
+            self._write(lambda run: self._insert_credential(run, credential))
+        finally:
+            self._auth_changed()
 
     def credential_by_key(self, key_hash: str) -> Credential | None:
         p = self.dialect.param
         rows = self._read(
             lambda run: run(
-                f"SELECT {self._CREDENTIAL_COLUMNS} FROM credentials WHERE key_hash = {p('kh')}",
+                f"SELECT {_CREDENTIAL_COLUMNS} FROM credentials WHERE key_hash = {p('kh')}",
                 {"kh": key_hash},
             )
         )
@@ -251,7 +315,7 @@ class Storage(ABC):
         p = self.dialect.param
         rows = self._read(
             lambda run: run(
-                f"SELECT {self._CREDENTIAL_COLUMNS} FROM credentials WHERE tenant_id = {p('t')} "
+                f"SELECT {_CREDENTIAL_COLUMNS} FROM credentials WHERE tenant_id = {p('t')} "
                 "ORDER BY created_ms, key_id",
                 {"t": tenant_id},
             )
@@ -262,7 +326,7 @@ class Storage(ABC):
         """Revoke one live credential of the tenant now, or from `at_ms` on (an expiry);
         False if it has no live credential by that id."""
         p = self.dialect.param
-        now = _now_ms()
+        now = self.clock()
 
         def revoke(run: Run) -> bool:
             # A credential with revoked_ms in the future is still live (a rotation's grace).
@@ -279,27 +343,31 @@ class Storage(ABC):
             )
             return True
 
-        return self._write(revoke)
+        try:
+            return self._write(revoke)
+        finally:
+            self._auth_changed()
 
     # -- audit trail -------------------------------------------------------------------------
 
+    def _insert_audit(self, run: Run, entry: AuditEntry) -> None:
+        p = self.dialect.param
+        run(
+            "INSERT INTO audit_log (at_ms, actor, action, tenant_id, key_id, detail) "
+            f"VALUES ({p('at')}, {p('actor')}, {p('action')}, {p('t')}, {p('k')}, {p('detail')})",
+            {
+                "at": entry.at_ms,
+                "actor": entry.actor,
+                "action": entry.action,
+                "t": entry.tenant_id,
+                "k": entry.key_id,
+                "detail": entry.detail,
+            },
+        )
+
     def add_audit(self, entry: AuditEntry) -> None:
         """Record one admin action."""
-        p = self.dialect.param
-        self._write(
-            lambda run: run(
-                f"INSERT INTO audit_log VALUES ({p('at')}, {p('actor')}, {p('action')}, "
-                f"{p('t')}, {p('k')}, {p('detail')})",
-                {
-                    "at": entry.at_ms,
-                    "actor": entry.actor,
-                    "action": entry.action,
-                    "t": entry.tenant_id,
-                    "k": entry.key_id,
-                    "detail": entry.detail,
-                },
-            )
-        )
+        self._write(lambda run: self._insert_audit(run, entry))
 
     def list_audit(self, tenant_id: str | None = None, limit: int = 100) -> list[AuditEntry]:
         """The latest admin actions, newest first; of one tenant when given."""
@@ -308,7 +376,7 @@ class Storage(ABC):
         rows = self._read(
             lambda run: run(
                 "SELECT at_ms, actor, action, tenant_id, key_id, detail FROM audit_log "
-                f"{where}ORDER BY at_ms DESC LIMIT {p('limit')}",
+                f"{where}ORDER BY at_ms DESC, seq DESC LIMIT {p('limit')}",
                 {"t": tenant_id, "limit": limit} if tenant_id is not None else {"limit": limit},
             )
         )
@@ -318,26 +386,27 @@ class Storage(ABC):
 
     def get_sync_watermark(self, tenant_id: str, source: str) -> int | None:
         """The start time (epoch ms) up to which the tenant is synced from `source`, if any."""
-        p = self.dialect.param
+        where = scoped(tenant_id, self.dialect)
+        where.add(f"source = {where.bind('source', source)}")
         rows = self._read(
             lambda run: run(
-                f"SELECT watermark_ms FROM sync_watermarks WHERE tenant_id = {p('t')} "
-                f"AND source = {p('s')}",
-                {"t": tenant_id, "s": source},
+                f"SELECT watermark_ms FROM sync_watermarks WHERE {where.sql}", where.params
             )
         )
         return int(rows[0][0]) if rows else None
 
     def set_sync_watermark(self, tenant_id: str, source: str, watermark_ms: int) -> None:
         """Record the tenant's sync watermark for `source`."""
+        where = scoped(tenant_id, self.dialect)
+        where.add(f"source = {where.bind('source', source)}")
         p = self.dialect.param
-        params = {"t": tenant_id, "s": source, "w": watermark_ms, "now": _now_ms()}
+        params = {**where.params, "w": watermark_ms, "now": self.clock()}
 
         def store(run: Run) -> None:
-            where = f"tenant_id = {p('t')} AND source = {p('s')}"
-            run(f"DELETE FROM sync_watermarks WHERE {where}", params)
+            run(f"DELETE FROM sync_watermarks WHERE {where.sql}", params)
             run(
-                f"INSERT INTO sync_watermarks VALUES ({p('t')}, {p('s')}, {p('w')}, {p('now')})",
+                f"INSERT INTO sync_watermarks VALUES ({p('tenant_id')}, {p('source')}, "
+                f"{p('w')}, {p('now')})",
                 params,
             )
 
@@ -353,34 +422,39 @@ class Storage(ABC):
 
     def delete_calls(self, tenant_id: str) -> int:
         """Delete every call of the tenant; return how many there were."""
-        condition, params = f"tenant_id = {self.dialect.param('t')}", {"t": tenant_id}
+        where = scoped(tenant_id, self.dialect)
 
         def delete(run: Run) -> int:
-            count = int(run(f"SELECT count(*) FROM calls WHERE {condition}", params)[0][0])
-            run(f"DELETE FROM calls WHERE {condition}", params)
+            count = int(run(f"SELECT count(*) FROM calls WHERE {where.sql}", where.params)[0][0])
+            run(f"DELETE FROM calls WHERE {where.sql}", where.params)
             return count
 
         return self._write(delete)
 
     def count_calls(self, tenant_id: str) -> int:
-        p = self.dialect.param
+        where = scoped(tenant_id, self.dialect)
         rows = self._read(
-            lambda run: run(
-                f"SELECT count(*) FROM calls WHERE tenant_id = {p('t')}", {"t": tenant_id}
-            )
+            lambda run: run(f"SELECT count(*) FROM calls WHERE {where.sql}", where.params)
         )
         return int(rows[0][0])
 
+    def _where(self, tenant: Tenant, query: CallQuery) -> Where:
+        return build_where(query, scoped(tenant.tenant_id, self.dialect))
+
     def _page_sql(self, where_sql: str, ordering: Ordering) -> str:
-        p = self.dialect.param
+        # Late materialisation: sort only row keys and sort keys, then build whole rows (three
+        # arrays joined into text each) for the one page, found again by their row key.
+        key, p = self.dialect.row_key, self.dialect.param
         return (
-            f"SELECT {SELECT_SQL} FROM calls WHERE {where_sql} ORDER BY {ordering.clause} "
-            f"LIMIT {p('limit')} OFFSET {p('skip')}"
+            f"SELECT {PAGE_SELECT} FROM calls WHERE {tenant_condition(self.dialect)} "
+            f"AND {key} IN (SELECT {key} FROM calls WHERE {where_sql} "
+            f"ORDER BY {ordering.clause} LIMIT {p('limit')} OFFSET {p('skip')}) "
+            f"ORDER BY {ordering.clause}"
         )
 
-    def search(self, tenant_id: str, query: CallQuery) -> SearchResult:
+    def search(self, tenant: Tenant, query: CallQuery) -> SearchResult:
         """Exact hits and one page of the tenant's calls matching `query` (see ordering.py)."""
-        where = build_where(tenant_id, query, self.dialect)
+        where = self._where(tenant, query)
         ordering = Ordering.of(query, self.dialect)
 
         def page(run: Run) -> SearchResult:
@@ -402,10 +476,43 @@ class Storage(ABC):
                 condition = f"{condition} AND {ordering.at_or_after('boundary')}"
                 offset -= before
             params.update(limit=query.rows, skip=offset)
-            return SearchResult(hits, run(self._page_sql(condition, ordering), params))
+            rows = run(self._page_sql(condition, ordering), params)
+            return SearchResult(hits, list(map(CallRow._make, rows)))
 
         return self._read(page)
 
+    def stats(self, tenant: Tenant, query: CallQuery, interval: str) -> StatsResponse:
+        """The tenant's matching calls per local hour or day of the query's window, with totals
+        (stats.py). TooManyBuckets when the window holds more buckets than one answer may."""
+        where = self._where(tenant, query)
+        scope = scoped(tenant.tenant_id, self.dialect)
+        tz = zone(query.timezone)
 
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000
+        def aggregate(run: Run) -> StatsResponse:
+            # One snapshot: the span of allhistory and the buckets agree while calls arrive.
+            start, end = query.window.start_ms, query.window.end_ms
+            if start is None or end is None:
+                first, last = run(*span_sql(scope))[0]
+                start = first if start is None else start
+                end = (last + 1 if last is not None else None) if end is None else end
+            if start is None or end is None or end <= start:
+                return summarise(tenant.tenant_id, query, interval, [], [])
+            edges = bucket_edges(start, end, interval, tz)
+            compiled = build_stats(where, edges)
+            return summarise(
+                tenant.tenant_id, query, interval, edges, run(compiled.sql, compiled.params)
+            )
+
+        return self._read(aggregate)
+
+    def facets(self, tenant: Tenant) -> FacetsResponse:
+        """The distinct agents, queues, groups and channels of the tenant's calls."""
+        statements = facets_sql(scoped(tenant.tenant_id, self.dialect))
+
+        def read(run: Run) -> dict[str, list[str]]:
+            return {
+                facet: [str(row[0]) for row in run(sql, params)]
+                for facet, (sql, params) in statements.items()
+            }
+
+        return FacetsResponse(tenantId=tenant.tenant_id, **self._read(read))

@@ -14,13 +14,13 @@ from typing import Any, TypeVar
 import duckdb
 import pyarrow as pa
 
-from ..dialects import DUCKDB
-from ..errors import DatabaseLocked, ServiceUnavailable
-from ..ordering import Ordering
-from ..records import COLUMNS, ROW_COLUMNS
-from ..render import SELECT_SQL
+from ..clock import Clock, system_clock
+from ..errors import DatabaseLocked, QueryTimeout, WriteConflict
 from .base import CallImport, Rows, Run, Storage, UpsertResult
+from .columns import COLUMNS, ROW_COLUMNS
+from .dialects import DUCKDB
 from .migrations import calls_table_sql
+from .scope import TENANT_PARAM, tenant_condition
 
 T = TypeVar("T")
 
@@ -99,7 +99,8 @@ class DuckDBStorage(Storage):
     engine = "duckdb"
     dialect = DUCKDB
 
-    def __init__(self, path: str, *, read_only: bool = False) -> None:
+    def __init__(self, path: str, *, read_only: bool = False, clock: Clock = system_clock) -> None:
+        super().__init__(clock)
         self.path = path
         try:
             self._connection = duckdb.connect(path, read_only=read_only)
@@ -126,10 +127,10 @@ class DuckDBStorage(Storage):
                 self._cursors.append(cursor)
         return cursor
 
-    @staticmethod
-    def _runner(cursor: duckdb.DuckDBPyConnection) -> Run:
+    def _runner(self, cursor: duckdb.DuckDBPyConnection) -> Run:
         def run(sql: str, params: dict[str, Any]) -> Rows:
             used = {name: params[name] for name in _PARAM.findall(sql)}
+            self._note(sql, used)
             return cursor.execute(sql, used).fetchall()
 
         return run
@@ -145,7 +146,7 @@ class DuckDBStorage(Storage):
         try:
             cursor.execute("COMMIT")
         except duckdb.TransactionException as exc:
-            raise ServiceUnavailable(f"a concurrent write conflicted: {exc}", 1) from None
+            raise WriteConflict(str(exc)) from None
         return result
 
     def _read(self, work: Callable[[Run], T]) -> T:
@@ -160,11 +161,7 @@ class DuckDBStorage(Storage):
         except duckdb.InterruptException:
             with contextlib.suppress(duckdb.Error):  # interrupted at COMMIT: still open
                 cursor.execute("ROLLBACK")
-            raise ServiceUnavailable(
-                f"The query ran longer than {timeout_ms} ms and was stopped; "
-                "narrow the request (a shorter window, fewer filters) or try again.",
-                retry_after=1,
-            ) from None
+            raise QueryTimeout(timeout_ms) from None
         finally:
             _WATCHDOG.disarm(ticket)
 
@@ -174,14 +171,6 @@ class DuckDBStorage(Storage):
 
     def _is_unique_violation(self, error: Exception) -> bool:
         return isinstance(error, duckdb.ConstraintException)
-
-    def _page_sql(self, where_sql: str, ordering: Ordering) -> str:
-        # Late materialisation: sort only row ids and keys, then fetch whole rows for one page.
-        return (
-            f"SELECT {SELECT_SQL} FROM calls WHERE tenant_id = $tenant_id AND rowid IN ("
-            f"SELECT rowid FROM calls WHERE {where_sql} ORDER BY {ordering.clause} "
-            f"LIMIT $limit OFFSET $skip) ORDER BY {ordering.clause}"
-        )
 
     def close(self) -> None:
         with self._cursors_lock:
@@ -244,35 +233,39 @@ class _DuckDBImport(CallImport):
         incoming = batch.add_column(0, "seq", seq)
         self.cursor.register("incoming", incoming)
         try:
-            self.cursor.execute(f"INSERT INTO {self.table} SELECT * FROM incoming")
+            self.storage._runner(self.cursor)(
+                f"INSERT INTO {self.table} SELECT * FROM incoming", {}
+            )
         finally:
             self.cursor.unregister("incoming")
         self.received += count
 
     def commit(self) -> UpsertResult:
         assert self.cursor is not None, "this import is finished"
-        cursor, table, names = self.cursor, self.table, ", ".join(ROW_COLUMNS)
+        run, table, names = self.storage._runner(self.cursor), self.table, ", ".join(ROW_COLUMNS)
+        params = {TENANT_PARAM: self.tenant_id}
         with self.storage._write_lock:
-            cursor.execute("BEGIN TRANSACTION")
+            run("BEGIN TRANSACTION", {})
             try:
                 latest = (
                     f"SELECT {names} FROM {table} QUALIFY row_number() OVER "
                     "(PARTITION BY call_id ORDER BY seq DESC) = 1"
                 )
-                unique = cursor.execute(f"SELECT count(DISTINCT call_id) FROM {table}").fetchall()
-                replaced = cursor.execute(
-                    f"DELETE FROM calls WHERE tenant_id = $t AND call_id IN "
+                unique = run(f"SELECT count(DISTINCT call_id) FROM {table}", {})
+                replaced = run(
+                    f"DELETE FROM calls WHERE {tenant_condition(DUCKDB)} AND call_id IN "
                     f"(SELECT call_id FROM {table})",
-                    {"t": self.tenant_id},
-                ).fetchall()
-                # Ordered by start time so that appended row groups stay clustered.
-                cursor.execute(
-                    f"INSERT INTO calls SELECT $t, {names} FROM ({latest}) ORDER BY start_ms",
-                    {"t": self.tenant_id},
+                    params,
                 )
-                cursor.execute("COMMIT")
+                # Ordered by start time so that appended row groups stay clustered.
+                run(
+                    f"INSERT INTO calls SELECT {DUCKDB.param(TENANT_PARAM)}, {names} "
+                    f"FROM ({latest}) ORDER BY start_ms",
+                    params,
+                )
+                run("COMMIT", {})
             except BaseException:
-                cursor.execute("ROLLBACK")
+                run("ROLLBACK", {})
                 raise
             self.storage._unclustered += int(unique[0][0])
         stored, swapped = int(unique[0][0]), int(replaced[0][0]) if replaced else 0

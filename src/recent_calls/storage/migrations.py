@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..records import COLUMNS
+from .columns import COLUMNS
 
 
 @dataclass(frozen=True)
@@ -117,5 +117,15 @@ MIGRATIONS: tuple[Migration, ...] = (
             "detail text NOT NULL)",
             "CREATE INDEX audit_log_by_tenant ON audit_log (tenant_id, at_ms)",
         ),
+    ),
+    Migration(
+        5,
+        "audit trail in the order of its actions",
+        # A frozen clock (RECENT_CALLS_NOW) gives actions the same time: `seq` orders them.
+        duckdb=(
+            "CREATE SEQUENCE audit_log_seq",
+            "ALTER TABLE audit_log ADD COLUMN seq BIGINT DEFAULT nextval('audit_log_seq')",
+        ),
+        postgres=("ALTER TABLE audit_log ADD COLUMN seq bigserial",),
     ),
 )

@@ -5,7 +5,8 @@ search see the same snapshot. An import holds one connection for its life: each 
 binary COPY into a temporary table and is upserted from there into `calls`, all inside one
 transaction that `commit` ends, on a worker thread so that the server stores one batch while
 the caller parses the next. Connection failures, pool exhaustion, statement timeouts and
-deadlocks surface as `ServiceUnavailable` (503 with Retry-After) instead of a 500.
+deadlocks surface as the domain errors DatabaseUnavailable, QueryTimeout and WriteConflict
+(problems.py answers each with a 503 and Retry-After).
 """
 
 from __future__ import annotations
@@ -23,12 +24,12 @@ import psycopg
 from psycopg import errors as pg_errors
 from psycopg_pool import ConnectionPool
 
-from ..dialects import POSTGRES
-from ..errors import ServiceUnavailable
-from ..ordering import Ordering
-from ..records import COLUMNS, LIST_COLUMNS, ROW_COLUMNS
-from ..render import SELECT_SQL
+from ..clock import Clock, system_clock
+from ..errors import DatabaseUnavailable, QueryTimeout, StorageError, WriteConflict
 from .base import CallImport, Rows, Run, Storage, UpsertResult
+from .columns import COLUMNS, LIST_COLUMNS, ROW_COLUMNS
+from .dialects import POSTGRES
+from .scope import TENANT_PARAM, tenant_condition
 
 T = TypeVar("T")
 Connection = psycopg.Connection[tuple[Any, ...]]
@@ -101,7 +102,7 @@ def copy_text(rows: Sequence[tuple[Any, ...]]) -> bytes:
 
 
 def _upsert_sql(table: str, *, first: bool) -> str:
-    """Store the batch staged in `table` for tenant %(t)s: the last row of each callId wins.
+    """Store the batch staged in `table` for the tenant: the last row of each callId wins.
 
     Answers one row: how many calls the statement stored, how many of them it inserted (a new
     row has xmax 0), and how many this import had already stored in an earlier batch (their
@@ -120,12 +121,14 @@ def _upsert_sql(table: str, *, first: bool) -> str:
         if first
         else "CASE WHEN count(*) FILTER (WHERE NOT inserted) = 0 THEN 0 ELSE "
         "(SELECT count(*) FILTER (WHERE calls.xmin = pg_current_xact_id()::xid) "
-        "FROM batch JOIN calls ON calls.tenant_id = %(t)s AND calls.call_id = batch.call_id) END"
+        f"FROM batch JOIN calls ON {tenant_condition(POSTGRES, 'calls')} "
+        "AND calls.call_id = batch.call_id) END"
     )
     return (
         f"WITH batch AS (SELECT DISTINCT ON (call_id) {values} FROM {table} "
         "ORDER BY call_id, seq DESC), "
-        f"stored AS (INSERT INTO calls (tenant_id, {_NAMES}) SELECT %(t)s, {_NAMES} FROM batch "
+        f"stored AS (INSERT INTO calls (tenant_id, {_NAMES}) "
+        f"SELECT {POSTGRES.param(TENANT_PARAM)}, {_NAMES} FROM batch "
         f"ON CONFLICT (tenant_id, call_id) DO UPDATE SET {_UPDATES} "
         "RETURNING xmax = 0 AS inserted) "
         f"SELECT count(*), count(*) FILTER (WHERE inserted), {earlier} FROM stored"
@@ -149,18 +152,13 @@ def redact(url: str) -> str:
     return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
 
 
-def _unavailable(exc: psycopg.Error, timeout_ms: int | None = None) -> ServiceUnavailable:
+def _unavailable(exc: psycopg.Error, timeout_ms: int | None = None) -> StorageError:
     if isinstance(exc, pg_errors.QueryCanceled):
-        limit = f" than {timeout_ms} ms" if timeout_ms else ""
-        return ServiceUnavailable(
-            f"The query ran longer{limit} and was stopped; "
-            "narrow the request (a shorter window, fewer filters) or try again.",
-            1,
-        )
+        return QueryTimeout(timeout_ms)
     log.warning("PostgreSQL is unavailable: %s", exc)
     if isinstance(exc, pg_errors.TransactionRollback):
-        return ServiceUnavailable(f"A concurrent write conflicted ({exc.sqlstate}); try again.", 1)
-    return ServiceUnavailable("The database is not answering; try again shortly.", 5)
+        return WriteConflict(str(exc.sqlstate))
+    return DatabaseUnavailable(f"PostgreSQL is not answering: {exc}".strip())
 
 
 def _log_notice(diagnostic: psycopg.errors.Diagnostic) -> None:
@@ -168,20 +166,12 @@ def _log_notice(diagnostic: psycopg.errors.Diagnostic) -> None:
         log.warning("PostgreSQL: %s", diagnostic.message_primary)
 
 
-def _configure(conn: Connection) -> None:
+def configure_connection(conn: Connection) -> None:
+    """The session settings of every pooled connection."""
     conn.add_notice_handler(_log_notice)
     # Plan each execution for its parameters: a tenant's size and a search pattern change the
     # best plan, which a generic plan of an auto-prepared statement would not see.
     conn.execute("SET plan_cache_mode = force_custom_plan")
-
-
-def _runner(conn: Connection) -> Run:
-    def run(sql: str, params: dict[str, Any]) -> Rows:
-        # No parameters: send the text as it is, so a literal % needs no escaping.
-        cursor = conn.execute(sql, params or None)
-        return cursor.fetchall() if cursor.description is not None else []
-
-    return run
 
 
 class PostgresStorage(Storage):
@@ -199,7 +189,9 @@ class PostgresStorage(Storage):
         timeout: float = 10.0,
         connect_timeout: float = 10.0,
         application_name: str = "recent-calls",
+        clock: Clock = system_clock,
     ) -> None:
+        super().__init__(clock)
         self.url = url
         self._connect_kwargs: dict[str, Any] = {
             "application_name": application_name,
@@ -214,8 +206,8 @@ class PostgresStorage(Storage):
         try:
             psycopg.connect(url, **self._connect_kwargs).close()
         except psycopg.OperationalError as exc:
-            raise ServiceUnavailable(
-                f"cannot connect to PostgreSQL at {redact(url)}: {exc}".strip(), 5
+            raise DatabaseUnavailable(
+                f"cannot connect to PostgreSQL at {redact(url)}: {exc}".strip()
             ) from None
         self._pool: ConnectionPool[Connection] = ConnectionPool(
             url,
@@ -223,7 +215,7 @@ class PostgresStorage(Storage):
             max_size=max(min_size, max_size),
             timeout=timeout,
             kwargs={"autocommit": True, **self._connect_kwargs},
-            configure=_configure,
+            configure=configure_connection,
             check=ConnectionPool.check_connection,
             name="recent-calls",
             open=False,
@@ -232,15 +224,15 @@ class PostgresStorage(Storage):
             self._pool.open(wait=True, timeout=connect_timeout)
         except psycopg.OperationalError as exc:
             self._pool.close()
-            raise ServiceUnavailable(
-                f"cannot fill a connection pool for {redact(url)}: {exc}", 5
+            raise DatabaseUnavailable(
+                f"cannot fill a connection pool for {redact(url)}: {exc}"
             ) from None
 
     # -- engine primitives -------------------------------------------------------------------
 
     @contextmanager
     def _connection(self, timeout_ms: int | None = None) -> Iterator[Connection]:
-        """A pooled connection; connection failures and timeouts become ServiceUnavailable."""
+        """A pooled connection; connection failures and timeouts become domain errors."""
         try:
             with self._pool.connection() as conn:
                 yield conn
@@ -248,7 +240,13 @@ class PostgresStorage(Storage):
             raise _unavailable(exc, timeout_ms) from None
 
     def _runner(self, conn: Connection) -> Run:
-        return _runner(conn)
+        def run(sql: str, params: dict[str, Any]) -> Rows:
+            self._note(sql, params)
+            # No parameters: send the text as it is, so a literal % needs no escaping.
+            cursor = conn.execute(sql, params or None)
+            return cursor.fetchall() if cursor.description is not None else []
+
+        return run
 
     def _transaction(
         self, begin: str, work: Callable[[Run], T], *, timeout_ms: int | None = None
@@ -276,15 +274,6 @@ class PostgresStorage(Storage):
 
     def _is_unique_violation(self, error: Exception) -> bool:
         return isinstance(error, pg_errors.UniqueViolation)
-
-    def _page_sql(self, where_sql: str, ordering: Ordering) -> str:
-        # Late materialisation: sort only keys and callIds, then build whole rows (three arrays
-        # joined into text each) for the one page, found again by primary key.
-        return (
-            f"SELECT {SELECT_SQL} FROM calls WHERE tenant_id = %(tenant_id)s AND call_id IN ("
-            f"SELECT call_id FROM calls WHERE {where_sql} ORDER BY {ordering.clause} "
-            f"LIMIT %(limit)s OFFSET %(skip)s) ORDER BY {ordering.clause}"
-        )
 
     def close(self) -> None:
         self._pool.close()
@@ -462,7 +451,7 @@ class _PostgresImport(CallImport):
         with conn.cursor() as cursor, cursor.copy(self._copy) as staging:
             staging.write(batch)
         upsert = self._upserts[self._batches_stored > 0]
-        counts = self.storage._runner(conn)(upsert, {"t": self.tenant_id})[0]
+        counts = self.storage._runner(conn)(upsert, {TENANT_PARAM: self.tenant_id})[0]
         conn.execute(f"TRUNCATE {self.table}")
         self._batches_stored += 1
         stored, inserted, earlier = int(counts[0]), int(counts[1]), int(counts[2])

@@ -16,12 +16,13 @@ from starlette.concurrency import run_in_threadpool
 
 from ..admin import ACTOR_HEADER, SANE_ACTOR, LocalAdmin
 from ..errors import NotFound, Unauthorized
-from .common import ClockDep, SettingsDep, StorageDep
+from .common import PartsDep
 
 router = APIRouter(prefix="/admin/v1", tags=["Administration"])
 
 
-def _require_admin(request: Request, settings: SettingsDep) -> None:
+def _require_admin(request: Request, parts: PartsDep) -> None:
+    settings = parts.settings
     if not settings.admin_token:
         raise NotFound("There is nothing at this address.")
     given = request.headers.get("authorization", "")
@@ -30,12 +31,12 @@ def _require_admin(request: Request, settings: SettingsDep) -> None:
         raise Unauthorized("The admin API needs the server's admin token.")
 
 
-def _admin(request: Request, storage: StorageDep, clock: ClockDep) -> LocalAdmin:
+def _admin(request: Request, parts: PartsDep) -> LocalAdmin:
     # The audit trail names who asked: the CLI says so in a header; else the caller's address.
     said = request.headers.get(ACTOR_HEADER, "")
     client = request.client.host if request.client else "unknown"
     actor = f"admin-api:{said}" if SANE_ACTOR.fullmatch(said) else f"admin-api@{client}"
-    return LocalAdmin(storage, clock, actor=actor)
+    return LocalAdmin(parts.storage, parts.clock, actor=actor)
 
 
 AdminDep = Annotated[LocalAdmin, Depends(_admin)]

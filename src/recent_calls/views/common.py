@@ -1,8 +1,14 @@
-"""What every endpoint needs: the app's parts as dependencies, the route, credentials, a body."""
+"""What every endpoint needs: the app's parts, the route, the caller's credential, a body.
+
+A request to the API takes one trip to a worker thread and one read snapshot in the steady
+state: credentials and tenants come from the authenticator's cache (credentials.py), so only
+the query itself runs in the thread.
+"""
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 import orjson
@@ -10,7 +16,7 @@ from fastapi import Depends, Request
 from starlette.concurrency import run_in_threadpool
 
 from ..clock import Clock
-from ..credentials import authenticate
+from ..credentials import Authenticator
 from ..errors import (
     FieldError,
     Forbidden,
@@ -19,6 +25,7 @@ from ..errors import (
     PayloadTooLarge,
     UnsupportedMediaType,
 )
+from ..ratelimit import Limiter
 from ..ratelimit import enforce as enforce_rate_limit
 from ..settings import Settings
 from ..storage.base import Credential, Storage, Tenant
@@ -27,24 +34,23 @@ VERSIONS = ("v1",)
 REGIONS = ("us", "uk")
 
 
-def _storage(request: Request) -> Storage:
-    storage: Storage = request.app.state.storage
-    return storage
+@dataclass(frozen=True)
+class Parts:
+    """The app's parts, made once per app (app.py) and handed to every view."""
+
+    settings: Settings
+    clock: Clock
+    storage: Storage
+    auth: Authenticator
+    limiter: Limiter | None
 
 
-def _settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
+def _parts(request: Request) -> Parts:
+    parts: Parts = request.app.state.parts
+    return parts
 
 
-def _clock(request: Request) -> Clock:
-    clock: Clock = request.app.state.clock
-    return clock
-
-
-StorageDep = Annotated[Storage, Depends(_storage)]
-SettingsDep = Annotated[Settings, Depends(_settings)]
-ClockDep = Annotated[Clock, Depends(_clock)]
+PartsDep = Annotated[Parts, Depends(_parts)]
 
 
 def check_route(version: str, region: str) -> None:
@@ -55,12 +61,15 @@ def check_route(version: str, region: str) -> None:
         raise NotFound(f"There is no region {region[:40]!r}; use us or uk.")
 
 
-async def credential_of(request: Request, storage: Storage) -> Credential:
+async def credential_of(request: Request, parts: Parts) -> Credential:
     """The caller's live credential (either spelling of the key header), or 401; then 429."""
     headers = request.headers
     api_key = headers.get("8x8-apikey") or headers.get("8x8-api-key")
-    credential = await run_in_threadpool(authenticate, storage, api_key, headers.get("token"))
-    await enforce_rate_limit(request, credential)
+    token = headers.get("token")
+    credential = parts.auth.cached(api_key, token)
+    if credential is None:
+        credential = await run_in_threadpool(parts.auth.authenticate, api_key, token)
+    await enforce_rate_limit(request, parts.limiter, credential)
     return credential
 
 
@@ -101,14 +110,14 @@ def _reject_constant(name: str) -> None:
 FORBIDDEN = "These credentials may not access the requested tenant in this region."
 
 
-def bind_tenant(storage: Storage, credential: Credential, tenant_id: str, region: str) -> Tenant:
+def bind_tenant(auth: Authenticator, credential: Credential, tenant_id: str, region: str) -> Tenant:
     """The tenant the credential is bound to, if it is the one asked for, in this region; else 403.
 
     Every failure answers the same words, so tenant names cannot be probed.
     """
     if credential.tenant_id != tenant_id:
         raise Forbidden(FORBIDDEN)
-    tenant = storage.get_tenant(tenant_id)
+    tenant = auth.tenant(tenant_id)
     if tenant is None or tenant.region != region:
         raise Forbidden(FORBIDDEN)
     return tenant

@@ -10,8 +10,8 @@ from starlette.concurrency import run_in_threadpool
 from ..errors import FieldError, InvalidRequest
 from ..imports import ingest_calls
 from ..schemas import PROBLEM_RESPONSES, IngestRequest, IngestResult
-from ..storage.base import Credential, Storage
-from .common import SettingsDep, StorageDep, bind_tenant, check_route, credential_of, read_json
+from ..storage.base import Credential
+from .common import Parts, PartsDep, bind_tenant, check_route, credential_of, read_json
 
 router = APIRouter(tags=["Ingestion"])
 
@@ -36,10 +36,10 @@ def _fields(body: Any) -> tuple[str, list[Any]]:
 
 
 def _store(
-    storage: Storage, credential: Credential, region: str, tenant_id: str, calls: list[Any]
+    parts: Parts, credential: Credential, region: str, tenant_id: str, calls: list[Any]
 ) -> IngestResult:
-    tenant = bind_tenant(storage, credential, tenant_id, region)
-    report = ingest_calls(storage, tenant.tenant_id, calls)
+    tenant = bind_tenant(parts.auth, credential, tenant_id, region)
+    report = ingest_calls(parts.storage, tenant.tenant_id, calls)
     return IngestResult(
         received=report.received, inserted=report.inserted, replaced=report.replaced
     )
@@ -58,11 +58,9 @@ def _store(
         "security": [{"ApiKey": [], "Token": []}],
     },
 )
-async def ingest(
-    request: Request, version: str, region: str, storage: StorageDep, settings: SettingsDep
-) -> IngestResult:
+async def ingest(request: Request, version: str, region: str, parts: PartsDep) -> IngestResult:
     check_route(version, region)
-    credential = await credential_of(request, storage)
-    body = await read_json(request, settings.max_ingest_bytes)
+    credential = await credential_of(request, parts)
+    body = await read_json(request, parts.settings.max_ingest_bytes)
     tenant_id, calls = _fields(body)
-    return await run_in_threadpool(_store, storage, credential, region, tenant_id, calls)
+    return await run_in_threadpool(_store, parts, credential, region, tenant_id, calls)

@@ -8,27 +8,18 @@ from starlette.concurrency import run_in_threadpool
 from ..query import CallQuery, RecentCallsRequest, parse_request
 from ..render import render_response
 from ..schemas import PROBLEM_RESPONSES, RecentCallsResponse
-from ..storage.base import Credential, Storage
-from .common import (
-    ClockDep,
-    SettingsDep,
-    StorageDep,
-    bind_tenant,
-    check_route,
-    credential_of,
-    read_json,
-)
+from ..storage.base import Credential
+from .common import Parts, PartsDep, bind_tenant, check_route, credential_of, read_json
 
 router = APIRouter(tags=["Recent Calls"])
 
 _REQUEST_SCHEMA = RecentCallsRequest.model_json_schema(mode="validation")
 
 
-def answer(storage: Storage, credential: Credential, region: str, query: CallQuery) -> bytes:
-    """The response body for a validated query by an authenticated caller."""
-    tenant = bind_tenant(storage, credential, query.tenant_id, region)
-    result = storage.search(tenant.tenant_id, query)
-    return render_response(query, result.hits, result.rows)
+def answer(parts: Parts, credential: Credential, region: str, query: CallQuery) -> bytes:
+    """The response body for a validated query by an authenticated caller (one snapshot)."""
+    tenant = bind_tenant(parts.auth, credential, query.request.tenantId, region)
+    return render_response(query, tenant, parts.storage.search(tenant, query))
 
 
 @router.post(
@@ -45,17 +36,12 @@ def answer(storage: Storage, credential: Credential, region: str, query: CallQue
     },
 )
 async def recent_call_data(
-    request: Request,
-    version: str,
-    region: str,
-    storage: StorageDep,
-    settings: SettingsDep,
-    clock: ClockDep,
+    request: Request, version: str, region: str, parts: PartsDep
 ) -> Response:
     """Checks run in SPEC.md's order: route, credentials, body, fields, tenant binding."""
     check_route(version, region)
-    credential = await credential_of(request, storage)
-    body = await read_json(request, settings.max_body_bytes)
-    query = parse_request(body, clock())
-    content = await run_in_threadpool(answer, storage, credential, region, query)
+    credential = await credential_of(request, parts)
+    body = await read_json(request, parts.settings.max_body_bytes)
+    query = parse_request(body, parts.clock())
+    content = await run_in_threadpool(answer, parts, credential, region, query)
     return Response(content, media_type="application/json")

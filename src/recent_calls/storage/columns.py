@@ -1,0 +1,94 @@
+"""The calls table's columns, and the typed row a page of calls comes back as.
+
+Storage owns its data: the table's definition (used by migrations and by each engine's bulk
+loader), the order in which import hands over a row, and what a page selects.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+# The stored columns, in table order: (column, DuckDB type, PostgreSQL type).
+COLUMNS: tuple[tuple[str, str, str], ...] = (
+    ("tenant_id", "VARCHAR", 'text COLLATE "C"'),
+    ("call_id", "VARCHAR", 'text COLLATE "C"'),
+    ("start_ms", "BIGINT", "bigint"),
+    ("call_duration", "BIGINT", "bigint"),
+    ("agent_handling", "DOUBLE", "double precision"),
+    ("time_in_ivr", "DOUBLE", "double precision"),
+    ("hold_duration", "DOUBLE", "double precision"),
+    ("max_hold", "DOUBLE", "double precision"),
+    ("wait_time", "DOUBLE", "double precision"),
+    ("abandon_time", "DOUBLE", "double precision"),
+    ("transfer_count", "BIGINT", "bigint"),
+    ("mute_duration", "BIGINT", "bigint"),
+    ("agent_hold_count", "BIGINT", "bigint"),
+    ("agent_mute_count", "BIGINT", "bigint"),
+    ("queue_ids", "VARCHAR[]", "text[]"),
+    ("agent_ids", "VARCHAR[]", "text[]"),
+    ("agent_groups", "VARCHAR[]", "text[]"),
+    ("transaction_id", "VARCHAR", 'text COLLATE "C"'),
+    ("caller_name", "VARCHAR", 'text COLLATE "C"'),
+    ("caller_number", "VARCHAR", 'text COLLATE "C"'),
+    ("caller_name_key", "VARCHAR", 'text COLLATE "C"'),
+    ("caller_number_key", "VARCHAR", 'text COLLATE "C"'),
+    ("dialed_number", "VARCHAR", 'text COLLATE "C"'),
+    ("schedule_hours", "VARCHAR", 'text COLLATE "C"'),
+    ("call_type", "VARCHAR", 'text COLLATE "C"'),
+    ("call_sub_type", "VARCHAR", 'text COLLATE "C"'),
+    ("hungup_by", "VARCHAR", 'text COLLATE "C"'),
+    ("post_call_survey", "VARCHAR", 'text COLLATE "C"'),
+    ("voice_comment", "VARCHAR", 'text COLLATE "C"'),
+    ("total_score", "VARCHAR", 'text COLLATE "C"'),
+    ("destination_number", "VARCHAR", 'text COLLATE "C"'),
+    ("voice_comment_file_names", "VARCHAR", 'text COLLATE "C"'),
+    ("caller_phone_number", "VARCHAR", 'text COLLATE "C"'),
+)
+COLUMN_NAMES = tuple(name for name, _, _ in COLUMNS)
+ROW_COLUMNS = COLUMN_NAMES[1:]
+"""A row, as import builds it, holds every column but tenant_id: storage binds the tenant."""
+LIST_COLUMNS = frozenset({"queue_ids", "agent_ids", "agent_groups"})
+
+
+class CallRow(NamedTuple):
+    """One call as a page selects it: what the response shows, lists already joined."""
+
+    call_id: str
+    start_ms: int
+    call_duration: int
+    agent_handling: float
+    time_in_ivr: float
+    hold_duration: float
+    max_hold: float
+    wait_time: float
+    abandon_time: float
+    transfer_count: int
+    mute_duration: int
+    queue_id: str
+    agent_id: str
+    agent_group: str
+    transaction_id: str
+    caller_name: str
+    caller_number: str
+    dialed_number: str
+    schedule_hours: str
+    call_type: str
+    call_sub_type: str
+    hungup_by: str
+    post_call_survey: str
+    voice_comment: str
+    total_score: str
+    destination_number: str
+    voice_comment_file_names: str
+    caller_phone_number: str
+
+
+_JOINED = {
+    "queue_id": "array_to_string(queue_ids, ',')",
+    "agent_id": "array_to_string(agent_ids, ',')",
+    "agent_group": "array_to_string(agent_groups, ',')",
+}
+PAGE_SELECT = ", ".join(
+    f"{_JOINED[name]} AS {name}" if name in _JOINED else name for name in CallRow._fields
+)
+"""The select list of a page, in CallRow's order."""
