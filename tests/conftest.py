@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import socket
 import threading
 import time
@@ -10,6 +11,8 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import anyio
+import anyio.from_thread
 import httpx
 import pytest
 import uvicorn
@@ -160,3 +163,42 @@ def make_server(storage: Storage, database: str) -> Iterator[ServerFactory]:
 @pytest.fixture
 def server(make_server: ServerFactory) -> LiveServer:
     return make_server()
+
+
+class InProcessHTTP:
+    """The app called in process through httpx.ASGITransport, with httpx.Client's calls.
+
+    For the API tests that are not about the socket: no server thread, no port, the same app.
+    Each call runs on an AsyncClient in an anyio portal thread.
+    """
+
+    def __init__(self, app: Any) -> None:
+        self._portal_cm = anyio.from_thread.start_blocking_portal()
+        self._portal = self._portal_cm.__enter__()
+        transport = httpx.ASGITransport(app=app)
+        self._client = httpx.AsyncClient(
+            transport=transport, base_url="http://testserver", timeout=30
+        )
+
+    def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        call = functools.partial(self._client.request, method, url, **kwargs)
+        return self._portal.call(call)
+
+    def get(self, url: str, **kwargs: Any) -> httpx.Response:
+        return self.request("GET", url, **kwargs)
+
+    def post(self, url: str, **kwargs: Any) -> httpx.Response:
+        return self.request("POST", url, **kwargs)
+
+    def close(self) -> None:
+        self._portal.call(self._client.aclose)
+        self._portal_cm.__exit__(None, None, None)
+
+
+@pytest.fixture
+def api(storage: Storage, database: str) -> Iterator[LiveServer]:
+    """The app over the test database, called in process (no socket)."""
+    settings = Settings(database=database, now=FROZEN_NOW)
+    http = InProcessHTTP(create_app(settings, storage=storage))
+    yield LiveServer("http://testserver", storage, http)  # type: ignore[arg-type]
+    http.close()

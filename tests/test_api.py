@@ -17,8 +17,8 @@ def body(tenant: str = "acme", **fields: Any) -> dict[str, Any]:
     return {"tenantId": tenant, "page": 1, "rows": 100, "duration": "allhistory", **fields}
 
 
-def test_the_reference_response_shape_keys_and_types(server: LiveServer) -> None:
-    credential = server.tenant(
+def test_the_reference_response_shape_keys_and_types(api: LiveServer) -> None:
+    credential = api.tenant(
         "acme",
         calls=[
             make_call(
@@ -35,7 +35,7 @@ def test_the_reference_response_shape_keys_and_types(server: LiveServer) -> None
             ),
         ],
     )
-    response = server.post(body(timezone="America/Los_Angeles"), credential)
+    response = api.post(body(timezone="America/Los_Angeles"), credential)
     assert response.status_code == 200
     assert response.headers["content-type"] == "application/json"
     document = response.json()
@@ -79,63 +79,61 @@ def test_the_reference_response_shape_keys_and_types(server: LiveServer) -> None
         assert isinstance(value, int if key == "muteDuration" else str), key
 
 
-def test_missing_or_unknown_credentials_are_401(server: LiveServer) -> None:
-    server.tenant("acme")
-    assert server.post(body()).status_code == 401
-    response = server.post(body(), headers={"8x8-apikey": "nope", "token": "nope"})
+def test_missing_or_unknown_credentials_are_401(api: LiveServer) -> None:
+    api.tenant("acme")
+    assert api.post(body()).status_code == 401
+    response = api.post(body(), headers={"8x8-apikey": "nope", "token": "nope"})
     assert response.status_code == 401
     assert response.headers["content-type"] == "application/problem+json"
 
 
-def test_the_key_header_may_be_spelled_either_way(server: LiveServer) -> None:
-    credential = server.tenant("acme")
+def test_the_key_header_may_be_spelled_either_way(api: LiveServer) -> None:
+    credential = api.tenant("acme")
     headers = {"8x8-api-key": credential.api_key, "token": credential.token}
-    assert server.post(body(), headers=headers).status_code == 200
+    assert api.post(body(), headers=headers).status_code == 200
 
 
-def test_another_tenants_name_and_a_missing_tenant_answer_the_same_403(server: LiveServer) -> None:
-    mine = server.tenant("acme")
-    server.tenant("other", calls=[make_call("x", BASE)])
-    exists = server.post(body("other"), mine)
-    missing = server.post(body("nobody"), mine)
-    wrong_region = server.post(body("acme"), mine, region="uk")
+def test_another_tenants_name_and_a_missing_tenant_answer_the_same_403(api: LiveServer) -> None:
+    mine = api.tenant("acme")
+    api.tenant("other", calls=[make_call("x", BASE)])
+    exists = api.post(body("other"), mine)
+    missing = api.post(body("nobody"), mine)
+    wrong_region = api.post(body("acme"), mine, region="uk")
     assert exists.status_code == missing.status_code == wrong_region.status_code == 403
     assert exists.content == missing.content == wrong_region.content
 
 
-def test_checks_run_in_the_specified_order(server: LiveServer) -> None:
-    credential = server.tenant("acme")
+def test_checks_run_in_the_specified_order(api: LiveServer) -> None:
+    credential = api.tenant("acme")
     # Bad route beats bad credentials; bad credentials beat a bad body.
-    assert server.http.post("/customerexperience/v2/recentCallData/us").status_code == 404
-    assert server.http.post("/customerexperience/v1/recentCallData/eu").status_code == 404
-    assert (
-        server.post(None, content=b"{", headers={"content-type": "text/plain"}).status_code == 401
-    )
+    assert api.http.post("/customerexperience/v2/recentCallData/us").status_code == 404
+    assert api.http.post("/customerexperience/v1/recentCallData/eu").status_code == 404
+    assert api.post(None, content=b"{", headers={"content-type": "text/plain"}).status_code == 401
     # Size, then type, then JSON, then fields, then the tenant binding.
     big = b'{"x": "' + b"a" * (1024 * 1024) + b'"}'
-    too_big = server.post(None, credential, content=big, headers={"content-type": "text/plain"})
+    too_big = api.post(None, credential, content=big, headers={"content-type": "text/plain"})
     assert too_big.status_code == 413
     assert (
-        server.post(
+        api.post(
             None, credential, content=b"{}", headers={"content-type": "text/plain"}
         ).status_code
         == 415
     )
     assert (
-        server.post(
+        api.post(
             None, credential, content=b"{", headers={"content-type": "application/json"}
         ).status_code
         == 400
     )
-    no_tenant = server.post({"page": 1, "rows": 1, "duration": "today"}, credential)
+    no_tenant = api.post({"page": 1, "rows": 1, "duration": "today"}, credential)
     assert no_tenant.status_code == 400
     assert [e["field"] for e in no_tenant.json()["errors"]] == ["tenantId"]
-    assert server.post(body("someone-else"), credential).status_code == 403
+    assert api.post(body("someone-else"), credential).status_code == 403
 
 
-def test_a_charset_parameter_is_accepted(server: LiveServer) -> None:
-    credential = server.tenant("acme")
-    response = server.post(
+def test_a_charset_parameter_is_accepted(api: LiveServer) -> None:
+    credential = api.tenant("acme")
+    response = api.post(
         None,
         credential,
         content=b'{"tenantId":"acme","page":1,"rows":1,"duration":"today"}',
@@ -144,9 +142,9 @@ def test_a_charset_parameter_is_accepted(server: LiveServer) -> None:
     assert response.status_code == 200
 
 
-def test_every_bad_field_is_reported_at_once(server: LiveServer) -> None:
-    credential = server.tenant("acme")
-    response = server.post(
+def test_every_bad_field_is_reported_at_once(api: LiveServer) -> None:
+    credential = api.tenant("acme")
+    response = api.post(
         {
             "tenantId": "acme",
             "page": 0,
@@ -175,31 +173,29 @@ def test_every_bad_field_is_reported_at_once(server: LiveServer) -> None:
 
 
 @pytest.mark.parametrize("payload", [b"[]", b'"text"', b"3", b"null"])
-def test_a_body_that_is_not_an_object_is_reported_on_body(
-    server: LiveServer, payload: bytes
-) -> None:
-    credential = server.tenant("acme")
-    response = server.post(
+def test_a_body_that_is_not_an_object_is_reported_on_body(api: LiveServer, payload: bytes) -> None:
+    credential = api.tenant("acme")
+    response = api.post(
         None, credential, content=payload, headers={"content-type": "application/json"}
     )
     assert response.status_code == 400
     assert [e["field"] for e in response.json()["errors"]] == ["body"]
 
 
-def test_unknown_paths_are_problem_documents(server: LiveServer) -> None:
-    response = server.http.get("/nothing/here")
+def test_unknown_paths_are_problem_documents(api: LiveServer) -> None:
+    response = api.http.get("/nothing/here")
     assert response.status_code == 404
     assert response.headers["content-type"] == "application/problem+json"
     assert response.json()["status"] == 404
 
 
-def test_healthz_answers_once_ready(server: LiveServer) -> None:
-    response = server.http.get("/healthz")
+def test_healthz_answers_once_ready(api: LiveServer) -> None:
+    response = api.http.get("/healthz")
     assert response.status_code == 200 and response.json()["status"] == "ok"
 
 
-def test_the_openapi_document_describes_the_real_request_and_response(server: LiveServer) -> None:
-    document = server.http.get("/openapi.json").json()
+def test_the_openapi_document_describes_the_real_request_and_response(api: LiveServer) -> None:
+    document = api.http.get("/openapi.json").json()
     operation = document["paths"]["/customerexperience/{version}/recentCallData/{region}"]["post"]
     schema = operation["requestBody"]["content"]["application/json"]["schema"]
     assert {"tenantId", "page", "rows", "duration", "timeRange", "callerName"} <= set(
@@ -207,7 +203,7 @@ def test_the_openapi_document_describes_the_real_request_and_response(server: Li
     )
     assert set(schema["required"]) == {"tenantId", "page", "rows"}
     assert "RecentCallsResponse" in str(operation["responses"]["200"])
-    assert server.http.get("/docs").status_code == 200
+    assert api.http.get("/docs").status_code == 200
 
 
 def _ids(response: Any) -> list[str]:
@@ -215,8 +211,8 @@ def _ids(response: Any) -> list[str]:
     return [item["callId"] for item in response.json()["data"]]
 
 
-def test_default_order_is_newest_first_with_call_id_breaking_ties(server: LiveServer) -> None:
-    credential = server.tenant(
+def test_default_order_is_newest_first_with_call_id_breaking_ties(api: LiveServer) -> None:
+    credential = api.tenant(
         "acme",
         calls=[
             make_call("a", BASE),
@@ -224,27 +220,27 @@ def test_default_order_is_newest_first_with_call_id_breaking_ties(server: LiveSe
             make_call("b", BASE + HOUR),
         ],
     )
-    assert _ids(server.post(body(), credential)) == ["c", "b", "a"]
+    assert _ids(api.post(body(), credential)) == ["c", "b", "a"]
 
 
-def test_pages_walk_every_call_exactly_once(server: LiveServer) -> None:
+def test_pages_walk_every_call_exactly_once(api: LiveServer) -> None:
     calls = [make_call(f"c{i:03d}", BASE + (i // 3) * HOUR) for i in range(50)]
-    credential = server.tenant("acme", calls=calls)
+    credential = api.tenant("acme", calls=calls)
     seen: list[str] = []
     for page in range(1, 10):
-        response = server.post(body(page=str(page), rows="7"), credential)
+        response = api.post(body(page=str(page), rows="7"), credential)
         assert response.json()["hits"] == 50
         assert response.json()["page"] == page and response.json()["rows"] == 7
         seen += _ids(response)
     assert len(seen) == len(set(seen)) == 50
     expected = sorted(calls, key=lambda c: (c["startTime"], c["callId"]), reverse=True)
     assert seen == [c["callId"] for c in expected]
-    past_end = server.post(body(page=99, rows=7), credential).json()
+    past_end = api.post(body(page=99, rows=7), credential).json()
     assert past_end["data"] == [] and past_end["hits"] == 50
 
 
-def test_sort_extension_orders_and_breaks_ties_in_the_same_direction(server: LiveServer) -> None:
-    credential = server.tenant(
+def test_sort_extension_orders_and_breaks_ties_in_the_same_direction(api: LiveServer) -> None:
+    credential = api.tenant(
         "acme",
         calls=[
             make_call("a", BASE, callerName="bob"),
@@ -253,18 +249,18 @@ def test_sort_extension_orders_and_breaks_ties_in_the_same_direction(server: Liv
             make_call("d", BASE, callerName="Carl"),
         ],
     )
-    ascending = server.post(body(sortColumn="callerName", sortOrder="asc"), credential)
+    ascending = api.post(body(sortColumn="callerName", sortOrder="asc"), credential)
     assert _ids(ascending) == ["b", "c", "a", "d"]
     assert ascending.json()["sortColumn"] == "callerName" and ascending.json()["sortOrder"] == "asc"
-    descending = server.post(body(sortColumn="callerName"), credential)
+    descending = api.post(body(sortColumn="callerName"), credential)
     assert _ids(descending) == ["d", "a", "c", "b"]
-    assert _ids(server.post(body(sortOrder="asc"), credential)) == ["a", "d", "b", "c"]
-    bad = server.post(body(sortColumn="nope", sortOrder="up"), credential)
+    assert _ids(api.post(body(sortOrder="asc"), credential)) == ["a", "d", "b", "c"]
+    bad = api.post(body(sortColumn="nope", sortOrder="up"), credential)
     assert {e["field"] for e in bad.json()["errors"]} == {"sortColumn", "sortOrder"}
 
 
-def test_caller_search_is_a_literal_case_insensitive_substring(server: LiveServer) -> None:
-    credential = server.tenant(
+def test_caller_search_is_a_literal_case_insensitive_substring(api: LiveServer) -> None:
+    credential = api.tenant(
         "acme",
         calls=[
             make_call("a", BASE, callerName="Ömer Yılmaz", callerNumber="7325551212"),
@@ -272,17 +268,17 @@ def test_caller_search_is_a_literal_case_insensitive_substring(server: LiveServe
             make_call("c", BASE + 2, callerName="Someone", callerNumber="4405559999"),
         ],
     )
-    assert _ids(server.post(body(callerName=["ömer"]), credential)) == ["a"]
-    assert _ids(server.post(body(callerName=["5551212"]), credential)) == ["a"]
-    assert _ids(server.post(body(callerName=["0% real_"]), credential)) == ["b"]
-    assert _ids(server.post(body(callerName=["%"]), credential)) == ["b"]
-    assert _ids(server.post(body(callerName=["_"]), credential)) == ["b"]
-    assert len(_ids(server.post(body(callerName=[]), credential))) == 3
-    assert len(_ids(server.post(body(callerName=[""]), credential))) == 3
+    assert _ids(api.post(body(callerName=["ömer"]), credential)) == ["a"]
+    assert _ids(api.post(body(callerName=["5551212"]), credential)) == ["a"]
+    assert _ids(api.post(body(callerName=["0% real_"]), credential)) == ["b"]
+    assert _ids(api.post(body(callerName=["%"]), credential)) == ["b"]
+    assert _ids(api.post(body(callerName=["_"]), credential)) == ["b"]
+    assert len(_ids(api.post(body(callerName=[]), credential))) == 3
+    assert len(_ids(api.post(body(callerName=[""]), credential))) == 3
 
 
-def test_list_filters_match_any_of_the_calls_values(server: LiveServer) -> None:
-    credential = server.tenant(
+def test_list_filters_match_any_of_the_calls_values(api: LiveServer) -> None:
+    credential = api.tenant(
         "acme",
         calls=[
             make_call(
@@ -298,15 +294,15 @@ def test_list_filters_match_any_of_the_calls_values(server: LiveServer) -> None:
             ),
         ],
     )
-    assert _ids(server.post(body(tenantAgents=["ag2", "zzz"]), credential)) == ["a"]
-    assert _ids(server.post(body(tenantQueues=["q3"]), credential)) == ["b"]
-    assert _ids(server.post(body(tenantGroups=["g1", "g2"]), credential)) == ["b", "a"]
-    assert _ids(server.post(body(tenantChannels=["1900"]), credential)) == ["b"]
-    assert _ids(server.post(body(tenantAgents=[]), credential)) == ["b", "a"]
+    assert _ids(api.post(body(tenantAgents=["ag2", "zzz"]), credential)) == ["a"]
+    assert _ids(api.post(body(tenantQueues=["q3"]), credential)) == ["b"]
+    assert _ids(api.post(body(tenantGroups=["g1", "g2"]), credential)) == ["b", "a"]
+    assert _ids(api.post(body(tenantChannels=["1900"]), credential)) == ["b"]
+    assert _ids(api.post(body(tenantAgents=[]), credential)) == ["b", "a"]
 
 
-def test_range_filters_are_inclusive_and_truncate_to_whole_units(server: LiveServer) -> None:
-    credential = server.tenant(
+def test_range_filters_are_inclusive_and_truncate_to_whole_units(api: LiveServer) -> None:
+    credential = api.tenant(
         "acme",
         calls=[
             make_call("a", BASE, callDuration="4999", transferCount="0.0", agentHoldCount=0),
@@ -315,17 +311,17 @@ def test_range_filters_are_inclusive_and_truncate_to_whole_units(server: LiveSer
             make_call("d", BASE + 3, callDuration="6000", holdDuration="61000.0"),
         ],
     )
-    assert _ids(server.post(body(callDuration="sec:5,5"), credential)) == ["c", "b"]
-    assert _ids(server.post(body(callDuration="sec:6,-1"), credential)) == ["d"]
-    assert _ids(server.post(body(callDuration="sec:-1,4"), credential)) == ["a"]
-    assert _ids(server.post(body(transferCount="range:2,3"), credential)) == ["c", "b"]
-    assert _ids(server.post(body(agentHoldCount="range:2,-1"), credential)) == ["b"]
-    assert _ids(server.post(body(agentMuteCount="range:1,1"), credential)) == ["c"]
-    assert _ids(server.post(body(agentHoldDuration="min:1,1"), credential)) == ["d"]
+    assert _ids(api.post(body(callDuration="sec:5,5"), credential)) == ["c", "b"]
+    assert _ids(api.post(body(callDuration="sec:6,-1"), credential)) == ["d"]
+    assert _ids(api.post(body(callDuration="sec:-1,4"), credential)) == ["a"]
+    assert _ids(api.post(body(transferCount="range:2,3"), credential)) == ["c", "b"]
+    assert _ids(api.post(body(agentHoldCount="range:2,-1"), credential)) == ["b"]
+    assert _ids(api.post(body(agentMuteCount="range:1,1"), credential)) == ["c"]
+    assert _ids(api.post(body(agentHoldDuration="min:1,1"), credential)) == ["d"]
 
 
-def test_time_range_is_inclusive_in_milliseconds_and_tolerates_spaces(server: LiveServer) -> None:
-    credential = server.tenant(
+def test_time_range_is_inclusive_in_milliseconds_and_tolerates_spaces(api: LiveServer) -> None:
+    credential = api.tenant(
         "acme",
         calls=[
             make_call("a", BASE),
@@ -334,16 +330,16 @@ def test_time_range_is_inclusive_in_milliseconds_and_tolerates_spaces(server: Li
         ],
     )
     window = body(duration=None, timeRange=f"{BASE + 1000} - {BASE + 2000}")
-    assert _ids(server.post(window, credential)) == ["c", "b"]
+    assert _ids(api.post(window, credential)) == ["c", "b"]
     window = body(duration="", timeRange=f"{BASE}-{BASE + 999}")
-    assert _ids(server.post(window, credential)) == ["a"]
+    assert _ids(api.post(window, credential)) == ["a"]
     # duration wins, and a malformed timeRange beside it is ignored
-    assert len(_ids(server.post(body(timeRange="garbage"), credential))) == 3
+    assert len(_ids(api.post(body(timeRange="garbage"), credential))) == 3
 
 
-def test_duration_today_is_computed_in_the_requested_zone(server: LiveServer) -> None:
+def test_duration_today_is_computed_in_the_requested_zone(api: LiveServer) -> None:
     # Frozen now: 2024-03-13 16:00Z = 12:00 in New York (EDT), 05:00 on the 14th in Auckland.
-    credential = server.tenant(
+    credential = api.tenant(
         "acme",
         calls=[
             make_call("ny-morning", 1710331200000),  # 2024-03-13 08:00 EDT
@@ -351,9 +347,9 @@ def test_duration_today_is_computed_in_the_requested_zone(server: LiveServer) ->
             make_call("akl-today", 1710327600000),  # 2024-03-14 00:00 NZDT
         ],
     )
-    ny = server.post(body(duration="today", timezone="America/New_York"), credential)
+    ny = api.post(body(duration="today", timezone="America/New_York"), credential)
     assert _ids(ny) == ["ny-morning", "akl-today"]
-    akl = server.post(body(duration="today", timezone="Pacific/Auckland"), credential)
+    akl = api.post(body(duration="today", timezone="Pacific/Auckland"), credential)
     assert _ids(akl) == ["ny-morning", "akl-today"]
-    gmt_yesterday = server.post(body(duration="yesterday"), credential)
+    gmt_yesterday = api.post(body(duration="yesterday"), credential)
     assert _ids(gmt_yesterday) == []

@@ -7,14 +7,18 @@ import re
 import threading
 from typing import Any
 
+import orjson
 import pytest
 
+from recent_calls.app import create_app
 from recent_calls.errors import DuplicateTenant, ImportRejected
 from recent_calls.imports import import_lines
 from recent_calls.query import SORT_COLUMNS, parse_request
+from recent_calls.settings import Settings
 from recent_calls.storage.base import Credential, Storage
 from recent_calls.storage.scope import TENANT_PARAM
 from tests.calls import bound, make_call, rows_of, stored
+from tests.conftest import InProcessHTTP
 
 START = 1700000000000
 
@@ -107,17 +111,17 @@ def test_every_statement_on_call_data_is_bound_to_one_tenant(storage: Storage) -
         storage.set_sync_watermark("t", "src", 5)
         storage.get_sync_watermark("t", "src")
         storage.delete_calls("u")
-    assert_scoped(storage, [sql for sql, _ in seen])
+    assert_scoped(storage, [sql for sql, _ in seen], at_least=20)
 
 
-def assert_scoped(storage: Storage, statements: list[str]) -> None:
+def assert_scoped(storage: Storage, statements: list[str], at_least: int) -> None:
     """Fail on any statement that reads, writes or deletes calls or sync watermarks of no one
     tenant: a FROM/JOIN without the scope's condition, an INSERT that stores another value
     than the tenant parameter, or an UPDATE (storage never updates call data in place)."""
     param = re.escape(storage.dialect.param(TENANT_PARAM))
     scope = rf"(calls\.)?tenant_id = {param}"
     on_data = [sql for sql in statements if re.search(r"\b(calls|sync_watermarks)\b", sql)]
-    assert len(on_data) >= 20, on_data
+    assert len(on_data) >= at_least, on_data
     for sql in on_data:
         assert not re.search(r"\bUPDATE\s+(calls|sync_watermarks)\b", sql), sql
         for found in re.finditer(r"\b(FROM|JOIN)\s+(calls|sync_watermarks)\b", sql):
@@ -254,3 +258,58 @@ def test_awkward_text_round_trips_through_a_bulk_import(storage: Storage, text: 
     _, _, name, queues = stored(storage, "acme")["x"]
     assert name == text
     assert list(queues) == ([text.strip()] if text.strip() else [])
+
+
+def test_every_endpoint_binds_its_statements_to_one_tenant(storage: Storage, database: str) -> None:
+    """Every endpoint, called in process while storage traces: the same rule as above."""
+    settings = Settings(database=database, now="1700000000000", admin_token="secret")
+    http = InProcessHTTP(create_app(settings, storage=storage))
+    admin = {"Authorization": "Bearer secret"}
+    try:
+        created = http.post(
+            "/admin/v1/tenants", json={"tenantId": "t", "region": "us"}, headers=admin
+        )
+        assert created.status_code == 201, created.text
+        key = created.json()
+        auth = {"8x8-apikey": key["apiKey"], "token": key["token"]}
+        body = {"tenantId": "t", "page": 2, "rows": 3, "duration": "allhistory"}
+        with storage.trace() as seen:
+            lines = b"".join(orjson.dumps(call) + b"\n" for call in seeded_calls(40, seed=4))
+            imported = http.post("/admin/v1/tenants/t/import", content=lines, headers=admin)
+            pushed = http.post(
+                "/customerexperience/v1/calls/us",
+                json={"tenantId": "t", "calls": [make_call("p1", START)]},
+                headers=auth,
+            )
+            answers = [
+                imported,
+                pushed,
+                http.post("/customerexperience/v1/recentCallData/us", json=body, headers=auth),
+                http.post(
+                    "/customerexperience/v1/recentCallStats/us",
+                    json={**body, "interval": "hour", "callerName": ["a"]},
+                    headers=auth,
+                ),
+                http.post("/customerexperience/v1/recentCallFacets/us", json=body, headers=auth),
+                http.request(
+                    "PUT",
+                    "/admin/v1/tenants/t/sync-watermark",
+                    json={"source": "s", "watermarkMs": 5},
+                    headers=admin,
+                ),
+                http.get("/admin/v1/tenants/t/sync-watermark?source=s", headers=admin),
+                http.get("/healthz"),
+            ]
+        assert [answer.status_code for answer in answers] == [
+            200,
+            200,
+            200,
+            200,
+            200,
+            204,
+            200,
+            200,
+        ]
+        assert_scoped(storage, [sql for sql, _ in seen], at_least=12)
+    finally:
+        http.close()

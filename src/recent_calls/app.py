@@ -19,7 +19,7 @@ from .faults import FaultInjector
 from .middleware import Pipeline
 from .ratelimit import make_limiter
 from .settings import Settings
-from .storage import is_server_url, open_storage
+from .storage import open_storage
 from .storage.base import Storage
 from .views import admin, health, ingest, recent_calls, stats, web
 from .views.common import Parts
@@ -43,7 +43,7 @@ def _parts(settings: Settings, storage: Storage, clock: Clock | None) -> Parts:
         storage.clock = clock or make_clock(settings.now)
     storage.set_statement_timeout(settings.statement_timeout_ms)
     # The embedded engine's every change passes through this process: its cache is exact.
-    ttl = settings.auth_cache_s if is_server_url(settings.database) else None
+    ttl = settings.auth_cache_s if storage.shared else None
     return Parts(
         settings=settings,
         clock=storage.clock,

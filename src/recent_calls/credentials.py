@@ -18,6 +18,7 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from .clock import Clock
@@ -105,11 +106,18 @@ class Authenticator:
     """
 
     def __init__(
-        self, storage: Storage, clock: Clock, *, ttl_s: float | None, max_entries: int = 10_000
+        self,
+        storage: Storage,
+        clock: Clock,
+        *,
+        ttl_s: float | None,
+        max_entries: int = 10_000,
+        timer: Callable[[], float] = time.monotonic,
     ) -> None:
         self.storage = storage
         self.clock = clock
         self.ttl_s = ttl_s
+        self.timer = timer
         self.max_entries = max_entries
         self._credentials: OrderedDict[str, tuple[float, Credential]] = OrderedDict()
         self._tenants: dict[str, tuple[float, Tenant]] = {}
@@ -117,7 +125,7 @@ class Authenticator:
         self._lock = threading.Lock()
 
     def _fresh(self, stamp: float) -> bool:
-        return self.ttl_s is None or time.monotonic() - stamp < self.ttl_s
+        return self.ttl_s is None or self.timer() - stamp < self.ttl_s
 
     def _sync_generation(self) -> None:
         generation = self.storage.auth_generation
@@ -158,7 +166,7 @@ class Authenticator:
         if credential is not None:
             with self._lock:
                 if self._generation == generation == self.storage.auth_generation:
-                    self._credentials[key_hash] = (time.monotonic(), credential)
+                    self._credentials[key_hash] = (self.timer(), credential)
                     while len(self._credentials) > self.max_entries:
                         self._credentials.popitem(last=False)
         return self._check(credential, token)
@@ -175,7 +183,7 @@ class Authenticator:
         if tenant is not None:
             with self._lock:
                 if self._generation == generation and len(self._tenants) < self.max_entries:
-                    self._tenants[tenant_id] = (time.monotonic(), tenant)
+                    self._tenants[tenant_id] = (self.timer(), tenant)
         return tenant
 
 

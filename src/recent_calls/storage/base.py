@@ -122,6 +122,8 @@ class Storage(ABC):
 
     engine: str
     dialect: Dialect
+    shared: bool
+    """Whether other processes may change this database (a cache of it must then expire)."""
     # The longest a read may run before it is stopped (QueryTimeout); None: no limit. Engines
     # apply it to `_read`; set it with `set_statement_timeout`.
     statement_timeout_ms: int | None = None

@@ -98,6 +98,7 @@ class DuckDBStorage(Storage):
 
     engine = "duckdb"
     dialect = DUCKDB
+    shared = False
 
     def __init__(self, path: str, *, read_only: bool = False, clock: Clock = system_clock) -> None:
         super().__init__(clock)

@@ -179,6 +179,7 @@ class PostgresStorage(Storage):
 
     engine = "postgres"
     dialect = POSTGRES
+    shared = True
 
     def __init__(
         self,

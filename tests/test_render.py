@@ -1,0 +1,105 @@
+"""Rendering: typed rows to the reference's keys, order and JSON types, dates in any zone."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import orjson
+import pytest
+
+from recent_calls.query import parse_request
+from recent_calls.render import DATA_KEYS, LocalDates, render_response, render_row
+from recent_calls.storage.base import SearchResult, Tenant
+from recent_calls.storage.columns import PAGE_SELECT, CallRow
+from recent_calls.windows import zone
+
+ROW = CallRow(
+    call_id="c-1",
+    start_ms=1_710_054_000_000,  # 2024-03-10T07:00:00Z: 03:00 EDT, just after the gap
+    call_duration=335566,
+    agent_handling=310887.0,
+    time_in_ivr=19657.5,
+    hold_duration=0.0,
+    max_hold=0.0,
+    wait_time=1234.0,
+    abandon_time=0.0,
+    transfer_count=2,
+    mute_duration=10462,
+    queue_id="2583,2584",
+    agent_id="agA",
+    agent_group="g1",
+    transaction_id="t1 t2",
+    caller_name="Ömer",
+    caller_number="+17325551212",
+    dialed_number="+18005550100",
+    schedule_hours="Open",
+    call_type="Inbound",
+    call_sub_type="",
+    hungup_by="Caller",
+    post_call_survey="[]",
+    voice_comment="{}",
+    total_score="",
+    destination_number="",
+    voice_comment_file_names="",
+    caller_phone_number="+17325551212",
+)
+
+
+def test_a_row_renders_every_reference_key_in_order() -> None:
+    item = render_row(ROW, "acme", LocalDates(zone("America/New_York")))
+    assert tuple(item) == DATA_KEYS
+    assert item["callId"] == "c-1" and item["tenantId"] == "acme"
+
+
+def test_numbers_take_the_reference_json_types() -> None:
+    item = render_row(ROW, "acme", LocalDates(zone("GMT")))
+    assert item["callDuration"] == "335566"
+    assert item["agentCallHandlingDuration"] == "310887.0"
+    assert item["timeInIVR"] == "19657.5"
+    assert item["transferCount"] == "2.0"
+    assert item["muteDuration"] == 10462 and isinstance(item["muteDuration"], int)
+    strings = [key for key in DATA_KEYS if key != "muteDuration"]
+    assert all(isinstance(item[key], str) for key in strings)
+
+
+@pytest.mark.parametrize(
+    ("timezone", "date", "time"),
+    [
+        ("GMT", "03/10/2024", "07:00:00"),
+        ("America/New_York", "03/10/2024", "03:00:00"),
+        ("Asia/Kolkata", "03/10/2024", "12:30:00"),
+        ("Pacific/Chatham", "03/10/2024", "20:45:00"),
+        ("Pacific/Kiritimati", "03/10/2024", "21:00:00"),
+    ],
+)
+def test_dates_are_local_to_the_response_zone(timezone: str, date: str, time: str) -> None:
+    item = render_row(ROW, "acme", LocalDates(zone(timezone)))
+    assert (item["callDateOnly"], item["callTime"]) == (date, time)
+    assert item["callDate"] == f"{date} {time}"
+
+
+def test_a_second_before_a_dst_gap_keeps_the_old_offset() -> None:
+    before = ROW._replace(start_ms=1_710_053_999_000)  # 01:59:59 EST
+    item = render_row(before, "acme", LocalDates(zone("America/New_York")))
+    assert item["callTime"] == "01:59:59"
+
+
+def test_the_response_has_the_reference_keys_in_order() -> None:
+    query = parse_request(
+        {"tenantId": "acme", "page": 1, "rows": 5, "duration": "allhistory", "timezone": "UTC"}, 0
+    )
+    answer: dict[str, Any] = orjson.loads(
+        render_response(query, Tenant("acme", "us", 0), SearchResult(7, [ROW]))
+    )
+    assert list(answer) == [
+        "hits", "alertBellCount", "sortColumn", "data", "autoRefresh", "columns", "timezone",
+        "sortOrder", "page", "rows",
+    ]  # fmt: skip
+    assert answer["hits"] == 7 and answer["data"][0]["tenantId"] == "acme"
+    assert answer["sortColumn"] is None and answer["columns"] == [] and answer["rows"] == 5
+
+
+def test_the_page_select_list_follows_the_row_type() -> None:
+    names = [part.split(" AS ")[-1] for part in re.split(r", (?!')", PAGE_SELECT)]
+    assert names == list(CallRow._fields)
