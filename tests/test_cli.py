@@ -9,6 +9,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -131,14 +132,14 @@ class Served:
 
 
 @contextmanager
-def serve_demo(database: str, demo: bool = True) -> Iterator[Served]:
+def serve_demo(database: str, demo: bool = True, *extra: str) -> Iterator[Served]:
     """`recent-calls serve [--demo]` in its own process, on a free loopback port."""
     env = {**os.environ, "RECENT_CALLS_NOW": FROZEN_NOW}
     command = [sys.executable, "-m", "recent_calls", "serve"]
     if demo:
         command += ["--demo", "--demo-calls", "300"]
     process = subprocess.Popen(
-        [*command, "--port", "0", "--database", database],
+        [*command, "--port", "0", "--database", database, *extra],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
@@ -248,3 +249,51 @@ def test_two_servers_over_one_postgresql_database_are_interchangeable(
             assert (
                 query(first.url, issued, **body).json() == query(second.url, issued, **body).json()
             )
+
+
+def children_of(pid: int) -> set[int]:
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                found.add(int(entry.name))
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def test_workers_share_one_port_and_die_with_their_parent(postgres_database: str) -> None:
+    with serve_demo(postgres_database, True, "--workers", "2") as served:
+        # Forked copies of the parent (the demo's import also leaves its forkserver there).
+        own = Path(f"/proc/{served.process.pid}/cmdline").read_bytes()
+        workers = {
+            pid
+            for pid in children_of(served.process.pid)
+            if Path(f"/proc/{pid}/cmdline").read_bytes() == own
+        }
+        assert len(workers) == 2
+        curl = next(line.strip() for line in served.banner if "curl " in line)
+        for _ in range(20):
+            assert json.loads(run_curl(curl))["hits"] == 300
+        served.process.send_signal(signal.SIGKILL)
+        served.process.wait(timeout=10)
+        deadline = time.monotonic() + 15
+        while any(alive(pid) for pid in workers) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not any(alive(pid) for pid in workers)
+
+
+def test_workers_need_a_server_database(duckdb_path: str) -> None:
+    result = cli("serve", "--workers", "2", "--port", "0", "--database", duckdb_path)
+    assert result.exit_code == 2
+    assert "--workers needs a server database" in result.output

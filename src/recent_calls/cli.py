@@ -87,6 +87,14 @@ def main() -> None:
     "--fault-503", type=click.FloatRange(0, 1), help="Share of API requests answered 503."
 )
 @click.option("--fault-delay", metavar="MS[:RATE]", help="Delay (a share of) API requests.")
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 256),
+    envvar="RECENT_CALLS_WORKERS",
+    default=1,
+    show_default=True,
+    help="API processes sharing the port (PostgreSQL only; env RECENT_CALLS_WORKERS).",
+)
 def serve(
     database: str,
     host: str,
@@ -99,9 +107,11 @@ def serve(
     fault_429: float | None,
     fault_503: float | None,
     fault_delay: str | None,
+    workers: int,
 ) -> None:
     """Serve the API on DATABASE."""
     from .faults import parse_delay
+    from .server import check_workers
     from .server import serve as run
 
     faults: dict[str, Any] = {"fault_rate_429": fault_429, "fault_rate_503": fault_503}
@@ -111,10 +121,15 @@ def serve(
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint="--fault-delay") from None
     given = {name: value for name, value in faults.items() if value is not None}
-    settings = Settings(database=database, now=now, **given)
+    settings = Settings(database=database, now=now, workers=workers, **given)
+    try:
+        check_workers(settings)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    status = 0
     # Ctrl-C (or SIGINT) is how a server is asked to stop: that is a clean exit.
     with contextlib.suppress(KeyboardInterrupt):
-        run(
+        status = run(
             settings,
             host=host,
             port=port,
@@ -123,6 +138,8 @@ def serve(
             echo=_echo_now,
             log_level=log_level,
         )
+    if status:
+        raise SystemExit(status)
 
 
 @main.group()

@@ -20,6 +20,8 @@ from .demo import DEMO_TENANTS
 from .faults import FaultPlan
 from .settings import Settings
 from .storage import is_server_url, open_storage
+from .storage.base import Storage
+from .workers import serve_processes
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -73,6 +75,27 @@ def banner(url: str, database: str, issued: list[IssuedCredential], faults: str 
     return "\n".join(lines)
 
 
+def _run(app: object, sock: socket.socket, log_level: str) -> None:
+    # Our own access log (logs.py) replaces uvicorn's: JSON, with request ids, no query strings.
+    config = uvicorn.Config(
+        app,  # type: ignore[arg-type]
+        log_level=log_level,
+        lifespan="on",
+        server_header=False,
+        access_log=False,
+    )
+    uvicorn.Server(config).run(sockets=[sock])
+
+
+def check_workers(settings: Settings) -> None:
+    """ValueError when more than one API process is asked of an embedded database."""
+    if settings.workers > 1 and not is_server_url(settings.database):
+        raise ValueError(
+            "--workers needs a server database (postgresql://...): an embedded database file "
+            "can be written by one process only"
+        )
+
+
 def serve(
     settings: Settings,
     *,
@@ -82,13 +105,21 @@ def serve(
     seed: int,
     echo: Callable[[str], None],
     log_level: str = "info",
-) -> None:
-    """Run the server until interrupted; `demo_calls` seeds empty demo tenants first."""
-    clock = make_clock(settings.now)
-    storage = open_storage(settings.database, pool_size=settings.pool_size, clock=clock)
+) -> int:
+    """Run the server until interrupted; `demo_calls` seeds empty demo tenants first.
+
+    With `settings.workers` > 1 (a server database only), that many API processes share the
+    socket (workers.py). Returns the exit status.
+    """
+    check_workers(settings)
     embedded = not is_server_url(settings.database)
+    clock = make_clock(settings.now)
+    storage: Storage | None = open_storage(
+        settings.database, pool_size=settings.pool_size, clock=clock
+    )
     sock = None
     try:
+        assert storage is not None
         issued = []
         if demo_calls is not None:
             admin = LocalAdmin(storage, clock)
@@ -100,15 +131,25 @@ def serve(
         if embedded:
             write_control(settings.database, Control(url, token, os.getpid()))
         echo(banner(url, settings.database, issued, FaultPlan.from_settings(settings).describe()))
-        app = create_app(settings, storage=storage)
-        # Our own access log (logs.py) replaces uvicorn's: JSON, with request ids, no query strings.
-        config = uvicorn.Config(
-            app, log_level=log_level, lifespan="on", server_header=False, access_log=False
-        )
-        uvicorn.Server(config).run(sockets=[sock])
+        if settings.workers == 1:
+            _run(create_app(settings, storage=storage), sock, log_level)
+            return 0
+        storage.close()  # before forking: each worker opens a pool of its own
+        storage = None
+        served = settings
+
+        def run_one(shared: socket.socket) -> None:
+            own = open_storage(served.database, pool_size=served.pool_size, migrate=False)
+            try:
+                _run(create_app(served, storage=own), shared, log_level)
+            finally:
+                own.close()
+
+        return serve_processes(settings.workers, sock, run_one)
     finally:
         if sock is not None:
             sock.close()
         if embedded:
             remove_control(settings.database)
-        storage.close()
+        if storage is not None:
+            storage.close()

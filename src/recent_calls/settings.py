@@ -51,6 +51,9 @@ class Settings(BaseSettings):
         description="On a server database, the longest a credential or tenant is kept in "
         "memory: a credential revoked by another process stops working within this time.",
     )
+    workers: int = Field(
+        1, ge=1, le=256, description="API processes sharing the socket (server databases only)."
+    )
     pool_size: int = Field(
         10, ge=1, description="Most PostgreSQL connections this process holds (its pool's size)."
     )
