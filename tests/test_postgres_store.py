@@ -583,3 +583,59 @@ def test_without_a_server_a_throwaway_cluster_serves() -> None:
         with admin(server) as conn:
             locale = conn.execute("SELECT lower('ÄB')").fetchall()
         assert locale == [("äb",)]  # a UTF-8 ctype, as the text sort keys need
+
+
+# -- exact hits from per-day counts --------------------------------------------------------------
+
+DAY = 86_400_000
+
+
+def plain_count(pg: PostgresStorage, tenant: str, low: int | None, high: int | None) -> int:
+    where, params = "tenant_id = %(t)s", {"t": tenant, "low": low, "high": high}
+    if low is not None:
+        where += " AND start_ms >= %(low)s"
+    if high is not None:
+        where += " AND start_ms <= %(high)s"
+    return int(pg._read(lambda run: run(f"SELECT count(*) FROM calls WHERE {where}", params))[0][0])
+
+
+def test_hits_from_day_counts_stay_exact_through_every_kind_of_write(pg: PostgresStorage) -> None:
+    rng = random.Random(11)
+    for tenant in ("acme", "beta"):
+        pg.create_tenant(tenant, "us")
+
+    def some_calls(count: int, prefix: str) -> list[dict[str, Any]]:
+        return [
+            make_call(f"{prefix}{rng.randrange(400)}", START + rng.randrange(-40, 40) * DAY // 3)
+            for _ in range(count)
+        ]
+
+    windows = [(None, None), (START - 5 * DAY - 7, START + 9 * DAY + 123), (START, START + DAY)]
+    windows += [(START - 30 * DAY, None), (None, START + 3 * DAY + 1)]
+    for step in range(8):
+        tenant = rng.choice(["acme", "beta"])
+        if step == 5:
+            pg.delete_calls("beta")
+        else:  # new calls, and calls that move to another day (a replace)
+            import_lines(pg, tenant, some_calls(rng.randrange(50, 300), "c"))
+            pg.upsert_calls(tenant, rows_of(*some_calls(20, "c")))
+        for tenant in ("acme", "beta"):
+            for low, high in windows:
+                body: dict[str, Any] = {"page": 1, "rows": 1}
+                if low is not None or high is not None:
+                    shown = (0 if low is None else low, 253402300799999 if high is None else high)
+                    body.update(duration=None, timeRange=f"{shown[0]}-{shown[1]}")
+                with pg.trace() as seen:
+                    found = pg.search(bound(tenant), request(tenant, **body)).hits
+                assert found == plain_count(pg, tenant, low, high), (step, tenant, low, high)
+                if (low, high) != (START, START + DAY):
+                    assert any("FROM call_days" in sql for sql, _ in seen)
+    filtered = pg.search(bound("acme"), request("acme", tenantQueues=["2583"], page=1, rows=1))
+    assert filtered.hits == int(
+        pg._read(
+            lambda run: run(
+                "SELECT count(*) FROM calls WHERE tenant_id = 'acme' AND '2583' = ANY(queue_ids)",
+                {},
+            )
+        )[0][0]
+    )

@@ -120,11 +120,13 @@ def assert_scoped(storage: Storage, statements: list[str], at_least: int) -> Non
     than the tenant parameter, or an UPDATE (storage never updates call data in place)."""
     param = re.escape(storage.dialect.param(TENANT_PARAM))
     scope = rf"(calls\.)?tenant_id = {param}"
-    on_data = [sql for sql in statements if re.search(r"\b(calls|sync_watermarks)\b", sql)]
+    on_data = [
+        sql for sql in statements if re.search(r"\b(calls|sync_watermarks|call_days)\b", sql)
+    ]
     assert len(on_data) >= at_least, on_data
     for sql in on_data:
-        assert not re.search(r"\bUPDATE\s+(calls|sync_watermarks)\b", sql), sql
-        for found in re.finditer(r"\b(FROM|JOIN)\s+(calls|sync_watermarks)\b", sql):
+        assert not re.search(r"\bUPDATE\s+(calls|sync_watermarks|call_days)\b", sql), sql
+        for found in re.finditer(r"\b(FROM|JOIN)\s+(calls|sync_watermarks|call_days)\b", sql):
             after = sql[found.end() :]
             keyword = "ON" if found[1] == "JOIN" else "WHERE"
             assert re.match(rf"\s+{keyword}\s+{scope}", after), sql

@@ -100,3 +100,15 @@ def build_where(query: CallQuery, where: Where) -> Where:
             low, high = durations.bounds_ms()
             _add_range(where, column, name, low, high, high_exclusive=True)
     return where
+
+
+def only_window(query: CallQuery) -> bool:
+    """Whether `query` selects by its time window alone (no filter narrows it further)."""
+    request = query.request
+    if (request.callerName or ("",))[0]:
+        return False
+    lists = (*LIST_FILTERS, "tenantChannels")
+    ranges = (*COUNT_FILTERS, *DURATION_FILTERS)
+    return not any(getattr(request, name) for name in lists) and all(
+        getattr(request, name) is None for name in ranges
+    )

@@ -443,6 +443,10 @@ class Storage(ABC):
     def _where(self, tenant: Tenant, query: CallQuery) -> Where:
         return build_where(query, scoped(tenant.tenant_id, self.dialect))
 
+    def _hits(self, run: Run, where: Where, query: CallQuery) -> int:
+        """The exact number of calls `where` selects (engines may know it without a count)."""
+        return int(run(f"SELECT count(*) FROM calls WHERE {where.sql}", where.params)[0][0])
+
     def _page_sql(self, where_sql: str, ordering: Ordering) -> str:
         # Late materialisation: sort only row keys and sort keys, then build whole rows (three
         # arrays joined into text each) for the one page, found again by their row key.
@@ -460,7 +464,7 @@ class Storage(ABC):
         ordering = Ordering.of(query, self.dialect)
 
         def page(run: Run) -> SearchResult:
-            hits = int(run(f"SELECT count(*) FROM calls WHERE {where.sql}", where.params)[0][0])
+            hits = self._hits(run, where, query)
             offset = query.offset
             if offset >= hits:
                 return SearchResult(hits, [])
