@@ -17,7 +17,7 @@ from .clock import make_clock
 from .settings import Settings
 from .storage import open_storage
 from .storage.base import Storage
-from .views import admin, health, ingest, recent_calls, stats, web
+from .views import admin, directory, export, health, ingest, recent_calls, stats, web
 
 log = logging.getLogger("recent_calls")
 
@@ -72,7 +72,7 @@ def create_app(settings: Settings | None = None, *, storage: Storage | None = No
     ratelimit.install(app, settings)
     app.add_middleware(middleware.SecurityHeaders)
     app.add_middleware(logs.AccessLog)
-    for module in (recent_calls, ingest, admin, health, stats, web):
+    for module in (recent_calls, ingest, admin, health, stats, directory, export, web):
         app.include_router(module.router)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app

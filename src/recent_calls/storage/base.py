@@ -12,7 +12,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from ..breakdowns import Breakdown, Grouping, breakdown_of, build_breakdown
 from ..dialects import Dialect
+from ..directory import Entry
 from ..errors import Conflict
 from ..filters import build_where
 from ..ordering import Ordering
@@ -405,6 +407,78 @@ class Storage(ABC):
             return SearchResult(hits, run(self._page_sql(condition, ordering), params))
 
         return self._read(page)
+
+    # -- directory of display names --------------------------------------------------------
+
+    def replace_directory(self, tenant_id: str, entries: Sequence[Entry]) -> int:
+        """Make `entries` the tenant's whole directory, atomically; return how many."""
+        p = self.dialect.param
+
+        def replace(run: Run) -> int:
+            run(f"DELETE FROM directory WHERE tenant_id = {p('t')}", {"t": tenant_id})
+            for first in range(0, len(entries), _DIRECTORY_BATCH):
+                batch = entries[first : first + _DIRECTORY_BATCH]
+                params: dict[str, Any] = {"t": tenant_id}
+                values = []
+                for n, entry in enumerate(batch):
+                    params.update({f"k{n}": entry.kind, f"i{n}": entry.id, f"n{n}": entry.name})
+                    values.append(f"({p('t')}, {p(f'k{n}')}, {p(f'i{n}')}, {p(f'n{n}')})")
+                run(f"INSERT INTO directory VALUES {', '.join(values)}", params)
+            return len(entries)
+
+        return self._write(replace)
+
+    def directory(self, tenant_id: str) -> list[Entry]:
+        """The tenant's directory entries, by kind and id."""
+        p = self.dialect.param
+        order = f"{self.dialect.text_key('kind')}, {self.dialect.text_key('id')}"
+        rows = self._read(
+            lambda run: run(
+                f"SELECT kind, id, name FROM directory WHERE tenant_id = {p('t')} ORDER BY {order}",
+                {"t": tenant_id},
+            )
+        )
+        return [Entry(*row) for row in rows]
+
+    def directory_ids(self, tenant_id: str) -> dict[str, list[tuple[str, int]]]:
+        """Per directory kind, the distinct non-empty ids the tenant's calls hold and how many
+        calls hold each, most first (what a directory can name)."""
+        p = self.dialect.param
+        statements = {
+            kind: (
+                f"SELECT value, count(*) FROM (SELECT {value} AS value FROM calls "
+                f"WHERE tenant_id = {p('t')}) AS v WHERE value <> '' GROUP BY value "
+                f"ORDER BY 2 DESC, {self.dialect.text_key('value')}"
+            )
+            for kind, value in (
+                ("agent", "unnest(agent_ids)"),
+                ("queue", "unnest(queue_ids)"),
+                ("group", "unnest(agent_groups)"),
+                ("channel", "dialed_number"),
+            )
+        }
+
+        def read(run: Run) -> dict[str, list[tuple[str, int]]]:
+            return {
+                kind: [(str(row[0]), int(row[1])) for row in run(sql, {"t": tenant_id})]
+                for kind, sql in statements.items()
+            }
+
+        return self._read(read)
+
+    # -- breakdowns --------------------------------------------------------------------------
+
+    def breakdown(
+        self, tenant_id: str, query: CallQuery, by: str, service_level_s: int
+    ) -> Breakdown:
+        """The tenant's calls matching `query`, grouped by `by` (see breakdowns.py)."""
+        grouping = Grouping(by, service_level_s)
+        compiled = build_breakdown(tenant_id, query, grouping, self.dialect)
+        found = self._read(lambda run: run(compiled.sql, compiled.params))
+        return breakdown_of(grouping, found)
+
+
+_DIRECTORY_BATCH = 500
 
 
 def _now_ms() -> int:

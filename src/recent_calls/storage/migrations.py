@@ -118,4 +118,19 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE INDEX audit_log_by_tenant ON audit_log (tenant_id, at_ms)",
         ),
     ),
+    # Version 6: display names per tenant. (Versions 4 and 5 are other steps; the numbers
+    # applied are recorded, so steps are applied by number, whatever their order here.)
+    Migration(
+        6,
+        "directory of display names",
+        duckdb=(
+            "CREATE TABLE directory (tenant_id VARCHAR NOT NULL, kind VARCHAR NOT NULL, "
+            "id VARCHAR NOT NULL, name VARCHAR NOT NULL, PRIMARY KEY (tenant_id, kind, id))",
+        ),
+        postgres=(
+            'CREATE TABLE directory (tenant_id text COLLATE "C" NOT NULL, '
+            'kind text COLLATE "C" NOT NULL, id text COLLATE "C" NOT NULL, '
+            'name text COLLATE "C" NOT NULL, PRIMARY KEY (tenant_id, kind, id))',
+        ),
+    ),
 )

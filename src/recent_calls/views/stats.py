@@ -16,6 +16,7 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
+from ..breakdowns import Breakdown, parse_grouping, request_properties
 from ..dialects import Dialect
 from ..errors import FieldError, InvalidRequest
 from ..query import CallQuery, RecentCallsRequest, parse_request
@@ -86,6 +87,9 @@ class StatsResponse(BaseModel):
     end: int | None = Field(description="End of the last bucket, epoch ms; null if none.")
     buckets: list[StatsBucket]
     totals: StatsTotals
+    breakdown: Breakdown | None = Field(
+        None, description="The calls by queue, agent, group or channel; null without groupBy."
+    )
 
 
 class FacetsRequest(BaseModel):
@@ -115,6 +119,7 @@ def _stats_request_schema() -> dict[str, Any]:
         "default": "day",
         "description": f"Bucket size, in the request's timezone; at most {MAX_BUCKETS} buckets.",
     }
+    schema["properties"].update(request_properties())
     schema["required"] = [name for name in schema.get("required", []) if name == "tenantId"]
     return schema
 
@@ -267,8 +272,19 @@ async def recent_call_stats(
     check_route(version, region)
     credential = await credential_of(request, storage)
     body = await read_json(request, settings.max_body_bytes)
-    query, interval = parse_stats_request(body, clock())
-    return await run_in_threadpool(answer_stats, storage, credential, region, query, interval)
+    grouping, grouping_errors = parse_grouping(body)
+    try:
+        query, interval = parse_stats_request(body, clock())
+    except InvalidRequest as exc:
+        raise InvalidRequest(exc.errors + grouping_errors) from None
+    if grouping_errors:
+        raise InvalidRequest(grouping_errors)
+    answer = await run_in_threadpool(answer_stats, storage, credential, region, query, interval)
+    if grouping is not None:  # the tenant is bound: answer_stats checked it
+        answer.breakdown = await run_in_threadpool(
+            storage.breakdown, answer.tenantId, query, grouping.by, grouping.service_level_s
+        )
+    return answer
 
 
 def _tenant_of(body: Any) -> str:
