@@ -41,6 +41,8 @@ def _has_lone_surrogate(text: str) -> bool:
 
 def _text_problem(what: str, value: Any) -> str | None:
     """Why `value` cannot be an id or a name, or None when it can."""
+    if value is None:
+        return f"{what} is missing"
     if not isinstance(value, str):
         return f"{what} must be text, not {type(value).__name__}"
     if not value.strip():
@@ -57,7 +59,9 @@ def _text_problem(what: str, value: Any) -> str | None:
 def check_entry(kind: Any, entry_id: Any, name: Any) -> tuple[Entry | None, list[str]]:
     """The entry, or every reason it is invalid."""
     problems = []
-    if kind not in KINDS:
+    if kind is None:
+        problems.append(f"kind is missing; {_KIND_EXPECTED}")
+    elif kind not in KINDS:
         shown = repr(kind[:40]) if isinstance(kind, str) else f"a {type(kind).__name__}"
         problems.append(f"kind {shown} is not known; {_KIND_EXPECTED}")
     for what, value in (("id", entry_id), ("name", name)):
