@@ -16,6 +16,7 @@ from recent_calls.cli import main
 from recent_calls.client import Call, Query, RecentCallsClient, count_range
 from recent_calls.export import CSV_COLUMNS, export_calls, parquet_row
 from recent_calls.imports import import_lines
+from tests.calls import make_call
 from tests.conftest import LiveServer
 from tests.test_client import connect, varied_calls
 
@@ -150,3 +151,22 @@ def test_export_command_takes_flags_and_reports_api_errors(
     )
     assert bad.exit_code == 1 and "callDuration" in bad.output
     assert not (tmp_path / "bad.csv").exists() and not list(tmp_path.glob("*.part"))
+
+
+def test_csv_cells_that_a_spreadsheet_would_run_are_neutralised(server: LiveServer) -> None:
+    formulas = ['=HYPERLINK("http://x","y")', "+1+2", "-3", "@SUM(A1)", "\tTab", "\rReturn"]
+    calls = [
+        make_call(f"f{n}", 1710000000000 + n, callerName=text, callerNumber="+18005550100")
+        for n, text in enumerate(formulas)
+    ]
+    calls.append(make_call("plain", 1710000009000, callerName="Pat = Caller"))
+    credential = server.tenant("acme", calls=calls)
+    target = io.BytesIO()
+    with connect(server, credential) as client:
+        export_calls(client, "acme", Query(duration="allhistory"), target, "csv")
+    rows = {row["callId"]: row for row in csv.DictReader(io.StringIO(target.getvalue().decode()))}
+    for n, text in enumerate(formulas):
+        assert rows[f"f{n}"]["callerName"] == "'" + text
+        assert rows[f"f{n}"]["callerNumber"] == "'+18005550100"
+    assert rows["plain"]["callerName"] == "Pat = Caller"
+    assert rows["plain"]["callerNumber"] == "7325550100"

@@ -343,7 +343,7 @@ def test_postgresql_answers_what_duckdb_answers(
     for store in (storage, pg):
         store.create_tenant("acme", "us")
         import_lines(store, "acme", DST_CALLS, workers=1)
-        query, interval = parse_stats_request(body(**fields), NOW)
+        query, interval, _ = parse_stats_request(body(**fields), NOW)
         answers.append(store.stats(bound("acme"), query, interval))
         assert store.facets(bound("acme")).agents == ["agA"]
     assert answers[0] == answers[1]

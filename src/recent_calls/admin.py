@@ -15,10 +15,11 @@ from typing import IO, Any, Protocol
 
 import httpx
 
-from . import demo
+from . import demo, demo_directory
 from .clock import Clock, system_clock
 from .control import read_control
 from .credentials import IssuedCredential, issue, new_credential, rotate
+from .directory import Entry, parse_json
 from .errors import (
     DatabaseLocked,
     FieldError,
@@ -53,6 +54,8 @@ class Admin(Protocol):
         self, tenant_id: str, key_id: str, grace_ms: int, label: str = ""
     ) -> IssuedCredential: ...
     def audit_log(self, tenant_id: str | None, limit: int) -> list[dict[str, Any]]: ...
+    def replace_directory(self, tenant_id: str, entries: list[Entry]) -> int: ...
+    def directory(self, tenant_id: str) -> list[Entry]: ...
 
 
 def local_actor() -> str:
@@ -189,6 +192,8 @@ class LocalAdmin:
             for credential in self.storage.list_credentials(tenant.tenant_id):
                 if credential.label == DEMO_LABEL and credential.revoked_ms is None:
                     self.storage.revoke_credential(tenant.tenant_id, credential.key_id)
+            names = demo_directory.directory_for(self.storage, tenant.tenant_id, seed + index)
+            self.storage.replace_directory(tenant.tenant_id, names)
             issued.append(
                 issue(
                     self.storage, tenant.tenant_id, tenant.region, DEMO_LABEL, now_ms=self.clock()
@@ -206,6 +211,17 @@ class LocalAdmin:
     def set_sync_watermark(self, tenant_id: str, source: str, watermark_ms: int) -> None:
         self._tenant_region(tenant_id)
         self.storage.set_sync_watermark(tenant_id, source, watermark_ms)
+
+    def replace_directory(self, tenant_id: str, entries: list[Entry]) -> int:
+        """Make `entries` the tenant's whole directory of display names."""
+        self._tenant_region(tenant_id)
+        count = self.storage.replace_directory(tenant_id, entries)
+        self._audit("directory.replace", tenant_id, "", f"entries={count}")
+        return count
+
+    def directory(self, tenant_id: str) -> list[Entry]:
+        self._tenant_region(tenant_id)
+        return self.storage.directory(tenant_id)
 
 
 class RemoteAdmin:
@@ -299,6 +315,14 @@ class RemoteAdmin:
     def set_sync_watermark(self, tenant_id: str, source: str, watermark_ms: int) -> None:
         body = {"source": source, "watermarkMs": watermark_ms}
         self._call("PUT", f"/admin/v1/tenants/{tenant_id}/sync-watermark", json=body)
+
+    def replace_directory(self, tenant_id: str, entries: list[Entry]) -> int:
+        body = [entry.as_json() for entry in entries]
+        path = f"/admin/v1/tenants/{tenant_id}/directory"
+        return int(self._call("PUT", path, json=body)["entries"])
+
+    def directory(self, tenant_id: str) -> list[Entry]:
+        return parse_json(self._call("GET", f"/admin/v1/tenants/{tenant_id}/directory"))
 
 
 @contextmanager

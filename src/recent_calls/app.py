@@ -21,7 +21,7 @@ from .ratelimit import make_limiter
 from .settings import Settings
 from .storage import open_storage
 from .storage.base import Storage
-from .views import admin, health, ingest, recent_calls, stats, web
+from .views import admin, directory, export, health, ingest, recent_calls, stats, web
 from .views.common import Parts
 
 log = logging.getLogger("recent_calls")
@@ -104,7 +104,7 @@ def create_app(
         app.state.parts = _parts(settings, storage, clock)
     problems.install(app)
     app.add_middleware(Pipeline, faults=FaultInjector.from_settings(settings))
-    for module in (recent_calls, ingest, admin, health, stats, web):
+    for module in (recent_calls, ingest, admin, health, stats, directory, export, web):
         app.include_router(module.router)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app

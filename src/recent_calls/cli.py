@@ -15,7 +15,7 @@ from . import __version__
 from .admin import connect_admin
 from .clock import make_clock, system_clock
 from .credentials import IssuedCredential, parse_grace
-from .errors import ImportRejected, RecentCallsError
+from .errors import ImportRejected, InvalidRequest, RecentCallsError
 from .settings import DEFAULT_DATABASE, Settings
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -294,6 +294,45 @@ def compact(database: str) -> None:
     with connect_admin(database) as admin:
         admin.compact()
     click.echo("compacted")
+
+
+@main.group()
+def directory() -> None:
+    """Load and show a tenant's display names of agents, queues, groups and channels."""
+
+
+@directory.command("import")
+@database_option
+@click.option("--tenant", "tenant_id", required=True, help="The tenant the names belong to.")
+@click.argument("source", type=click.File("rb"))
+def directory_import(database: str, tenant_id: str, source: IO[bytes]) -> None:
+    """Replace the tenant's whole directory with SOURCE (CSV `kind,id,name`, or - for stdin).
+
+    A file with any bad line is rejected whole, naming every bad line.
+    """
+    from .directory import parse_csv
+
+    try:
+        entries = parse_csv(source.read())
+        with connect_admin(database) as admin:
+            count = admin.replace_directory(tenant_id, entries)
+    except InvalidRequest as exc:
+        for error in exc.errors:
+            click.echo(f"{error.field}: {error.message}", err=True)
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"imported {count} names into the directory of {tenant_id}")
+
+
+@directory.command("export")
+@database_option
+@click.option("--tenant", "tenant_id", required=True, help="The tenant whose names to print.")
+def directory_export(database: str, tenant_id: str) -> None:
+    """Print the tenant's directory as CSV (`kind,id,name`), as `directory import` reads it."""
+    from .directory import to_csv
+
+    with connect_admin(database) as admin:
+        entries = admin.directory(tenant_id)
+    click.echo(to_csv(entries), nl=False)
 
 
 from .cli_transfer import export_command, sync_command  # noqa: E402

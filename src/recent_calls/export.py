@@ -9,21 +9,42 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Literal, Protocol
+from typing import IO, TYPE_CHECKING, Any, Literal, Protocol
 
 import orjson
-import pyarrow as pa
-import pyarrow.parquet as pq
 
 from .client import CALL_KEYS, Call, Query, RecentCallsClient
+
+if TYPE_CHECKING:  # pyarrow is imported when Parquet is written: the server never needs it
+    import pyarrow as pa
 
 Format = Literal["csv", "jsonl", "parquet"]
 FORMATS: tuple[Format, ...] = ("csv", "jsonl", "parquet")
 CSV_COLUMNS = (*CALL_KEYS, "startTime")
 ROW_GROUP_ROWS = 50_000
+
+# A spreadsheet runs a cell that starts with one of these as a formula; such cells get a
+# leading single quote, as OWASP's "CSV Injection" page advises.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: Any) -> str:
+    """One CSV cell's text: "" for None, and never a formula."""
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
+
+
+def csv_row(line: Mapping[str, Any]) -> list[str]:
+    """The CSV cells (CSV_COLUMNS order) of an import line: a `data` item plus `startTime`.
+
+    The one definition of an exported CSV row, used by `recent-calls export --format csv` and
+    by the recentCallExport endpoint.
+    """
+    return [csv_cell(line.get(key)) for key in CSV_COLUMNS]
+
 
 Progress = Callable[[int, int], None]
 """Called after each page with (calls written so far, hits)."""
@@ -48,7 +69,8 @@ class JsonLinesWriter:
 
 
 class CsvWriter:
-    """The reference's keys as columns, values as the server sent them, plus `startTime`."""
+    """The reference's keys as columns, values as the server sent them (formula-safe, see
+    `csv_cell`), plus `startTime`."""
 
     def __init__(self, target: IO[bytes]) -> None:
         self.text = io.TextIOWrapper(target, encoding="utf-8", newline="", write_through=True)
@@ -56,9 +78,7 @@ class CsvWriter:
         self.rows.writerow(CSV_COLUMNS)
 
     def write(self, calls: Sequence[Call]) -> None:
-        for call in calls:
-            line = call.as_import_line()
-            self.rows.writerow(["" if line.get(k) is None else line.get(k) for k in CSV_COLUMNS])
+        self.rows.writerows(csv_row(call.as_import_line()) for call in calls)
 
     def close(self) -> None:
         self.text.flush()
@@ -67,6 +87,8 @@ class CsvWriter:
 
 def parquet_schema(timezone: str) -> pa.Schema:
     """Typed columns named as the API names them; `callDate` is a timestamp in `timezone`."""
+    import pyarrow as pa
+
     text, number, whole, texts = pa.string(), pa.float64(), pa.int64(), pa.list_(pa.string())
     return pa.schema(
         [
@@ -146,6 +168,8 @@ class ParquetWriter:
     def __init__(
         self, target: str | Path | IO[bytes], timezone: str, row_group_rows: int = ROW_GROUP_ROWS
     ) -> None:
+        import pyarrow.parquet as pq
+
         self.schema = parquet_schema(timezone)
         self.writer = pq.ParquetWriter(target, self.schema, compression="zstd")
         self.row_group_rows = row_group_rows
@@ -153,6 +177,8 @@ class ParquetWriter:
 
     def _flush(self, rows: list[dict[str, Any]]) -> None:
         if rows:
+            import pyarrow as pa
+
             table = pa.Table.from_pylist(rows, schema=self.schema)
             self.writer.write_table(table, row_group_size=self.row_group_rows)
 

@@ -7,10 +7,12 @@ scope (storage/scope.py), so the compiler never writes, and cannot drop, the ten
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .query import CallQuery, CountRange, DurationRange
-from .storage.dialects import Dialect
+
+if TYPE_CHECKING:  # the compilers are pure: no storage module is loaded for them
+    from .storage.dialects import Dialect
 
 # Request field -> stored column, for each family of filter.
 LIST_FILTERS = {

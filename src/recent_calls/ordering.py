@@ -15,9 +15,12 @@ alone. Engines may wrap step 3 in a late-materialized plan.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from .query import CallQuery
-from .storage.dialects import Dialect
+
+if TYPE_CHECKING:  # the compilers are pure: no storage module is loaded for them
+    from .storage.dialects import Dialect
 
 _NUMERIC_KEYS = {
     "callDate": "start_ms",

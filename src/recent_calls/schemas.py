@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
+from .breakdowns import Breakdown
+
 
 class CallData(BaseModel):
     """One call, with the reference's keys and JSON types (numbers as strings, as it has them)."""
@@ -123,6 +125,9 @@ class StatsResponse(BaseModel):
     end: int | None = Field(description="End of the last bucket, epoch ms; null if none.")
     buckets: list[StatsBucket]
     totals: StatsTotals
+    breakdown: Breakdown | None = Field(
+        None, description="The calls by queue, agent, group or channel; null without groupBy."
+    )
 
 
 class FacetsRequest(BaseModel):

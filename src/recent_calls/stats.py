@@ -15,6 +15,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from .breakdowns import Grouping, parse_grouping
 from .errors import FieldError, InvalidRequest
 from .filters import Where
 from .query import CallQuery, parse_request
@@ -112,10 +113,13 @@ def _interval_of(body: Any) -> tuple[str, list[FieldError]]:
     return "day", [FieldError("interval", f"{shown} is not a known value; {_INTERVAL_EXPECTED}")]
 
 
-def parse_stats_request(body: Any, now_ms: int) -> tuple[CallQuery, str]:
-    """The query and interval of a recentCallStats body; InvalidRequest naming every bad field
-    at once. Paging does not apply to a whole-window aggregate: page and rows may be absent."""
+def parse_stats_request(body: Any, now_ms: int) -> tuple[CallQuery, str, Grouping | None]:
+    """The query, interval and breakdown of a recentCallStats body; InvalidRequest naming every
+    bad field at once. Paging does not apply to a whole-window aggregate: page and rows may be
+    absent."""
     interval, errors = _interval_of(body)
+    grouping, grouping_errors = parse_grouping(body)
+    errors += grouping_errors
     if isinstance(body, dict):
         paging = {name: 1 if body.get(name) is None else body[name] for name in ("page", "rows")}
         body = {**body, **paging}
@@ -125,7 +129,7 @@ def parse_stats_request(body: Any, now_ms: int) -> tuple[CallQuery, str]:
         raise InvalidRequest(exc.errors + errors) from None
     if errors:
         raise InvalidRequest(errors)
-    return query, interval
+    return query, interval, grouping
 
 
 def too_many_buckets(exc: TooManyBuckets) -> InvalidRequest:

@@ -14,7 +14,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from ..breakdowns import Grouping, breakdown_of, build_breakdown
 from ..clock import Clock, system_clock
+from ..directory import Entry
 from ..errors import DuplicateTenant
 from ..filters import Where, build_where
 from ..ordering import Ordering
@@ -25,7 +27,7 @@ from ..windows import zone
 from .columns import PAGE_SELECT, CallRow
 from .dialects import Dialect
 from .migrations import MIGRATIONS
-from .scope import scoped, tenant_condition
+from .scope import TENANT_PARAM, scoped, tenant_condition
 
 T = TypeVar("T")
 Rows = list[tuple[Any, ...]]
@@ -487,9 +489,12 @@ class Storage(ABC):
 
         return self._read(page)
 
-    def stats(self, tenant: Tenant, query: CallQuery, interval: str) -> StatsResponse:
+    def stats(
+        self, tenant: Tenant, query: CallQuery, interval: str, grouping: Grouping | None = None
+    ) -> StatsResponse:
         """The tenant's matching calls per local hour or day of the query's window, with totals
-        (stats.py). TooManyBuckets when the window holds more buckets than one answer may."""
+        (stats.py), and broken down by `grouping` when given (breakdowns.py), all from one
+        snapshot. TooManyBuckets when the window holds more buckets than one answer may."""
         where = self._where(tenant, query)
         scope = scoped(tenant.tenant_id, self.dialect)
         tz = zone(query.timezone)
@@ -502,12 +507,16 @@ class Storage(ABC):
                 start = first if start is None else start
                 end = (last + 1 if last is not None else None) if end is None else end
             if start is None or end is None or end <= start:
-                return summarise(tenant.tenant_id, query, interval, [], [])
-            edges = bucket_edges(start, end, interval, tz)
-            compiled = build_stats(where, edges)
-            return summarise(
-                tenant.tenant_id, query, interval, edges, run(compiled.sql, compiled.params)
-            )
+                answer = summarise(tenant.tenant_id, query, interval, [], [])
+            else:
+                edges = bucket_edges(start, end, interval, tz)
+                compiled = build_stats(where, edges)
+                found = run(compiled.sql, compiled.params)
+                answer = summarise(tenant.tenant_id, query, interval, edges, found)
+            if grouping is not None:
+                grouped = build_breakdown(where, grouping)
+                answer.breakdown = breakdown_of(grouping, run(grouped.sql, grouped.params))
+            return answer
 
         return self._read(aggregate)
 
@@ -522,3 +531,66 @@ class Storage(ABC):
             }
 
         return FacetsResponse(tenantId=tenant.tenant_id, **self._read(read))
+
+    # -- directory of display names --------------------------------------------------------
+
+    def replace_directory(self, tenant_id: str, entries: Sequence[Entry]) -> int:
+        """Make `entries` the tenant's whole directory, atomically; return how many."""
+        where = scoped(tenant_id, self.dialect)
+        tenant = self.dialect.param(TENANT_PARAM)
+        p = self.dialect.param
+
+        def replace(run: Run) -> int:
+            run(f"DELETE FROM directory WHERE {where.sql}", where.params)
+            for first in range(0, len(entries), _DIRECTORY_BATCH):
+                batch = entries[first : first + _DIRECTORY_BATCH]
+                params: dict[str, Any] = dict(where.params)
+                values = []
+                for n, entry in enumerate(batch):
+                    params.update({f"k{n}": entry.kind, f"i{n}": entry.id, f"n{n}": entry.name})
+                    values.append(f"({tenant}, {p(f'k{n}')}, {p(f'i{n}')}, {p(f'n{n}')})")
+                run(f"INSERT INTO directory VALUES {', '.join(values)}", params)
+            return len(entries)
+
+        return self._write(replace)
+
+    def directory(self, tenant_id: str) -> list[Entry]:
+        """The tenant's directory entries, by kind and id."""
+        where = scoped(tenant_id, self.dialect)
+        order = f"{self.dialect.text_key('kind')}, {self.dialect.text_key('id')}"
+        rows = self._read(
+            lambda run: run(
+                f"SELECT kind, id, name FROM directory WHERE {where.sql} ORDER BY {order}",
+                where.params,
+            )
+        )
+        return [Entry(*row) for row in rows]
+
+    def directory_ids(self, tenant_id: str) -> dict[str, list[tuple[str, int]]]:
+        """Per directory kind, the distinct non-empty ids the tenant's calls hold and how many
+        calls hold each, most first (what a directory can name)."""
+        where = scoped(tenant_id, self.dialect)
+        statements = {
+            kind: (
+                f"SELECT value, count(*) FROM (SELECT {value} AS value FROM calls "
+                f"WHERE {where.sql}) AS v WHERE value <> '' GROUP BY value "
+                f"ORDER BY 2 DESC, {self.dialect.text_key('value')}"
+            )
+            for kind, value in (
+                ("agent", "unnest(agent_ids)"),
+                ("queue", "unnest(queue_ids)"),
+                ("group", "unnest(agent_groups)"),
+                ("channel", "dialed_number"),
+            )
+        }
+
+        def read(run: Run) -> dict[str, list[tuple[str, int]]]:
+            return {
+                kind: [(str(row[0]), int(row[1])) for row in run(sql, where.params)]
+                for kind, sql in statements.items()
+            }
+
+        return self._read(read)
+
+
+_DIRECTORY_BATCH = 500

@@ -45,6 +45,16 @@ class Dialect:
         and `high` (bucket i is [low[i], high[i])); sorted by bucket."""
         raise NotImplementedError
 
+    def keyed(self, source: str, column: str, is_list: bool, measured: str) -> str:
+        """`source`'s rows (a SELECT of `column` and the `measured` columns of calls), one row per
+        distinct value of `column` as `group_key` (a call with an empty list gets one, "")."""
+        if not is_list:
+            return f"SELECT {column} AS group_key, {measured} FROM ({source}) AS c"
+        return self._keyed_list(source, column, measured)
+
+    def _keyed_list(self, source: str, column: str, measured: str) -> str:
+        raise NotImplementedError
+
 
 class DuckDBDialect(Dialect):
     name = "duckdb"
@@ -77,6 +87,11 @@ class DuckDBDialect(Dialect):
             "GROUP BY b.bucket ORDER BY b.bucket"
         )
 
+    def _keyed_list(self, source: str, column: str, measured: str) -> str:
+        values = f"list_distinct({column})"
+        key = f"unnest(CASE WHEN len({values}) = 0 THEN ['']::VARCHAR[] ELSE {values} END)"
+        return f"SELECT {key} AS group_key, {measured} FROM ({source}) AS c"
+
 
 class PostgresDialect(Dialect):
     name = "postgres"
@@ -108,6 +123,14 @@ class PostgresDialect(Dialect):
         return (
             f"SELECT width_bucket(start_ms, {self.param(low)}::bigint[]) AS bucket, {measures} "
             f"FROM ({source}) AS c GROUP BY 1 ORDER BY 1"
+        )
+
+    def _keyed_list(self, source: str, column: str, measured: str) -> str:
+        # unnest in a LATERAL subquery, so that DISTINCT applies per call.
+        return (
+            f"SELECT u.group_key, {measured} FROM ({source}) AS c CROSS JOIN LATERAL "
+            f"(SELECT DISTINCT value AS group_key FROM unnest(CASE WHEN cardinality(c.{column}) "
+            f"= 0 THEN ARRAY['']::text[] ELSE c.{column} END) AS value) AS u"
         )
 
 

@@ -165,6 +165,19 @@ MIGRATIONS: tuple[Migration, ...] = (
         postgres=("ALTER TABLE audit_log ADD COLUMN seq bigserial",),
     ),
     Migration(
+        6,
+        "directory of display names",
+        duckdb=(
+            "CREATE TABLE directory (tenant_id VARCHAR NOT NULL, kind VARCHAR NOT NULL, "
+            "id VARCHAR NOT NULL, name VARCHAR NOT NULL, PRIMARY KEY (tenant_id, kind, id))",
+        ),
+        postgres=(
+            'CREATE TABLE directory (tenant_id text COLLATE "C" NOT NULL, '
+            'kind text COLLATE "C" NOT NULL, id text COLLATE "C" NOT NULL, '
+            'name text COLLATE "C" NOT NULL, PRIMARY KEY (tenant_id, kind, id))',
+        ),
+    ),
+    Migration(
         7,
         "calls per tenant and UTC day, kept by the database in every write's transaction",
         duckdb=(),  # DuckDB counts a tenant's calls from its zone maps in a few ms

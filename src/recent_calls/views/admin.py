@@ -10,12 +10,14 @@ import hmac
 import tempfile
 from typing import Annotated, Any
 
+import orjson
 from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from ..admin import ACTOR_HEADER, SANE_ACTOR, LocalAdmin
-from ..errors import NotFound, Unauthorized
+from ..directory import export_order, parse_csv, parse_json, to_csv
+from ..errors import FieldError, InvalidRequest, NotFound, PayloadTooLarge, Unauthorized
 from .common import PartsDep
 
 router = APIRouter(prefix="/admin/v1", tags=["Administration"])
@@ -156,3 +158,37 @@ async def seed_demo(body: DemoRequest, admin: AdminDep) -> list[dict[str, str]]:
 @router.post("/compact", dependencies=guarded)
 async def compact(admin: AdminDep) -> dict[str, bool]:
     return {"compacted": await run_in_threadpool(admin.compact)}
+
+
+MAX_DIRECTORY_BYTES = 64 << 20
+
+
+@router.put("/tenants/{tenant_id}/directory", dependencies=guarded)
+async def replace_directory(tenant_id: str, request: Request, admin: AdminDep) -> dict[str, int]:
+    """Replace the tenant's whole directory: a CSV body (`kind,id,name`) or a JSON list."""
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_DIRECTORY_BYTES:
+            raise PayloadTooLarge(f"The body is larger than {MAX_DIRECTORY_BYTES} bytes.")
+        chunks.append(chunk)
+    raw = b"".join(chunks)
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media_type == "application/json":
+        try:
+            items = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            raise InvalidRequest([FieldError("body", "is not valid JSON")]) from None
+        entries = parse_json(items)
+    else:
+        entries = parse_csv(raw)
+    return {"entries": await run_in_threadpool(admin.replace_directory, tenant_id, entries)}
+
+
+@router.get("/tenants/{tenant_id}/directory", dependencies=guarded, response_model=None)
+async def get_directory(tenant_id: str, request: Request, admin: AdminDep) -> Any:
+    """The tenant's directory: a JSON list of {kind, id, name}, or CSV when asked for."""
+    entries = await run_in_threadpool(admin.directory, tenant_id)
+    if "text/csv" in request.headers.get("accept", ""):
+        return Response(to_csv(entries), media_type="text/csv; charset=utf-8")
+    return [entry.as_json() for entry in export_order(entries)]

@@ -14,6 +14,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
+from ..breakdowns import Grouping, request_properties
 from ..query import CallQuery, RecentCallsRequest, parse_tenant_body
 from ..schemas import PROBLEM_RESPONSES, FacetsRequest, FacetsResponse, StatsResponse
 from ..stats import (
@@ -46,16 +47,22 @@ def _stats_request_schema() -> dict[str, Any]:
         "default": "day",
         "description": f"Bucket size, in the request's timezone; at most {MAX_BUCKETS} buckets.",
     }
+    schema["properties"].update(request_properties())
     schema["required"] = [name for name in schema.get("required", []) if name == "tenantId"]
     return schema
 
 
 def answer_stats(
-    parts: Parts, credential: Credential, region: str, query: CallQuery, interval: str
+    parts: Parts,
+    credential: Credential,
+    region: str,
+    query: CallQuery,
+    interval: str,
+    grouping: Grouping | None,
 ) -> StatsResponse:
     tenant = bind_tenant(parts.auth, credential, query.request.tenantId, region)
     try:
-        return parts.storage.stats(tenant, query, interval)
+        return parts.storage.stats(tenant, query, interval, grouping)
     except TooManyBuckets as exc:  # allhistory: only the tenant's calls tell its span
         raise too_many_buckets(exc) from None
 
@@ -79,9 +86,11 @@ async def recent_call_stats(
     check_route(version, region)
     credential = await credential_of(request, parts)
     body = await read_json(request, parts.settings.max_body_bytes)
-    query, interval = parse_stats_request(body, parts.clock())
+    query, interval, grouping = parse_stats_request(body, parts.clock())
     check_bucket_count(query, interval)  # a field error, so before the tenant binding
-    return await run_in_threadpool(answer_stats, parts, credential, region, query, interval)
+    return await run_in_threadpool(
+        answer_stats, parts, credential, region, query, interval, grouping
+    )
 
 
 def answer_facets(
