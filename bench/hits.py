@@ -60,8 +60,8 @@ def main() -> None:
             started = time.perf_counter()
             conn.execute(
                 f"INSERT INTO calls (tenant_id, call_id, start_ms, {COLUMNS}) "
-                f"SELECT 'big', 'c' || n, {END_MS - span} + (n * {span // args.calls}), {VALUES} "
-                "FROM generate_series(1, %(n)s) AS n",
+                f"SELECT 'big', 'c' || n, {END_MS - span} + n::bigint * {span // args.calls}, "
+                f"{VALUES} FROM generate_series(1, %(n)s) AS n",
                 {"n": args.calls},
             )
             print(f"inserted {args.calls} calls in {time.perf_counter() - started:.1f} s")

@@ -115,7 +115,7 @@ def test_the_tenant_always_comes_first_whatever_the_body_says() -> None:
 def test_the_compiler_writes_no_tenant_condition_of_its_own() -> None:
     body = {**BASE, "callerName": ["a"], "tenantAgents": ["x"], "transferCount": "range:1,2"}
     where = build_where(parse_request(body, 0), Where(DUCKDB))
-    assert "tenant" not in where.sql
+    assert "tenant_id" not in where.sql
     assert "tenant_id" not in where.params
 
 

@@ -131,8 +131,9 @@ def test_replicas_share_buckets_through_redis(storage: Storage, database: str) -
 
 def test_the_redis_bucket_is_atomic_under_concurrency() -> None:
     async def burst() -> list[bool]:
+        # A long timeout: this is about atomicity, not about failing open on a slow Redis.
         limiter = RedisLimiter(
-            redis_url(), rate=0.001, burst=10, prefix=f"test:{secrets.token_hex(8)}:"
+            redis_url(), rate=0.001, burst=10, prefix=f"test:{secrets.token_hex(8)}:", timeout_s=10
         )
         try:
             decisions = await asyncio.gather(*(limiter.take("k") for _ in range(60)))

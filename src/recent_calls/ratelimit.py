@@ -147,13 +147,20 @@ class RedisLimiter:
     """Buckets in Redis, shared by every replica that uses the same Redis and prefix."""
 
     def __init__(
-        self, url: str, rate: float, burst: int, *, prefix: str = "recent-calls:ratelimit:"
+        self,
+        url: str,
+        rate: float,
+        burst: int,
+        *,
+        prefix: str = "recent-calls:ratelimit:",
+        timeout_s: float = 0.5,
     ) -> None:
         import redis.asyncio as aioredis
 
         self.rate, self.burst, self.prefix = rate, burst, prefix
+        # Short: a slow limiter must not slow every request (past it, requests go through).
         self._client: Any = aioredis.Redis.from_url(
-            url, socket_timeout=0.5, socket_connect_timeout=0.5
+            url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s
         )
         self._script: Any = self._client.register_script(BUCKET_SCRIPT)
         self._warned_at = -math.inf
