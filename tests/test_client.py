@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import pkgutil
 import socket
 from collections.abc import Callable
 from datetime import UTC, datetime
+from types import ModuleType
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -18,6 +20,7 @@ from recent_calls.client import (
     BadRequestError,
     Call,
     ClientError,
+    ClientSettings,
     ConfigurationError,
     PermissionDeniedError,
     Query,
@@ -327,6 +330,28 @@ def test_settings_come_from_the_environment(
         RecentCallsClient(token="t", region="eu")
 
 
+def test_client_settings_are_typed_and_keep_secrets_out_of_reprs(
+    server: LiveServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    credential = server.tenant("acme", calls=varied_calls(2))
+    monkeypatch.setenv("RECENT_CALLS_API_KEY", credential.api_key)
+    monkeypatch.setenv("RECENT_CALLS_TOKEN", credential.token)
+    monkeypatch.setenv("RECENT_CALLS_REGION", "")  # empty: unset, so the default us
+    monkeypatch.setenv("RECENT_CALLS_RETRIES", "0")
+    settings = ClientSettings(base_url=server.url)
+    assert (settings.region, settings.retries, settings.timeout_s) == ("us", 0, 30.0)
+    assert credential.token not in repr(settings) and credential.api_key not in repr(settings)
+    with RecentCallsClient(settings=settings) as client:
+        assert client.count("acme") == 2
+    with RecentCallsClient(settings=settings, region="uk") as uk:  # arguments win
+        assert uk.region == "uk"
+    monkeypatch.setenv("RECENT_CALLS_RETRIES", "-1")
+    with pytest.raises(ConfigurationError, match="retries"):
+        RecentCallsClient(server.url)
+    with pytest.raises(ConfigurationError, match=r"region.*'eu'"):
+        RecentCallsClient(server.url, region="eu", retries=1)
+
+
 def test_retries_ride_through_injected_429s_and_503s(make_server: ServerFactory) -> None:
     server = make_server(
         fault_rate_429=0.3, fault_rate_503=0.2, fault_retry_after_s=1, fault_seed=3
@@ -416,36 +441,14 @@ def test_call_is_a_plain_frozen_record() -> None:
     }
 
 
-def test_public_names_are_pinned() -> None:
-    assert sorted(client_module.__all__) == sorted(
-        [
-            "CALL_KEYS",
-            "DEFAULT_BASE_URL",
-            "APIError",
-            "AuthenticationError",
-            "BadRequestError",
-            "Call",
-            "ClientError",
-            "ConfigurationError",
-            "Duration",
-            "FieldError",
-            "NotFoundError",
-            "Page",
-            "PayloadTooLargeError",
-            "PermissionDeniedError",
-            "PushResult",
-            "Query",
-            "RateLimitError",
-            "RecentCallsClient",
-            "Region",
-            "ServerError",
-            "TransportError",
-            "UnexpectedResponse",
-            "UnsupportedMediaTypeError",
-            "count_range",
-            "duration_range",
-            "epoch_ms",
-            "parse_call",
-        ]
-    )
-    assert all(hasattr(client_module, name) for name in client_module.__all__)
+def test_all_is_exactly_the_public_names() -> None:
+    """`__all__` lists every public name the package defines or re-exports, and nothing else."""
+    public = {
+        name
+        for name, value in vars(client_module).items()
+        if not name.startswith("_") and not isinstance(value, ModuleType)
+    }
+    assert len(client_module.__all__) == len(set(client_module.__all__))
+    assert sorted(client_module.__all__) == sorted(public)
+    submodules = {info.name for info in pkgutil.iter_modules(client_module.__path__)}
+    assert submodules == {"client", "errors", "models", "query", "settings", "transport"}
