@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import pkgutil
 import socket
-from collections.abc import Callable
+import socketserver
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import closing, contextmanager
 from datetime import UTC, datetime
 from types import ModuleType
 from typing import Any
@@ -14,6 +17,7 @@ import httpx
 import pytest
 
 import recent_calls.client as client_module
+from recent_calls.admin import RemoteAdmin
 from recent_calls.client import (
     APIError,
     AuthenticationError,
@@ -22,6 +26,7 @@ from recent_calls.client import (
     ClientError,
     ClientSettings,
     ConfigurationError,
+    NotFoundError,
     PermissionDeniedError,
     Query,
     RateLimitError,
@@ -33,7 +38,9 @@ from recent_calls.client import (
     epoch_ms,
     parse_call,
 )
+from recent_calls.client.transport import Transport
 from recent_calls.credentials import IssuedCredential
+from recent_calls.errors import InvalidRequest, NotFound, Unauthorized
 from tests.calls import make_call
 from tests.conftest import FROZEN_NOW, LiveServer, ServerFactory
 
@@ -452,3 +459,80 @@ def test_all_is_exactly_the_public_names() -> None:
     assert sorted(client_module.__all__) == sorted(public)
     submodules = {info.name for info in pkgutil.iter_modules(client_module.__path__)}
     assert submodules == {"client", "errors", "models", "query", "settings", "transport"}
+
+
+@contextmanager
+def hanging_up() -> Iterator[tuple[str, list[bytes]]]:
+    """A loopback server that reads each request and hangs up without answering."""
+    received: list[bytes] = []
+
+    class HangUp(socketserver.BaseRequestHandler):
+        def handle(self) -> None:
+            data = b""
+            while b"\r\n\r\n" not in data:
+                chunk = self.request.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+            received.append(data)
+
+    with socketserver.ThreadingTCPServer(("127.0.0.1", 0), HangUp) as tcp:
+        thread = threading.Thread(target=tcp.serve_forever, daemon=True)
+        thread.start()
+        try:
+            yield f"http://127.0.0.1:{tcp.server_address[1]}", received
+        finally:
+            tcp.shutdown()
+            thread.join(timeout=10)
+
+
+def test_only_requests_safe_to_repeat_are_repeated_after_a_hang_up() -> None:
+    waits: list[float] = []
+    with hanging_up() as (url, received):
+        transport = Transport(url, headers={}, retries=2, sleep=waits.append)
+        with closing(transport):
+            with pytest.raises(TransportError, match="3 attempts"):
+                transport.request("POST", "/read", content=b"{}")
+            assert len(received) == 3 and len(waits) == 2
+            with pytest.raises(TransportError, match="1 attempts"):
+                transport.request("POST", "/create", content=b"{}", idempotent=False)
+            assert len(received) == 4  # it may have been acted on: not sent again
+            with pytest.raises(TransportError, match="1 attempts"):
+                transport.request("POST", "/import", content=iter([b"{}\n"]))
+            assert len(received) == 5 and len(waits) == 2  # a stream cannot be replayed
+
+
+def test_unserved_answers_are_repeated_even_when_unsafe(make_server: ServerFactory) -> None:
+    server = make_server(fault_rate_503=1.0)
+    waits: list[float] = []
+    transport = Transport(server.url, headers={}, retries=2, sleep=waits.append)
+    with closing(transport), pytest.raises(ServerError) as failed:
+        path = "/customerexperience/v1/recentCallData/us"
+        transport.request("POST", path, content=b"{}", idempotent=False)
+    assert failed.value.status == 503 and len(waits) == 2  # a 503 says nothing was done
+
+
+def test_remote_admin_errors_read_like_the_local_admins(make_server: ServerFactory) -> None:
+    server = make_server(admin_token="admin-secret")
+    with closing(RemoteAdmin(server.url, "admin-secret")) as admin:
+        with pytest.raises(NotFound, match="'nobody'") as missing:
+            admin.list_credentials("nobody")
+        assert isinstance(missing.value.__cause__, NotFoundError)
+        with pytest.raises(InvalidRequest) as invalid:
+            admin.create_tenant("no spaces allowed", "eu")
+        assert {e.field for e in invalid.value.errors} == {"tenantId", "region"}
+        issued = admin.create_tenant("acme", "us")
+        assert [c["keyId"] for c in admin.list_credentials("acme")] == [issued.key_id]
+    with closing(RemoteAdmin(server.url, "wrong")) as stranger, pytest.raises(Unauthorized):
+        stranger.compact()
+
+
+def test_remote_admin_reports_an_unreachable_server_after_retries() -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    waits: list[float] = []
+    admin = RemoteAdmin(closed, "t", retries=2, sleep=waits.append)
+    with closing(admin), pytest.raises(TransportError, match="3 attempts"):
+        admin.create_tenant("acme", "us")  # never sent: safe to try again
+    assert len(waits) == 2
