@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 import orjson
 import pytest
 
-from recent_calls.demo import DEMO_TENANTS, DemoTenant, generate_calls
+from recent_calls.demo import DEMO_TENANTS, DemoTenant, generate_calls, roster_for
 from recent_calls.records import LocalTimeReader, parse_call
 
 END_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z
@@ -419,3 +419,21 @@ def test_a_seed_gives_the_recorded_bytes(
         json.dumps(call, separators=(",", ":")).encode() + b"\n" for call in islice(calls, first)
     )
     assert hashlib.sha256(b"".join(lines)).hexdigest() == digest
+
+
+@pytest.mark.parametrize("tenant", DEMO_TENANTS, ids=lambda t: t.tenant_id)
+def test_the_roster_holds_exactly_the_ids_the_calls_carry(tenant: DemoTenant) -> None:
+    roster = roster_for(tenant, seed=5)
+    assert roster == roster_for(tenant.tenant_id, 5, tenant.timezone)
+    calls = list(
+        generate_calls(tenant.tenant_id, 5000, seed=5, end_ms=END_MS, timezone=tenant.timezone)
+    )
+
+    def seen(key: str) -> set[str]:
+        return {part for call in calls for part in call[key].split(",") if part}
+
+    assert seen("agentId") == set(roster.agent_ids)
+    assert seen("queueId") == set(roster.queue_ids)
+    assert seen("agentGroup") == set(roster.group_ids)
+    assert {call["dialedNumber"] for call in calls} == set(roster.channels)
+    assert roster_for(tenant, seed=6).agent_ids != roster.agent_ids
