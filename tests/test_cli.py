@@ -20,12 +20,12 @@ import orjson
 import pytest
 from click.testing import CliRunner
 
-from bench.common import stop, wait_healthy
 from recent_calls.cli import main
+from recent_calls.launch import stop, wait_healthy
 from recent_calls.storage import open_storage
 from tests.calls import make_call
-from tests.conftest import FROZEN_NOW
 from tests.pg import fresh_database, migrated_template
+from tests.support import FROZEN_NOW
 
 START = 1710000000000
 

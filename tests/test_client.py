@@ -39,54 +39,8 @@ from recent_calls.client import (
     parse_call,
 )
 from recent_calls.client.transport import Transport
-from recent_calls.credentials import IssuedCredential
 from recent_calls.errors import InvalidRequest, NotFound, Unauthorized
-from tests.calls import make_call
-from tests.conftest import FROZEN_NOW, LiveServer, ServerFactory
-
-NOW = int(FROZEN_NOW)
-NAMES = ("Ömer Yılmaz", "Pat Caller", "ACME CO", "Straße Ltd")
-
-
-def varied_calls(count: int = 40, tenant: str = "acme") -> list[dict[str, Any]]:
-    """Calls 45 minutes apart before the frozen now, each field varied so filters tell apart."""
-    calls = []
-    for i in range(count):
-        calls.append(
-            make_call(
-                f"{tenant}-{i:03d}",
-                NOW - (i + 1) * 2_700_000,
-                callerName=NAMES[i % 4],
-                callerNumber=f"73255{i:05d}",
-                agentId=["agA", "agB", "agA,agC", "agC"][i % 4],
-                queueId="100,101" if i % 5 == 0 else str(100 + i % 3),
-                agentGroup=str(10 + i % 2),
-                dialedNumber=f"1800555000{i % 2}",
-                agentHoldCount=i % 4,
-                agentMuteCount=i % 3,
-                transferCount=f"{i % 5}.0",
-                callDuration=str(i * 7_500),
-                waitTime=f"{i * 1000 + 500}.0",
-                timeInIVR=f"{(i % 7) * 4000}.0",
-                agentCallHandlingDuration=f"{i * 60_000}.0",
-                holdDuration=f"{(i % 6) * 10_000}.0",
-                muteDuration=i * 3,
-                transactionId="7 8" if i % 3 == 0 else str(i),
-                postCallSurvey='[{"question": 1, "score": 5}]' if i % 2 else "[]",
-                voiceComment='{"file": "v.wav"}' if i % 3 == 1 else "{}",
-            )
-        )
-    return calls
-
-
-def connect(server: LiveServer, credential: IssuedCredential, **options: Any) -> RecentCallsClient:
-    return RecentCallsClient(
-        server.url,
-        api_key=credential.api_key,
-        token=credential.token,
-        region=credential.region,
-        **options,
-    )
+from tests.support import NOW, LiveServer, ServerFactory, connect, varied_calls
 
 
 def _split(value: Any, sep: str | None = ",") -> list[str]:

@@ -16,8 +16,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import FROZEN_NOW, LiveServer, ServerFactory
 from tests.reference import SORT_COLUMNS, matching_ids
+from tests.support import FROZEN_NOW, LiveServer, ServerFactory
 
 NOW_MS = int(FROZEN_NOW)
 DAY = 86_400_000

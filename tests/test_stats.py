@@ -16,8 +16,8 @@ from recent_calls.storage import open_storage
 from recent_calls.storage.base import Storage
 from recent_calls.views.stats import compute_stats, parse_stats_request, read_facets
 from tests.calls import make_call
-from tests.conftest import LiveServer
 from tests.pg import fresh_database, postgres_server
+from tests.support import LiveServer
 
 HOUR = 3_600_000
 NEW_YORK = ZoneInfo("America/New_York")
