@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -17,6 +16,8 @@ from typing import Any
 import httpx
 import psycopg
 from psycopg import sql
+
+from recent_calls.launch import stop, wait_healthy
 
 PATH = "/customerexperience/v1/recentCallData/{region}"
 
@@ -73,29 +74,6 @@ def serve(database: str, now_ms: int, log: Path | None = None, **env: str) -> It
             yield Served(url, process)
         finally:
             stop(process, timeout=120)
-
-
-def stop(process: subprocess.Popen[Any], timeout: float = 30) -> None:
-    """Interrupt a server process (a clean shutdown); kill it if it does not end in time."""
-    process.send_signal(signal.SIGINT)
-    try:
-        process.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-
-
-def wait_healthy(url: str, seconds: float = 60) -> None:
-    """Wait until the server at `url` answers /healthz with 200."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/healthz").status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.05)
-    raise RuntimeError(f"{url} did not answer /healthz within {seconds} s")
 
 
 @contextmanager

@@ -6,27 +6,25 @@
 
 Reports requests, errors (anything but a 2xx; must be 0), p50/p99 latency and the growth of
 the server's resident memory from the end of warm-up to the end of the run (must stay under
-50 MB). Exits 1 when either bound is broken. `ServerProcess` is also what the tests use to run
-a real server they can kill.
+50 MB). Exits 1 when either bound is broken. `ServerProcess` is
+`recent_calls.launch.ServerProcess` with this clock.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import random
-import signal
-import subprocess
 import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import httpx
 
+from recent_calls import launch
 from recent_calls.credentials import IssuedCredential, issue
 from recent_calls.demo import generate_calls
 from recent_calls.imports import import_lines
@@ -37,49 +35,11 @@ MAX_ERRORS = 0
 MAX_RSS_GROWTH_MB = 50.0
 
 
-@dataclass
-class ServerProcess:
-    """`recent-calls serve` in its own process on a free loopback port; stderr goes to a file."""
+class ServerProcess(launch.ServerProcess):
+    """`recent-calls serve` in its own process, clock frozen at NOW_MS; stderr goes to a file."""
 
-    database: str
-    log_path: Path
-    env: dict[str, str] = field(default_factory=dict)
-    process: subprocess.Popen[str] | None = None
-    url: str = ""
-    _log: IO[str] | None = None
-
-    def start(self, timeout: float = 60.0) -> ServerProcess:
-        env = {**os.environ, "RECENT_CALLS_NOW": str(NOW_MS), **self.env}
-        command = [sys.executable, "-m", "recent_calls", "serve", "--port", "0"]
-        self._log = self.log_path.open("a")
-        self.process = subprocess.Popen(
-            [*command, "--database", self.database],
-            stdout=subprocess.PIPE,
-            stderr=self._log,
-            text=True,
-            env=env,
-        )
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            if line.startswith("Listening on "):
-                self.url = line.split()[-1]
-                break
-        if not self.url:
-            raise RuntimeError(f"the server did not start: {self.log_path.read_text()[-2000:]}")
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{self.url}/healthz", timeout=5).status_code == 200:
-                    return self
-            except httpx.TransportError:
-                pass
-            time.sleep(0.05)
-        raise RuntimeError("the server did not become healthy")
-
-    @property
-    def pid(self) -> int:
-        assert self.process is not None
-        return self.process.pid
+    def __init__(self, database: str, log_path: Path, env: dict[str, str] | None = None) -> None:
+        super().__init__(database, log_path, {"RECENT_CALLS_NOW": str(NOW_MS), **(env or {})})
 
     def rss_mb(self) -> float:
         """The server's resident memory, from /proc."""
@@ -87,36 +47,6 @@ class ServerProcess:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) / 1024
         raise RuntimeError("no VmRSS")
-
-    def kill(self) -> None:
-        """SIGKILL: no shutdown code runs, as in a crash or an OOM kill."""
-        assert self.process is not None
-        self.process.kill()
-        self.process.wait(timeout=30)
-        self._close()
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=30)
-        self._close()
-
-    def _close(self) -> None:
-        if self.process is not None and self.process.stdout is not None:
-            self.process.stdout.close()
-        if self._log is not None:
-            self._log.close()
-            self._log = None
-
-    def __enter__(self) -> ServerProcess:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
 
 
 @dataclass

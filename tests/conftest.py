@@ -1,36 +1,31 @@
-"""Fixtures: a real database file, and the real HTTP server on a loopback port."""
+"""Fixtures: a real database file, and the real HTTP server on a loopback port.
+
+Only fixtures live here; what tests share besides them is in tests/support.py.
+"""
 
 from __future__ import annotations
 
-import functools
-import socket
-import threading
-import time
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from typing import Any
 
-import anyio
-import anyio.from_thread
 import httpx
 import pytest
-import uvicorn
 
 from recent_calls.app import create_app
 from recent_calls.clock import Clock
-from recent_calls.credentials import IssuedCredential, issue
-from recent_calls.imports import import_lines
 from recent_calls.settings import Settings
 from recent_calls.storage import open_storage
 from recent_calls.storage.base import Storage
 from tests.pg import fresh_database, migrated_template
-
-# 2024-03-13T16:00:00Z, a Wednesday: just after the US DST change, before Europe's.
-FROZEN_NOW = "1710345600000"
-
-
-ENGINES = ["duckdb", "postgres"]
+from tests.support import (
+    ENGINES,
+    FROZEN_NOW,
+    InProcessHTTP,
+    LiveServer,
+    ServerFactory,
+    serving,
+)
 
 
 @pytest.fixture(params=ENGINES)
@@ -40,27 +35,35 @@ def engine(request: pytest.FixtureRequest) -> str:
     return engine_name
 
 
-@contextmanager
-def empty_database(engine: str, folder: Any, name: str) -> Iterator[str]:
-    """An empty database: a DuckDB file `name` in `folder`, or a fresh PostgreSQL database."""
-    if engine == "duckdb":
-        yield str(folder / f"{name}.duckdb")
-    else:
-        with fresh_database(template=migrated_template()) as url:
-            yield url
+@pytest.fixture
+def empty_database(engine: str, tmp_path: Any) -> Callable[[str], AbstractContextManager[str]]:
+    """Makes empty databases: a DuckDB file `name` in the test's folder, or a fresh PostgreSQL
+    database."""
+
+    @contextmanager
+    def make(name: str) -> Iterator[str]:
+        if engine == "duckdb":
+            yield str(tmp_path / f"{name}.duckdb")
+        else:
+            with fresh_database(template=migrated_template()) as url:
+                yield url
+
+    return make
 
 
 @pytest.fixture
-def database(engine: str, tmp_path: Any) -> Iterator[str]:
+def database(empty_database: Callable[[str], AbstractContextManager[str]]) -> Iterator[str]:
     """The test's database, of the engine the test runs on."""
-    with empty_database(engine, tmp_path, "calls") as url:
+    with empty_database("calls") as url:
         yield url
 
 
 @pytest.fixture
-def other_database(engine: str, tmp_path: Any) -> Iterator[str]:
+def other_database(
+    empty_database: Callable[[str], AbstractContextManager[str]],
+) -> Iterator[str]:
     """A second empty database of the same engine, for tests with two sides (sync, mirrors)."""
-    with empty_database(engine, tmp_path, "other") as url:
+    with empty_database("other") as url:
         yield url
 
 
@@ -75,74 +78,6 @@ def storage(database: str) -> Iterator[Storage]:
     store = open_storage(database)
     yield store
     store.close()
-
-
-@dataclass
-class LiveServer:
-    url: str
-    storage: Storage
-    http: httpx.Client
-
-    def tenant(
-        self, tenant_id: str, region: str = "us", calls: list[dict[str, Any]] | None = None
-    ) -> IssuedCredential:
-        """Create a tenant with `calls` and return a credential for it."""
-        return add_tenant(self.storage, tenant_id, region, calls or [])
-
-    def post(
-        self,
-        body: Any,
-        credential: IssuedCredential | None = None,
-        region: str | None = None,
-        **kwargs: Any,
-    ) -> httpx.Response:
-        """POST a recentCallData request as `credential`'s owner."""
-        headers = kwargs.pop("headers", {})
-        if credential is not None:
-            headers = {"8x8-apikey": credential.api_key, "token": credential.token, **headers}
-            region = region or credential.region
-        path = f"/customerexperience/v1/recentCallData/{region or 'us'}"
-        if "content" in kwargs:
-            return self.http.post(path, headers=headers, **kwargs)
-        return self.http.post(path, headers=headers, json=body, **kwargs)
-
-
-def add_tenant(
-    storage: Storage, tenant_id: str, region: str, calls: list[dict[str, Any]]
-) -> IssuedCredential:
-    storage.create_tenant(tenant_id, region)
-    if calls:
-        import_lines(storage, tenant_id, calls)
-    return issue(storage, tenant_id, region)
-
-
-@contextmanager
-def serving(settings: Settings, storage: Storage, clock: Clock | None = None) -> Iterator[str]:
-    """Run the real app under uvicorn on a free loopback port in a thread; yield its URL."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(128)
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(
-        create_app(settings, storage=storage, clock=clock), log_level="warning", lifespan="on"
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("the test server did not start")
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
-
-
-ServerFactory = Callable[..., LiveServer]
 
 
 @pytest.fixture
@@ -163,36 +98,6 @@ def make_server(storage: Storage, database: str) -> Iterator[ServerFactory]:
 @pytest.fixture
 def server(make_server: ServerFactory) -> LiveServer:
     return make_server()
-
-
-class InProcessHTTP:
-    """The app called in process through httpx.ASGITransport, with httpx.Client's calls.
-
-    For the API tests that are not about the socket: no server thread, no port, the same app.
-    Each call runs on an AsyncClient in an anyio portal thread.
-    """
-
-    def __init__(self, app: Any) -> None:
-        self._portal_cm = anyio.from_thread.start_blocking_portal()
-        self._portal = self._portal_cm.__enter__()
-        transport = httpx.ASGITransport(app=app)
-        self._client = httpx.AsyncClient(
-            transport=transport, base_url="http://testserver", timeout=30
-        )
-
-    def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
-        call = functools.partial(self._client.request, method, url, **kwargs)
-        return self._portal.call(call)
-
-    def get(self, url: str, **kwargs: Any) -> httpx.Response:
-        return self.request("GET", url, **kwargs)
-
-    def post(self, url: str, **kwargs: Any) -> httpx.Response:
-        return self.request("POST", url, **kwargs)
-
-    def close(self) -> None:
-        self._portal.call(self._client.aclose)
-        self._portal_cm.__exit__(None, None, None)
 
 
 @pytest.fixture

@@ -31,7 +31,7 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 from psycopg import sql
 
-from bench.common import free_port
+from tests.support import free_port
 
 ENV = "RECENT_CALLS_TEST_POSTGRES"
 LOCAL_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"

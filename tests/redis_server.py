@@ -21,7 +21,7 @@ import time
 
 import redis
 
-from bench.common import free_port
+from tests.support import free_port
 
 ENV = "RECENT_CALLS_TEST_REDIS"
 LOCAL_SERVER = "redis://127.0.0.1:6379/0"

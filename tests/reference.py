@@ -2,13 +2,17 @@
 
 Written from SPEC.md alone, in plain Python over the import-shape dicts the tests insert, so
 that the property tests can compare the real API against it. It deliberately shares no code
-with the service.
+with the service, and where the service has an algorithm it uses another: windows come from
+converting UTC to local time only (the service converts local midnights to UTC), ranges are
+cut at their colon and comma (the service matches a regular expression), and numbers are
+compared as exact decimals.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
+from decimal import ROUND_FLOOR, Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -69,16 +73,73 @@ def _as_list(value: Any) -> list[str]:
 
 
 # ---------------------------------------------------------------------------- windows
+#
+# The service turns a local date into its midnight and that into UTC (local -> UTC). This
+# model only converts UTC to local, which has one answer for every instant. It walks UTC hour
+# by hour comparing the zone's offsets at both ends of each hour; while the offset holds, the
+# local date grows with the instant, so the first instant of a day within such a stretch is
+# plain arithmetic. An hour whose offsets differ is cut at the change, found by halving.
+
+_HOUR_MS = 3_600_000
 
 
-def _local_date(now_ms: int, tz: ZoneInfo) -> date:
-    return (_EPOCH + now_ms * _MS).astimezone(tz).date()
+def _wall_clock(ms: int, tz: ZoneInfo) -> datetime:
+    return (_EPOCH + ms * _MS).astimezone(tz)
 
 
-def _day_start_ms(day: date, tz: ZoneInfo) -> int:
-    """The first instant of `day` in `tz` (local midnight, by the zone's real rules)."""
-    local = datetime(day.year, day.month, day.day, tzinfo=tz)
-    return (local.astimezone(UTC) - _EPOCH) // _MS
+def _local_date_at(ms: int, tz: ZoneInfo) -> date:
+    """The calendar date on the wall clocks of `tz` at the instant `ms`."""
+    return _wall_clock(ms, tz).date()
+
+
+def _offset_ms(ms: int, tz: ZoneInfo) -> int:
+    offset = _wall_clock(ms, tz).utcoffset()
+    assert offset is not None
+    return offset // _MS
+
+
+def _steady_stretches(start: int, tz: ZoneInfo) -> list[tuple[int, int, int]]:
+    """The hour [start, start + 1 h) as (first, after, offset) stretches of one offset each."""
+    end = start + _HOUR_MS
+    before, after = _offset_ms(start, tz), _offset_ms(end - 1, tz)
+    if before == after:
+        return [(start, end, before)]
+    low, high = start, end - 1  # the offset changes in (low, high]: find the first new instant
+    while high - low > 1:
+        middle = (low + high) // 2
+        if _offset_ms(middle, tz) == before:
+            low = middle
+        else:
+            high = middle
+    return [(start, high, before), (high, end, _offset_ms(high, tz))]
+
+
+def _first_instant_of(day: date, tz: ZoneInfo) -> int:
+    """The earliest instant (ms) at which the local date in `tz` is `day` or later."""
+    midnight = (datetime(day.year, day.month, day.day, tzinfo=UTC) - _EPOCH) // _MS
+    start = midnight - 30 * _HOUR_MS  # no zone is 30 hours ahead of UTC
+    while True:
+        for first, after, offset in _steady_stretches(start, tz):
+            # Local time is instant + offset here: the day has begun once that reaches midnight.
+            candidate = max(first, midnight - offset)
+            if candidate < after:
+                return candidate
+        start += _HOUR_MS
+
+
+def _calendar_days(duration: str, today: date) -> tuple[date, date]:
+    """The first day of the named period and the day after its last, from SPEC.md's words."""
+    if duration == "today":
+        return today, today + timedelta(days=1)
+    if duration == "yesterday":
+        return today - timedelta(days=1), today
+    if duration == "week":  # Monday of this week to the Monday after
+        monday = date.fromordinal(today.toordinal() - today.isoweekday() + 1)
+        return monday, date.fromordinal(monday.toordinal() + 7)
+    if duration == "month":  # the 1st of this month to the 1st of the next
+        year, month = divmod(today.year * 12 + today.month, 12)  # the next month, 0-based
+        return date(today.year, today.month, 1), date(year, month + 1, 1)
+    raise ValueError(f"not a duration: {duration!r}")
 
 
 def duration_window(duration: str, tz_name: str, now_ms: int) -> tuple[int, int] | None:
@@ -86,20 +147,16 @@ def duration_window(duration: str, tz_name: str, now_ms: int) -> tuple[int, int]
     if duration == "allhistory":
         return None
     tz = ZoneInfo(tz_name)
-    today = _local_date(now_ms, tz)
-    if duration == "today":
-        first, after = today, today + timedelta(days=1)
-    elif duration == "yesterday":
-        first, after = today - timedelta(days=1), today
-    elif duration == "week":
-        first = today - timedelta(days=today.weekday())
-        after = first + timedelta(days=7)
-    elif duration == "month":
-        first = today.replace(day=1)
-        after = (first + timedelta(days=32)).replace(day=1)
-    else:
-        raise ValueError(f"not a duration: {duration!r}")
-    return _day_start_ms(first, tz), _day_start_ms(after, tz)
+    first, after = _calendar_days(duration, _local_date_at(now_ms, tz))
+    return _first_instant_of(first, tz), _first_instant_of(after, tz)
+
+
+def _epoch_ms_text(text: str) -> int:
+    """Epoch milliseconds written as digits, with spaces around them tolerated."""
+    digits = text.strip(" ")
+    if not digits or not all("0" <= c <= "9" for c in digits):
+        raise ValueError(f"{text!r} is not epoch milliseconds")
+    return int(digits)
 
 
 def _in_window(body: dict[str, Any], now_ms: int) -> Callable[[int], bool]:
@@ -113,24 +170,46 @@ def _in_window(body: dict[str, Any], now_ms: int) -> Callable[[int], bool]:
     text = _text(body, "timeRange")
     if text is None:
         raise ValueError("the body has no window")
-    left, right = text.split("-")
-    low, high = int(left.strip()), int(right.strip())
-    return lambda start: low <= start <= high
+    left, dash, right = text.partition("-")
+    if not dash:
+        raise ValueError(f"{text!r} is not START-END")
+    first, last = _epoch_ms_text(left), _epoch_ms_text(right)
+    return lambda start: first <= start <= last  # inclusive at both ends
 
 
 # ---------------------------------------------------------------------------- filters
+#
+# "PREFIX:X,Y", read by cutting at the colon and the comma (the service uses a regular
+# expression): integers, -1 unbounded on that side, inclusive at both ends.
 
 
-def _bounds(text: str, prefix: str) -> tuple[int, int]:
-    head, _, rest = text.partition(":")
-    if head != prefix:
-        raise ValueError(f"{text!r} does not start with {prefix}:")
-    x, y = rest.split(",")
-    return int(x), int(y)
+def _bound(text: str) -> Decimal | None:
+    """One end of a range: None for -1 (unbounded), else a non-negative integer."""
+    if text == "-1":
+        return None
+    if not text or not all("0" <= c <= "9" for c in text):
+        raise ValueError(f"{text!r} is not a non-negative integer or -1")
+    return Decimal(text)
 
 
-def _between(value: float, low: int, high: int) -> bool:
-    return (low == -1 or low <= value) and (high == -1 or value <= high)
+def _range(text: str, prefixes: tuple[str, ...]) -> tuple[str, Decimal | None, Decimal | None]:
+    prefix, colon, numbers = text.partition(":")
+    if not colon or prefix not in prefixes:
+        raise ValueError(f"{text!r} does not start with one of {prefixes}")
+    low, comma, high = numbers.partition(",")
+    if not comma:
+        raise ValueError(f"{text!r} has no comma")
+    return prefix, _bound(low), _bound(high)
+
+
+def _inside(value: Decimal, low: Decimal | None, high: Decimal | None) -> bool:
+    return (low is None or low <= value) and (high is None or value <= high)
+
+
+def _amount(call: dict[str, Any], key: str) -> Decimal:
+    """A stored number exactly as written ("310887.0", 7, ""), missing as zero."""
+    value = call.get(key)
+    return Decimal(str(value)) if value not in (None, "") else Decimal(0)
 
 
 def _caller_matches(call: dict[str, Any], search: Any) -> bool:
@@ -155,16 +234,15 @@ def _matches(call: dict[str, Any], body: dict[str, Any]) -> bool:
     for field, key in COUNT_FILTERS.items():
         text = _text(body, field)
         if text is not None:
-            low, high = _bounds(text, "range")
-            if not _between(float(call.get(key) or 0), low, high):
+            _, low, high = _range(text, ("range",))
+            if not _inside(_amount(call, key), low, high):
                 return False
     for field, key in DURATION_FILTERS.items():
         text = _text(body, field)
         if text is not None:
-            period = text.partition(":")[0]
-            low, high = _bounds(text, period)
-            whole_units = int(float(call.get(key) or 0) // _UNITS[period])
-            if not _between(whole_units, low, high):
+            period, low, high = _range(text, tuple(_UNITS))
+            whole_units = (_amount(call, key) / _UNITS[period]).to_integral_value(ROUND_FLOOR)
+            if not _inside(whole_units, low, high):
                 return False
     return True
 

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from tests.calls import make_call
-from tests.conftest import LiveServer
+from tests.support import LiveServer
 
 HOUR = 3_600_000
 BASE = 1710345600000 - 10 * 24 * HOUR  # ten days before the frozen now

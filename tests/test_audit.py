@@ -15,7 +15,7 @@ from recent_calls.errors import NotFound, Unauthorized
 from recent_calls.storage.base import Storage
 
 from .calls import SteppedClock, make_call
-from .conftest import ServerFactory
+from .support import ServerFactory
 
 HOUR_MS = 3_600_000
 BODY = {"page": 1, "rows": 1, "duration": "allhistory"}

@@ -16,7 +16,7 @@ from recent_calls.storage.base import Storage
 from recent_calls.storage.dialects import DUCKDB, POSTGRES, Dialect
 from recent_calls.storage.scope import scoped
 from tests.calls import bound, make_call
-from tests.conftest import FROZEN_NOW, LiveServer
+from tests.support import FROZEN_NOW, LiveServer
 
 NOW = int(FROZEN_NOW)
 STATS = "/customerexperience/v1/recentCallStats"

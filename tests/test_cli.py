@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 import shlex
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,13 +17,12 @@ import orjson
 import pytest
 from click.testing import CliRunner
 
-from bench.common import stop, wait_healthy
 from recent_calls.cli import main
 from recent_calls.settings import Settings
 from recent_calls.storage import open_storage
 from tests.calls import make_call
-from tests.conftest import FROZEN_NOW
 from tests.pg import fresh_database, migrated_template
+from tests.support import FROZEN_NOW, Served, serve_demo
 
 START = 1710000000000
 
@@ -122,45 +117,6 @@ def test_demo_json_prints_one_credential_per_demo_tenant(database: str) -> None:
         ("britco01", "uk"),
     }
     assert all(set(i) == {"tenantId", "region", "apiKey", "token"} for i in issued)
-
-
-@dataclass
-class Served:
-    url: str
-    database: str
-    banner: list[str]
-    process: subprocess.Popen[str]
-
-
-@contextmanager
-def serve_demo(database: str, demo: bool = True, *extra: str) -> Iterator[Served]:
-    """`recent-calls serve [--demo]` in its own process, on a free loopback port."""
-    env = {**os.environ, "RECENT_CALLS_NOW": FROZEN_NOW}
-    command = [sys.executable, "-m", "recent_calls", "serve"]
-    if demo:
-        command += ["--demo", "--demo-calls", "300"]
-    process = subprocess.Popen(
-        [*command, "--port", "0", "--database", database, *extra],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        env=env,
-    )
-    try:
-        assert process.stdout is not None
-        banner: list[str] = []
-        url = ""
-        for line in process.stdout:
-            banner.append(line.rstrip("\n"))
-            if line.startswith("Listening on "):
-                url = line.split()[-1]
-            if len([b for b in banner if "curl " in b]) == 2 or (url and not demo):
-                break
-        assert url, "\n".join(banner)
-        wait_healthy(url)
-        yield Served(url, database, banner, process)
-    finally:
-        stop(process, timeout=20)
 
 
 @pytest.fixture

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import pkgutil
 import socket
-from collections.abc import Callable
+import socketserver
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import closing, contextmanager
 from datetime import UTC, datetime
+from types import ModuleType
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -12,13 +17,16 @@ import httpx
 import pytest
 
 import recent_calls.client as client_module
+from recent_calls.admin import RemoteAdmin
 from recent_calls.client import (
     APIError,
     AuthenticationError,
     BadRequestError,
     Call,
     ClientError,
+    ClientSettings,
     ConfigurationError,
+    NotFoundError,
     PermissionDeniedError,
     Query,
     RateLimitError,
@@ -30,53 +38,9 @@ from recent_calls.client import (
     epoch_ms,
     parse_call,
 )
-from recent_calls.credentials import IssuedCredential
-from tests.calls import make_call
-from tests.conftest import FROZEN_NOW, LiveServer, ServerFactory
-
-NOW = int(FROZEN_NOW)
-NAMES = ("Ömer Yılmaz", "Pat Caller", "ACME CO", "Straße Ltd")
-
-
-def varied_calls(count: int = 40, tenant: str = "acme") -> list[dict[str, Any]]:
-    """Calls 45 minutes apart before the frozen now, each field varied so filters tell apart."""
-    calls = []
-    for i in range(count):
-        calls.append(
-            make_call(
-                f"{tenant}-{i:03d}",
-                NOW - (i + 1) * 2_700_000,
-                callerName=NAMES[i % 4],
-                callerNumber=f"73255{i:05d}",
-                agentId=["agA", "agB", "agA,agC", "agC"][i % 4],
-                queueId="100,101" if i % 5 == 0 else str(100 + i % 3),
-                agentGroup=str(10 + i % 2),
-                dialedNumber=f"1800555000{i % 2}",
-                agentHoldCount=i % 4,
-                agentMuteCount=i % 3,
-                transferCount=f"{i % 5}.0",
-                callDuration=str(i * 7_500),
-                waitTime=f"{i * 1000 + 500}.0",
-                timeInIVR=f"{(i % 7) * 4000}.0",
-                agentCallHandlingDuration=f"{i * 60_000}.0",
-                holdDuration=f"{(i % 6) * 10_000}.0",
-                muteDuration=i * 3,
-                transactionId="7 8" if i % 3 == 0 else str(i),
-                postCallSurvey='[{"question": 1, "score": 5}]' if i % 2 else "[]",
-                voiceComment='{"file": "v.wav"}' if i % 3 == 1 else "{}",
-            )
-        )
-    return calls
-
-
-def connect(server: LiveServer, credential: IssuedCredential, **options: Any) -> RecentCallsClient:
-    return RecentCallsClient(
-        server.url,
-        api_key=credential.api_key,
-        token=credential.token,
-        region=credential.region,
-        **options,
-    )
+from recent_calls.client.transport import Transport
+from recent_calls.errors import InvalidRequest, NotFound, Unauthorized
+from tests.support import NOW, LiveServer, ServerFactory, connect, varied_calls
 
 
 def _split(value: Any, sep: str | None = ",") -> list[str]:
@@ -327,6 +291,28 @@ def test_settings_come_from_the_environment(
         RecentCallsClient(token="t", region="eu")
 
 
+def test_client_settings_are_typed_and_keep_secrets_out_of_reprs(
+    server: LiveServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    credential = server.tenant("acme", calls=varied_calls(2))
+    monkeypatch.setenv("RECENT_CALLS_API_KEY", credential.api_key)
+    monkeypatch.setenv("RECENT_CALLS_TOKEN", credential.token)
+    monkeypatch.setenv("RECENT_CALLS_REGION", "")  # empty: unset, so the default us
+    monkeypatch.setenv("RECENT_CALLS_RETRIES", "0")
+    settings = ClientSettings(base_url=server.url)
+    assert (settings.region, settings.retries, settings.timeout_s) == ("us", 0, 30.0)
+    assert credential.token not in repr(settings) and credential.api_key not in repr(settings)
+    with RecentCallsClient(settings=settings) as client:
+        assert client.count("acme") == 2
+    with RecentCallsClient(settings=settings, region="uk") as uk:  # arguments win
+        assert uk.region == "uk"
+    monkeypatch.setenv("RECENT_CALLS_RETRIES", "-1")
+    with pytest.raises(ConfigurationError, match="retries"):
+        RecentCallsClient(server.url)
+    with pytest.raises(ConfigurationError, match=r"region.*'eu'"):
+        RecentCallsClient(server.url, region="eu", retries=1)
+
+
 def test_retries_ride_through_injected_429s_and_503s(make_server: ServerFactory) -> None:
     server = make_server(
         fault_rate_429=0.3, fault_rate_503=0.2, fault_retry_after_s=1, fault_seed=3
@@ -416,36 +402,91 @@ def test_call_is_a_plain_frozen_record() -> None:
     }
 
 
-def test_public_names_are_pinned() -> None:
-    assert sorted(client_module.__all__) == sorted(
-        [
-            "CALL_KEYS",
-            "DEFAULT_BASE_URL",
-            "APIError",
-            "AuthenticationError",
-            "BadRequestError",
-            "Call",
-            "ClientError",
-            "ConfigurationError",
-            "Duration",
-            "FieldError",
-            "NotFoundError",
-            "Page",
-            "PayloadTooLargeError",
-            "PermissionDeniedError",
-            "PushResult",
-            "Query",
-            "RateLimitError",
-            "RecentCallsClient",
-            "Region",
-            "ServerError",
-            "TransportError",
-            "UnexpectedResponse",
-            "UnsupportedMediaTypeError",
-            "count_range",
-            "duration_range",
-            "epoch_ms",
-            "parse_call",
-        ]
-    )
-    assert all(hasattr(client_module, name) for name in client_module.__all__)
+def test_all_is_exactly_the_public_names() -> None:
+    """`__all__` lists every public name the package defines or re-exports, and nothing else."""
+    public = {
+        name
+        for name, value in vars(client_module).items()
+        if not name.startswith("_") and not isinstance(value, ModuleType)
+    }
+    assert len(client_module.__all__) == len(set(client_module.__all__))
+    assert sorted(client_module.__all__) == sorted(public)
+    submodules = {info.name for info in pkgutil.iter_modules(client_module.__path__)}
+    assert submodules == {"client", "errors", "models", "query", "settings", "transport"}
+
+
+@contextmanager
+def hanging_up() -> Iterator[tuple[str, list[bytes]]]:
+    """A loopback server that reads each request and hangs up without answering."""
+    received: list[bytes] = []
+
+    class HangUp(socketserver.BaseRequestHandler):
+        def handle(self) -> None:
+            data = b""
+            while b"\r\n\r\n" not in data:
+                chunk = self.request.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+            received.append(data)
+
+    with socketserver.ThreadingTCPServer(("127.0.0.1", 0), HangUp) as tcp:
+        thread = threading.Thread(target=tcp.serve_forever, daemon=True)
+        thread.start()
+        try:
+            yield f"http://127.0.0.1:{tcp.server_address[1]}", received
+        finally:
+            tcp.shutdown()
+            thread.join(timeout=10)
+
+
+def test_only_requests_safe_to_repeat_are_repeated_after_a_hang_up() -> None:
+    waits: list[float] = []
+    with hanging_up() as (url, received):
+        transport = Transport(url, headers={}, retries=2, sleep=waits.append)
+        with closing(transport):
+            with pytest.raises(TransportError, match="3 attempts"):
+                transport.request("POST", "/read", content=b"{}")
+            assert len(received) == 3 and len(waits) == 2
+            with pytest.raises(TransportError, match="1 attempts"):
+                transport.request("POST", "/create", content=b"{}", idempotent=False)
+            assert len(received) == 4  # it may have been acted on: not sent again
+            with pytest.raises(TransportError, match="1 attempts"):
+                transport.request("POST", "/import", content=iter([b"{}\n"]))
+            assert len(received) == 5 and len(waits) == 2  # a stream cannot be replayed
+
+
+def test_unserved_answers_are_repeated_even_when_unsafe(make_server: ServerFactory) -> None:
+    server = make_server(fault_rate_503=1.0)
+    waits: list[float] = []
+    transport = Transport(server.url, headers={}, retries=2, sleep=waits.append)
+    with closing(transport), pytest.raises(ServerError) as failed:
+        path = "/customerexperience/v1/recentCallData/us"
+        transport.request("POST", path, content=b"{}", idempotent=False)
+    assert failed.value.status == 503 and len(waits) == 2  # a 503 says nothing was done
+
+
+def test_remote_admin_errors_read_like_the_local_admins(make_server: ServerFactory) -> None:
+    server = make_server(admin_token="admin-secret")
+    with closing(RemoteAdmin(server.url, "admin-secret")) as admin:
+        with pytest.raises(NotFound, match="'nobody'") as missing:
+            admin.list_credentials("nobody")
+        assert isinstance(missing.value.__cause__, NotFoundError)
+        with pytest.raises(InvalidRequest) as invalid:
+            admin.create_tenant("no spaces allowed", "eu")
+        assert {e.field for e in invalid.value.errors} == {"tenantId", "region"}
+        issued = admin.create_tenant("acme", "us")
+        assert [c["keyId"] for c in admin.list_credentials("acme")] == [issued.key_id]
+    with closing(RemoteAdmin(server.url, "wrong")) as stranger, pytest.raises(Unauthorized):
+        stranger.compact()
+
+
+def test_remote_admin_reports_an_unreachable_server_after_retries() -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    waits: list[float] = []
+    admin = RemoteAdmin(closed, "t", retries=2, sleep=waits.append)
+    with closing(admin), pytest.raises(TransportError, match="3 attempts"):
+        admin.create_tenant("acme", "us")  # never sent: safe to try again
+    assert len(waits) == 2

@@ -20,9 +20,9 @@ import httpx
 import orjson
 import pytest
 
-from bench.soak import NOW_MS, ServerProcess
 from recent_calls.credentials import IssuedCredential, issue
 from recent_calls.storage import open_storage
+from tests.support import NOW_MS, ServerProcess
 
 from .calls import make_call
 from .pg import fresh_database

@@ -17,8 +17,7 @@ from recent_calls.directory import Entry, parse_csv, parse_json, to_csv
 from recent_calls.errors import InvalidRequest
 from recent_calls.storage.base import Storage
 from tests.calls import make_call
-from tests.conftest import FROZEN_NOW, LiveServer, ServerFactory
-from tests.test_cli import serve_demo
+from tests.support import FROZEN_NOW, LiveServer, ServerFactory, serve_demo
 
 DIRECTORY = "/customerexperience/v1/recentCallDirectory"
 GOOD = (

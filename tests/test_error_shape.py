@@ -23,7 +23,7 @@ from recent_calls.problems import as_problem
 from recent_calls.settings import Settings
 from recent_calls.storage.base import Storage
 
-from .conftest import FROZEN_NOW, InProcessHTTP, add_tenant
+from .support import FROZEN_NOW, InProcessHTTP, add_tenant
 
 DATA = "/customerexperience/v1/recentCallData/us"
 BODY = {"tenantId": "acme", "page": 1, "rows": 1, "duration": "allhistory"}

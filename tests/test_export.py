@@ -17,8 +17,7 @@ from recent_calls.client import Call, Query, RecentCallsClient, count_range
 from recent_calls.export import CSV_COLUMNS, export_calls, parquet_row
 from recent_calls.imports import import_lines
 from tests.calls import make_call
-from tests.conftest import LiveServer
-from tests.test_client import connect, varied_calls
+from tests.support import LiveServer, connect, varied_calls
 
 
 def api_calls(client: RecentCallsClient, query: Query | None = None) -> list[Call]:

@@ -10,8 +10,7 @@ from recent_calls.client import Query
 from recent_calls.export import CSV_COLUMNS, export_calls
 from recent_calls.imports import import_lines
 from tests.calls import make_call
-from tests.conftest import FROZEN_NOW, LiveServer
-from tests.test_client import connect, varied_calls
+from tests.support import FROZEN_NOW, LiveServer, connect, varied_calls
 
 EXPORT = "/customerexperience/v1/recentCallExport"
 NOW = int(FROZEN_NOW)

@@ -10,12 +10,12 @@ import time
 
 import pytest
 
-from bench.common import wait_healthy
 from recent_calls.app import create_app
 from recent_calls.faults import FaultInjector, FaultPlan, parse_delay
+from recent_calls.launch import wait_healthy
 from recent_calls.server import banner
 from recent_calls.settings import Settings
-from tests.conftest import FROZEN_NOW, ServerFactory
+from tests.support import FROZEN_NOW, ServerFactory
 
 BODY = {"tenantId": "acme", "page": 1, "rows": 1, "duration": "allhistory"}
 

@@ -8,7 +8,7 @@ from schemathesis import GenerationMode
 from bench.fuzz import fuzz_ours, fuzz_vendor
 
 from .calls import make_call
-from .conftest import ServerFactory
+from .support import ServerFactory
 
 MODES = [GenerationMode.POSITIVE, GenerationMode.NEGATIVE]
 

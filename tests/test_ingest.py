@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 
 from tests.calls import make_call
-from tests.conftest import LiveServer
+from tests.support import LiveServer
 
 START = 1710000000000
 

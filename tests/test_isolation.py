@@ -27,8 +27,8 @@ from recent_calls.storage import open_storage
 from recent_calls.storage.base import Storage
 
 from .calls import make_call
-from .conftest import FROZEN_NOW, add_tenant, serving
 from .pg import fresh_database
+from .support import FROZEN_NOW, add_tenant, serving
 
 START = 1710000000000
 ENDPOINTS = ("recentCallData", "recentCallStats", "recentCallFacets")

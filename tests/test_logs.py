@@ -10,13 +10,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bench.soak import ServerProcess
 from recent_calls.credentials import issue
 from recent_calls.logs import JsonFormatter, request_id_from
 from recent_calls.storage import open_storage
 
 from .calls import make_call
-from .conftest import LiveServer
+from .support import LiveServer, ServerProcess
 
 BODY = {"page": 1, "rows": 5, "duration": "allhistory"}
 

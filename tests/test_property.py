@@ -13,11 +13,13 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import FROZEN_NOW, LiveServer, ServerFactory
+from recent_calls.windows import duration_window
+from tests import reference
 from tests.reference import SORT_COLUMNS, matching_ids
+from tests.support import FROZEN_NOW, LiveServer, ServerFactory
 
 NOW_MS = int(FROZEN_NOW)
 DAY = 86_400_000
@@ -419,3 +421,29 @@ def test_caller_search_and_text_order_match_the_reference(
     if column is not None:
         body |= {"sortColumn": column, "sortOrder": order}
     _check_one_page(server, NOW_MS, calls, body, "us")
+
+
+# Zones whose days have begun at odd instants: DST at midnight (Havana, Santiago, Beirut, Sao
+# Paulo), at 00:01 with a minute-long first midnight (St Johns before 2011), a skipped day
+# (Apia, 2011-12-30; Kwajalein, 1993-08-21), a 30-minute change (Lord Howe).
+ODD_MIDNIGHT_ZONES = (
+    "America/Havana", "America/Santiago", "Asia/Beirut", "America/Sao_Paulo",
+    "America/St_Johns", "Pacific/Apia", "Pacific/Kwajalein", "Australia/Lord_Howe",
+)  # fmt: skip
+
+
+@settings(PROPERTY_SETTINGS, max_examples=300)
+@given(
+    zone=st.sampled_from(ODD_MIDNIGHT_ZONES),
+    now_ms=st.integers(0, 1_900_000_000_000),
+    duration=st.sampled_from(DURATIONS),
+)
+@example(zone="America/St_Johns", now_ms=783_635_756_919, duration="yesterday")  # 1994-10-31
+@example(zone="Pacific/Apia", now_ms=1_325_282_400_000, duration="yesterday")  # a skipped day
+def test_duration_windows_match_the_reference_in_zones_with_odd_midnights(
+    zone: str, now_ms: int, duration: str
+) -> None:
+    """windows.py against the reference directly, where no server is needed."""
+    window = duration_window(duration, ZoneInfo(zone), now_ms)
+    expected = reference.duration_window(duration, zone, now_ms)
+    assert (window.start_ms, window.end_ms) == (expected or (None, None))

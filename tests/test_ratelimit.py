@@ -20,8 +20,8 @@ from recent_calls.ratelimit import MemoryLimiter, RedisLimiter, decide
 from recent_calls.settings import Settings
 from recent_calls.storage.base import Storage
 
-from .conftest import FROZEN_NOW, LiveServer, ServerFactory, add_tenant, serving
 from .redis_server import redis_url
+from .support import FROZEN_NOW, LiveServer, ServerFactory, add_tenant, serving
 
 BODY = {"page": 1, "rows": 1, "duration": "allhistory"}
 

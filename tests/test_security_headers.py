@@ -7,7 +7,7 @@ import pytest
 
 from recent_calls.views.web import SECURITY_HEADERS
 
-from .conftest import LiveServer
+from .support import LiveServer
 
 EVERY = {
     "X-Content-Type-Options": "nosniff",

@@ -15,8 +15,8 @@ from recent_calls.stats import MAX_BUCKETS, TooManyBuckets, bucket_edges, parse_
 from recent_calls.storage import open_storage
 from recent_calls.storage.base import Storage
 from tests.calls import bound, make_call
-from tests.conftest import LiveServer
 from tests.pg import fresh_database, postgres_server
+from tests.support import LiveServer
 
 HOUR = 3_600_000
 NEW_YORK = ZoneInfo("America/New_York")

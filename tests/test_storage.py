@@ -18,7 +18,7 @@ from recent_calls.settings import Settings
 from recent_calls.storage.base import Credential, Storage
 from recent_calls.storage.scope import TENANT_PARAM
 from tests.calls import bound, make_call, rows_of, stored
-from tests.conftest import InProcessHTTP
+from tests.support import InProcessHTTP
 
 START = 1700000000000
 

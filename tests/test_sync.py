@@ -21,8 +21,7 @@ from recent_calls.storage import open_storage
 from recent_calls.storage.base import Storage
 from recent_calls.sync import SyncReport, source_key, sync_tenant
 from tests.calls import make_call
-from tests.conftest import FROZEN_NOW, LiveServer, serving
-from tests.test_client import NOW, connect, varied_calls
+from tests.support import FROZEN_NOW, NOW, LiveServer, connect, serving, varied_calls
 
 
 class Interrupted(Exception):

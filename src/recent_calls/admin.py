@@ -9,13 +9,16 @@ from __future__ import annotations
 import getpass
 import os
 import re
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import IO, Any, Protocol
 
-import httpx
+import orjson
 
 from . import demo, demo_directory
+from .client.errors import APIError
+from .client.transport import Transport, decode
 from .clock import Clock, system_clock
 from .control import read_control
 from .credentials import IssuedCredential, issue, new_credential, rotate
@@ -225,24 +228,51 @@ class LocalAdmin:
 
 
 class RemoteAdmin:
-    """Administration through the admin API of the server that holds the database."""
+    """Administration through the admin API of the server that holds the database.
 
-    def __init__(self, url: str, admin_token: str, timeout: float = 600.0) -> None:
-        self.http = httpx.Client(
-            base_url=url,
+    Requests go through the client's retrying `Transport`; only those safe to repeat are
+    repeated after an unclear failure. Error answers become the errors `LocalAdmin` raises
+    (rebuilt from the problem document), with the client's `APIError` as their cause, so a
+    command reads the same on either side; an unreachable server is the client's
+    `TransportError`.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        admin_token: str,
+        timeout: float = 600.0,
+        *,
+        retries: int = 3,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.transport = Transport(
+            url,
             headers={"Authorization": f"Bearer {admin_token}", ACTOR_HEADER: local_actor()},
             timeout=timeout,
+            retries=retries,
+            sleep=sleep,
         )
+        self.http = self.transport.http
 
-    def _call(self, method: str, path: str, **kwargs: Any) -> Any:
-        response = self.http.request(method, path, **kwargs)
-        if response.status_code >= 400:
-            try:
-                document = response.json()
-            except ValueError:
-                document = {"detail": response.text}
-            raise problem_error(response.status_code, document)
-        return response.json() if response.content else None
+    def close(self) -> None:
+        self.transport.close()
+
+    def _call(self, method: str, path: str, *, idempotent: bool, **kwargs: Any) -> Any:
+        try:
+            response = self.transport.request(method, path, idempotent=idempotent, **kwargs)
+        except APIError as exc:
+            raise problem_error(exc.status, exc.problem) from exc
+        return decode(response) if response.content else None
+
+    def _json(self, method: str, path: str, body: Any, *, idempotent: bool) -> Any:
+        return self._call(
+            method,
+            path,
+            idempotent=idempotent,
+            content=orjson.dumps(body),
+            headers={"Content-Type": "application/json"},
+        )
 
     @staticmethod
     def _issued(data: dict[str, Any]) -> IssuedCredential:
@@ -252,32 +282,36 @@ class RemoteAdmin:
 
     def create_tenant(self, tenant_id: str, region: str, label: str = "") -> IssuedCredential:
         body = {"tenantId": tenant_id, "region": region, "label": label}
-        return self._issued(self._call("POST", "/admin/v1/tenants", json=body))
+        return self._issued(self._json("POST", "/admin/v1/tenants", body, idempotent=False))
 
     def create_credential(self, tenant_id: str, label: str = "") -> IssuedCredential:
         path = f"/admin/v1/tenants/{tenant_id}/credentials"
-        return self._issued(self._call("POST", path, json={"label": label}))
+        return self._issued(self._json("POST", path, {"label": label}, idempotent=False))
 
     def list_credentials(self, tenant_id: str) -> list[dict[str, Any]]:
         result: list[dict[str, Any]] = self._call(
-            "GET", f"/admin/v1/tenants/{tenant_id}/credentials"
+            "GET", f"/admin/v1/tenants/{tenant_id}/credentials", idempotent=True
         )
         return result
 
     def revoke_credential(self, tenant_id: str, key_id: str) -> None:
-        self._call("DELETE", f"/admin/v1/tenants/{tenant_id}/credentials/{key_id}")
+        path = f"/admin/v1/tenants/{tenant_id}/credentials/{key_id}"
+        self._call("DELETE", path, idempotent=False)  # repeated, it would say "no live credential"
 
     def rotate_credential(
         self, tenant_id: str, key_id: str, grace_ms: int, label: str = ""
     ) -> IssuedCredential:
         path = f"/admin/v1/tenants/{tenant_id}/credentials/{key_id}/rotate"
-        return self._issued(self._call("POST", path, json={"graceMs": grace_ms, "label": label}))
+        body = {"graceMs": grace_ms, "label": label}
+        return self._issued(self._json("POST", path, body, idempotent=False))
 
     def audit_log(self, tenant_id: str | None, limit: int) -> list[dict[str, Any]]:
         params: dict[str, Any] = {"limit": limit}
         if tenant_id is not None:
             params["tenantId"] = tenant_id
-        result: list[dict[str, Any]] = self._call("GET", "/admin/v1/audit", params=params)
+        result: list[dict[str, Any]] = self._call(
+            "GET", "/admin/v1/audit", params=params, idempotent=True
+        )
         return result
 
     def import_file(
@@ -289,6 +323,7 @@ class RemoteAdmin:
                 "POST",
                 f"/admin/v1/tenants/{tenant_id}/import",
                 params=params,
+                idempotent=True,  # replaces by callId; a streamed body is sent once anyway
                 content=iter(lambda: source.read(1 << 20), b""),
                 headers={"Content-Type": "application/x-ndjson"},
             )
@@ -302,27 +337,29 @@ class RemoteAdmin:
 
     def seed_demo(self, calls: int, seed: int, *, replace: bool) -> list[IssuedCredential]:
         body = {"calls": calls, "seed": seed, "replace": replace}
-        return [self._issued(item) for item in self._call("POST", "/admin/v1/demo", json=body)]
+        issued = self._json("POST", "/admin/v1/demo", body, idempotent=False)
+        return [self._issued(item) for item in issued]
 
     def compact(self) -> bool:
-        return bool(self._call("POST", "/admin/v1/compact")["compacted"])
+        return bool(self._call("POST", "/admin/v1/compact", idempotent=True)["compacted"])
 
     def get_sync_watermark(self, tenant_id: str, source: str) -> int | None:
         path = f"/admin/v1/tenants/{tenant_id}/sync-watermark"
-        found = self._call("GET", path, params={"source": source})["watermarkMs"]
+        found = self._call("GET", path, params={"source": source}, idempotent=True)["watermarkMs"]
         return None if found is None else int(found)
 
     def set_sync_watermark(self, tenant_id: str, source: str, watermark_ms: int) -> None:
         body = {"source": source, "watermarkMs": watermark_ms}
-        self._call("PUT", f"/admin/v1/tenants/{tenant_id}/sync-watermark", json=body)
+        self._json("PUT", f"/admin/v1/tenants/{tenant_id}/sync-watermark", body, idempotent=True)
 
     def replace_directory(self, tenant_id: str, entries: list[Entry]) -> int:
         body = [entry.as_json() for entry in entries]
         path = f"/admin/v1/tenants/{tenant_id}/directory"
-        return int(self._call("PUT", path, json=body)["entries"])
+        return int(self._json("PUT", path, body, idempotent=True)["entries"])
 
     def directory(self, tenant_id: str) -> list[Entry]:
-        return parse_json(self._call("GET", f"/admin/v1/tenants/{tenant_id}/directory"))
+        path = f"/admin/v1/tenants/{tenant_id}/directory"
+        return parse_json(self._call("GET", path, idempotent=True))
 
 
 @contextmanager
@@ -338,7 +375,7 @@ def connect_admin(database: str, clock: Clock = system_clock) -> Iterator[Admin]
         try:
             yield remote
         finally:
-            remote.http.close()
+            remote.close()
         return
     try:
         yield LocalAdmin(storage, clock)
