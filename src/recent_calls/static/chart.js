@@ -5,10 +5,10 @@
 import { $ } from "./dom.js";
 import { formatCount, formatDateTime, formatDuration, formatTick } from "./format.js";
 
-const MAX_TICKS = 12;
-
-function tickSplits(starts) {
-  const every = Math.max(1, Math.ceil(starts.length / MAX_TICKS));
+// About one tick label per 90 px, at most 12.
+function tickSplits(starts, width) {
+  const most = Math.max(2, Math.min(12, Math.floor(width / 90)));
+  const every = Math.max(1, Math.ceil(starts.length / most));
   return starts.filter((_, index) => index % every === 0);
 }
 
@@ -108,7 +108,7 @@ export class Chart {
       axes: [
         {
           label: `Time (${zone})`,
-          splits: () => tickSplits(x),
+          splits: (u) => tickSplits(x, u.bbox.width / (globalThis.devicePixelRatio || 1)),
           values: (u, splits) => {
             const ticks = splits.map((value) => formatTick(value * 1000, zone, interval));
             box.dataset.ticks = ticks.join(" | ");
@@ -123,7 +123,7 @@ export class Chart {
           grid: { stroke: "#e1e6eb" },
         },
         {
-          scale: "wait", side: 1, label: "Average wait (seconds)", stroke: "#8a3c00", size: 60,
+          scale: "wait", side: 1, label: "Avg wait (s)", stroke: "#8a3c00", size: 60,
           values: (u, splits) => splits.map((value) => formatCount(value)),
           grid: { show: false },
         },
