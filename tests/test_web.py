@@ -6,6 +6,7 @@ needs the directory, breakdown and export endpoints is in test_console_api_ui.py
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import re
 from collections.abc import Iterator
@@ -15,6 +16,7 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 from playwright.sync_api import Browser, expect
+from playwright.sync_api import Error as PlaywrightError
 
 from recent_calls import query, render, stats, windows
 from recent_calls.imports import import_lines
@@ -413,7 +415,7 @@ def test_a_slow_answer_shows_a_loading_state(demo: Api, desk: Console) -> None:
 
 
 def test_on_a_phone_the_calls_become_cards(demo: Api, browser: Browser, server: LiveServer) -> None:
-    phone = Console(browser, server, PHONE)
+    phone = Console(browser, server, PHONE, touch=True)
     page = phone.sign_in(demo.credential)
     row = page.locator("#calls-body tr").first
     assert row.evaluate("e => getComputedStyle(e).display") == "block"
@@ -425,6 +427,11 @@ def test_on_a_phone_the_calls_become_cards(demo: Api, browser: Browser, server: 
     assert box is not None and box["y"] < 3 * PHONE["height"]
     phone.axe("phone")
     page.screenshot(path=str(ROOT / "docs" / "screenshot-phone.png"))
+    # A tap on the chart reads out the bucket under the finger.
+    over = page.locator("#chart .u-over").bounding_box()
+    assert over is not None
+    page.touchscreen.tap(over["x"] + over["width"] * 0.5, over["y"] + over["height"] / 2)
+    expect(page.locator("#chart-tip")).to_contain_text(" calls, ")
     phone.close()
 
 
@@ -458,6 +465,26 @@ def test_the_csv_has_every_call_with_formula_safe_cells(
     safe = [{k: v[1:] if v.startswith("'") else v for k, v in row.items()} for row in plain]
     assert safe == wanted
     expect(page.locator("#download-status")).to_have_text(f"Downloaded {len(expected):,} calls.")
+
+
+def test_a_csv_download_shows_progress_and_can_be_cancelled(demo: Api, desk: Console) -> None:
+    page = desk.sign_in(demo.credential)
+    desk.change(lambda: page.get_by_label("Period", exact=True).select_option("allhistory"))
+    held: list[Any] = []
+    page.route("**/recentCallData/**", lambda route: held.append(route))
+    page.get_by_role("button", name="Download CSV").click()
+    cancel = page.get_by_role("button", name="Cancel download")
+    expect(cancel).to_be_visible()
+    expect(page.locator("#download-status")).to_contain_text("Preparing")
+    cancel.click()
+    expect(page.locator("#download-status")).to_have_text("Download cancelled.")
+    expect(page.get_by_role("button", name="Download CSV")).to_be_visible()
+    page.unroute("**/recentCallData/**")
+    for route in held:
+        # A cancelled request can no longer be continued.
+        with contextlib.suppress(PlaywrightError):
+            route.continue_()
+    expect(page.locator("#filter-error")).to_be_empty()
 
 
 def test_every_control_has_a_label_and_no_inline_handler(demo: Api, desk: Console) -> None:

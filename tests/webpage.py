@@ -96,10 +96,20 @@ def load_demo(server: LiveServer, extra: list[dict[str, Any]] | None = None) -> 
 class Console:
     """One browser tab on the page, watching for script errors."""
 
-    def __init__(self, browser: Browser, server: LiveServer, viewport: dict[str, int]) -> None:
+    def __init__(
+        self,
+        browser: Browser,
+        server: LiveServer,
+        viewport: dict[str, int],
+        touch: bool = False,
+    ) -> None:
         self.server = server
         self.context = browser.new_context(
-            viewport=viewport, accept_downloads=True, timezone_id=ZONE, locale="en-US"
+            viewport=viewport,
+            accept_downloads=True,
+            timezone_id=ZONE,
+            locale="en-US",
+            has_touch=touch,
         )
         self.page = self.context.new_page()
         self.errors: list[str] = []
