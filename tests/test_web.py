@@ -20,7 +20,7 @@ from playwright.sync_api import Error as PlaywrightError
 
 from recent_calls import query, render, stats, windows
 from recent_calls.imports import import_lines
-from tests.conftest import FROZEN_NOW, LiveServer
+from tests.conftest import FROZEN_NOW, LiveServer, ServerFactory
 from tests.webpage import DESKTOP, PHONE, ROOT, TENANT, ZONE, Api, Console, browser, load_demo
 
 __all__ = ["browser"]
@@ -119,6 +119,25 @@ def test_results_come_first_today_with_chart_and_figures(demo: Api, desk: Consol
     page.screenshot(path=str(ROOT / "docs" / "screenshot.png"))
     marks = page.evaluate("performance.getEntriesByName('first-render').length")
     assert marks == 1
+
+
+def test_a_day_without_calls_yet_opens_on_the_last_7_days(
+    make_server: ServerFactory, browser: Browser
+) -> None:
+    # Two days after the demo's last call: today is empty, the last 7 days are not.
+    now = int(FROZEN_NOW) + 2 * DAY_MS
+    server = make_server(now=str(now))
+    api = load_demo(server)
+    assert api.calls(duration="today")["hits"] == 0
+    console = Console(browser, server, DESKTOP)
+    page = console.sign_in(api.credential)
+    expect(page.locator("#note")).to_have_text("No calls yet today: showing the last 7 days.")
+    expect(page.locator("#period")).to_have_value("last7")
+    week = api.calls(timeRange=f"{now - 7 * DAY_MS}-{now}")
+    assert week["hits"] > 0
+    expect(page.locator("#hits")).to_have_text(f"{week['hits']:,} calls match")
+    assert parse_qs(urlparse(page.url).query) == {"period": ["last7"]}
+    console.close()
 
 
 def test_filters_apply_on_change_as_removable_chips(demo: Api, desk: Console) -> None:
@@ -401,17 +420,25 @@ def test_errors_empty_results_and_offline_speak_human_words(demo: Api, desk: Con
     expect(page.locator("#offline")).to_be_hidden()
 
 
-def test_a_slow_answer_shows_a_loading_state(demo: Api, desk: Console) -> None:
+def test_a_slow_answer_shows_loading_and_a_newer_change_wins(demo: Api, desk: Console) -> None:
     page = desk.sign_in(demo.credential)
-    release: list[Any] = []
-    page.route("**/recentCallData/**", lambda route: release.append(route))
+    held: list[Any] = []
+    page.route("**/recentCallData/**", lambda route: held.append(route))
     page.get_by_label("Period", exact=True).select_option("month")
     expect(page.locator("#loading")).to_be_visible()
     expect(page.locator("#results")).to_have_attribute("aria-busy", "true")
-    for route in release:
-        route.continue_()
+    desk.axe("loading")
     page.unroute("**/recentCallData/**")
+    # The user moves on before the month answers: the month's request is aborted.
+    desk.change(lambda: page.get_by_label("Period", exact=True).select_option("yesterday"))
+    for route in held:
+        with contextlib.suppress(PlaywrightError):
+            route.continue_()
+    yesterday = demo.calls(duration="yesterday")
+    expect(page.locator("#hits")).to_have_text(f"{yesterday['hits']:,} calls match")
+    assert desk.shown_ids() == [call["callId"] for call in yesterday["data"]]
     expect(page.locator("#loading")).to_be_hidden()
+    expect(page.locator("#filter-error")).to_be_empty()
 
 
 def test_on_a_phone_the_calls_become_cards(demo: Api, browser: Browser, server: LiveServer) -> None:

@@ -24,6 +24,7 @@ const CSV_PAGE_ROWS = 5000;
 const app = {
   schema: null, api: null, view: null, zone: "GMT", hits: 0, loadedAt: 0, serverNow: 0,
   paused: false, timer: null, download: null, firstRender: true, implicitDefault: false,
+  restored: false, generation: 0,
 };
 
 function now() {
@@ -194,6 +195,8 @@ async function load({ data = true, stats = true, markNew = false } = {}) {
   }
   filters.clearProblems();
   const started = performance.now();
+  // Only the newest load may end the loading state: an older one ends when it is aborted.
+  const generation = ++app.generation;
   setLoading(true);
   try {
     const work = [];
@@ -223,11 +226,17 @@ async function load({ data = true, stats = true, markNew = false } = {}) {
     $("updated").textContent = `Updated at ${formatTime(now(), app.view.zone)}`;
     const mark = app.firstRender ? "first-render" : "filter-change";
     performance.measure(mark, { start: started, end: performance.now() });
+    if (app.firstRender && app.restored) {
+      // Opened with a session already in the tab: from navigation to the first full render.
+      performance.measure("page-ready", { start: 0, end: performance.now() });
+    }
     app.firstRender = false;
     document.body.dataset.ready = String(Date.now());
   } finally {
-    setLoading(false);
-    schedule();
+    if (generation === app.generation) {
+      setLoading(false);
+      schedule();
+    }
   }
 }
 
@@ -576,6 +585,7 @@ async function setUp() {
     showSignedIn(false);
     return;
   }
+  app.restored = true;
   try {
     await start(session);
   } catch (error) {
