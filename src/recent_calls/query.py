@@ -235,6 +235,7 @@ def _count_range(value: Any) -> CountRange | None:
 
 
 _UNIT_MS = {"sec": 1000, "min": 60_000}
+DURATION_UNITS = tuple(_UNIT_MS)
 
 
 def _duration_range(value: Any) -> DurationRange | None:

@@ -96,6 +96,7 @@ class StatsBucket(BaseModel):
         description="The bucket's start, ISO-8601 local time with its UTC offset.",
     )
     calls: int
+    answered: int = Field(description="Calls an agent handled (handling time above 0).")
     avgHandleTime: float | None = Field(
         description="Mean agent handling time (ms) of calls an agent handled; null if none."
     )
@@ -108,6 +109,7 @@ class StatsTotals(BaseModel):
     """The same figures over the whole window."""
 
     calls: int
+    answered: int
     avgHandleTime: float | None
     avgWaitTime: float | None
     abandoned: int

@@ -219,6 +219,7 @@ def summarise(
                 end=edges[number],
                 label=_label(edges[number - 1], tz),
                 calls=figures[0],
+                answered=figures[1],
                 avgHandleTime=_mean(figures[2], figures[1]),
                 avgWaitTime=_mean(figures[3], figures[0]),
                 abandoned=figures[4],
@@ -228,6 +229,7 @@ def summarise(
     calls, handled, handling, wait, abandoned, transfers = sums
     totals = StatsTotals(
         calls=int(calls),
+        answered=int(handled),
         avgHandleTime=_mean(handling, int(handled)),
         avgWaitTime=_mean(wait, int(calls)),
         abandoned=int(abandoned),

@@ -1,152 +1,415 @@
-// The recent calls page: sign in, filters, summary and chart, a sortable paged table, CSV.
-// Plain modules, no build step; no inline handlers, so a CSP of script-src 'self' holds.
+// The recent calls console: wires the API, the view state and the views together.
+// The view lives in the URL (never the credentials); every change reloads what it affects,
+// with the previous request aborted, so what is shown always matches the filters shown.
 
-import { drawChart } from "./chart.js";
+import { Api, ApiError, Offline, fetchSchema, forgetSession, loadSession, saveSession } from "./api.js";
+import { Breakdowns } from "./breakdowns.js";
+import { Chart } from "./chart.js";
+import { countLines, csvLine, csvRows } from "./csv.js";
+import { Details } from "./details.js";
+import { $ } from "./dom.js";
+import { Filters } from "./filters.js";
+import { formatCount, formatDuration, formatRate, formatTime, problemWords } from "./format.js";
+import { directoryMaps } from "./names.js";
+import {
+  BREAKDOWN_FILTER, LAST_7_DAYS, RANGE, chartInterval, csvFilename, defaults, fromQuery,
+  includesNow, pageCount, problems, removeChip, requestBody, sortedBy, toQuery, withFilters,
+} from "./state.js";
+import { CallsTable } from "./table.js";
 
-const API = "/customerexperience/v1";
-const SESSION_KEY = "recentCalls.session";
+const ALERT_KEY = "recentCalls.alertWaitSeconds";
+const REFRESH_KEY = "recentCalls.refreshSeconds";
 const CSV_PAGE_ROWS = 5000;
-const CSV_MAX_ROWS = 200000;
 
-// The keys of a call, in the API's order: the CSV's columns.
-const DATA_KEYS = [
-  "callDuration", "queueId", "agentCallHandlingDuration", "callDate", "agentId",
-  "muteDuration", "scheduleHours", "timeInIVR", "agentGroup", "transferCount",
-  "postCallSurvey", "callType", "callerName", "dialedNumber", "callDateOnly", "hungupBy",
-  "holdDuration", "voiceComment", "callId", "abandonTime", "callerNumber", "callSubType",
-  "totalScore", "transactionId", "destinationNumber", "voiceCommentFileNames", "tenantId",
-  "maximumHoldDuration", "waitTime", "callTime", "callerPhoneNumber",
-];
+const app = {
+  schema: null, api: null, view: null, zone: "GMT", hits: 0, loadedAt: 0, serverNow: 0,
+  paused: false, timer: null, download: null, firstRender: true, implicitDefault: false,
+  restored: false, generation: 0,
+};
 
-// The table's columns: key in a call, heading, sort column (if sortable), how to show it.
-const COLUMNS = [
-  { key: "callDate", label: "Date and time", sort: "callDate" },
-  { key: "callerName", label: "Caller name", sort: "callerName" },
-  { key: "callerNumber", label: "Caller number", sort: "callerNumber" },
-  { key: "dialedNumber", label: "Dialed number" },
-  { key: "queueId", label: "Queue", sort: "queueId" },
-  { key: "agentId", label: "Agent", sort: "agentId" },
-  { key: "agentGroup", label: "Agent group" },
-  { key: "callDuration", label: "Duration", sort: "callDuration", kind: "duration" },
-  { key: "agentCallHandlingDuration", label: "Handling", sort: "agentCallHandlingDuration",
-    kind: "duration" },
-  { key: "waitTime", label: "Wait", sort: "waitTime", kind: "duration" },
-  { key: "timeInIVR", label: "IVR", sort: "timeInIVR", kind: "duration" },
-  { key: "holdDuration", label: "Hold", sort: "holdDuration", kind: "duration" },
-  { key: "maximumHoldDuration", label: "Longest hold", sort: "maximumHoldDuration",
-    kind: "duration" },
-  { key: "muteDuration", label: "Mute", sort: "muteDuration", kind: "duration" },
-  { key: "abandonTime", label: "Abandoned after", sort: "abandonTime", kind: "duration" },
-  { key: "transferCount", label: "Transfers", sort: "transferCount", kind: "count" },
-  { key: "callType", label: "Type" },
-  { key: "callSubType", label: "Sub type" },
-  { key: "hungupBy", label: "Hung up by" },
-  { key: "scheduleHours", label: "Schedule" },
-  { key: "callId", label: "Call id" },
-];
-
-const COUNT_RANGES = [
-  ["agentHoldCount", "Holds placed by agents"],
-  ["agentMuteCount", "Mutes"],
-  ["transferCount", "Transfers"],
-];
-const DURATION_RANGES = [
-  ["callDuration", "Call duration"],
-  ["timeInQueue", "Time in queue"],
-  ["timeInIVR", "Time in IVR"],
-  ["agentCallDuration", "Agent handling time"],
-  ["agentHoldDuration", "Hold time"],
-];
-const FACETS = { agents: "agents", queues: "queues", groups: "groups", channels: "channels" };
-
-const $ = (id) => document.getElementById(id);
-
-const state = { session: null, page: 1, sortColumn: null, sortOrder: null, hits: 0 };
-
-class ApiError extends Error {
-  constructor(status, problem) {
-    const fields = (problem.errors || []).map((e) => `${e.field}: ${e.message}`);
-    super([problem.detail || `The server answered ${status}.`, ...fields].join("\n"));
-    this.status = status;
-  }
+function now() {
+  return app.serverNow + (Date.now() - app.loadedAt);
 }
 
-// -- numbers and times --------------------------------------------------------------------
-
-export function formatDuration(value) {
-  const ms = Number(value);
-  if (!Number.isFinite(ms)) return "";
-  const total = Math.round(ms / 1000);
-  const hours = Math.floor(total / 3600);
-  const minutes = Math.floor((total % 3600) / 60);
-  const seconds = String(total % 60).padStart(2, "0");
-  return hours ? `${hours}:${String(minutes).padStart(2, "0")}:${seconds}` : `${minutes}:${seconds}`;
+function browserZone() {
+  return Intl.DateTimeFormat().resolvedOptions().timeZone || "GMT";
 }
 
-const integer = new Intl.NumberFormat("en-US");
+// -- views --------------------------------------------------------------------------------
 
-function zoneOffsetMs(zone, epochMs) {
-  const parts = new Intl.DateTimeFormat("en-US", {
-    timeZone: zone, hourCycle: "h23", year: "numeric", month: "2-digit", day: "2-digit",
-    hour: "2-digit", minute: "2-digit", second: "2-digit",
-  }).formatToParts(new Date(epochMs));
-  const get = (type) => Number(parts.find((part) => part.type === type).value);
-  const wall = Date.UTC(get("year"), get("month") - 1, get("day"), get("hour"), get("minute"),
-    get("second"));
-  return wall - Math.floor(epochMs / 1000) * 1000;
-}
-
-// A datetime-local value ("2024-03-10T14:00[:ss]") read in `zone`, as epoch ms.
-function wallToEpoch(value, zone) {
-  const [day, time] = value.split("T");
-  const [year, month, date] = day.split("-").map(Number);
-  const [hours, minutes, seconds = 0] = time.split(":").map(Number);
-  const wall = Date.UTC(year, month - 1, date, hours, minutes, seconds);
-  const guess = wall - zoneOffsetMs(zone, wall);
-  return wall - zoneOffsetMs(zone, guess);
-}
-
-// -- the API ------------------------------------------------------------------------------
-
-async function post(endpoint, body) {
-  const { apiKey, token, region } = state.session;
-  const response = await fetch(`${API}/${endpoint}/${encodeURIComponent(region)}`, {
-    method: "POST",
-    headers: { "Content-Type": "application/json", "8x8-apikey": apiKey, token },
-    body: JSON.stringify(body),
-    credentials: "omit",
-    cache: "no-store",
-  });
-  const document_ = await response.json().catch(() => ({}));
-  if (!response.ok) throw new ApiError(response.status, document_);
-  return document_;
-}
-
-// -- sign in ------------------------------------------------------------------------------
-
-function loadSession() {
-  try {
-    return JSON.parse(sessionStorage.getItem(SESSION_KEY) || "null");
-  } catch {
-    return null;
-  }
-}
+let filters;
+let table;
+let details;
+let chart;
+let breakdowns;
 
 function showSignedIn(signedIn) {
   $("sign-in").hidden = signedIn;
   $("workspace").hidden = !signedIn;
   $("sign-out").hidden = !signedIn;
   $("who").hidden = !signedIn;
-  if (signedIn) $("who").textContent = `${state.session.tenant} (${state.session.region})`;
+  $("live").hidden = !signedIn;
+  if (signedIn) $("who").textContent = `${app.api.session.tenant} (${app.api.session.region})`;
 }
 
-async function start(session) {
-  state.session = session;
-  const facets = await post("recentCallFacets", { tenantId: session.tenant });
-  for (const [facet, id] of Object.entries(FACETS)) {
-    $(id).replaceChildren(...facets[facet].map((value) => new Option(value, value)));
+function setOffline(offline) {
+  $("offline").hidden = !offline;
+}
+
+let loadingTimer = null;
+function setLoading(loading) {
+  clearTimeout(loadingTimer);
+  $("results").setAttribute("aria-busy", String(loading));
+  if (loading) loadingTimer = setTimeout(() => { $("loading").hidden = false; }, 250);
+  else $("loading").hidden = true;
+}
+
+function renderSummary(stats) {
+  const totals = stats.totals;
+  $("sum-calls").textContent = formatCount(totals.calls);
+  $("sum-abandoned").textContent = formatCount(totals.abandoned);
+  $("sum-handle").textContent = totals.avgHandleTime === null ? "–" : formatDuration(totals.avgHandleTime);
+  $("sum-wait").textContent = totals.avgWaitTime === null ? "–" : formatDuration(totals.avgWaitTime);
+  $("sum-abandon").textContent = formatRate(totals.abandonRate);
+  $("sum-transfers").textContent = formatCount(totals.transfers);
+}
+
+function renderCalls(answer, { markNew = false } = {}) {
+  const view = app.view;
+  app.hits = answer.hits;
+  const pages = pageCount(answer.hits, view.rows);
+  $("hits").textContent = `${formatCount(answer.hits)} calls match`;
+  $("page-number").value = String(view.page);
+  $("page-number").max = String(pages);
+  $("page-count").textContent = `of ${formatCount(pages)}`;
+  $("first").disabled = view.page <= 1;
+  $("prev").disabled = view.page <= 1;
+  $("next").disabled = view.page >= pages;
+  $("last").disabled = view.page >= pages;
+  table.render(answer.data, view, { markNew });
+  const empty = answer.hits === 0;
+  $("empty").hidden = !empty;
+  $("table-wrap").hidden = empty;
+  if (view.call) {
+    const call = answer.data.find((item) => item.callId === view.call);
+    if (call && details.call?.callId !== call.callId) details.open(call, table.rowOf(call.callId));
+  } else if (details.isOpen) {
+    details.close({ quiet: true });
   }
+}
+
+// -- loading ------------------------------------------------------------------------------
+
+function fieldProblems(error) {
+  const schema = app.schema;
+  return error.fieldErrors.map(({ field, message }) => {
+    if (schema.countFilters.includes(field) || schema.durationFilters.includes(field)) {
+      return { field, kind: "whole" };
+    }
+    if (field === "timezone") return { field, kind: "zone" };
+    return { field, message };
+  });
+}
+
+function failed(error) {
+  if (error.name === "AbortError") return;
+  if (error instanceof Offline) {
+    setOffline(true);
+    return;
+  }
+  setOffline(false);
+  if (error instanceof ApiError && error.status === 401) {
+    signOut("Your session has ended: sign in again.");
+    return;
+  }
+  if (error instanceof ApiError && error.status === 400 && error.fieldErrors.length) {
+    filters.showProblems(fieldProblems(error));
+    return;
+  }
+  $("filter-error").textContent = error instanceof ApiError
+    ? problemWords(error.status, error.problem.detail)
+    : String(error.message || error);
+}
+
+async function loadData({ markNew = false } = {}) {
+  const body = requestBody(app.view, app.schema, { tenant: app.api.session.tenant, now: now() });
+  const answer = await app.api.post("recentCallData", body, "data");
+  renderCalls(answer, { markNew });
+  return answer;
+}
+
+async function loadStats() {
+  const view = app.view;
+  const { interval, coarser } = chartInterval(view, app.schema, now());
+  const body = {
+    ...requestBody(view, app.schema, { tenant: app.api.session.tenant, now: now() }),
+    interval, groupBy: view.by, serviceLevelSeconds: view.serviceLevel,
+  };
+  delete body.page;
+  delete body.rows;
+  let stats;
+  let note = coarser ? `Shown by ${interval}: the window is too long to chart by the hour.` : "";
+  try {
+    stats = await app.api.post("recentCallStats", body, "stats");
+  } catch (error) {
+    const tooMany = error instanceof ApiError && error.status === 400
+      && error.fieldErrors.some((item) => item.field === "interval");
+    if (!tooMany) throw error;
+    const coarsest = app.schema.intervals.at(-1);
+    if (interval === coarsest) {
+      // Even the coarsest interval holds too many buckets: say so in words, without a chart.
+      chart.clear("This window is too long to chart; choose a shorter period to see the chart.");
+      breakdowns.render(null);
+      return null;
+    }
+    stats = await app.api.post("recentCallStats", { ...body, interval: coarsest }, "stats");
+    note = `Shown by ${coarsest}: the window is too long to chart by the ${interval}.`;
+  }
+  renderSummary(stats);
+  $("chart-title").textContent = `Calls per ${stats.interval} (${stats.timezone})`;
+  chart.draw(stats);
+  breakdowns.render(stats.breakdown ?? null);
+  $("note").textContent = note;
+  return stats;
+}
+
+async function loadBell() {
+  const seconds = alertSeconds();
+  if (seconds === null) {
+    $("bell-count").textContent = "0";
+    $("bell").hidden = true;
+    return;
+  }
+  const body = requestBody(app.view, app.schema, { tenant: app.api.session.tenant, now: now(), page: 1, rows: 1 });
+  const answer = await app.api.post("recentCallData", { ...body, timeInQueue: `sec:${seconds},-1` }, "bell");
+  $("bell").hidden = false;
+  $("bell-count").textContent = formatCount(answer.hits);
+}
+
+// Reload what a change affects: data (the page), stats (chart, figures, breakdown), bell.
+async function load({ data = true, stats = true, markNew = false } = {}) {
+  const found = problems(app.view, app.schema);
+  if (found.length) {
+    filters.showProblems(found);
+    return;
+  }
+  filters.clearProblems();
+  const started = performance.now();
+  // Only the newest load may end the loading state: an older one ends when it is aborted.
+  const generation = ++app.generation;
+  setLoading(true);
+  try {
+    const work = [];
+    if (data) work.push(loadData({ markNew }));
+    if (stats) work.push(loadStats());
+    work.push(loadBell());
+    const results = await Promise.allSettled(work);
+    const failure = results.find((result) => result.status === "rejected");
+    if (failure) {
+      failed(failure.reason);
+      if (failure.reason?.name === "AbortError") return;
+    } else {
+      setOffline(false);
+    }
+    if (app.implicitDefault && stats && !failure) {
+      app.implicitDefault = false;
+      if (app.hits === 0 && app.view.period === "today") {
+        // Nothing yet today (early morning, a weekend): open on the last 7 days instead.
+        app.view = { ...app.view, period: LAST_7_DAYS };
+        history.replaceState(null, "", location.pathname + toQuery(app.view, app.schema, app.zone));
+        filters.write(app.view);
+        await load();
+        $("note").textContent = "No calls yet today: showing the last 7 days.";
+        return;
+      }
+    }
+    $("updated").textContent = `Updated at ${formatTime(now(), app.view.zone)}`;
+    const mark = app.firstRender ? "first-render" : "filter-change";
+    performance.measure(mark, { start: started, end: performance.now() });
+    if (app.firstRender && app.restored) {
+      // Opened with a session already in the tab: from navigation to the first full render.
+      performance.measure("page-ready", { start: 0, end: performance.now() });
+    }
+    app.firstRender = false;
+    document.body.dataset.ready = String(Date.now());
+  } finally {
+    if (generation === app.generation) {
+      setLoading(false);
+      schedule();
+    }
+  }
+}
+
+// -- changes ------------------------------------------------------------------------------
+
+function show(view, { push = true, data = true, stats = true } = {}) {
+  app.view = view;
+  const query = toQuery(view, app.schema, app.zone);
+  if (query !== location.search) {
+    const url = location.pathname + query;
+    if (push) history.pushState(null, "", url);
+    else history.replaceState(null, "", url);
+  }
+  filters.write(view);
+  return load({ data, stats });
+}
+
+function changeFilters(patch) {
+  const merged = { ...app.view, ...patch };
+  if (merged.period === RANGE && (merged.from === null || merged.to === null)) {
+    // The range is chosen end by end: wait for both before asking.
+    filters.write(merged);
+    return;
+  }
+  show(withFilters(app.view, merged));
+}
+
+function goTo(page) {
+  const pages = pageCount(app.hits, app.view.rows);
+  const target = Math.min(Math.max(1, page), pages);
+  show({ ...app.view, page: target, call: null }, { stats: false });
+}
+
+function alertSeconds() {
+  const text = localStorage.getItem(ALERT_KEY) ?? "";
+  return /^[0-9]{1,6}$/.test(text) ? Number(text) : null;
+}
+
+// -- live ---------------------------------------------------------------------------------
+
+function refreshSeconds() {
+  const saved = Number(localStorage.getItem(REFRESH_KEY));
+  return [10, 30, 60, 300].includes(saved) ? saved : 30;
+}
+
+function schedule() {
+  clearTimeout(app.timer);
+  const live = app.api && app.view && includesNow(app.view, now());
+  $("pause").hidden = !live;
+  if (!live) {
+    $("updated").textContent = app.view ? `${$("updated").textContent.replace(/ · not live$/, "")} · not live` : "";
+    return;
+  }
+  if (app.paused) return;
+  app.timer = setTimeout(() => {
+    if (!app.paused && !details.isOpen && !app.download) load({ markNew: true });
+    else schedule();
+  }, refreshSeconds() * 1000);
+}
+
+function togglePause() {
+  app.paused = !app.paused;
+  $("pause").setAttribute("aria-pressed", String(app.paused));
+  $("pause").textContent = app.paused ? "Resume live updates" : "Pause live updates";
+  if (app.paused) clearTimeout(app.timer);
+  else load({ markNew: true });
+}
+
+// -- CSV ----------------------------------------------------------------------------------
+
+function save(blob, filename) {
+  const link = document.createElement("a");
+  link.href = URL.createObjectURL(blob);
+  link.download = filename;
+  document.body.append(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(link.href), 10000);
+}
+
+async function streamed(response, status, signal) {
+  const total = Number(response.headers.get("X-Total-Count"));
+  const reader = response.body.getReader();
+  const chunks = [];
+  let lines = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    if (signal.aborted) throw new DOMException("cancelled", "AbortError");
+    chunks.push(value);
+    lines += countLines(value);
+    const rows = Math.max(0, lines - 1);
+    status.textContent = Number.isFinite(total) && total > 0
+      ? `Downloading: ${formatCount(Math.min(rows, total))} of ${formatCount(total)} calls (${Math.floor((Math.min(rows, total) / total) * 100)} %)…`
+      : `Downloading: ${formatCount(rows)} calls…`;
+  }
+  const disposition = response.headers.get("Content-Disposition") ?? "";
+  const named = /filename="([^"]+)"/.exec(disposition)?.[1];
+  return { blob: new Blob(chunks, { type: "text/csv;charset=utf-8" }), count: Math.max(0, lines - 1), named };
+}
+
+// Without the export endpoint: page through recentCallData, with the same cell rules.
+async function paged(status, signal) {
+  const keys = app.schema.dataKeys;
+  const parts = [csvLine(keys)];
+  let page = 1;
+  let hits = Infinity;
+  let count = 0;
+  while ((page - 1) * CSV_PAGE_ROWS < hits) {
+    if (signal.aborted) throw new DOMException("cancelled", "AbortError");
+    const body = requestBody(app.view, app.schema, { tenant: app.api.session.tenant, now: now(), page, rows: CSV_PAGE_ROWS });
+    const response = await app.api.request("recentCallData", body, signal);
+    const answer = await response.json();
+    if (!response.ok) throw new ApiError(response.status, answer);
+    hits = answer.hits;
+    parts.push(csvRows(answer.data, keys));
+    count += answer.data.length;
+    status.textContent = `Downloading: ${formatCount(count)} of ${formatCount(hits)} calls (${hits ? Math.floor((count / hits) * 100) : 100} %)…`;
+    if (answer.data.length < CSV_PAGE_ROWS) break;
+    page += 1;
+  }
+  return { blob: new Blob(parts, { type: "text/csv;charset=utf-8" }), count, named: null };
+}
+
+async function downloadCsv() {
+  const status = $("download-status");
+  const controller = new AbortController();
+  app.download = controller;
+  $("download").hidden = true;
+  $("cancel-download").hidden = false;
+  status.textContent = "Preparing the download…";
+  try {
+    const body = requestBody(app.view, app.schema, { tenant: app.api.session.tenant, now: now(), page: 1, rows: CSV_PAGE_ROWS });
+    const response = await app.api.exportStream(body, controller.signal);
+    const result = response
+      ? await streamed(response, status, controller.signal)
+      : await paged(status, controller.signal);
+    const today = new Date(now()).toISOString().slice(0, 10);
+    save(result.blob, result.named ?? csvFilename(app.api.session.tenant, app.view, today));
+    status.textContent = `Downloaded ${formatCount(result.count)} calls.`;
+  } catch (error) {
+    if (error.name === "AbortError") status.textContent = "Download cancelled.";
+    else {
+      status.textContent = "";
+      failed(error);
+    }
+  } finally {
+    app.download = null;
+    $("download").hidden = false;
+    $("cancel-download").hidden = true;
+    schedule();
+  }
+}
+
+// -- sign in ------------------------------------------------------------------------------
+
+async function start(session) {
+  app.api = new Api(session);
+  const [facets, directory] = await Promise.all([
+    app.api.post("recentCallFacets", { tenantId: session.tenant }),
+    app.api.directory(),
+  ]);
+  const names = directoryMaps(directory);
+  filters.offer(facets, names);
+  for (const view of [table, details, breakdowns]) view.names = names;
   showSignedIn(true);
+}
+
+function openFromUrl() {
+  app.view = fromQuery(location.search, app.schema, app.zone);
+  app.implicitDefault = location.search === "";
+  filters.write(app.view);
+  return load();
 }
 
 async function signIn(event) {
@@ -158,356 +421,180 @@ async function signIn(event) {
     tenant: $("tenant").value.trim(),
   };
   $("sign-in-error").textContent = "";
-  if (!session.apiKey || !session.token || !session.tenant) {
+  const missing = [["api-key", session.apiKey], ["token", session.token], ["tenant", session.tenant]]
+    .filter(([, value]) => !value).map(([id]) => id);
+  for (const id of ["api-key", "token", "tenant"]) $(id).removeAttribute("aria-invalid");
+  if (missing.length) {
+    for (const id of missing) $(id).setAttribute("aria-invalid", "true");
     $("sign-in-error").textContent = "API key, token and tenant id are all needed.";
+    $(missing[0]).focus();
     return;
   }
   try {
     await start(session);
   } catch (error) {
-    state.session = null;
-    $("sign-in-error").textContent = error.message;
+    app.api = null;
+    $("sign-in-error").textContent = error instanceof Offline
+      ? "The server cannot be reached. Check your connection and try again."
+      : error instanceof ApiError ? problemWords(error.status, error.problem.detail) : String(error);
     return;
   }
-  sessionStorage.setItem(SESSION_KEY, JSON.stringify(session));
+  saveSession(session);
   $("sign-in-form").reset();
-  $("duration").focus();
-  await refresh();
+  await openFromUrl();
+  $("results").focus({ preventScroll: true });
 }
 
-function signOut() {
-  sessionStorage.removeItem(SESSION_KEY);
-  state.session = null;
+function signOut(message = "") {
+  forgetSession();
+  clearTimeout(app.timer);
+  app.api = null;
+  details.close({ quiet: true });
   showSignedIn(false);
   $("calls-body").replaceChildren();
+  $("sign-in-error").textContent = message;
   $("api-key").focus();
-}
-
-// -- the query ----------------------------------------------------------------------------
-
-function selected(id) {
-  return Array.from($(id).selectedOptions, (option) => option.value);
-}
-
-function bound(id) {
-  const text = $(id).value.trim();
-  return text === "" ? "-1" : text;
-}
-
-function rangeFilters(body) {
-  for (const [name] of COUNT_RANGES) {
-    const low = bound(`${name}-min`);
-    const high = bound(`${name}-max`);
-    if (low !== "-1" || high !== "-1") body[name] = `range:${low},${high}`;
-  }
-  for (const [name] of DURATION_RANGES) {
-    const low = bound(`${name}-min`);
-    const high = bound(`${name}-max`);
-    if (low !== "-1" || high !== "-1") body[name] = `${$(`${name}-unit`).value}:${low},${high}`;
-  }
-}
-
-// The recentCallData body of the current filters (page and rows as given).
-function queryBody(page, rows) {
-  const timezone = $("timezone").value.trim() || "GMT";
-  const body = { tenantId: state.session.tenant, page, rows, timezone };
-  if ($("duration").value === "range") {
-    const from = $("range-from").value;
-    const to = $("range-to").value;
-    if (!from || !to) throw new Error("Choose both ends of the date and time range.");
-    try {
-      // "To" is inclusive to the end of its second.
-      body.timeRange = `${wallToEpoch(from, timezone)}-${wallToEpoch(to, timezone) + 999}`;
-    } catch {
-      throw new Error(`${timezone} is not a time zone this browser knows.`);
-    }
-  } else {
-    body.duration = $("duration").value;
-  }
-  const caller = $("caller").value.trim();
-  if (caller) body.callerName = [caller];
-  for (const [id, field] of [["agents", "tenantAgents"], ["queues", "tenantQueues"],
-    ["groups", "tenantGroups"], ["channels", "tenantChannels"]]) {
-    const values = selected(id);
-    if (values.length) body[field] = values;
-  }
-  rangeFilters(body);
-  if (state.sortColumn) body.sortColumn = state.sortColumn;
-  if (state.sortOrder) body.sortOrder = state.sortOrder;
-  return body;
-}
-
-function chartInterval(body) {
-  const chosen = $("interval").value;
-  if (chosen !== "auto") return chosen;
-  if (body.duration === "today" || body.duration === "yesterday") return "hour";
-  if (body.timeRange) {
-    const [from, to] = body.timeRange.split("-").map(Number);
-    return to - from <= 3 * 86400000 ? "hour" : "day";
-  }
-  return "day";
-}
-
-// -- rendering ----------------------------------------------------------------------------
-
-function buildHead() {
-  const cells = COLUMNS.map((column) => {
-    const th = document.createElement("th");
-    th.scope = "col";
-    if (!column.sort) {
-      th.textContent = column.label;
-      return th;
-    }
-    const button = document.createElement("button");
-    button.type = "button";
-    button.className = "sort";
-    button.dataset.sort = column.sort;
-    button.textContent = column.label;
-    button.addEventListener("click", () => sortBy(column.sort));
-    th.append(button);
-    return th;
-  });
-  $("calls-head").replaceChildren(...cells);
-}
-
-function markSort() {
-  const active = state.sortColumn || "callDate";
-  const order = state.sortOrder || "desc";
-  for (const button of document.querySelectorAll("button.sort")) {
-    const th = button.parentElement;
-    if (button.dataset.sort === active) {
-      th.setAttribute("aria-sort", order === "asc" ? "ascending" : "descending");
-      button.dataset.order = order;
-    } else {
-      th.removeAttribute("aria-sort");
-      delete button.dataset.order;
-    }
-  }
-}
-
-function cell(call, column) {
-  const td = document.createElement("td");
-  const value = call[column.key];
-  if (column.kind === "duration") {
-    td.textContent = formatDuration(value);
-    td.title = `${Number(value)} ms`;
-    td.className = "number";
-  } else if (column.kind === "count") {
-    td.textContent = String(Math.round(Number(value)));
-    td.className = "number";
-  } else {
-    td.textContent = value;
-  }
-  return td;
-}
-
-function renderCalls(answer, rows) {
-  state.hits = answer.hits;
-  const pages = Math.max(1, Math.ceil(answer.hits / rows));
-  $("hits").textContent = `${integer.format(answer.hits)} calls match`;
-  $("page-info").textContent = `Page ${integer.format(state.page)} of ${integer.format(pages)}`;
-  $("first").disabled = state.page <= 1;
-  $("prev").disabled = state.page <= 1;
-  $("next").disabled = state.page >= pages;
-  const body = answer.data.map((call) => {
-    const tr = document.createElement("tr");
-    tr.dataset.callId = call.callId;
-    tr.append(...COLUMNS.map((column) => cell(call, column)));
-    return tr;
-  });
-  $("calls-body").replaceChildren(...body);
-  markSort();
-}
-
-function renderStats(stats) {
-  const totals = stats.totals;
-  $("sum-calls").textContent = integer.format(totals.calls);
-  $("sum-handle").textContent =
-    totals.avgHandleTime === null ? "–" : formatDuration(totals.avgHandleTime);
-  $("sum-wait").textContent = totals.avgWaitTime === null ? "–" : formatDuration(totals.avgWaitTime);
-  $("sum-abandon").textContent =
-    totals.abandonRate === null ? "–" : `${(totals.abandonRate * 100).toFixed(1)} %`;
-  $("sum-transfers").textContent = integer.format(totals.transfers);
-  $("chart-title").textContent = `Calls per ${stats.interval} (${stats.timezone})`;
-  drawChart($("chart"), stats);
-}
-
-// -- actions ------------------------------------------------------------------------------
-
-function rowsPerPage() {
-  return Number($("rows").value);
-}
-
-async function loadPage() {
-  const rows = rowsPerPage();
-  const answer = await post("recentCallData", queryBody(state.page, rows));
-  renderCalls(answer, rows);
-}
-
-async function guarded(work) {
-  $("filter-error").textContent = "";
-  document.body.classList.add("busy");
-  try {
-    await work();
-  } catch (error) {
-    $("filter-error").textContent = error.message;
-    if (error.status === 401) signOut();
-  } finally {
-    document.body.classList.remove("busy");
-  }
-}
-
-async function refresh() {
-  state.page = 1;
-  $("download-status").textContent = "";
-  await guarded(async () => {
-    const body = queryBody(1, rowsPerPage());
-    const [answer, stats] = await Promise.all([
-      post("recentCallData", body),
-      post("recentCallStats", { ...body, interval: chartInterval(body) }),
-    ]);
-    renderCalls(answer, rowsPerPage());
-    renderStats(stats);
-  });
-}
-
-function goTo(page) {
-  state.page = page;
-  return guarded(loadPage);
-}
-
-function sortBy(column) {
-  const current = state.sortColumn || "callDate";
-  const order = state.sortOrder || "desc";
-  state.sortOrder = column === current && order === "desc" ? "asc" : "desc";
-  state.sortColumn = column;
-  return goTo(1);
-}
-
-function csvField(value) {
-  const text = value === null || value === undefined ? "" : String(value);
-  return /[",\r\n]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
-}
-
-async function downloadCsv() {
-  const status = $("download-status");
-  await guarded(async () => {
-    const lines = [DATA_KEYS.join(",")];
-    let page = 1;
-    let hits = Infinity;
-    while ((page - 1) * CSV_PAGE_ROWS < Math.min(hits, CSV_MAX_ROWS)) {
-      status.textContent = `Fetching page ${page}…`;
-      const answer = await post("recentCallData", queryBody(page, CSV_PAGE_ROWS));
-      hits = answer.hits;
-      for (const call of answer.data) {
-        lines.push(DATA_KEYS.map((key) => csvField(call[key])).join(","));
-      }
-      if (answer.data.length < CSV_PAGE_ROWS) break;
-      page += 1;
-    }
-    const count = lines.length - 1;
-    const blob = new Blob([`${lines.join("\r\n")}\r\n`], { type: "text/csv;charset=utf-8" });
-    const link = document.createElement("a");
-    link.href = URL.createObjectURL(blob);
-    link.download = `recent-calls-${state.session.tenant}.csv`;
-    document.body.append(link);
-    link.click();
-    link.remove();
-    setTimeout(() => URL.revokeObjectURL(link.href), 10000);
-    status.textContent = hits > CSV_MAX_ROWS
-      ? `Downloaded the first ${integer.format(count)} of ${integer.format(hits)} calls.`
-      : `Downloaded ${integer.format(count)} calls.`;
-  });
 }
 
 // -- set up -------------------------------------------------------------------------------
 
-function rangeInputs(container, ranges, withUnit) {
-  for (const [name, label] of ranges) {
-    const group = document.createElement("div");
-    group.className = "range";
-    group.setAttribute("role", "group");
-    group.setAttribute("aria-labelledby", `${name}-label`);
-    const title = document.createElement("span");
-    title.id = `${name}-label`;
-    title.className = "range-label";
-    title.textContent = label;
-    group.append(title);
-    for (const [end, text] of [["min", "at least"], ["max", "at most"]]) {
-      const input = document.createElement("input");
-      input.type = "number";
-      input.min = "0";
-      input.step = "1";
-      input.id = `${name}-${end}`;
-      input.inputMode = "numeric";
-      const inputLabel = document.createElement("label");
-      inputLabel.htmlFor = input.id;
-      inputLabel.textContent = text;
-      group.append(inputLabel, input);
-    }
-    if (withUnit) {
-      const unit = document.createElement("select");
-      unit.id = `${name}-unit`;
-      unit.append(new Option("seconds", "sec"), new Option("minutes", "min"));
-      const unitLabel = document.createElement("label");
-      unitLabel.htmlFor = unit.id;
-      unitLabel.textContent = "in";
-      group.append(unitLabel, unit);
-    }
-    container.append(group);
-  }
-}
-
-function browserZone() {
-  return Intl.DateTimeFormat().resolvedOptions().timeZone || "GMT";
-}
-
-function toggleRange() {
-  const custom = $("duration").value === "range";
-  for (const element of document.querySelectorAll(".range-only")) element.hidden = !custom;
-}
-
-function setUp() {
-  buildHead();
-  rangeInputs($("count-ranges"), COUNT_RANGES, false);
-  rangeInputs($("duration-ranges"), DURATION_RANGES, true);
-  const zones = ["GMT", "UTC", ...(Intl.supportedValuesOf?.("timeZone") ?? [])];
-  $("timezones").replaceChildren(...zones.map((zone) => new Option(zone)));
-  $("timezone").value = browserZone();
-  toggleRange();
+function wire() {
+  filters = new Filters(app.schema, { onChange: changeFilters });
+  filters.onRemoveChip = (chip) => show(removeChip(app.view, chip, app.schema));
+  table = new CallsTable(app.schema, {
+    onSort: (column) => show(sortedBy(app.view, column), { stats: false }),
+    onOpen: (call, row) => {
+      details.open(call, row);
+      app.view = { ...app.view, call: call.callId };
+      history.pushState(null, "", location.pathname + toQuery(app.view, app.schema, app.zone));
+    },
+  });
+  details = new Details(app.schema, {
+    onClose: () => {
+      app.view = { ...app.view, call: null };
+      history.pushState(null, "", location.pathname + toQuery(app.view, app.schema, app.zone));
+      schedule();
+    },
+  });
+  chart = new Chart({
+    onZoom: (from, to) => show(withFilters(app.view, { period: RANGE, from, to })),
+  });
+  breakdowns = new Breakdowns({
+    onPick: (by, key) => {
+      const field = BREAKDOWN_FILTER[by];
+      const lists = { ...app.view.lists, [field]: [key] };
+      show(withFilters(app.view, { lists }));
+    },
+  });
 
   $("sign-in-form").addEventListener("submit", signIn);
-  $("sign-out").addEventListener("click", signOut);
-  $("duration").addEventListener("change", toggleRange);
-  $("filters").addEventListener("submit", (event) => {
-    event.preventDefault();
-    refresh();
-  });
-  $("reset-filters").addEventListener("click", () => {
-    $("filters").reset();
-    $("timezone").value = browserZone();
-    state.sortColumn = null;
-    state.sortOrder = null;
-    toggleRange();
-    refresh();
-  });
+  $("sign-out").addEventListener("click", () => signOut());
+  $("pause").addEventListener("click", togglePause);
   $("download").addEventListener("click", downloadCsv);
-  $("rows").addEventListener("change", () => goTo(1));
+  $("cancel-download").addEventListener("click", () => app.download?.abort());
+  $("reset-filters").addEventListener("click", () => show({ ...defaults(app.schema, app.zone), rows: app.view.rows }));
+  $("empty-clear").addEventListener("click", () =>
+    show({ ...defaults(app.schema, app.zone), period: app.view.period, from: app.view.from, to: app.view.to, zone: app.view.zone, rows: app.view.rows }));
+  $("empty-week").addEventListener("click", () => show(withFilters(app.view, { period: LAST_7_DAYS, from: null, to: null })));
+  $("rows").addEventListener("change", () => show({ ...app.view, rows: Number($("rows").value), page: 1, call: null }, { stats: false }));
   $("first").addEventListener("click", () => goTo(1));
-  $("prev").addEventListener("click", () => goTo(Math.max(1, state.page - 1)));
-  $("next").addEventListener("click", () => goTo(state.page + 1));
+  $("prev").addEventListener("click", () => goTo(app.view.page - 1));
+  $("next").addEventListener("click", () => goTo(app.view.page + 1));
+  $("last").addEventListener("click", () => goTo(pageCount(app.hits, app.view.rows)));
+  $("page-number").addEventListener("change", () => {
+    const page = Number($("page-number").value);
+    if (Number.isInteger(page) && page >= 1) goTo(page);
+    else $("page-number").value = String(app.view.page);
+  });
+  $("breakdown-by").addEventListener("change", () => show({ ...app.view, by: $("breakdown-by").value }, { data: false }));
+  $("service-level").addEventListener("change", () => {
+    const value = Number($("service-level").value);
+    if (Number.isInteger(value) && value >= 0 && value <= 86400) {
+      $("service-level").removeAttribute("aria-invalid");
+      show({ ...app.view, serviceLevel: value }, { data: false });
+    } else {
+      $("service-level").setAttribute("aria-invalid", "true");
+      $("filter-error").textContent = "Service level: enter whole seconds from 0 to 86,400.";
+      $("service-level").focus();
+    }
+  });
+  $("alert-wait").value = alertSeconds() ?? "";
+  $("alert-wait").addEventListener("change", () => {
+    const text = $("alert-wait").value.trim();
+    if (text === "" || /^[0-9]{1,6}$/.test(text)) {
+      $("alert-wait").removeAttribute("aria-invalid");
+      if (text === "") localStorage.removeItem(ALERT_KEY);
+      else localStorage.setItem(ALERT_KEY, text);
+      table.alertMs = text === "" ? null : Number(text) * 1000;
+      load({ stats: false });
+    } else {
+      $("alert-wait").setAttribute("aria-invalid", "true");
+      $("filter-error").textContent = "Alert: enter a whole number of seconds, or leave it empty.";
+      $("alert-wait").focus();
+    }
+  });
+  table.alertMs = alertSeconds() === null ? null : alertSeconds() * 1000;
+  $("refresh-every").value = String(refreshSeconds());
+  $("refresh-every").addEventListener("change", () => {
+    localStorage.setItem(REFRESH_KEY, $("refresh-every").value);
+    schedule();
+  });
+  window.addEventListener("popstate", () => {
+    if (!app.api) return;
+    const view = fromQuery(location.search, app.schema, app.zone);
+    const onlyCall = JSON.stringify({ ...view, call: null }) === JSON.stringify({ ...app.view, call: null });
+    app.view = view;
+    filters.write(view);
+    if (onlyCall) {
+      if (!view.call) details.close({ quiet: true });
+      else {
+        const call = table.calls.find((item) => item.callId === view.call);
+        if (call) details.open(call, table.rowOf(call.callId));
+      }
+      return;
+    }
+    load();
+  });
+  window.addEventListener("online", () => { if (app.api) load(); });
+  window.addEventListener("offline", () => setOffline(true));
+  const syncBreakdownControls = () => {
+    $("breakdown-by").value = app.view?.by ?? "queue";
+    $("service-level").value = String(app.view?.serviceLevel ?? 20);
+  };
+  const write = filters.write.bind(filters);
+  filters.write = (view) => {
+    write(view);
+    syncBreakdownControls();
+  };
+}
 
-  const session = loadSession();
-  if (session) {
-    start(session)
-      .then(refresh)
-      .catch(() => {
-        sessionStorage.removeItem(SESSION_KEY);
-        showSignedIn(false);
-      });
-  } else {
-    showSignedIn(false);
+async function setUp() {
+  try {
+    app.schema = await fetchSchema();
+  } catch {
+    setOffline(true);
+    return;
   }
+  app.serverNow = app.schema.now;
+  app.loadedAt = Date.now();
+  app.zone = browserZone();
+  app.view = defaults(app.schema, app.zone);
+  wire();
+  const session = loadSession();
+  if (!session) {
+    showSignedIn(false);
+    return;
+  }
+  app.restored = true;
+  try {
+    await start(session);
+  } catch (error) {
+    if (error instanceof ApiError) forgetSession();
+    showSignedIn(false);
+    if (error instanceof Offline) setOffline(true);
+    return;
+  }
+  await openFromUrl();
 }
 
 setUp();

@@ -1,85 +1,175 @@
-// Calls per bucket as an inline SVG bar chart: no library, no inline styles (CSP friendly).
+// Calls per bucket with uPlot (vendored under static/vendor): answered and abandoned calls as
+// bars, the average wait as a line on its own axis. Ticks name the weekday; a tooltip follows
+// the pointer, a tap, or the arrow keys; dragging across a range zooms the window to it.
 
-const SVG = "http://www.w3.org/2000/svg";
-const WIDTH = 960;
-const HEIGHT = 240;
-const PAD = { top: 12, right: 12, bottom: 36, left: 48 };
+import { $ } from "./dom.js";
+import { formatCount, formatDateTime, formatDuration, formatTick } from "./format.js";
 
-function node(name, attributes = {}, text = "") {
-  const element = document.createElementNS(SVG, name);
-  for (const [key, value] of Object.entries(attributes)) {
-    element.setAttribute(key, String(value));
-  }
-  if (text) element.textContent = text;
-  return element;
+// About one tick label per 90 px, at most 12.
+function tickSplits(starts, width) {
+  const most = Math.max(2, Math.min(12, Math.floor(width / 90)));
+  const every = Math.max(1, Math.ceil(starts.length / most));
+  return starts.filter((_, index) => index % every === 0);
 }
 
-function niceMax(value) {
-  if (value <= 5) return 5;
-  const power = 10 ** Math.floor(Math.log10(value));
-  for (const step of [1, 2, 2.5, 5, 10]) {
-    if (value <= step * power) return step * power;
-  }
-  return 10 * power;
-}
-
-// Short axis label of a bucket's ISO local start: "03-10" for days, "03-10 14h" for hours.
-function tick(label, interval) {
-  const day = label.slice(5, 10);
-  return interval === "hour" ? `${day} ${label.slice(11, 13)}h` : day;
-}
-
-export function drawChart(container, stats) {
-  container.replaceChildren();
-  const buckets = stats.buckets;
-  const peak = niceMax(Math.max(0, ...buckets.map((bucket) => bucket.calls)));
-  const svg = node("svg", {
-    viewBox: `0 0 ${WIDTH} ${HEIGHT}`,
-    role: "img",
-    class: "chart-svg",
-    "aria-label":
-      `${stats.totals.calls} calls in ${buckets.length} ` +
-      `${stats.interval === "hour" ? "hours" : "days"}; the busiest had ` +
-      `${Math.max(0, ...buckets.map((bucket) => bucket.calls))}`,
-  });
-  const plotWidth = WIDTH - PAD.left - PAD.right;
-  const plotHeight = HEIGHT - PAD.top - PAD.bottom;
-  const baseline = PAD.top + plotHeight;
-
-  for (const fraction of [0, 0.5, 1]) {
-    const y = baseline - fraction * plotHeight;
-    svg.append(node("line", { x1: PAD.left, x2: WIDTH - PAD.right, y1: y, y2: y, class: "grid" }));
-    svg.append(
-      node("text", { x: PAD.left - 6, y: y + 4, class: "axis", "text-anchor": "end" },
-        String(Math.round(fraction * peak))),
-    );
+export class Chart {
+  constructor({ onZoom }) {
+    this.onZoom = onZoom;
+    this.plot = null;
+    this.stats = null;
+    this.index = null;
+    const box = $("chart");
+    box.addEventListener("keydown", (event) => this.key(event));
+    box.addEventListener("blur", () => { if (!this.hovering) this.tip(null); });
+    new ResizeObserver(() => this.resize()).observe(box);
   }
 
-  const slot = buckets.length ? plotWidth / buckets.length : plotWidth;
-  const gap = slot > 4 ? Math.min(2, slot * 0.2) : 0;
-  const labelEvery = Math.max(1, Math.ceil(buckets.length / 12));
-  buckets.forEach((bucket, index) => {
-    const height = (bucket.calls / peak) * plotHeight;
-    const x = PAD.left + index * slot;
-    const bar = node("rect", {
-      x: x + gap / 2,
-      y: baseline - height,
-      width: Math.max(slot - gap, 0.5),
-      height,
-      class: "bar",
-      "data-start": bucket.start,
-      "data-calls": bucket.calls,
-    });
-    bar.append(node("title", {}, `${bucket.label}: ${bucket.calls} calls`));
-    svg.append(bar);
-    if (index % labelEvery === 0) {
-      svg.append(
-        node("text", { x: x + slot / 2, y: baseline + 16, class: "axis", "text-anchor": "middle" },
-          tick(bucket.label, stats.interval)),
-      );
+  size() {
+    const box = $("chart");
+    return { width: Math.max(280, box.clientWidth), height: box.clientHeight || 200 };
+  }
+
+  resize() {
+    if (this.plot) this.plot.setSize(this.size());
+  }
+
+  key(event) {
+    if (!this.stats || !this.stats.buckets.length) return;
+    const last = this.stats.buckets.length - 1;
+    const moves = {
+      ArrowRight: (i) => Math.min(last, (i ?? -1) + 1),
+      ArrowLeft: (i) => Math.max(0, (i ?? last + 1) - 1),
+      Home: () => 0,
+      End: () => last,
+    };
+    if (!moves[event.key]) return;
+    event.preventDefault();
+    this.show(moves[event.key](this.index));
+  }
+
+  // Point the cursor at bucket `index` and read it out.
+  show(index) {
+    this.index = index;
+    const bucket = this.stats.buckets[index];
+    const left = this.plot.valToPos(bucket.start / 1000, "x");
+    this.plot.setCursor({ left, top: 10 });
+    this.tip(index);
+  }
+
+  tip(index) {
+    const tip = $("chart-tip");
+    if (index === null || index === undefined || !this.stats?.buckets[index]) {
+      tip.textContent = "";
+      return;
     }
-  });
-  svg.append(node("line", { x1: PAD.left, x2: WIDTH - PAD.right, y1: baseline, y2: baseline,
-    class: "baseline" }));
-  container.append(svg);
+    const bucket = this.stats.buckets[index];
+    const when = formatDateTime(bucket.start, this.stats.timezone);
+    const wait = bucket.avgWaitTime === null ? "no wait" : `average wait ${formatDuration(bucket.avgWaitTime)}`;
+    const handle = bucket.avgHandleTime === null ? "" : `, average handle time ${formatDuration(bucket.avgHandleTime)}`;
+    tip.textContent = `${when}: ${formatCount(bucket.calls)} calls, ${formatCount(bucket.answered)} answered, ${formatCount(bucket.abandoned)} abandoned, ${wait}${handle}`;
+  }
+
+  clear(message) {
+    this.plot?.destroy();
+    this.plot = null;
+    this.stats = null;
+    $("chart").replaceChildren();
+    $("chart-tip").textContent = message ?? "";
+  }
+
+  draw(stats) {
+    this.plot?.destroy();
+    this.stats = stats;
+    this.index = null;
+    const zone = stats.timezone;
+    const interval = stats.interval;
+    const starts = stats.buckets.map((bucket) => bucket.start);
+    const x = starts.map((start) => start / 1000);
+    const data = [
+      x,
+      stats.buckets.map((bucket) => bucket.answered),
+      stats.buckets.map((bucket) => bucket.abandoned),
+      stats.buckets.map((bucket) => (bucket.avgWaitTime === null ? null : bucket.avgWaitTime / 1000)),
+    ];
+    const uPlot = globalThis.uPlot;
+    const bars = uPlot.paths.bars({ size: [0.8, 60], align: 1 });
+    const box = $("chart");
+    box.replaceChildren();
+    const options = {
+      ...this.size(),
+      legend: { show: false },
+      cursor: {
+        drag: { x: true, y: false, setScale: false },
+        points: { show: false },
+      },
+      select: { show: true },
+      scales: { x: { time: false }, calls: { range: (u, min, max) => [0, Math.max(5, max * 1.1)] },
+        wait: { range: (u, min, max) => [0, Math.max(10, (max ?? 0) * 1.2)] } },
+      axes: [
+        {
+          label: `Time (${zone})`,
+          splits: (u) => tickSplits(x, u.bbox.width / (globalThis.devicePixelRatio || 1)),
+          values: (u, splits) => {
+            const ticks = splits.map((value) => formatTick(value * 1000, zone, interval));
+            box.dataset.ticks = ticks.join(" | ");
+            return ticks;
+          },
+          stroke: "#4a5360",
+          grid: { show: false },
+        },
+        {
+          scale: "calls", label: "Calls", stroke: "#4a5360",
+          values: (u, splits) => splits.map((value) => formatCount(value)),
+          grid: { stroke: "#e1e6eb" },
+        },
+        {
+          scale: "wait", side: 1, label: "Avg wait (s)", stroke: "#8a3c00", size: 60,
+          values: (u, splits) => splits.map((value) => formatCount(value)),
+          grid: { show: false },
+        },
+      ],
+      series: [
+        {},
+        { label: "Answered", scale: "calls", paths: bars, fill: "#1f6fbf", stroke: "#1f6fbf", points: { show: false } },
+        { label: "Abandoned", scale: "calls", paths: bars, fill: "#c0392b", stroke: "#c0392b", points: { show: false } },
+        { label: "Average wait", scale: "wait", stroke: "#8a3c00", width: 2, spanGaps: true, points: { show: false } },
+      ],
+      hooks: {
+        setCursor: [(u) => {
+          if (u.cursor.idx !== null && u.cursor.idx !== undefined && u.cursor.left >= 0) {
+            this.index = u.cursor.idx;
+            this.tip(u.cursor.idx);
+          }
+        }],
+        setSelect: [(u) => this.zoom(u)],
+      },
+    };
+    // The x scale spans whole buckets: one more step past the last start.
+    const step = x.length > 1 ? x[1] - x[0] : 3600;
+    options.scales.x.range = () => [x[0] ?? 0, (x.at(-1) ?? 0) + step];
+    this.plot = new uPlot(options, data, box);
+    const over = this.plot.over;
+    over.addEventListener("mouseenter", () => { this.hovering = true; });
+    over.addEventListener("mouseleave", () => { this.hovering = false; });
+    // A tap on a touch screen points the cursor at the bucket under the finger.
+    over.addEventListener("pointerup", (event) => {
+      if (event.pointerType !== "touch" || !this.stats?.buckets.length) return;
+      const left = event.clientX - over.getBoundingClientRect().left;
+      const index = this.plot.posToIdx(left);
+      if (index !== null && index >= 0) this.show(index);
+    });
+    const busiest = Math.max(0, ...stats.buckets.map((bucket) => bucket.calls));
+    box.setAttribute("aria-label", `${formatCount(stats.totals.calls)} calls in ${formatCount(stats.buckets.length)} ${interval === "hour" ? "hours" : "days"}; the busiest had ${formatCount(busiest)}`);
+  }
+
+  // A drag across the plot: the window becomes the buckets it covers.
+  zoom(u) {
+    const { left, width } = u.select;
+    if (!this.stats || width < 4) return;
+    const from = u.posToVal(left, "x") * 1000;
+    const to = u.posToVal(left + width, "x") * 1000;
+    const buckets = this.stats.buckets.filter((bucket) => bucket.end > from && bucket.start < to);
+    u.setSelect({ left: 0, width: 0, top: 0, height: 0 }, false);
+    if (buckets.length) this.onZoom(buckets[0].start, buckets.at(-1).end - 1);
+  }
 }

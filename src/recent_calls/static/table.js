@@ -1,0 +1,166 @@
+// The calls table: sortable headings, a remembered column picker, names for ids, rows that
+// open the details panel by click or Enter. On a phone the CSS lays each row out as a card.
+
+import { $, el } from "./dom.js";
+import { formatCallDate, formatCount, formatDuration, formatPhone } from "./format.js";
+import { namesOf } from "./names.js";
+import { COUNT_KEYS, DURATION_KEYS, FIELD_LABELS, NAMED_KEYS, PHONE_KEYS, label } from "./words.js";
+
+const COLUMNS_KEY = "recentCalls.columns";
+// Shown until the user picks: the date and caller first (pinned), then the main figures.
+const DEFAULT_COLUMNS = [
+  "callDate", "callerName", "callerNumber", "queueId", "agentId", "agentGroup", "dialedNumber",
+  "callDuration", "waitTime", "agentCallHandlingDuration", "holdDuration", "abandonTime",
+  "transferCount", "callType", "hungupBy",
+];
+const PINNED = ["callDate", "callerName"];
+
+export function cellText(call, key, names) {
+  const value = call[key];
+  if (DURATION_KEYS.has(key)) return formatDuration(value);
+  if (COUNT_KEYS.has(key)) return formatCount(Math.round(Number(value)));
+  if (key === "callDate") return formatCallDate(value);
+  if (NAMED_KEYS[key]) return namesOf(names, NAMED_KEYS[key], value);
+  if (PHONE_KEYS.has(key)) return formatPhone(value);
+  return value === null || value === undefined ? "" : String(value);
+}
+
+export class CallsTable {
+  constructor(schema, { onSort, onOpen }) {
+    this.schema = schema;
+    this.onSort = onSort;
+    this.onOpen = onOpen;
+    this.names = {};
+    this.calls = [];
+    this.known = new Set();
+    this.alertMs = null;
+    this.keys = this.loadColumns();
+    this.buildPicker();
+    this.buildHead();
+  }
+
+  loadColumns() {
+    try {
+      const saved = JSON.parse(localStorage.getItem(COLUMNS_KEY) || "null");
+      if (Array.isArray(saved)) {
+        const keys = saved.filter((key) => this.schema.dataKeys.includes(key));
+        if (keys.length) return this.ordered(keys);
+      }
+    } catch {
+      // A damaged setting falls back to the defaults.
+    }
+    return this.ordered(DEFAULT_COLUMNS.filter((key) => this.schema.dataKeys.includes(key)));
+  }
+
+  // Pinned columns first, the rest in the default order, then in the API's order.
+  ordered(keys) {
+    const rank = (key) => {
+      const preferred = DEFAULT_COLUMNS.indexOf(key);
+      return preferred >= 0 ? preferred : 100 + this.schema.dataKeys.indexOf(key);
+    };
+    return [...new Set(keys)].sort((a, b) => rank(a) - rank(b));
+  }
+
+  buildPicker() {
+    const list = $("column-list");
+    const boxes = this.schema.dataKeys
+      .slice()
+      .sort((a, b) => label(a).localeCompare(label(b)))
+      .map((key) => {
+        const box = el("input", { type: "checkbox", id: `col-${key}`, value: key });
+        box.checked = this.keys.includes(key);
+        box.disabled = PINNED.includes(key);
+        box.addEventListener("change", () => this.pick());
+        return el("div", { class: "check" }, box, el("label", { for: box.id }, label(key)));
+      });
+    list.append(...boxes);
+  }
+
+  pick() {
+    const keys = Array.from($("column-list").querySelectorAll("input:checked"), (box) => box.value);
+    this.keys = this.ordered([...PINNED, ...keys]);
+    localStorage.setItem(COLUMNS_KEY, JSON.stringify(this.keys));
+    this.buildHead();
+    this.render(this.calls, this.view);
+  }
+
+  buildHead() {
+    const cells = this.keys.map((key) => {
+      const th = el("th", { scope: "col", class: PINNED.includes(key) ? `pin pin-${key}` : null,
+        dataset: { key } });
+      if (!this.schema.sortColumns.includes(key)) {
+        th.textContent = FIELD_LABELS[key] ?? key;
+        return th;
+      }
+      const button = el("button", { type: "button", class: "sort", dataset: { sort: key } },
+        FIELD_LABELS[key] ?? key);
+      button.addEventListener("click", () => this.onSort(key));
+      th.append(button);
+      return th;
+    });
+    $("calls-head").replaceChildren(...cells);
+  }
+
+  markSort(view) {
+    const active = view?.sort || "callDate";
+    const order = view?.order || "desc";
+    for (const button of document.querySelectorAll("#calls-head button.sort")) {
+      const th = button.parentElement;
+      if (button.dataset.sort === active) {
+        th.setAttribute("aria-sort", order === "asc" ? "ascending" : "descending");
+        button.dataset.order = order;
+      } else {
+        th.removeAttribute("aria-sort");
+        delete button.dataset.order;
+      }
+    }
+  }
+
+  row(call, fresh) {
+    const longWait = this.alertMs !== null && Number(call.waitTime) >= this.alertMs;
+    const tr = el("tr", {
+      tabindex: "0",
+      class: [fresh ? "new" : "", longWait ? "long-wait" : ""].join(" ").trim() || null,
+      dataset: { callId: call.callId },
+    });
+    tr.append(...this.keys.map((key, index) => {
+      const td = el("td", { dataset: { label: FIELD_LABELS[key] ?? key } });
+      if (PINNED.includes(key)) td.classList.add("pin", `pin-${key}`);
+      if (DURATION_KEYS.has(key) || COUNT_KEYS.has(key)) td.classList.add("number");
+      td.textContent = cellText(call, key, this.names);
+      if (DURATION_KEYS.has(key)) td.title = `${Number(call[key])} ms`;
+      else if (NAMED_KEYS[key] && td.textContent !== String(call[key] ?? "")) td.title = call[key];
+      if (index === 0) {
+        if (fresh) td.append(el("span", { class: "badge" }, "New"));
+        if (longWait) td.append(el("span", { class: "badge warn" }, "Long wait"));
+      }
+      return td;
+    }));
+    tr.addEventListener("click", () => this.onOpen(call, tr));
+    tr.addEventListener("keydown", (event) => {
+      if (event.key === "Enter" || event.key === " ") {
+        event.preventDefault();
+        this.onOpen(call, tr);
+      }
+    });
+    return tr;
+  }
+
+  // Show `calls`; with `markNew`, calls not shown before are marked as new.
+  render(calls, view, { markNew = false } = {}) {
+    this.calls = calls;
+    this.view = view;
+    const rows = calls.map((call) => this.row(call, markNew && !this.known.has(call.callId)));
+    for (const call of calls) this.known.add(call.callId);
+    $("calls-body").replaceChildren(...rows);
+    this.markSort(view);
+  }
+
+  forget() {
+    this.known = new Set();
+  }
+
+  rowOf(callId) {
+    return Array.from($("calls-body").rows).find((tr) => tr.dataset.callId === callId) ?? null;
+  }
+}

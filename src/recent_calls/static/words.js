@@ -1,0 +1,89 @@
+// The page's words for the server's names. The names themselves come from /static/schema.json;
+// a name with no words here is shown as it is.
+
+export const FIELD_LABELS = {
+  callDate: "Date and time",
+  callerName: "Caller name",
+  callerNumber: "Caller number",
+  callerPhoneNumber: "Caller phone number",
+  dialedNumber: "Channel (dialed number)",
+  destinationNumber: "Destination number",
+  queueId: "Queue",
+  agentId: "Agent",
+  agentGroup: "Agent group",
+  callDuration: "Duration",
+  agentCallHandlingDuration: "Handle time",
+  waitTime: "Wait",
+  timeInIVR: "Time in IVR",
+  holdDuration: "Hold",
+  maximumHoldDuration: "Longest hold",
+  muteDuration: "Mute",
+  abandonTime: "Abandoned after",
+  transferCount: "Transfers",
+  callType: "Type",
+  callSubType: "Sub type",
+  hungupBy: "Hung up by",
+  scheduleHours: "Schedule",
+  callId: "Call id",
+  callDateOnly: "Date",
+  callTime: "Time",
+  postCallSurvey: "Post-call survey",
+  voiceComment: "Voice comment",
+  voiceCommentFileNames: "Voice comment files",
+  totalScore: "Total score",
+  transactionId: "Transaction ids",
+  tenantId: "Tenant",
+};
+
+// How a data key is shown: durations and counts by name; everything else is text.
+export const DURATION_KEYS = new Set([
+  "callDuration", "agentCallHandlingDuration", "waitTime", "timeInIVR", "holdDuration",
+  "maximumHoldDuration", "muteDuration", "abandonTime",
+]);
+export const COUNT_KEYS = new Set(["transferCount"]);
+export const PHONE_KEYS = new Set([
+  "callerNumber", "callerPhoneNumber", "dialedNumber", "destinationNumber",
+]);
+// Data keys holding directory ids, and the directory list that names them.
+export const NAMED_KEYS = {
+  agentId: "agents", queueId: "queues", agentGroup: "groups", dialedNumber: "channels",
+};
+
+export const FILTER_LABELS = {
+  tenantAgents: "Agent",
+  tenantQueues: "Queue",
+  tenantGroups: "Agent group",
+  tenantChannels: "Channel",
+  agentHoldCount: "Holds placed by agents",
+  agentMuteCount: "Mutes",
+  transferCount: "Transfers",
+  callDuration: "Call duration",
+  timeInQueue: "Time in queue",
+  timeInIVR: "Time in IVR",
+  agentCallDuration: "Agent handle time",
+  agentHoldDuration: "Hold time",
+  caller: "Caller",
+  timezone: "Time zone",
+  timeRange: "Date and time range",
+  interval: "Chart by",
+  groupBy: "Break down by",
+  serviceLevelSeconds: "Service level",
+};
+// The directory list each list filter picks from, and the facet that offers its values.
+export const LIST_DIRECTORY = {
+  tenantAgents: "agents", tenantQueues: "queues", tenantGroups: "groups", tenantChannels: "channels",
+};
+export const UNIT_WORDS = { sec: "seconds", min: "minutes" };
+export const PERIOD_WORDS = {
+  today: "Today",
+  yesterday: "Yesterday",
+  week: "This week (from Monday)",
+  month: "This month",
+  allhistory: "All history",
+  last7: "Last 7 days",
+  range: "Date and time range",
+};
+
+export function label(name, labels = FIELD_LABELS) {
+  return labels[name] ?? FILTER_LABELS[name] ?? name;
+}
