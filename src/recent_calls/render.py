@@ -10,22 +10,67 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import orjson
+import msgspec
 
 from .query import CallQuery
 from .storage.base import SearchResult, Tenant
 from .storage.columns import CallRow
 from .windows import zone
 
-# The keys of a `data` item, in the reference's order.
-DATA_KEYS = (
-    "callDuration", "queueId", "agentCallHandlingDuration", "callDate", "agentId",
-    "muteDuration", "scheduleHours", "timeInIVR", "agentGroup", "transferCount",
-    "postCallSurvey", "callType", "callerName", "dialedNumber", "callDateOnly", "hungupBy",
-    "holdDuration", "voiceComment", "callId", "abandonTime", "callerNumber", "callSubType",
-    "totalScore", "transactionId", "destinationNumber", "voiceCommentFileNames", "tenantId",
-    "maximumHoldDuration", "waitTime", "callTime", "callerPhoneNumber",
-)  # fmt: skip
+
+class CallItem(msgspec.Struct):
+    """One `data` item: the reference's keys in its order, with its JSON types."""
+
+    callDuration: str
+    queueId: str
+    agentCallHandlingDuration: str
+    callDate: str
+    agentId: str
+    muteDuration: int
+    scheduleHours: str
+    timeInIVR: str
+    agentGroup: str
+    transferCount: str
+    postCallSurvey: str
+    callType: str
+    callerName: str
+    dialedNumber: str
+    callDateOnly: str
+    hungupBy: str
+    holdDuration: str
+    voiceComment: str
+    callId: str
+    abandonTime: str
+    callerNumber: str
+    callSubType: str
+    totalScore: str
+    transactionId: str
+    destinationNumber: str
+    voiceCommentFileNames: str
+    tenantId: str
+    maximumHoldDuration: str
+    waitTime: str
+    callTime: str
+    callerPhoneNumber: str
+
+
+DATA_KEYS: tuple[str, ...] = CallItem.__struct_fields__
+"""The keys of a `data` item, in the reference's order."""
+
+_ENCODER = msgspec.json.Encoder()
+
+# Numbers with one decimal, as the reference writes them: the same few values (0.0 above all)
+# recur on most calls, and a look-up costs a fifth of formatting.
+_TENTHS: dict[float, str] = {}
+
+
+def _tenths(value: float) -> str:
+    text = _TENTHS.get(value)
+    if text is None:
+        if len(_TENTHS) >= 100_000:
+            _TENTHS.clear()
+        text = _TENTHS[value] = f"{value:.1f}"
+    return text
 
 
 class LocalDates:
@@ -75,53 +120,59 @@ class LocalDates:
 _CLOCKS: dict[int, str] = {}
 
 
-def render_row(row: CallRow, tenant_id: str, dates: LocalDates) -> dict[str, Any]:
+def render_item(row: CallRow, tenant_id: str, dates: LocalDates) -> CallItem:
     """One `data` item from one stored call."""
     day, clock = dates.parts(row.start_ms)
-    return {
-        "callDuration": str(row.call_duration),
-        "queueId": row.queue_id,
-        "agentCallHandlingDuration": f"{row.agent_handling:.1f}",
-        "callDate": f"{day} {clock}",
-        "agentId": row.agent_id,
-        "muteDuration": row.mute_duration,
-        "scheduleHours": row.schedule_hours,
-        "timeInIVR": f"{row.time_in_ivr:.1f}",
-        "agentGroup": row.agent_group,
-        "transferCount": f"{row.transfer_count:.1f}",
-        "postCallSurvey": row.post_call_survey,
-        "callType": row.call_type,
-        "callerName": row.caller_name,
-        "dialedNumber": row.dialed_number,
-        "callDateOnly": day,
-        "hungupBy": row.hungup_by,
-        "holdDuration": f"{row.hold_duration:.1f}",
-        "voiceComment": row.voice_comment,
-        "callId": row.call_id,
-        "abandonTime": f"{row.abandon_time:.1f}",
-        "callerNumber": row.caller_number,
-        "callSubType": row.call_sub_type,
-        "totalScore": row.total_score,
-        "transactionId": row.transaction_id,
-        "destinationNumber": row.destination_number,
-        "voiceCommentFileNames": row.voice_comment_file_names,
-        "tenantId": tenant_id,
-        "maximumHoldDuration": f"{row.max_hold:.1f}",
-        "waitTime": f"{row.wait_time:.1f}",
-        "callTime": clock,
-        "callerPhoneNumber": row.caller_phone_number,
-    }
+    tenths = _TENTHS.get
+    return CallItem(
+        callDuration=str(row.call_duration),
+        queueId=row.queue_id,
+        agentCallHandlingDuration=tenths(row.agent_handling) or _tenths(row.agent_handling),
+        callDate=f"{day} {clock}",
+        agentId=row.agent_id,
+        muteDuration=row.mute_duration,
+        scheduleHours=row.schedule_hours,
+        timeInIVR=tenths(row.time_in_ivr) or _tenths(row.time_in_ivr),
+        agentGroup=row.agent_group,
+        transferCount=tenths(row.transfer_count) or _tenths(row.transfer_count),
+        postCallSurvey=row.post_call_survey,
+        callType=row.call_type,
+        callerName=row.caller_name,
+        dialedNumber=row.dialed_number,
+        callDateOnly=day,
+        hungupBy=row.hungup_by,
+        holdDuration=tenths(row.hold_duration) or _tenths(row.hold_duration),
+        voiceComment=row.voice_comment,
+        callId=row.call_id,
+        abandonTime=tenths(row.abandon_time) or _tenths(row.abandon_time),
+        callerNumber=row.caller_number,
+        callSubType=row.call_sub_type,
+        totalScore=row.total_score,
+        transactionId=row.transaction_id,
+        destinationNumber=row.destination_number,
+        voiceCommentFileNames=row.voice_comment_file_names,
+        tenantId=tenant_id,
+        maximumHoldDuration=tenths(row.max_hold) or _tenths(row.max_hold),
+        waitTime=tenths(row.wait_time) or _tenths(row.wait_time),
+        callTime=clock,
+        callerPhoneNumber=row.caller_phone_number,
+    )
 
 
-def render_rows(rows: Sequence[CallRow], tenant_id: str, timezone: str) -> list[dict[str, Any]]:
+def render_row(row: CallRow, tenant_id: str, dates: LocalDates) -> dict[str, Any]:
+    """One `data` item as a dict (for writers other than the JSON answer, e.g. CSV)."""
+    return msgspec.structs.asdict(render_item(row, tenant_id, dates))
+
+
+def render_rows(rows: Sequence[CallRow], tenant_id: str, timezone: str) -> list[CallItem]:
     dates = LocalDates(zone(timezone))
-    return [render_row(row, tenant_id, dates) for row in rows]
+    return [render_item(row, tenant_id, dates) for row in rows]
 
 
 def render_response(query: CallQuery, tenant: Tenant, result: SearchResult) -> bytes:
     """The whole recentCallData answer, keys in the reference's order."""
     request = query.request
-    return orjson.dumps(
+    return _ENCODER.encode(
         {
             "hits": result.hits,
             "alertBellCount": 0,
