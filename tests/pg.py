@@ -101,6 +101,10 @@ def _drop(server: str, name: str) -> None:
 def fresh_database(server_url: str | None = None, template: str = "template0") -> Iterator[str]:
     """Create a database on the server (a copy of `template`), yield its URL, then drop it."""
     server = server_url or postgres_server()
+    if citus_mode() and server == postgres_server():
+        with citus_schema(server, distributed=template == CITUS_TEMPLATE) as url:
+            yield url
+        return
     name = f"rc_test_{secrets.token_hex(6)}"
     _create(server, name, template)
     try:
@@ -118,12 +122,59 @@ def migrated_template() -> str:
     """
     from recent_calls.storage import open_storage
 
+    if citus_mode():
+        return CITUS_TEMPLATE
     server = postgres_server()
     name = f"rc_template_{secrets.token_hex(6)}"
     _create(server, name, "template0")
     atexit.register(_drop, server, name)
     open_storage(with_database(server, name)).close()
     return name
+
+
+# -- on a Citus cluster ----------------------------------------------------------------------------
+#
+# With RECENT_CALLS_TEST_CITUS=1, RECENT_CALLS_TEST_POSTGRES names a database on a Citus
+# coordinator that has the citus extension and its workers registered (scripts/test-citus makes
+# one). Citus does not propagate CREATE DATABASE, and a database with Citus in it cannot be copied
+# as a template (its maintenance daemon stays connected), so each test gets a schema of its own
+# in that database instead, first on the search path: a "migrated template" there is a schema
+# migrated and then distributed by `recent_calls.storage.citus.distribute`, as an operator would.
+
+CITUS_ENV = "RECENT_CALLS_TEST_CITUS"
+CITUS_TEMPLATE = "citus-distributed"
+
+
+def citus_mode() -> bool:
+    """Whether the tests run on a Citus cluster (see above)."""
+    return os.environ.get(CITUS_ENV, "").strip() not in ("", "0")
+
+
+def with_schema(url: str, schema: str) -> str:
+    """`url` with `schema` first on the search path (public after it, for the extensions)."""
+    parts = urlsplit(url)
+    query = f"options=-csearch_path%3D{schema}%2Cpublic"
+    return urlunsplit(parts._replace(query=f"{parts.query}&{query}" if parts.query else query))
+
+
+@contextmanager
+def citus_schema(server: str, *, distributed: bool) -> Iterator[str]:
+    """A schema of its own on the Citus database `server`; migrated and distributed if asked."""
+    schema = f"rc_test_{secrets.token_hex(6)}"
+    with psycopg.connect(server, autocommit=True) as admin:
+        admin.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
+    url = with_schema(server, schema)
+    try:
+        if distributed:
+            from recent_calls.storage.citus import distribute
+
+            distribute(url)
+        yield url
+    finally:
+        with psycopg.connect(server, autocommit=True) as admin:
+            admin.execute(
+                sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema))
+            )
 
 
 # -- the throwaway cluster ---------------------------------------------------------------------
