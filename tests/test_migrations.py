@@ -96,6 +96,19 @@ def test_postgres_tenant_columns_that_colocate_agree_on_collation() -> None:
             assert _collation(conn, "sync_watermarks", "tenant_id") == "C"
 
 
+def test_postgres_every_table_has_a_replica_identity_for_online_shard_moves() -> None:
+    with fresh_database() as url:
+        open_storage(url).close()
+        with psycopg.connect(url, autocommit=True) as conn:
+            missing = conn.execute(
+                "SELECT c.relname FROM pg_class c WHERE c.relkind = 'r' "
+                "AND c.relnamespace = current_schema()::regnamespace AND (c.relreplident = 'n' "
+                "OR (c.relreplident = 'd' AND NOT EXISTS (SELECT FROM pg_index i "
+                "WHERE i.indrelid = c.oid AND i.indisprimary)))"
+            ).fetchall()
+    assert missing == []
+
+
 def test_postgres_extensions_already_there_are_not_created_again() -> None:
     """CREATE EXTENSION IF NOT EXISTS still checks ownership on Citus and fails there for a role
     that does not own it; the step must not run it for an extension the database has."""

@@ -128,9 +128,14 @@ MIGRATIONS: tuple[Migration, ...] = (
         4,
         "tenant columns agree on collation",
         # Citus colocates tables only when their distribution columns agree in type and
-        # collation: sync_watermarks.tenant_id follows calls.tenant_id (COLLATE "C"). DuckDB
-        # has one collation.
+        # collation: sync_watermarks.tenant_id follows calls.tenant_id (COLLATE "C"). And it
+        # copies shards to a new node by logical replication, which needs a replica identity on
+        # every table: audit_log, append-only and keyless, gets the whole row. DuckDB has one
+        # collation and no replication.
         duckdb=(),
-        postgres=('ALTER TABLE sync_watermarks ALTER COLUMN tenant_id TYPE text COLLATE "C"',),
+        postgres=(
+            'ALTER TABLE sync_watermarks ALTER COLUMN tenant_id TYPE text COLLATE "C"',
+            "ALTER TABLE audit_log REPLICA IDENTITY FULL",
+        ),
     ),
 )
