@@ -101,6 +101,14 @@ def _drop(server: str, name: str) -> None:
 def fresh_database(server_url: str | None = None, template: str = "template0") -> Iterator[str]:
     """Create a database on the server (a copy of `template`), yield its URL, then drop it."""
     server = server_url or postgres_server()
+    if citus_mode() and server == postgres_server():
+        if template == CITUS_TEMPLATE:
+            with citus_schema(server, distributed=True) as url:
+                yield url
+        else:
+            with citus_database(server) as url:
+                yield url
+        return
     name = f"rc_test_{secrets.token_hex(6)}"
     _create(server, name, template)
     try:
@@ -118,12 +126,122 @@ def migrated_template() -> str:
     """
     from recent_calls.storage import open_storage
 
+    if citus_mode():
+        return CITUS_TEMPLATE
     server = postgres_server()
     name = f"rc_template_{secrets.token_hex(6)}"
     _create(server, name, "template0")
     atexit.register(_drop, server, name)
     open_storage(with_database(server, name)).close()
     return name
+
+
+# -- on a Citus cluster ----------------------------------------------------------------------------
+#
+# With RECENT_CALLS_TEST_CITUS=1, RECENT_CALLS_TEST_POSTGRES names a database on a Citus
+# coordinator that has the citus extension and its workers registered (scripts/test-citus makes
+# one). Citus does not propagate CREATE DATABASE, and a database with Citus in it cannot be copied
+# as a template (its maintenance daemon stays connected). So a test that asks for a migrated
+# database gets a schema of its own in that database, first on the search path, migrated and then
+# distributed by `recent_calls.storage.citus.distribute`, as an operator would; a test that asks
+# for an empty database gets one made on every node, with Citus and the workers registered.
+
+CITUS_ENV = "RECENT_CALLS_TEST_CITUS"
+CITUS_TEMPLATE = "citus-distributed"
+# Shards of calls per test schema: a few per worker keep tenants apart across workers, and make
+# each test's schema quicker to distribute and drop than Citus' default of 32.
+CITUS_SHARDS_ENV = "RECENT_CALLS_TEST_CITUS_SHARDS"
+
+
+def citus_mode() -> bool:
+    """Whether the tests run on a Citus cluster (see above)."""
+    return os.environ.get(CITUS_ENV, "").strip() not in ("", "0")
+
+
+def with_schema(url: str, schema: str) -> str:
+    """`url` with `schema` first on the search path (public after it, for the extensions)."""
+    parts = urlsplit(url)
+    query = f"options=-csearch_path%3D{schema}%2Cpublic"
+    return urlunsplit(parts._replace(query=f"{parts.query}&{query}" if parts.query else query))
+
+
+@functools.cache
+def _citus_extensions(server: str) -> None:
+    """The search extensions in `public`, once: made from a test's schema, they would be made in
+    it, be missing from the other tests' search paths, and go with it when it is dropped."""
+    with psycopg.connect(server, autocommit=True) as admin:
+        for name in ("pg_trgm", "btree_gin"):
+            admin.execute(
+                sql.SQL("CREATE EXTENSION IF NOT EXISTS {} SCHEMA public").format(
+                    sql.Identifier(name)
+                )
+            )
+
+
+@contextmanager
+def citus_schema(server: str, *, distributed: bool) -> Iterator[str]:
+    """A schema of its own on the Citus database `server`; migrated and distributed if asked."""
+    _citus_extensions(server)
+    schema = f"rc_test_{secrets.token_hex(6)}"
+    with psycopg.connect(server, autocommit=True) as admin:
+        admin.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
+    url = with_schema(server, schema)
+    try:
+        if distributed:
+            from recent_calls.storage.citus import distribute
+
+            distribute(url, shard_count=int(os.environ.get(CITUS_SHARDS_ENV, "8")))
+        yield url
+    finally:
+        with psycopg.connect(server, autocommit=True) as admin:
+            admin.execute(
+                sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema))
+            )
+
+
+def _nodes(server: str) -> list[str]:
+    """The server URLs (on their `postgres` database) of the workers registered with `server`."""
+    with psycopg.connect(server, autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT nodename, nodeport FROM pg_dist_node WHERE groupid <> 0 ORDER BY nodeid"
+        ).fetchall()
+    parts = urlsplit(server)
+    user = parts.netloc.rsplit("@", 1)[0] if "@" in parts.netloc else ""
+    login = f"{user}@" if user else ""
+    return [urlunsplit(parts._replace(netloc=f"{login}{host}:{port}", path="/postgres"))
+            for host, port in rows]  # fmt: skip
+
+
+@contextmanager
+def citus_database(server: str) -> Iterator[str]:
+    """An empty database of its own on every node of the cluster, with Citus and the workers.
+
+    For tests that need a database to themselves (its own extensions, connections, statistics),
+    which a schema in a shared database is not; slower to make than a schema."""
+    name = f"rc_test_{secrets.token_hex(6)}"
+    workers = _nodes(server)
+    made: list[str] = []
+    try:
+        for node in [*workers, with_database(server, "postgres")]:
+            _create(node, name, "template0")
+            made.append(node)
+            with psycopg.connect(with_database(node, name), autocommit=True) as conn:
+                conn.execute("SET client_min_messages = warning")
+                conn.execute("CREATE EXTENSION citus")
+        url = with_database(server, name)
+        coordinator = urlsplit(server)
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(
+                "SELECT citus_set_coordinator_host(%s, %s)",
+                (coordinator.hostname, coordinator.port or 5432),
+            )
+            for node in workers:
+                where = urlsplit(node)
+                conn.execute("SELECT citus_add_node(%s, %s)", (where.hostname, where.port))
+        yield url
+    finally:
+        for node in reversed(made):
+            _drop(node, name)
 
 
 # -- the throwaway cluster ---------------------------------------------------------------------

@@ -335,6 +335,21 @@ def directory_export(database: str, tenant_id: str) -> None:
     click.echo(to_csv(entries), nl=False)
 
 
+@main.command()
+@database_option
+@click.option(
+    "--shard-count", type=click.IntRange(1, 64000), help="Shards of calls (Citus default: 32)."
+)
+def distribute(database: str, shard_count: int | None) -> None:
+    """Distribute the schema by tenant on a Citus coordinator (safe to run again)."""
+    from .storage.citus import distribute as run
+
+    report = run(database, shard_count=shard_count)
+    for line in report.lines():
+        click.echo(line)
+    click.echo(f"Citus {report.citus_version}, {report.workers} workers")
+
+
 from .cli_transfer import export_command, sync_command  # noqa: E402
 
 main.add_command(export_command)

@@ -34,9 +34,15 @@ def calls_table_sql(engine: str, name: str = "calls") -> str:
 
 
 def _optional_extension(name: str, without: str) -> tuple[str, ...]:
-    """PostgreSQL: create extension `name` if the server has it, else warn and go on."""
+    """PostgreSQL: create extension `name` if the server has it, else warn and go on.
+
+    An extension already in the database is left alone before CREATE EXTENSION runs: on Citus,
+    IF NOT EXISTS still checks ownership, so a role that does not own it would fail there and
+    warn, falsely, that the extension is not available.
+    """
     return (
-        f"DO $$ BEGIN CREATE EXTENSION IF NOT EXISTS {name}; "
+        f"DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_extension WHERE extname = '{name}') THEN "
+        f"CREATE EXTENSION {name}; END IF; "
         f"EXCEPTION WHEN OTHERS THEN RAISE WARNING "
         f"'extension {name} is not available (%): {without}', SQLERRM; END $$",
     )
@@ -152,6 +158,20 @@ MIGRATIONS: tuple[Migration, ...] = (
             "action text NOT NULL, tenant_id text NOT NULL, key_id text NOT NULL, "
             "detail text NOT NULL)",
             "CREATE INDEX audit_log_by_tenant ON audit_log (tenant_id, at_ms)",
+        ),
+    ),
+    Migration(
+        4,
+        "tenant columns agree on collation",
+        # Citus colocates tables only when their distribution columns agree in type and
+        # collation: sync_watermarks.tenant_id follows calls.tenant_id (COLLATE "C"). And it
+        # copies shards to a new node by logical replication, which needs a replica identity on
+        # every table: audit_log, append-only and keyless, gets the whole row. DuckDB has one
+        # collation and no replication.
+        duckdb=(),
+        postgres=(
+            'ALTER TABLE sync_watermarks ALTER COLUMN tenant_id TYPE text COLLATE "C"',
+            "ALTER TABLE audit_log REPLICA IDENTITY FULL",
         ),
     ),
     Migration(

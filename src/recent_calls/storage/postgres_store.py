@@ -106,25 +106,16 @@ def copy_text(rows: Sequence[tuple[Any, ...]]) -> bytes:
 def _upsert_sql(table: str, *, first: bool) -> str:
     """Store the batch staged in `table` for the tenant: the last row of each callId wins.
 
-    Answers one row: how many calls the statement stored, how many of them it inserted (a new
-    row has xmax 0), and how many this import had already stored in an earlier batch (their
-    row has this transaction's xid as xmin). The rest replaced calls stored before the import,
-    however other sessions' writes interleave: only rows this transaction wrote count as its.
+    Answers one row: how many calls the statement stored and how many of them it inserted (a
+    row the statement inserted, rather than updated, has no xmax: this is the statement's own
+    RETURNING, so it holds on Citus too, where the shard runs the upsert). Which of the updated
+    calls this import had stored itself in an earlier batch is told by `_note_sql`, not by row
+    versions: on Citus a later look-up by xmin also sees the rows the same statement inserted.
+    Every batch is counted the same way; `first` is kept for the callers that tell them apart.
     """
+    del first
     values = ", ".join(
         f"{name}::text[] AS {name}" if name in LIST_COLUMNS else name for name in ROW_COLUMNS
-    )
-    # Only a batch that updated rows needs the look-up, and the server runs it only then (a
-    # subquery in a CASE branch not taken is never executed). xmin is tested in the aggregate,
-    # not in the join: a filter on it looks so selective to the planner that it would loop
-    # over every batch row for each of the calls.
-    earlier = (
-        "0"
-        if first
-        else "CASE WHEN count(*) FILTER (WHERE NOT inserted) = 0 THEN 0 ELSE "
-        "(SELECT count(*) FILTER (WHERE calls.xmin = pg_current_xact_id()::xid) "
-        f"FROM batch JOIN calls ON {tenant_condition(POSTGRES, 'calls')} "
-        "AND calls.call_id = batch.call_id) END"
     )
     return (
         f"WITH batch AS (SELECT DISTINCT ON (call_id) {values} FROM {table} "
@@ -133,7 +124,20 @@ def _upsert_sql(table: str, *, first: bool) -> str:
         f"SELECT {POSTGRES.param(TENANT_PARAM)}, {_NAMES} FROM batch "
         f"ON CONFLICT (tenant_id, call_id) DO UPDATE SET {_UPDATES} "
         "RETURNING xmax = 0 AS inserted) "
-        f"SELECT count(*), count(*) FILTER (WHERE inserted), {earlier} FROM stored"
+        "SELECT count(*), count(*) FILTER (WHERE inserted) FROM stored"
+    )
+
+
+def _note_sql(seen: str, table: str) -> str:
+    """Add the callIds staged in `table` to `seen` (this import's calls so far); count the new.
+
+    `seen` is a temporary table on the importing connection, so it holds exactly the calls this
+    import stored in its earlier batches: a batch's callIds that are already there were stored
+    by this import, not replaced from before it, whatever other sessions do meanwhile.
+    """
+    return (
+        f"WITH noted AS (INSERT INTO {seen} SELECT DISTINCT call_id FROM {table} "
+        "ON CONFLICT DO NOTHING RETURNING 1) SELECT count(*) FROM noted"
     )
 
 
@@ -209,6 +213,7 @@ class PostgresStorage(Storage):
         }
         self._changed = 0
         self._changed_lock = threading.Lock()
+        self._day_counts: bool | None = None
         # One direct connection first: its error says what is wrong (host, database, role),
         # where a pool that cannot fill only times out.
         try:
@@ -286,8 +291,15 @@ class PostgresStorage(Storage):
     def close(self) -> None:
         self._pool.close()
 
+    def _has_day_counts(self, run: Run) -> bool:
+        # Migration 7 made them; `recent-calls distribute` drops them on Citus.
+        if self._day_counts is None:
+            found = run("SELECT to_regclass('call_days') IS NOT NULL", {})
+            self._day_counts = bool(found[0][0])
+        return self._day_counts
+
     def _hits(self, run: Run, where: Where, query: CallQuery) -> int:
-        if not only_window(query):
+        if not only_window(query) or not self._has_day_counts(run):
             return super()._hits(run, where, query)
         # The whole UTC days inside the window from call_days (migration 7), the partial days at
         # its two edges from the index: exact, and a few ms however large the tenant.
@@ -483,16 +495,23 @@ class _PostgresImport(CallImport):
     def _store(self, batch: bytes) -> None:
         conn = self.conn
         assert conn is not None
+        seen = f"{self.table}_seen"
         if not self._began:
             conn.execute(_WRITE)
             self._began = True
             conn.execute("SET LOCAL work_mem = '64MB'")
+            conn.execute(
+                f'CREATE TEMP TABLE {seen} (call_id text COLLATE "C" PRIMARY KEY) ON COMMIT DROP'
+            )
         with conn.cursor() as cursor, cursor.copy(self._copy) as staging:
             staging.write(batch)
         upsert = self._upserts[self._batches_stored > 0]
-        counts = self.storage._runner(conn)(upsert, {TENANT_PARAM: self.tenant_id})[0]
+        run = self.storage._runner(conn)
+        counts = run(upsert, {TENANT_PARAM: self.tenant_id})[0]
+        stored, inserted = int(counts[0]), int(counts[1])
+        # Every callId of the batch was stored: those `seen` had already are this import's own.
+        earlier = stored - int(run(_note_sql(seen, self.table), {})[0][0])
         conn.execute(f"TRUNCATE {self.table}")
         self._batches_stored += 1
-        stored, inserted, earlier = int(counts[0]), int(counts[1]), int(counts[2])
         self.inserted += inserted
         self.replaced += stored - inserted - earlier
