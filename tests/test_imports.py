@@ -2,13 +2,26 @@
 
 from __future__ import annotations
 
+import io
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
 import orjson
 import pytest
 
+from recent_calls.admin import RemoteAdmin
 from recent_calls.errors import ImportRejected, InvalidRequest, NotFound
-from recent_calls.imports import import_lines
+from recent_calls.imports import import_lines, ingest_calls
+from recent_calls.storage import open_storage
 from recent_calls.storage.base import Storage
 from tests.calls import make_call, stored
+from tests.conftest import LiveServer, ServerFactory
+from tests.pg import fresh_database, migrated_template
 
 START = 1700000000000
 
@@ -143,3 +156,283 @@ def test_a_large_import_parsed_in_worker_processes_numbers_lines_across_chunks(
     report = import_lines(storage, "acme", calls, workers=2)
     assert (report.lines, report.received, report.inserted) == (count, count, count)
     assert storage.count_calls("acme") == count
+
+
+@pytest.mark.parametrize("field", ["callDuration", "waitTime", "transferCount", "agentHoldCount"])
+def test_true_or_false_in_a_number_field_is_refused_naming_it(storage: Storage, field: str) -> None:
+    storage.create_tenant("acme", "us")
+    for value in (True, False):
+        with pytest.raises(ImportRejected) as caught:
+            import_lines(storage, "acme", lines(make_call("a", START, **{field: value})))
+        assert caught.value.errors[0].field == "line 1"
+        assert field in caught.value.errors[0].message
+        with pytest.raises(InvalidRequest) as pushed:
+            ingest_calls(storage, "acme", [make_call("a", START, **{field: value})])
+        assert pushed.value.errors[0].field == "calls[0]"
+        assert field in pushed.value.errors[0].message
+    assert stored(storage, "acme") == {}
+
+
+ARABIC_INDIC = str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩")
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("callDate", "01/13/2022 07:42:31".translate(ARABIC_INDIC)),
+        ("callDate", "01/13/2022 0７:42:31"),  # one full-width digit
+        ("callDate", "01/13/2022 07x42x31"),
+        ("startTime", "1700000000000".translate(ARABIC_INDIC)),
+        ("startTime", "2022-01-13T07:42:31-08:00".translate(ARABIC_INDIC)),
+    ],
+)
+def test_times_must_be_written_in_ascii_digits(storage: Storage, field: str, value: str) -> None:
+    storage.create_tenant("acme", "us")
+    call = make_call("a", START, **{field: value})
+    if field == "callDate":
+        del call["startTime"]
+    with pytest.raises(ImportRejected) as caught:
+        import_lines(storage, "acme", lines(call))
+    assert field in caught.value.errors[0].message
+    with pytest.raises(InvalidRequest) as pushed:
+        ingest_calls(storage, "acme", [call])
+    assert field in pushed.value.errors[0].message
+
+
+def test_calls_start_from_1970_to_9999_12_30(storage: Storage) -> None:
+    storage.create_tenant("acme", "us")
+    last = 253402214399999  # 9999-12-30T23:59:59.999Z: shown in UTC+14 it is still year 9999
+    report = import_lines(storage, "acme", lines(make_call("first", 0), make_call("last", last)))
+    assert report.inserted == 2
+    late_date = make_call("late-date", 0, callDate="12/31/9999 00:00:00")
+    del late_date["startTime"]
+    refused = [
+        make_call("past", last + 1),
+        make_call("end", 253402300799999),
+        make_call("before", -1),
+        make_call("iso", "9999-12-31T00:00:00Z"),
+        late_date,
+    ]
+    with pytest.raises(ImportRejected) as caught:
+        import_lines(storage, "acme", lines(*refused))
+    assert [error.field for error in caught.value.errors] == [f"line {n}" for n in range(1, 6)]
+    assert all("out of range" in error.message for error in caught.value.errors)
+    assert "callDate" in caught.value.errors[4].message
+    with pytest.raises(InvalidRequest) as pushed:
+        ingest_calls(storage, "acme", refused)
+    assert [error.field for error in pushed.value.errors] == [f"calls[{n}]" for n in range(5)]
+    assert set(stored(storage, "acme")) == {"first", "last"}
+
+
+def test_text_that_cannot_be_stored_is_refused_naming_each_line(storage: Storage) -> None:
+    storage.create_tenant("acme", "us")
+    good = orjson.dumps(make_call("ok", START))
+    deep = b"[" * 300 + b"]" * 300
+    source = [
+        good,
+        good.replace(b'"Pat Caller"', b'"Pat \\ud800"'),  # a lone surrogate, escaped
+        good.replace(b'"Pat Caller"', b'"Pat \xed\xa0\x80"'),  # ... and encoded as UTF-8
+        good.replace(b'"Pat Caller"', b'"Pat \xff"'),  # not UTF-8 at all
+        good.replace(b'"callId"', b'"extra":"\\udc00","callId"'),  # in a key import ignores
+        good.replace(b'"callId"', b'"extra":"\xc3","callId"'),
+        good.replace(b'"Pat Caller"', b'"Pat\\u0000"'),
+        good.replace(b'"callId"', b'"voiceComment":{"a":' + deep + b'},"callId"'),
+        good.replace(b'"callId"', b'"extra":' + deep + b',"callId"'),
+        good.replace(b'"callId":"ok"', b'"callId":"ok\\u0000"'),
+        good.replace(b'"Pat Caller"', b'"Pat\x00"'),
+    ]
+    with pytest.raises(ImportRejected) as caught:
+        import_lines(storage, "acme", source)
+    named = [error.field for error in caught.value.errors]
+    assert named == [f"line {n}" for n in range(2, 12)]
+    assert "callerName" in caught.value.errors[5].message  # the NUL
+    assert stored(storage, "acme") == {}
+
+
+def nested(depth: int) -> Any:
+    value: Any = {}
+    for _ in range(depth):
+        value = {"a": value}
+    return value
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("callerName", "Pat \ud800"),
+        ("agentId", ["ok", "\udfff"]),
+        ("postCallSurvey", [{"answer": "\ud800"}]),
+        ("voiceComment", {"text": "\udc00"}),
+        ("voiceComment", nested(300)),
+        ("postCallSurvey", [nested(300)]),
+        ("startTime", 253402300799999),
+        ("callDuration", 2**70),
+        ("agentMuteCount", -(2**70)),
+    ],
+)
+def test_a_push_refuses_what_could_not_be_stored_or_shown(
+    storage: Storage, field: str, value: Any
+) -> None:
+    storage.create_tenant("acme", "us")
+    calls = [make_call("ok", START), make_call("bad", START, **{field: value})]
+    with pytest.raises(InvalidRequest) as caught:
+        ingest_calls(storage, "acme", calls)
+    assert [error.field for error in caught.value.errors] == ["calls[1]"]
+    assert field in caught.value.errors[0].message
+    assert stored(storage, "acme") == {}
+
+
+@pytest.fixture
+def postgres_storage() -> Iterator[Storage]:
+    with fresh_database(template=migrated_template()) as url:
+        storage = open_storage(url)
+        try:
+            yield storage
+        finally:
+            storage.close()
+
+
+def _maintenance(storage: Storage) -> tuple[Any, ...]:
+    return storage._read(
+        lambda run: run(
+            "SELECT last_vacuum IS NOT NULL, last_analyze IS NOT NULL, n_mod_since_analyze "
+            "FROM pg_stat_user_tables WHERE relname = 'calls'",
+            {},
+        )
+    )[0]
+
+
+def test_a_bulk_import_leaves_postgresql_analyzed_and_vacuumed(postgres_storage: Storage) -> None:
+    storage = postgres_storage
+    storage.create_tenant("acme", "us")
+    small = [orjson.dumps(make_call(f"s{i}", START + i)) for i in range(100)]
+    import_lines(storage, "acme", small)
+    assert _maintenance(storage)[:2] == (False, False)  # a small import leaves it to later
+    calls = [orjson.dumps(make_call(f"c{i}", START + i)) for i in range(12_000)]
+    import_lines(storage, "acme", calls, workers=1)
+    vacuumed, analyzed, changed_since = _maintenance(storage)
+    assert vacuumed and analyzed and changed_since == 0
+
+
+def test_workers_end_when_the_import_command_is_killed(duckdb_path: str, tmp_path: Path) -> None:
+    cli = [sys.executable, "-m", "recent_calls"]
+    subprocess.run(
+        [*cli, "tenant", "create", "acme", "--region", "us", "--database", duckdb_path],
+        check=True,
+        capture_output=True,
+    )
+    source = tmp_path / "calls.jsonl"
+    with source.open("wb") as out:
+        for i in range(300_000):
+            out.write(orjson.dumps(make_call(f"c{i}", START + i)) + b"\n")
+    command = [*cli, "import", "--tenant", "acme", "--database", duckdb_path, str(source)]
+    importer = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        # Wait for the pool: its forkserver and at least one worker (a grandchild).
+        deadline = time.monotonic() + 60
+        found: set[int] = set()
+        while time.monotonic() < deadline and importer.poll() is None:
+            found = descendants(importer.pid)
+            if any(parent_of(pid) in found for pid in found):
+                break
+            time.sleep(0.05)
+        assert any(parent_of(pid) in found for pid in found), "no worker process appeared"
+        importer.send_signal(signal.SIGKILL)
+        importer.wait()
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and any(alive(pid) for pid in found):
+            time.sleep(0.1)
+        assert not [pid for pid in found if alive(pid)]
+    finally:
+        importer.kill()
+        importer.wait()
+
+
+def _stat(pid: int) -> list[str]:
+    # The fields after the command name, which sits in parentheses and may hold spaces.
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
+def parent_of(pid: int) -> int:
+    try:
+        return int(_stat(pid)[1])
+    except (OSError, IndexError):
+        return 0
+
+
+def alive(pid: int) -> bool:
+    try:
+        return _stat(pid)[0] != "Z"  # a zombie has ended; only its exit status is left
+    except OSError:
+        return False
+
+
+def descendants(root: int) -> set[int]:
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            children.setdefault(parent_of(int(entry.name)), []).append(int(entry.name))
+    found, todo = set(), [root]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.add(child)
+            todo.append(child)
+    return found
+
+
+def test_an_import_through_the_running_server_reports_the_real_line_count(
+    make_server: ServerFactory,
+) -> None:
+    server = make_server(admin_token="import-admin")
+    server.storage.create_tenant("acme", "us")
+    admin = RemoteAdmin(server.url, "import-admin")
+    try:
+        source = b"\n".join([*lines(*(make_call(f"c{i}", START) for i in range(7))), b"{", b"[]"])
+        with pytest.raises(ImportRejected) as caught:
+            admin.import_file("acme", io.BytesIO(source), timezone="GMT", skip_invalid=False)
+        assert caught.value.total == 9
+        assert str(caught.value).startswith("2 of 9 lines are invalid")
+        assert [error.field for error in caught.value.errors] == ["line 8", "line 9"]
+        report = admin.import_file("acme", io.BytesIO(source), timezone="GMT", skip_invalid=True)
+        assert (report.lines, report.inserted, report.invalid) == (9, 7, 2)
+    finally:
+        admin.http.close()
+
+
+def test_a_push_through_the_server_refuses_nesting_too_deep_to_store(server: LiveServer) -> None:
+    credential = server.tenant("acme")
+    call = make_call("deep", START, voiceComment=nested(300))
+    answer = server.http.post(
+        "/customerexperience/v1/calls/us",
+        json={"tenantId": "acme", "calls": [call]},
+        headers={"8x8-apikey": credential.api_key, "token": credential.token},
+    )
+    assert answer.status_code == 400
+    assert answer.json()["errors"][0]["field"] == "calls[0]"
+    assert "voiceComment" in answer.json()["errors"][0]["message"]
+
+
+def test_a_file_is_read_in_blocks_that_keep_line_numbers(
+    storage: Storage, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("recent_calls.imports.BLOCK_BYTES", 4096)  # many blocks, many workers
+    storage.create_tenant("acme", "us")
+    calls = [orjson.dumps(make_call(f"c{i}", START + i)) for i in range(400)]
+    calls[5] = b""  # a blank line is skipped, and still counted
+    calls[6] = b"  "
+    calls[333] = b'{"callId": "x", "startTime": 1, "callDuration": true}'
+    source = tmp_path / "calls.jsonl"
+    source.write_bytes(
+        b"\r\n".join(calls[:100]) + b"\r\n" + b"\n".join(calls[100:])
+    )  # no final newline
+    with source.open("rb") as lines, pytest.raises(ImportRejected) as caught:
+        import_lines(storage, "acme", lines, workers=2)
+    assert [error.field for error in caught.value.errors] == ["line 334"]
+    assert caught.value.total == 400
+    with source.open("rb") as lines:
+        report = import_lines(storage, "acme", lines, workers=2, skip_invalid=True)
+    assert (report.lines, report.received, report.invalid) == (400, 397, 1)
+    assert storage.count_calls("acme") == 397
+    with source.open("r", encoding="utf-8") as text:  # a text file is read line by line
+        again = import_lines(storage, "acme", text, skip_invalid=True)
+    assert (again.lines, again.replaced, again.invalid) == (400, 397, 1)

@@ -329,7 +329,10 @@ class RemoteAdmin:
             )
         except InvalidRequest as exc:
             if exc.detail.endswith("nothing was imported"):
-                raise ImportRejected(exc.errors, 0) from None
+                # The server's detail ("3 of 10 lines are invalid; ...") carries the total.
+                counted = re.match(r"\d+ of (\d+) lines", exc.detail)
+                total = int(counted.group(1)) if counted else len(exc.errors)
+                raise ImportRejected(exc.errors, total) from None
             raise
         report = ImportReport(**{k: v for k, v in data.items() if k != "errors"})
         report.errors = [FieldError(e["field"], e["message"]) for e in data["errors"]]

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import gc
 import multiprocessing
 import os
+import select
+import signal
+import sys
+import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -81,9 +88,15 @@ class ParsedChunk:
     last_line: int
 
 
-def parse_chunk(lines: list[Line], first_line: int, timezone: str, encode: Encode) -> ParsedChunk:
+def parse_chunk(
+    lines: list[Line] | bytes | str, first_line: int, timezone: str, encode: Encode
+) -> ParsedChunk:
     """Validate consecutive lines, numbered from `first_line`, and encode the valid ones for the
-    store (in a worker process, where this runs for large imports); blank lines are skipped."""
+    store (in a worker process, where this runs for large imports); blank lines are skipped.
+
+    `lines` may be a block of whole lines in one bytes or str object (see `_blocks`)."""
+    if isinstance(lines, bytes | str):
+        lines = _split_block(lines)
     clock = _reader(timezone)
     rows = []
     parsed = ParsedChunk(None, 0, [], 0, first_line + len(lines) - 1)
@@ -102,6 +115,37 @@ def parse_chunk(lines: list[Line], first_line: int, timezone: str, encode: Encod
     return parsed
 
 
+BLOCK_BYTES = 8 << 20
+
+
+def _split_block(block: bytes | str) -> list[Line]:
+    lines: list[Line] = list(block.split(b"\n") if isinstance(block, bytes) else block.split("\n"))
+    if lines and not lines[-1]:  # after the last newline: not a line
+        lines.pop()
+    return lines
+
+
+def _blocks(source: Any, size: int) -> Iterator[tuple[bytes | str, int]]:
+    """A file as blocks of whole lines, each with the number of its first line.
+
+    Splitting a block (in a worker) costs far less than reading a file line by line, and a
+    block crosses to a worker process as one object. A text file gives text blocks."""
+    first = 1
+    rest: Any = None
+    while chunk := source.read(size):
+        block = chunk if rest is None else rest + chunk
+        newline = b"\n" if isinstance(block, bytes) else "\n"
+        end = block.rfind(newline) + 1
+        if end == 0:  # no newline yet: a line longer than a block
+            rest = block
+            continue
+        block, rest = block[:end], block[end:]
+        yield block, first
+        first += block.count(newline)
+    if rest:
+        yield rest, first
+
+
 def _chunks(lines: Iterable[Line], size: int) -> Iterator[tuple[list[Line], int]]:
     chunk: list[Line] = []
     first = 1
@@ -115,23 +159,74 @@ def _chunks(lines: Iterable[Line], size: int) -> Iterator[tuple[list[Line], int]
         yield chunk, first
 
 
+_PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+
+
+def _worker_started(importer: int) -> None:
+    """Set up an import worker process: it must never outlive the import that started it.
+
+    A worker killed with its importer (`kill -9` of the command) would otherwise stay blocked
+    on its queue for good, and keep the pool's forkserver and resource tracker alive. On Linux
+    the kernel kills it when its parent (the forkserver, which exits with the importer) dies;
+    everywhere, a thread ends it when the importer's process is gone.
+    """
+    gc.disable()  # workers only parse: nothing they make forms a cycle
+    if sys.platform == "linux":
+        with contextlib.suppress(OSError, AttributeError):
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    threading.Thread(
+        target=_exit_with, args=(importer,), name="exit-with-importer", daemon=True
+    ).start()
+
+
+def _exit_with(importer: int) -> None:
+    """End this process as soon as process `importer` has ended."""
+    try:
+        handle = os.pidfd_open(importer)
+    except ProcessLookupError:
+        os._exit(1)
+    except (OSError, AttributeError):  # no pidfd: poll the parent instead
+        while os.getppid() != 1 and _alive(importer):
+            time.sleep(0.5)
+        os._exit(1)
+    select.select([handle], [], [])  # readable once the process has exited
+    os._exit(1)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def _parsed(
     lines: Iterable[Line], timezone: str, workers: int, encode: Encode
 ) -> Iterator[ParsedChunk]:
     """Parsed chunks in order; past the first chunk, parsed in `workers` processes at once."""
-    chunks = _chunks(lines, BATCH_ROWS)
+    chunks: Iterator[tuple[list[Line] | bytes | str, int]]
+    if callable(getattr(lines, "read", None)):
+        chunks = _blocks(lines, BLOCK_BYTES)
+    else:
+        chunks = _chunks(lines, BATCH_ROWS)
     first = next(chunks, None)
     if first is None:
         return
-    yield parse_chunk(*first, timezone, encode)  # a small import never pays for processes
+    yield parse_chunk(first[0], first[1], timezone, encode)  # a small import: no processes
     if workers <= 1:
         for chunk, number in chunks:
             yield parse_chunk(chunk, number, timezone, encode)
         return
     # forkserver, not fork: the caller may be a server with database threads running.
     context = multiprocessing.get_context("forkserver")
-    # Workers only parse: nothing they make forms a cycle, so the cyclic collector only costs.
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=gc.disable) as pool:
+    pool = ProcessPoolExecutor(
+        workers, mp_context=context, initializer=_worker_started, initargs=(os.getpid(),)
+    )
+    with pool:
         pending: deque[Future[ParsedChunk]] = deque()
         for chunk, number in chunks:
             pending.append(pool.submit(parse_chunk, chunk, number, timezone, encode))
@@ -180,6 +275,7 @@ def import_lines(
         if report.invalid and not skip_invalid:
             raise ImportRejected(report.errors, report.lines)
         result = staged.commit()
+    storage.after_import(result.inserted + result.replaced)
     report.received, report.inserted, report.replaced = (
         result.received,
         result.inserted,

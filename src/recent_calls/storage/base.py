@@ -11,7 +11,6 @@ import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from ..breakdowns import Grouping, breakdown_of, build_breakdown
@@ -27,57 +26,25 @@ from ..windows import zone
 from .columns import PAGE_SELECT, CallRow
 from .dialects import Dialect
 from .migrations import MIGRATIONS
+from .rows import AuditEntry, Credential, SearchResult, Tenant, UpsertResult
 from .scope import TENANT_PARAM, scoped, tenant_condition
+
+__all__ = [
+    "AuditEntry",
+    "CallImport",
+    "Credential",
+    "Rows",
+    "Run",
+    "SearchResult",
+    "Storage",
+    "Tenant",
+    "UpsertResult",
+]
 
 T = TypeVar("T")
 Rows = list[tuple[Any, ...]]
 Run = Callable[[str, dict[str, Any]], Rows]
 Tracer = Callable[[str, dict[str, Any]], None]
-
-
-@dataclass(frozen=True)
-class Tenant:
-    tenant_id: str
-    region: str
-    created_ms: int
-
-
-@dataclass(frozen=True)
-class Credential:
-    """A credential as stored: hashes only, never the secrets."""
-
-    key_hash: str
-    tenant_id: str
-    key_id: str
-    token_hash: str
-    label: str
-    created_ms: int
-    revoked_ms: int | None = None
-
-
-@dataclass(frozen=True)
-class AuditEntry:
-    """One admin action: who did what to which tenant and credential, and when; no secrets."""
-
-    at_ms: int
-    actor: str
-    action: str
-    tenant_id: str
-    key_id: str = ""
-    detail: str = ""
-
-
-@dataclass(frozen=True)
-class UpsertResult:
-    received: int
-    inserted: int
-    replaced: int
-
-
-@dataclass(frozen=True)
-class SearchResult:
-    hits: int
-    rows: list[CallRow]
 
 
 class CallImport(ABC):
@@ -190,6 +157,11 @@ class Storage(ABC):
     def maybe_compact(self) -> bool:
         """Compact only when enough unclustered data has arrived since the last time."""
         return False
+
+    def after_import(self, changed_rows: int) -> None:
+        """Make the calls a committed import changed (`changed_rows` of them) fast to query at
+        once; engines whose reads need no upkeep do nothing."""
+        return None
 
     # -- schema ------------------------------------------------------------------------------
 

@@ -361,6 +361,17 @@ class PostgresStorage(Storage):
         with self._changed_lock:
             self._changed += count
 
+    # An import that changed at least this many calls refreshes them at once (`after_import`).
+    after_import_min_rows = 10_000
+
+    def after_import(self, changed_rows: int) -> None:
+        """After a bulk import, refresh planner statistics and the visibility map of calls
+        (VACUUM ANALYZE) before anyone queries: until autovacuum came by, the planner had no
+        statistics for the new rows and exact counts could not use index-only scans (a 24 h
+        page measured 28x slower). Smaller changes wait for `maybe_compact`."""
+        if changed_rows >= self.after_import_min_rows:
+            self.compact()
+
 
 def _rollback(conn: Connection) -> None:
     """Roll back if the connection still can; a broken one is discarded by the pool."""

@@ -1,0 +1,209 @@
+"""Benchmark: the whole `recent-calls import` command on 1M JSON Lines, on each engine.
+
+    python -m bench.imports                    # 1M lines, DuckDB and a fresh PostgreSQL database
+    python -m bench.imports --calls 200000     # a quick look
+    python -m bench.imports --engine postgres  # one engine only
+
+The lines are demo calls, generated once into bench/data/. Each run times `recent-calls import`
+as a subprocess (start-up included) into a new database, and prints calls/s. On PostgreSQL it
+then, as soon as the command returns, times a 24 h page of 100 through the storage layer (the
+exact count and the page, as the service runs them): the shape a new user queries first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from recent_calls.demo import generate_calls
+from recent_calls.filters import build_where
+from recent_calls.query import parse_request
+from recent_calls.storage import open_storage
+
+from .common import postgres_database
+
+DATA = Path(__file__).parent / "data"
+END_MS = 1_764_806_400_000  # 2025-12-04T00:00:00Z: every run sees the same calls
+DAY = 86_400_000
+TENANT = "importco01"
+LOCAL_POSTGRES = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+def data_file(calls: int) -> Path:
+    """`calls` demo lines over 20 days (about 50k a day, as in the issue), written once and kept."""
+    path = DATA / f"import-{calls}.jsonl"
+    if not path.exists():
+        DATA.mkdir(exist_ok=True)
+        print(f"generating {calls} calls into {path} ...", file=sys.stderr)
+        partial = path.with_suffix(".partial")
+        with partial.open("wb") as out:
+            for call in generate_calls(
+                TENANT, calls, seed=11, end_ms=END_MS, days=20, timezone="America/New_York"
+            ):
+                out.write(orjson.dumps(call))
+                out.write(b"\n")
+        partial.rename(path)
+    return path
+
+
+def _cli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "recent_calls", *args]
+
+
+# Runs the import command with Storage.after_import a no-op: the state before it existed.
+_WITHOUT_AFTER_IMPORT = (
+    "import sys; from recent_calls.storage.base import Storage; "
+    "from recent_calls.storage.postgres_store import PostgresStorage; "
+    "PostgresStorage.after_import = Storage.after_import; "
+    "from recent_calls.cli import main; sys.exit(main())"
+)
+
+
+def time_import(database: str, source: Path, *, after_import: bool = True) -> tuple[float, float]:
+    """Seconds the whole `recent-calls import` command took (the tenant made beforehand), on
+    the clock and in CPU: the user and system time of the command and every process under it,
+    sampled from /proc (on a busy machine the clock counts other work too)."""
+    subprocess.run(
+        _cli("tenant", "create", TENANT, "--region", "us", "--database", database),
+        check=True,
+        capture_output=True,
+    )
+    command = _cli("import", "--database", database, "--tenant", TENANT, str(source))
+    if not after_import:
+        command[1:3] = ["-c", _WITHOUT_AFTER_IMPORT]
+    started = time.perf_counter()
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    ticks: dict[int, int] = {}
+    while process.poll() is None:
+        for pid in (process.pid, *_descendants(process.pid)):
+            ticks[pid] = max(ticks.get(pid, 0), _cpu_ticks(pid))
+        time.sleep(0.1)
+    elapsed = time.perf_counter() - started
+    stdout, stderr = process.communicate()
+    if process.returncode != 0:
+        raise RuntimeError(f"import failed: {stderr}")
+    print(f"  {stdout.strip()}", file=sys.stderr)
+    return elapsed, sum(ticks.values()) / os.sysconf("SC_CLK_TCK")
+
+
+def _stat(pid: int) -> list[str]:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return []
+
+
+def _cpu_ticks(pid: int) -> int:
+    fields = _stat(pid)
+    return int(fields[11]) + int(fields[12]) if fields else 0  # utime + stime
+
+
+def _descendants(root: int) -> set[int]:
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and (fields := _stat(int(entry.name))):
+            children.setdefault(int(fields[1]), []).append(int(entry.name))
+    found, todo = set(), [root]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.add(child)
+            todo.append(child)
+    return found
+
+
+def time_day_page(database: str, runs: int) -> tuple[float, float, str]:
+    """The first and the median time (ms) of a 24 h page of 100, right after the import, and
+    how PostgreSQL counted its hits (the plan's scan, heap fetches and buffers: these do not
+    depend on how busy the machine is)."""
+    body = {
+        "tenantId": TENANT,
+        "page": 1,
+        "rows": 100,
+        "timezone": "America/New_York",
+        "timeRange": f"{END_MS - DAY}-{END_MS - 1}",
+    }
+    query = parse_request(body, END_MS)
+    storage = open_storage(database)
+    try:
+        where = build_where(TENANT, query, storage.dialect)
+        explain = (
+            f"EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) SELECT count(*) FROM calls WHERE {where.sql}"
+        )
+        plan = storage._read(lambda run: run(explain, where.params))[0][0][0]["Plan"]
+        taken = []
+        for _ in range(runs):
+            started = time.perf_counter()
+            result = storage.search(TENANT, query)
+            taken.append((time.perf_counter() - started) * 1000)
+        print(f"  24 h page: {result.hits} hits, {len(result.rows)} rows", file=sys.stderr)
+    finally:
+        storage.close()
+    return taken[0], statistics.median(taken), _describe(plan)
+
+
+def _describe(plan: dict[str, Any]) -> str:
+    """The scans of a plan, with their heap fetches and buffers."""
+    found = []
+    todo = [plan]
+    while todo:
+        node = todo.pop()
+        todo.extend(node.get("Plans", []))
+        if "Scan" in node["Node Type"]:
+            buffers = node.get("Shared Hit Blocks", 0) + node.get("Shared Read Blocks", 0)
+            fetches = node.get("Heap Fetches")
+            text = f"{node['Node Type']} ({buffers} buffers"
+            found.append(text + (f", {fetches} heap fetches)" if fetches is not None else ")"))
+    return "; ".join(found)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", type=int, default=1_000_000)
+    parser.add_argument("--engine", choices=("duckdb", "postgres", "both"), default="both")
+    parser.add_argument("--postgres", default=LOCAL_POSTGRES, help="server for a fresh database")
+    parser.add_argument("--runs", type=int, default=20, help="timed 24 h pages")
+    parser.add_argument(
+        "--without-after-import",
+        action="store_true",
+        help="PostgreSQL as before Storage.after_import: no VACUUM ANALYZE after the import",
+    )
+    options = parser.parse_args()
+    source = data_file(options.calls)
+    engines = ("duckdb", "postgres") if options.engine == "both" else (options.engine,)
+    for engine in engines:
+        with contextlib.ExitStack() as stack:
+            if engine == "duckdb":
+                work = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+                database = str(work / "import.duckdb")
+            else:
+                name = f"recent_calls_import_bench_{os.getpid()}"
+                database = stack.enter_context(postgres_database(options.postgres, name))
+            print(f"{engine}: importing {options.calls} lines", file=sys.stderr)
+            load = os.getloadavg()[0]
+            elapsed, cpu = time_import(
+                database, source, after_import=not options.without_after_import
+            )
+            line = (
+                f"{engine}: {options.calls / elapsed:,.0f} calls/s ({elapsed:.2f} s; "
+                f"{cpu:.1f} s CPU in the command's processes; load {load:.1f} on "
+                f"{os.cpu_count()} cores)"
+            )
+            if engine == "postgres":
+                first, median, plan = time_day_page(database, options.runs)
+                line += f"; 24 h page right after: first {first:.1f} ms, p50 {median:.1f} ms"
+                line += f"; its count: {plan}"
+            print(line)
+
+
+if __name__ == "__main__":
+    main()

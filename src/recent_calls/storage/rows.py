@@ -1,0 +1,52 @@
+"""The typed rows storage hands out besides a page of calls (storage/columns.py `CallRow`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .columns import CallRow
+
+
+@dataclass(frozen=True)
+class Tenant:
+    tenant_id: str
+    region: str
+    created_ms: int
+
+
+@dataclass(frozen=True)
+class Credential:
+    """A credential as stored: hashes only, never the secrets."""
+
+    key_hash: str
+    tenant_id: str
+    key_id: str
+    token_hash: str
+    label: str
+    created_ms: int
+    revoked_ms: int | None = None
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """One admin action: who did what to which tenant and credential, and when; no secrets."""
+
+    at_ms: int
+    actor: str
+    action: str
+    tenant_id: str
+    key_id: str = ""
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class UpsertResult:
+    received: int
+    inserted: int
+    replaced: int
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    hits: int
+    rows: list[CallRow]

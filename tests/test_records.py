@@ -1,0 +1,398 @@
+"""Call records: the field rules of an imported call, the row it becomes, and its local time."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo, available_timezones
+
+import orjson
+import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+
+from recent_calls.records import (
+    MAX_START_MS,
+    ImportedCall,
+    LocalTimeReader,
+    fast_row,
+    parse_call,
+    to_row,
+)
+from recent_calls.render import LocalDates, render_row
+from recent_calls.storage.columns import ROW_COLUMNS, CallRow
+from tests.calls import make_call
+
+GMT = LocalTimeReader(ZoneInfo("GMT"))
+START = 1700000000000
+ZONES = sorted(available_timezones())
+COLUMN = {name: index for index, name in enumerate(ROW_COLUMNS)}
+
+
+def row_of(call: dict[str, Any], reader: LocalTimeReader = GMT) -> tuple[Any, ...]:
+    """The row of `call`, which must be valid, by both readings: the line and the object."""
+    line_row, errors = parse_call(orjson.dumps(call), reader, "line 1")
+    assert line_row is not None, errors
+    assert parse_call(call, reader, "calls[0]") == (line_row, [])
+    return line_row
+
+
+def errors_of(call: dict[str, Any] | bytes) -> list[str]:
+    """What is wrong with `call`, which must be invalid, as a line (and as an object)."""
+    line = call if isinstance(call, bytes) else json.dumps(call).encode()
+    row, errors = parse_call(line, GMT, "line 1")
+    assert row is None and errors
+    if isinstance(call, dict):
+        assert parse_call(call, GMT, "calls[0]")[0] is None
+    return [error.message for error in errors]
+
+
+def ms(*parts: int) -> int:
+    return int(datetime(*parts, tzinfo=UTC).timestamp() * 1000)
+
+
+# -- the field rules -----------------------------------------------------------------------
+
+
+def test_numbers_may_be_json_numbers_or_numeric_strings() -> None:
+    as_text = row_of(make_call("a", START, callDuration="1500", waitTime="2.5", transferCount="3"))
+    as_numbers = row_of(make_call("a", START, callDuration=1500, waitTime=2.5, transferCount=3))
+    assert as_text == as_numbers
+    assert as_text[COLUMN["call_duration"]] == 1500
+    assert as_text[COLUMN["wait_time"]] == 2.5
+    assert as_text[COLUMN["transfer_count"]] == 3
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "why"),
+    [
+        ("callDuration", True, "not a number"),
+        ("waitTime", False, "not a number"),
+        ("transferCount", True, "not a number"),
+        ("agentHoldCount", True, "not a number"),
+        ("callDuration", -1, "greater than or equal to 0"),
+        ("callDuration", 10**16, "less than or equal to"),
+        ("agentMuteCount", 1_000_001, "less than or equal to"),
+        ("transferCount", 1.5, "whole number"),
+        ("callDuration", "١٢", "number"),
+        ("callDuration", "nan", "callDuration"),
+        ("callerName", "x" * 1025, "at most 1024"),
+        ("callerName", True, "valid string"),
+        ("queueId", ["ok", "y" * 1025], "at most 1024"),
+        ("callId", "   ", "at least 1"),
+        ("callId", "c" * 257, "at most 256"),
+    ],
+)
+def test_each_field_rule_names_its_field(field: str, value: Any, why: str) -> None:
+    messages = errors_of(make_call("a", START, **{field: value}))
+    assert any(field in message and why in message for message in messages), messages
+
+
+def test_call_id_is_stripped_and_texts_are_kept_as_given() -> None:
+    row = row_of(make_call(" a \u2003", START, callerName="  Zoë  ", callerNumber="ABC"))
+    assert row[COLUMN["call_id"]] == "a"
+    assert row[COLUMN["caller_name"]] == "  Zoë  "
+    assert row[COLUMN["caller_name_key"]] == "  zoë  "
+    assert row[COLUMN["caller_number_key"]] == "abc"
+
+
+def test_unknown_keys_are_ignored_and_defaults_fill_what_is_absent() -> None:
+    row = row_of({"callId": "a", "startTime": START, "somethingNew": {"x": [1]}})
+    assert row[COLUMN["call_duration"]] == 0
+    assert row[COLUMN["queue_ids"]] == []
+    assert row[COLUMN["post_call_survey"]] == "[]"
+    assert row[COLUMN["voice_comment"]] == "{}"
+
+
+# -- multi-valued fields -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("", []),
+        ("7", ["7"]),
+        (" 7 ", ["7"]),
+        ("1,2,", ["1", "2"]),
+        (" 1 , , 2 ", ["1", "2"]),
+        (["1", " 2 ", "", "  "], ["1", "2"]),
+    ],
+)
+def test_multi_valued_fields_split_on_commas_or_come_as_arrays(
+    value: str | list[str], expected: list[str]
+) -> None:
+    row = row_of(make_call("a", START, queueId=value, agentId=value, agentGroup=value))
+    assert row[COLUMN["queue_ids"]] == row[COLUMN["agent_ids"]] == expected
+    assert row[COLUMN["agent_groups"]] == expected
+
+
+def test_transaction_ids_split_on_blanks_and_are_stored_joined() -> None:
+    assert row_of(make_call("a", START, transactionId=" 11  12 "))[COLUMN["transaction_id"]] == (
+        "11 12"
+    )
+    assert row_of(make_call("a", START, transactionId=["11", "12"]))[COLUMN["transaction_id"]] == (
+        "11 12"
+    )
+
+
+# -- JSON held in strings ------------------------------------------------------------------
+
+
+def test_survey_and_comment_may_be_json_text_or_json_values() -> None:
+    as_text = row_of(make_call("a", START, postCallSurvey='[{"q": 1}]', voiceComment='{"t": "x"}'))
+    as_values = row_of(make_call("a", START, postCallSurvey=[{"q": 1}], voiceComment={"t": "x"}))
+    assert orjson.loads(as_text[COLUMN["post_call_survey"]]) == [{"q": 1}]
+    assert orjson.loads(as_values[COLUMN["post_call_survey"]]) == [{"q": 1}]
+    assert orjson.loads(as_values[COLUMN["voice_comment"]]) == {"t": "x"}
+    blank = row_of(make_call("a", START, postCallSurvey="  ", voiceComment=""))
+    assert (blank[COLUMN["post_call_survey"]], blank[COLUMN["voice_comment"]]) == ("[]", "{}")
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "why"),
+    [
+        ("postCallSurvey", "{not json", "is not JSON text"),
+        ("postCallSurvey", '{"a": 1}', "not a list"),
+        ("voiceComment", "[]", "not a dict"),
+        ("voiceComment", '{"a": "\\ud800"}', "is not JSON text"),
+    ],
+)
+def test_json_text_must_hold_the_right_kind(field: str, value: str, why: str) -> None:
+    messages = errors_of(make_call("a", START, **{field: value}))
+    assert any(field in message and why in message for message in messages), messages
+
+
+# -- local time ----------------------------------------------------------------------------
+
+
+def test_call_date_is_read_in_the_zone_of_the_import() -> None:
+    reader = LocalTimeReader(ZoneInfo("America/Los_Angeles"))
+    assert reader.epoch_ms("01/13/2022 07:42:31") == ms(2022, 1, 13, 15, 42, 31)
+    assert reader.epoch_ms("07/13/2022 07:42:31") == ms(2022, 7, 13, 14, 42, 31)
+
+
+def test_a_local_time_that_dst_skips_or_repeats_reads_as_its_first_reading() -> None:
+    reader = LocalTimeReader(ZoneInfo("America/New_York"))
+    # 02:30 does not exist on 2024-03-10: read with the offset before the change (EST).
+    assert reader.epoch_ms("03/10/2024 02:30:00") == ms(2024, 3, 10, 7, 30)
+    assert reader.epoch_ms("03/10/2024 03:30:00") == ms(2024, 3, 10, 7, 30)  # EDT
+    # 01:30 happens twice on 2024-11-03: the first (EDT) is taken.
+    assert reader.epoch_ms("11/03/2024 01:30:00") == ms(2024, 11, 3, 5, 30)
+    assert reader.epoch_ms("11/03/2024 02:30:00") == ms(2024, 11, 3, 7, 30)  # EST
+
+
+def test_the_offset_cache_keeps_seconds_apart() -> None:
+    reader = LocalTimeReader(ZoneInfo("Europe/Paris"))
+    first = reader.epoch_ms("06/01/2023 12:00:01")
+    assert reader.epoch_ms("06/01/2023 12:00:59") - first == 58_000
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2022-01-13 07:42:31",
+        "1/13/2022 07:42:31",
+        "13/13/2022 07:42:31",
+        "02/30/2022 07:42:31",
+        "01/13/2022 24:00:00",
+        "01/13/2022 07x42x31",
+        "01/13/2022 ٠٧:42:31",
+        "+1/13/2022 07:42:31",
+        "01/13/2022 07:42:3١",
+        "01/01/0001 00:00:00",
+    ],
+)
+def test_a_malformed_local_time_is_refused(text: str) -> None:
+    call = make_call("a", 0, callDate=text)
+    del call["startTime"]
+    messages = errors_of(call)
+    assert any("callDate" in message for message in messages), messages
+
+
+# -- the range of times --------------------------------------------------------------------
+
+
+def test_a_start_is_kept_from_1970_to_9999_12_30() -> None:
+    assert row_of(make_call("a", 0))[COLUMN["start_ms"]] == 0
+    assert row_of(make_call("a", MAX_START_MS))[COLUMN["start_ms"]] == MAX_START_MS
+    assert ms(9999, 12, 31) - 1 == MAX_START_MS
+    for start in (-1, MAX_START_MS + 1, 253402300799999, 2**63, "9999-12-31T00:00:00+00:00"):
+        assert any(
+            "out of range" in m or "startTime" in m for m in errors_of(make_call("a", start))
+        )
+
+
+def test_the_latest_local_time_accepted_depends_on_the_zone() -> None:
+    call = make_call("a", 0, callDate="12/30/9999 23:59:59")
+    del call["startTime"]
+    assert row_of(call)[COLUMN["start_ms"]] == ms(9999, 12, 30, 23, 59, 59)
+    west = LocalTimeReader(ZoneInfo("America/New_York"))  # 23:59 there is 04:59Z the next day
+    row, errors = parse_call(orjson.dumps(call), west, "line 1")
+    assert row is None and "callDate is out of range" in errors[0].message
+
+
+def test_start_time_must_be_a_whole_number_or_text_not_true() -> None:
+    for value in (True, 1.7e12 + 0.5):
+        assert any("startTime" in message for message in errors_of(make_call("a", value)))
+
+
+# -- text that cannot be stored ------------------------------------------------------------
+
+
+def test_lone_surrogates_are_refused_as_lines_and_as_objects() -> None:
+    line = orjson.dumps(make_call("a", START)).replace(b"Pat Caller", b"Pat \\udfff")
+    assert "is not valid JSON" in errors_of(line)[0]
+    row, errors = parse_call(make_call("a", START, callerName="\udfff"), GMT, "calls[0]")
+    assert row is None and "callerName" in errors[0].message
+
+
+def test_invalid_utf8_is_refused_even_in_keys_that_are_ignored() -> None:
+    line = orjson.dumps(make_call("a", START)).replace(b'"callId"', b'"x":"\xe2\x82","callId"')
+    assert errors_of(line)
+
+
+# -- properties ----------------------------------------------------------------------------
+
+EVERYTHING = st.characters(blacklist_categories=())  # the whole of Unicode, surrogates too
+texts = st.text(EVERYTHING, max_size=12) | st.sampled_from(["", " ", "a,b", "\x00", "x" * 1025])
+numeric_texts = st.from_regex(
+    r"[-+ ]?[0-9]{0,20}(\.[0-9]{0,6})?([eE][-+]?[0-9]{1,3})? ?", fullmatch=True
+)
+numbers = (
+    st.integers(min_value=-(2**70), max_value=2**70)
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.booleans()
+    | numeric_texts
+    | st.sampled_from(["١٢", "1_000", "nan", "inf", "-0", "0x1", "", " 12 "])
+)
+EDGES = [0, -1, MAX_START_MS, MAX_START_MS + 1, 253402300799999, 2**63 - 1, 2**64]
+starts = (
+    st.integers(min_value=-(2**65), max_value=2**65)
+    | st.sampled_from(EDGES)
+    | st.integers(min_value=MAX_START_MS - 86_400_000, max_value=MAX_START_MS + 86_400_000)
+    | numeric_texts
+    | st.sampled_from(["9999-12-30T23:59:59-12:00", "1970-01-01T00:00:00+14:00", "x"])
+    | st.none()
+)
+call_dates = (
+    st.builds(
+        "{:02d}/{:02d}/{:04d} {:02d}:{:02d}:{:02d}".format,
+        st.integers(0, 13),
+        st.integers(0, 32),
+        st.sampled_from([1, 1969, 1970, 2024, 9999]) | st.integers(0, 9999),
+        st.integers(0, 24),
+        st.integers(0, 60),
+        st.integers(0, 60),
+    )
+    | texts
+)
+values: st.SearchStrategy[Any] = st.recursive(
+    st.none() | st.booleans() | numbers | texts,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(texts, inner, max_size=3),
+    max_leaves=8,
+)
+FIELD_VALUES: dict[str, st.SearchStrategy[Any]] = {
+    "callId": texts,
+    "startTime": starts,
+    "callDate": call_dates,
+    "callDuration": numbers,
+    "waitTime": numbers,
+    "transferCount": numbers,
+    "agentHoldCount": numbers,
+    "queueId": texts | st.lists(texts, max_size=3),
+    "transactionId": texts | values,
+    "callerName": texts | numbers,
+    "postCallSurvey": texts | values,
+    "voiceComment": texts | values,
+    "unknownKey": values,
+}
+
+
+@st.composite
+def calls(draw: st.DrawFn) -> dict[str, Any]:
+    """A call of the usual shape, with some of its fields replaced by anything at all."""
+    call = make_call("c-1", START)
+    for name in draw(st.sets(st.sampled_from(sorted(FIELD_VALUES)), max_size=4)):
+        call[name] = draw(FIELD_VALUES[name])
+    if draw(st.booleans()):
+        call.pop("startTime", None)
+        call.setdefault("callDate", draw(call_dates))
+    return call
+
+
+def as_line(call: dict[str, Any], ascii_only: bool) -> bytes | None:
+    """`call` as JSON text: escaped ASCII, or raw UTF-8 (lone surrogates as their bytes)."""
+    try:
+        text = json.dumps(call, ensure_ascii=ascii_only, allow_nan=True)
+    except (ValueError, RecursionError):
+        return None
+    return text.encode("utf-8", "surrogatepass")
+
+
+def slow_row(line: bytes) -> tuple[Any, ...] | None:
+    try:
+        call = ImportedCall.model_validate_json(line)
+        return to_row(call, GMT)
+    except ValueError:  # pydantic's ValidationError is a ValueError too
+        return None
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(calls(), st.booleans())
+def test_the_fast_reading_accepts_only_what_imported_call_accepts_and_agrees(
+    call: dict[str, Any], ascii_only: bool
+) -> None:
+    line = as_line(call, ascii_only)
+    if line is None:
+        return
+    fast = fast_row(line, GMT)
+    if fast is not None:
+        assert fast == slow_row(line)
+        assert [type(value) for value in fast] == [type(value) for value in slow_row(line) or ()]
+    row, errors = parse_call(line, GMT, "line 1")
+    assert (row is None) == bool(errors)
+    assert row == slow_row(line)
+
+
+def selected(row: tuple[Any, ...]) -> CallRow:
+    """A stored row as the page query selects it (storage/columns.py PAGE_SELECT)."""
+    lists = tuple(
+        ",".join(row[COLUMN[name]]) for name in ("queue_ids", "agent_ids", "agent_groups")
+    )
+    first = COLUMN["transaction_id"]
+    return CallRow._make(
+        row[: COLUMN["agent_hold_count"]]
+        + lists
+        + row[first : COLUMN["caller_name_key"]]
+        + row[COLUMN["dialed_number"] :]
+    )
+
+
+def assert_renders_everywhere(row: tuple[Any, ...]) -> None:
+    for text in row:
+        if isinstance(text, str):
+            assert "\x00" not in text
+            text.encode()  # storable: no lone surrogate
+    for name in ZONES:
+        item = render_row(selected(row), "acme", LocalDates(ZoneInfo(name)))
+        orjson.dumps(item)
+
+
+@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(calls(), st.booleans(), st.sampled_from(["GMT", "Pacific/Kiritimati", "Etc/GMT+12"]))
+@example(make_call("last", MAX_START_MS), True, "GMT")
+@example(make_call("first", 0), True, "GMT")
+@example({"callId": "k", "callDate": "12/31/9999 13:59:59"}, True, "Pacific/Kiritimati")
+@example({"callId": "w", "callDate": "01/01/1970 00:00:00"}, True, "Etc/GMT+12")
+def test_any_call_import_accepts_renders_in_every_timezone(
+    call: dict[str, Any], ascii_only: bool, zone_name: str
+) -> None:
+    reader = LocalTimeReader(ZoneInfo(zone_name))
+    line = as_line(call, ascii_only)
+    for source in ([] if line is None else [line]) + [call]:
+        row, errors = parse_call(source, reader, "line 1")
+        if row is not None:
+            assert_renders_everywhere(row)
+        else:
+            assert errors and all(error.field == "line 1" for error in errors)
