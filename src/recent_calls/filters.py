@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .query import CallQuery, CountRange, DurationRange
+from .searchkey import search_key
 from .storage.dialects import Dialect
 
 # Request field -> stored column, for each family of filter.
@@ -72,7 +73,7 @@ def build_where(query: CallQuery, where: Where) -> Where:
     window = query.window
     _add_range(where, "start_ms", "start", window.start_ms, window.end_ms, high_exclusive=True)
 
-    needle = (request.callerName or ("",))[0].casefold()
+    needle = search_key((request.callerName or ("",))[0])
     if needle:
         where.bind("caller", dialect.contains_value(needle))
         where.add(

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints,
 
 from .clock import parse_instant
 from .errors import FieldError
+from .searchkey import search_key
 from .windows import MAX_EPOCH_MS
 
 MAX_MS = 10**15  # about 31,000 years: any real duration fits, and so does BIGINT arithmetic
@@ -188,8 +189,8 @@ def to_row(
         " ".join(_split(call.transactionId, " ")),
         call.callerName,
         call.callerNumber,
-        call.callerName.casefold(),
-        call.callerNumber.casefold(),
+        search_key(call.callerName),
+        search_key(call.callerNumber),
         call.dialedNumber,
         call.scheduleHours,
         call.callType,
