@@ -11,7 +11,7 @@ import tempfile
 from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, Request, Response
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from starlette.concurrency import run_in_threadpool
 
 from ..admin import ACTOR_HEADER, SANE_ACTOR, LocalAdmin
@@ -51,6 +51,14 @@ MAX_ADMIN_BODY = 64 * 1024
 class _Body(BaseModel):
     # Strict: a number is not a string, a string is not a number; unknown fields are refused.
     model_config = ConfigDict(strict=True, extra="forbid")
+
+    @field_validator("*")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        # PostgreSQL text cannot hold U+0000: refused here on both engines, alike.
+        if isinstance(value, str) and "\x00" in value:
+            raise ValueError("must not contain U+0000 (NUL)")
+        return value
 
 
 class NewTenant(_Body):
