@@ -17,7 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from ..admin import ACTOR_HEADER, SANE_ACTOR, LocalAdmin
 from ..errors import FieldError, InvalidRequest, NotFound, Unauthorized
 from ..windows import MAX_EPOCH_MS
-from .common import PartsDep, read_json
+from .common import PartsDep, body_chunks, read_json
 
 router = APIRouter(prefix="/admin/v1", tags=["Administration"])
 
@@ -176,7 +176,7 @@ async def import_calls(
 ) -> dict[str, Any]:
     # Spool the upload (to disk past 64 MiB) so memory stays flat; then import it in one go.
     with tempfile.SpooledTemporaryFile(max_size=64 << 20) as spool:
-        async for chunk in request.stream():
+        async for chunk in body_chunks(request):
             spool.write(chunk)
         spool.seek(0)
         report = await run_in_threadpool(

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Annotated, Any
 
 import orjson
 from fastapi import Depends, Request
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect
 
 from ..clock import Clock
 from ..credentials import Authenticator
@@ -95,12 +97,24 @@ async def read_json(request: Request, limit: int) -> Any:
         )
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
+    async for chunk in body_chunks(request):
         size += len(chunk)
         if size > limit:
             raise PayloadTooLarge(f"The body is larger than {limit} bytes.")
         chunks.append(chunk)
     return decode_json(b"".join(chunks))
+
+
+async def body_chunks(request: Request) -> AsyncIterator[bytes]:
+    """The body as it arrives; a client that leaves before its end is a 400 (nobody reads
+    it), not an unhandled error."""
+    try:
+        async for chunk in request.stream():
+            yield chunk
+    except ClientDisconnect:
+        raise InvalidRequest(
+            [FieldError("body", "ended early: the client closed the connection")]
+        ) from None
 
 
 def decode_json(raw: bytes) -> Any:
