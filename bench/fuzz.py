@@ -181,8 +181,13 @@ def fuzz_operation(
         report.count(response.status_code, mode.value)
         assert response.status_code < 500, f"{response.status_code}: {response.text[:500]}"
         if response.status_code >= 400:
+            # A field error quotes the value sent: a word the request itself carried is no leak.
+            sent = " ".join(
+                str(part) for part in (case.body, case.query, case.path_parameters, case.headers)
+            )
             for word in ("Traceback", "SELECT ", "duckdb", "psycopg"):
-                assert word not in response.text, f"{word!r} in an answer: {response.text[:500]}"
+                leaked = word in response.text and word not in sent
+                assert not leaked, f"{word!r} in an answer: {response.text[:500]}"
         if is_admin:
             # Operator routes: no 5xx and nothing of the engine in an answer (checked above);
             # their error answers are the API's problem documents, not in the document.
