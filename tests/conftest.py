@@ -27,6 +27,9 @@ from tests.support import (
     serving,
 )
 
+# A 500 is a failure everywhere (tests/unhandled.py).
+pytest_plugins = ["tests.unhandled"]
+
 
 @pytest.fixture(params=ENGINES)
 def engine(request: pytest.FixtureRequest) -> str:

@@ -10,6 +10,7 @@ compared as exact decimals.
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_FLOOR, Decimal
@@ -215,9 +216,9 @@ def _amount(call: dict[str, Any], key: str) -> Decimal:
 def _caller_matches(call: dict[str, Any], search: Any) -> bool:
     if search is None or search == [] or search == [""]:
         return True
-    term = search[0].casefold()
-    name = str(call.get("callerName") or "").casefold()
-    number = str(call.get("callerNumber") or "").casefold()
+    term = _caseless(search[0])
+    name = _caseless(str(call.get("callerName") or ""))
+    number = _caseless(str(call.get("callerNumber") or ""))
     return term in name or term in number
 
 
@@ -250,6 +251,11 @@ def _matches(call: dict[str, Any], body: dict[str, Any]) -> bool:
 # ---------------------------------------------------------------------------- ordering
 
 
+def _caseless(text: str) -> str:
+    """Unicode's canonical caseless form (NFD, casefold), composed again (NFC)."""
+    return unicodedata.normalize("NFC", unicodedata.normalize("NFD", text).casefold())
+
+
 def sort_key(call: dict[str, Any], column: str) -> Any:
     """The value a call is ordered by for `column` (text case-insensitively)."""
     if column == "callDate":
@@ -257,7 +263,7 @@ def sort_key(call: dict[str, Any], column: str) -> Any:
     if column in NUMERIC_COLUMNS:
         return float(call.get(column) or 0)
     if column in ("callerName", "callerNumber"):
-        return str(call.get(column) or "").casefold()
+        return _caseless(str(call.get(column) or ""))
     if column in ("queueId", "agentId"):
         return ",".join(_as_list(call.get(column))).lower()
     raise ValueError(f"not a sort column: {column!r}")

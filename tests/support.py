@@ -30,6 +30,7 @@ from recent_calls.client import RecentCallsClient
 from recent_calls.clock import Clock
 from recent_calls.credentials import IssuedCredential, issue
 from recent_calls.imports import import_lines
+from recent_calls.protocol import HEAD_TIMEOUT_S, head_limited_protocol
 from recent_calls.settings import Settings
 from recent_calls.storage.base import Storage
 from tests.calls import make_call
@@ -90,14 +91,22 @@ def add_tenant(
 
 
 @contextmanager
-def serving(settings: Settings, storage: Storage, clock: Clock | None = None) -> Iterator[str]:
+def serving(
+    settings: Settings,
+    storage: Storage,
+    clock: Clock | None = None,
+    head_timeout_s: float = HEAD_TIMEOUT_S,
+) -> Iterator[str]:
     """Run the real app under uvicorn on a free loopback port in a thread; yield its URL."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))
     sock.listen(128)
     port = sock.getsockname()[1]
     config = uvicorn.Config(
-        create_app(settings, storage=storage, clock=clock), log_level="warning", lifespan="on"
+        create_app(settings, storage=storage, clock=clock),
+        log_level="warning",
+        lifespan="on",
+        http=head_limited_protocol(head_timeout_s),
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)

@@ -87,6 +87,7 @@ def test_each_client_error_is_a_problem_document(storage: Storage, http: InProce
     assert int(limited.headers["Retry-After"]) >= 1
 
 
+@pytest.mark.expects_500
 def test_a_bug_is_one_500_problem_with_nothing_of_the_bug_in_it(
     storage: Storage, http: InProcessHTTP, engine: str
 ) -> None:

@@ -20,8 +20,8 @@ from recent_calls.imports import import_lines, ingest_calls
 from recent_calls.storage import open_storage
 from recent_calls.storage.base import Storage
 from tests.calls import make_call, stored
-from tests.conftest import LiveServer, ServerFactory
 from tests.pg import fresh_database, migrated_template
+from tests.support import LiveServer, ServerFactory
 
 START = 1700000000000
 

@@ -129,6 +129,7 @@ def test_no_secret_reaches_the_server_log(tmp_path: Path) -> None:
     ]
 
 
+@pytest.mark.expects_500
 def test_an_unexpected_error_answers_a_problem_with_the_request_id(
     server: LiveServer, caplog: pytest.LogCaptureFixture
 ) -> None:

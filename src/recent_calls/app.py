@@ -16,6 +16,7 @@ from . import __version__, logs, problems
 from .clock import Clock, make_clock
 from .credentials import Authenticator
 from .faults import FaultInjector
+from .metrics import Metrics
 from .middleware import Pipeline
 from .ratelimit import make_limiter
 from .settings import Settings
@@ -103,7 +104,8 @@ def create_app(
     if storage is not None:
         app.state.parts = _parts(settings, storage, clock)
     problems.install(app)
-    app.add_middleware(Pipeline, faults=FaultInjector.from_settings(settings))
+    app.state.metrics = metrics = Metrics(lambda: getattr(app.state, "parts", None))
+    app.add_middleware(Pipeline, faults=FaultInjector.from_settings(settings), metrics=metrics)
     for module in (recent_calls, ingest, admin, health, stats, directory, export, web):
         app.include_router(module.router)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .query import CallQuery, CountRange, DurationRange
+from .searchkey import search_key
 
 if TYPE_CHECKING:  # the compilers are pure: no storage module is loaded for them
     from .storage.dialects import Dialect
@@ -74,7 +75,7 @@ def build_where(query: CallQuery, where: Where) -> Where:
     window = query.window
     _add_range(where, "start_ms", "start", window.start_ms, window.end_ms, high_exclusive=True)
 
-    needle = (request.callerName or ("",))[0].casefold()
+    needle = search_key((request.callerName or ("",))[0])
     if needle:
         where.bind("caller", dialect.contains_value(needle))
         where.add(

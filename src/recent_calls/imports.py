@@ -286,6 +286,12 @@ def import_lines(
 
 def ingest_calls(storage: Storage, tenant_id: str, calls: list[Any]) -> ImportReport:
     """Store one pushed batch atomically: InvalidRequest names each bad call, nothing stored."""
+    return store_calls(storage, tenant_id, parse_calls(calls), len(calls))
+
+
+def parse_calls(calls: list[Any]) -> list[tuple[Any, ...]]:
+    """The rows of a pushed batch; InvalidRequest naming each bad call (the field check, which
+    the push endpoint makes before it checks the tenant binding)."""
     clock = LocalTimeReader(zone("GMT"))
     rows: list[tuple[Any, ...]] = []
     errors: list[FieldError] = []
@@ -302,9 +308,16 @@ def ingest_calls(storage: Storage, tenant_id: str, calls: list[Any]) -> ImportRe
         raise InvalidRequest(
             errors[:MAX_REPORTED_ERRORS], f"{len(errors)} calls are invalid; none was stored"
         )
+    return rows
+
+
+def store_calls(
+    storage: Storage, tenant_id: str, rows: list[tuple[Any, ...]], given: int
+) -> ImportReport:
+    """Store parsed rows of one pushed batch atomically."""
     result = storage.upsert_calls(tenant_id, rows)
     return ImportReport(
-        lines=len(calls),
+        lines=given,
         received=result.received,
         inserted=result.inserted,
         replaced=result.replaced,

@@ -29,6 +29,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .faults import API_PREFIX, FaultInjector
 from .logs import REQUEST_ID_HEADER, request_id_from, request_id_var, write_access
+from .metrics import Metrics
 from .problems import internal_error, problem_response
 from .ratelimit import STATE_KEY, Decision
 
@@ -70,9 +71,12 @@ def security_headers(path: str, media_type: str) -> dict[str, str]:
 class Pipeline:
     """The one middleware of the app (see the module docstring)."""
 
-    def __init__(self, app: ASGIApp, faults: FaultInjector | None = None) -> None:
+    def __init__(
+        self, app: ASGIApp, faults: FaultInjector | None = None, metrics: Metrics | None = None
+    ) -> None:
         self.app = app
         self.faults = faults
+        self.metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -115,6 +119,10 @@ class Pipeline:
                 answer["logged"] = True
                 status, size = int(answer["status"]), int(answer["bytes"])
                 write_access(scope, status, size, started, state.get(STATE_KEY))
+                if self.metrics is not None:  # requests by route and status, latency (metrics.py)
+                    decision = state.get(STATE_KEY)
+                    limited = isinstance(decision, Decision) and not decision.allowed
+                    self.metrics.observe(scope, status, time.perf_counter() - started, limited)
 
         try:
             if self.faults is not None and path.startswith(API_PREFIX):

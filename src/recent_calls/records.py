@@ -22,6 +22,7 @@ from pydantic import (
 
 from .clock import parse_instant
 from .errors import FieldError
+from .searchkey import search_key
 
 MAX_MS = 10**15  # about 31,000 years: any real duration fits, and so does BIGINT arithmetic
 
@@ -307,8 +308,8 @@ def _row(call: ImportedCall | FastCall, start: int, numbers: Sequence[float]) ->
         " ".join(_split(call.transactionId, " ")),
         call.callerName,
         call.callerNumber,
-        call.callerName.casefold(),
-        call.callerNumber.casefold(),
+        search_key(call.callerName),
+        search_key(call.callerNumber),
         call.dialedNumber,
         call.scheduleHours,
         call.callType,

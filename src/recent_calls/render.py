@@ -73,8 +73,32 @@ def _tenths(value: float) -> str:
     return text
 
 
+# Instants whose offset is looked up: the calendar's range less two days at each end, so that
+# no local time of any zone (offsets are within +-26 h) falls outside years 1..9999.
+_FIRST_S = -62_135_596_800 + 2 * 86400  # 0001-01-03T00:00:00Z
+_LAST_S = 253_402_300_799 - 2 * 86400  # 9999-12-29T23:59:59Z
+
+
+def civil_date(day: int) -> tuple[int, int, int]:
+    """(year, month, day) of the proleptic Gregorian day `day` days after 1970-01-01, for any
+    integer, past the ends of Python's calendar too (H. Hinnant's days_from_civil inverse)."""
+    z = day + 719468
+    era = z // 146097
+    doe = z - era * 146097
+    yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
+    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
+    mp = (5 * doy + 2) // 153
+    d = doy - (153 * mp + 2) // 5 + 1
+    m = mp + 3 if mp < 10 else mp - 9
+    return yoe + era * 400 + (1 if m <= 2 else 0), m, d
+
+
 class LocalDates:
-    """Formats epoch ms as local MM/DD/YYYY and HH:MM:SS, caching the offset per 15 minutes."""
+    """Formats epoch ms as local MM/DD/YYYY and HH:MM:SS, caching the offset per 15 minutes.
+
+    Never overflows: at the calendar's ends the offset is the zone's nearest one inside it, and
+    dates are computed in integers (a call at 9999-12-31T23:59Z renders as 01/01/10000 in Paris).
+    """
 
     _BUCKET = 900
 
@@ -84,6 +108,7 @@ class LocalDates:
         self._days: dict[int, str] = {}
 
     def _offset(self, seconds: int) -> int:
+        seconds = min(max(seconds, _FIRST_S), _LAST_S)
         bucket = seconds // self._BUCKET
         offset = self._offsets.get(bucket, -1)
         if offset == -1:
@@ -106,7 +131,8 @@ class LocalDates:
         day, second_of_day = divmod(local, 86400)
         date_text = self._days.get(day)
         if date_text is None:
-            date_text = datetime.fromtimestamp(day * 86400, ZoneInfo("UTC")).strftime("%m/%d/%Y")
+            year, month, day_of_month = civil_date(day)
+            date_text = f"{month:02d}/{day_of_month:02d}/{year:04d}"
             self._days[day] = date_text
         clock = _CLOCKS.get(second_of_day)
         if clock is None:

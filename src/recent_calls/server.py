@@ -18,9 +18,11 @@ from .control import Control, remove_control, write_control
 from .credentials import IssuedCredential
 from .demo import DEMO_TENANTS
 from .faults import FaultPlan
+from .protocol import head_limited_protocol
 from .settings import Settings
 from .storage import is_server_url, open_storage
 from .storage.base import Storage
+from .storage.postgres_store import redact
 from .workers import serve_processes
 
 
@@ -62,7 +64,12 @@ def curl_example(url: str, credential: IssuedCredential) -> str:
 
 
 def banner(url: str, database: str, issued: list[IssuedCredential], faults: str = "") -> str:
-    lines = [f"recent-calls serving {database}", f"Listening on {url}", f"API docs: {url}/docs"]
+    # A PostgreSQL URL may hold a password: the banner (and so any log of it) never shows it.
+    lines = [
+        f"recent-calls serving {redact(database)}",
+        f"Listening on {url}",
+        f"API docs: {url}/docs",
+    ]
     lines += [faults] if faults else []
     for credential in issued:
         lines += [
@@ -83,6 +90,7 @@ def _run(app: object, sock: socket.socket, log_level: str) -> None:
         lifespan="on",
         server_header=False,
         access_log=False,
+        http=head_limited_protocol(),
     )
     uvicorn.Server(config).run(sockets=[sock])
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -45,28 +45,35 @@ def _instant_ms(moment: datetime) -> int:
 
 
 def _starts_of(day: date, interval: str, tz: ZoneInfo) -> list[int]:
-    """The instants in `day` (local) where an hour or a day of `tz` begins."""
-    if interval == "day":
-        # fold=0 in a gap at midnight takes the offset before it: the first instant of the day.
-        return [_instant_ms(datetime.combine(day, time(0), tzinfo=tz))]
+    """The instants in `day` (local) where an hour or a day of `tz` begins; an instant whose
+    local time is past the calendar's ends (year 1 or 9999) is left out."""
     found = []
-    for hour in range(24):
-        for fold in (0, 1):
+    hours = range(1) if interval == "day" else range(24)
+    folds = (0,) if interval == "day" else (0, 1)
+    for hour in hours:
+        for fold in folds:
             wall = datetime.combine(day, time(hour), tzinfo=tz).replace(fold=fold)
-            instant = _instant_ms(wall)
             try:
+                instant = _instant_ms(wall)
                 local = datetime.fromtimestamp(instant / 1000, tz)
             except (OverflowError, ValueError, OSError):
                 continue
-            # A wall time in a gap maps to an instant that is not on the hour, or to one that
-            # another wall time already gives; a repeated hour gives two real hours (fold 0, 1).
-            if local.minute == 0 and local.second == 0:
+            if interval == "day":
+                # fold=0 in a gap at midnight takes the offset before it: the day's first instant.
+                found.append(instant)
+            elif local.minute == 0 and local.second == 0:
+                # A wall time in a gap maps to an instant that is not on the hour, or to one that
+                # another wall time already gives; a repeated hour gives two real hours.
                 found.append(instant)
     return found
 
 
 def _local_date(epoch_ms: int, tz: ZoneInfo) -> date:
-    return datetime.fromtimestamp(epoch_ms / 1000, tz).date()
+    """The local date of an instant; date.min or date.max when it is past the calendar's ends."""
+    try:
+        return datetime.fromtimestamp(epoch_ms / 1000, tz).date()
+    except (OverflowError, ValueError, OSError):
+        return date.min if epoch_ms < 0 else date.max
 
 
 def _check_nominal(start_ms: int, end_ms: int, interval: str) -> None:
@@ -88,7 +95,10 @@ def bucket_edges(start_ms: int, end_ms: int, interval: str, tz: ZoneInfo) -> lis
     _check_nominal(start_ms, end_ms, interval)
     first = _local_date(start_ms, tz)
     last = _local_date(end_ms - 1, tz)
-    days = [first + timedelta(days=n) for n in range(-1, (last - first).days + 2)]
+    # A day before the first and after the last, where the calendar has them (years 1..9999).
+    low = -1 if first > date.min else 0
+    high = (last - first).days + (2 if last < date.max else 1)
+    days = [first + timedelta(days=n) for n in range(low, high)]
     candidates = sorted({ms for day in days for ms in _starts_of(day, interval, tz)})
     before = [ms for ms in candidates if ms <= start_ms]
     after = [ms for ms in candidates if ms >= end_ms]
@@ -184,7 +194,10 @@ def _mean(total: float, count: int) -> float | None:
 
 
 def _label(epoch_ms: int, tz: ZoneInfo) -> str:
-    return datetime.fromtimestamp(epoch_ms / 1000, tz).isoformat()
+    try:
+        return datetime.fromtimestamp(epoch_ms / 1000, tz).isoformat()
+    except (OverflowError, ValueError, OSError):  # local time past year 9999: say it in UTC
+        return datetime.fromtimestamp(epoch_ms / 1000, UTC).isoformat()
 
 
 _EMPTY = (0, 0, 0.0, 0.0, 0, 0)

@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from functools import lru_cache
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 DURATIONS = ("today", "yesterday", "week", "month", "allhistory")
 
@@ -22,10 +22,29 @@ class Window:
 ALL_HISTORY = Window(None, None)
 
 
+# Files of the zone database that are not zones a caller may name: the system's own setting,
+# tzdata's placeholder, the POSIX rules template, and the copies under posix/ and right/ (the
+# latter count leap seconds, which epoch milliseconds do not).
+_NOT_ZONES = frozenset({"localtime", "Factory", "posixrules"})
+ALIASES = frozenset({"GMT", "UTC"})  # the reference's default and its usual spelling
+
+
+@lru_cache(maxsize=1)
+def zone_names() -> frozenset[str]:
+    """The names `timezone` accepts: the IANA zones and links (`available_timezones()`),
+    without the entries above, plus the aliases the reference uses."""
+    names = {
+        name
+        for name in available_timezones()
+        if name not in _NOT_ZONES and not name.startswith(("posix/", "right/"))
+    }
+    return frozenset(names | ALIASES)
+
+
 @lru_cache(maxsize=1024)
 def zone(name: str) -> ZoneInfo:
     """The IANA zone called `name`; KeyError when there is none."""
-    if not name or name.startswith(("/", ".")) or ".." in name or "\x00" in name:
+    if name not in zone_names():
         raise KeyError(name)
     try:
         return ZoneInfo(name)

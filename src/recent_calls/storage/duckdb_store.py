@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import os
 import re
 import threading
 import time
@@ -103,6 +104,15 @@ class DuckDBStorage(Storage):
     def __init__(self, path: str, *, read_only: bool = False, clock: Clock = system_clock) -> None:
         super().__init__(clock)
         self.path = path
+        # Every tenant's calls, the credential hashes and the audit log are in this file and
+        # its WAL (which DuckDB makes and remakes as it writes): the process creates files for
+        # its owner only from here on, and a file created earlier with wider access is narrowed.
+        os.umask(os.umask(0o077) | 0o077)
+        on_disk = path not in ("", ":memory:") and not path.startswith(":memory:")
+        if on_disk and not read_only:
+            for existing in (path, f"{path}.wal"):
+                with contextlib.suppress(FileNotFoundError, PermissionError):
+                    os.chmod(existing, 0o600)
         try:
             self._connection = duckdb.connect(path, read_only=read_only)
         except duckdb.IOException as exc:

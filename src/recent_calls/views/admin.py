@@ -8,17 +8,18 @@ from __future__ import annotations
 
 import hmac
 import tempfile
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import orjson
 from fastapi import APIRouter, Depends, Request, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from starlette.concurrency import run_in_threadpool
 
 from ..admin import ACTOR_HEADER, SANE_ACTOR, LocalAdmin
 from ..directory import export_order, parse_csv, parse_json, to_csv
 from ..errors import FieldError, InvalidRequest, NotFound, PayloadTooLarge, Unauthorized
-from .common import PartsDep
+from ..windows import MAX_EPOCH_MS
+from .common import PartsDep, body_chunks, read_json
 
 router = APIRouter(prefix="/admin/v1", tags=["Administration"])
 
@@ -45,34 +46,86 @@ AdminDep = Annotated[LocalAdmin, Depends(_admin)]
 guarded = [Depends(_require_admin)]
 
 
-class NewTenant(BaseModel):
-    tenantId: str
-    region: str
-    label: str = ""
+MAX_LABEL = 200
+MAX_ADMIN_BODY = 64 * 1024
 
 
-class NewCredential(BaseModel):
-    label: str = ""
+class _Body(BaseModel):
+    # Strict: a number is not a string, a string is not a number; unknown fields are refused.
+    model_config = ConfigDict(strict=True, extra="forbid")
+
+    @field_validator("*")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        # PostgreSQL text cannot hold U+0000: refused here on both engines, alike.
+        if isinstance(value, str) and "\x00" in value:
+            raise ValueError("must not contain U+0000 (NUL)")
+        return value
 
 
-class DemoRequest(BaseModel):
+class NewTenant(_Body):
+    tenantId: str = Field(max_length=128)
+    region: str = Field(max_length=8)
+    label: str = Field("", max_length=MAX_LABEL)
+
+
+class NewCredential(_Body):
+    label: str = Field("", max_length=MAX_LABEL)
+
+
+class DemoRequest(_Body):
     calls: int = Field(20_000, ge=0, le=5_000_000)
-    seed: int = 7
+    seed: int = Field(7, ge=0, le=2**63 - 1)
     replace: bool = True
+
+
+Model = TypeVar("Model", bound=_Body)
+
+
+async def _body(request: Request, model: type[Model]) -> Model:
+    """The JSON body as `model`, read only after the token check (a dependency) has passed;
+    a 400 naming every bad field. A null is an absent field, as everywhere in the API."""
+    body = await read_json(request, MAX_ADMIN_BODY)
+    if not isinstance(body, dict):
+        raise InvalidRequest([FieldError("body", "expected a JSON object")])
+    try:
+        return model.model_validate({k: v for k, v in body.items() if v is not None})
+    except ValidationError as exc:
+        errors = []
+        for item in exc.errors():
+            field = ".".join(str(part) for part in item["loc"]) or "body"
+            reason = "is required" if item["type"] == "missing" else str(item["msg"])
+            errors.append(FieldError(field, reason))
+        raise InvalidRequest(errors) from None
+
+
+def _documented(model: type[_Body]) -> dict[str, Any]:
+    """The OpenAPI request body of a route that reads its body itself."""
+    schema = {"application/json": {"schema": model.model_json_schema()}}
+    return {"requestBody": {"required": True, "content": schema}}
 
 
 def _issued(credential: Any) -> dict[str, str]:
     return {**credential.as_json(), "keyId": credential.key_id}
 
 
-@router.post("/tenants", status_code=201, dependencies=guarded)
-async def create_tenant(body: NewTenant, admin: AdminDep) -> dict[str, str]:
+@router.post(
+    "/tenants", status_code=201, dependencies=guarded, openapi_extra=_documented(NewTenant)
+)
+async def create_tenant(request: Request, admin: AdminDep) -> dict[str, str]:
+    body = await _body(request, NewTenant)
     issued = await run_in_threadpool(admin.create_tenant, body.tenantId, body.region, body.label)
     return _issued(issued)
 
 
-@router.post("/tenants/{tenant_id}/credentials", status_code=201, dependencies=guarded)
-async def create_credential(tenant_id: str, body: NewCredential, admin: AdminDep) -> dict[str, str]:
+@router.post(
+    "/tenants/{tenant_id}/credentials",
+    status_code=201,
+    dependencies=guarded,
+    openapi_extra=_documented(NewCredential),
+)
+async def create_credential(tenant_id: str, request: Request, admin: AdminDep) -> dict[str, str]:
+    body = await _body(request, NewCredential)
     return _issued(await run_in_threadpool(admin.create_credential, tenant_id, body.label))
 
 
@@ -87,17 +140,21 @@ async def revoke_credential(tenant_id: str, key_id: str, admin: AdminDep) -> Res
     return Response(status_code=204)
 
 
-class Rotation(BaseModel):
+class Rotation(_Body):
     graceMs: int = Field(24 * 3600 * 1000, ge=0, le=365 * 24 * 3600 * 1000)
-    label: str = ""
+    label: str = Field("", max_length=MAX_LABEL)
 
 
 @router.post(
-    "/tenants/{tenant_id}/credentials/{key_id}/rotate", status_code=201, dependencies=guarded
+    "/tenants/{tenant_id}/credentials/{key_id}/rotate",
+    status_code=201,
+    dependencies=guarded,
+    openapi_extra=_documented(Rotation),
 )
 async def rotate_credential(
-    tenant_id: str, key_id: str, body: Rotation, admin: AdminDep
+    tenant_id: str, key_id: str, request: Request, admin: AdminDep
 ) -> dict[str, str]:
+    body = await _body(request, Rotation)
     issued = await run_in_threadpool(
         admin.rotate_credential, tenant_id, key_id, body.graceMs, body.label
     )
@@ -121,18 +178,22 @@ async def import_calls(
 ) -> dict[str, Any]:
     # Spool the upload (to disk past 64 MiB) so memory stays flat; then import it in one go.
     with tempfile.SpooledTemporaryFile(max_size=64 << 20) as spool:
-        async for chunk in request.stream():
+        async for chunk in body_chunks(request):
             spool.write(chunk)
         spool.seek(0)
         report = await run_in_threadpool(
             admin.import_file, tenant_id, spool, timezone=timezone, skip_invalid=skipInvalid
         )
+    stored = report.inserted + report.replaced
+    if stored:
+        request.app.state.metrics.imported.inc(stored)
+        request.app.state.metrics.import_batches.inc()
     return report.as_json()
 
 
-class SyncWatermark(BaseModel):
-    source: str
-    watermarkMs: int
+class SyncWatermark(_Body):
+    source: str = Field(min_length=1, max_length=2048)
+    watermarkMs: int = Field(ge=0, le=MAX_EPOCH_MS)
 
 
 @router.get("/tenants/{tenant_id}/sync-watermark", dependencies=guarded)
@@ -141,14 +202,21 @@ async def get_sync_watermark(tenant_id: str, source: str, admin: AdminDep) -> di
     return {"source": source, "watermarkMs": found}
 
 
-@router.put("/tenants/{tenant_id}/sync-watermark", status_code=204, dependencies=guarded)
-async def set_sync_watermark(tenant_id: str, body: SyncWatermark, admin: AdminDep) -> Response:
+@router.put(
+    "/tenants/{tenant_id}/sync-watermark",
+    status_code=204,
+    dependencies=guarded,
+    openapi_extra=_documented(SyncWatermark),
+)
+async def set_sync_watermark(tenant_id: str, request: Request, admin: AdminDep) -> Response:
+    body = await _body(request, SyncWatermark)
     await run_in_threadpool(admin.set_sync_watermark, tenant_id, body.source, body.watermarkMs)
     return Response(status_code=204)
 
 
-@router.post("/demo", dependencies=guarded)
-async def seed_demo(body: DemoRequest, admin: AdminDep) -> list[dict[str, str]]:
+@router.post("/demo", dependencies=guarded, openapi_extra=_documented(DemoRequest))
+async def seed_demo(request: Request, admin: AdminDep) -> list[dict[str, str]]:
+    body = await _body(request, DemoRequest)
     issued = await run_in_threadpool(
         lambda: admin.seed_demo(body.calls, body.seed, replace=body.replace)
     )

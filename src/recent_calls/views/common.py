@@ -8,12 +8,15 @@ the query itself runs in the thread.
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Annotated, Any
 
 import orjson
 from fastapi import Depends, Request
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect
 
 from ..clock import Clock
 from ..credentials import Authenticator
@@ -74,7 +77,12 @@ async def credential_of(request: Request, parts: Parts) -> Credential:
 
 
 async def read_json(request: Request, limit: int) -> Any:
-    """The decoded JSON body: 413 when over `limit` bytes, 415 when not JSON, 400 when broken."""
+    """The decoded JSON body: 413 when over `limit` bytes, 415 when not JSON, 400 when broken.
+
+    The body is UTF-8 JSON (RFC 8259): a byte order mark, UTF-16/32, invalid UTF-8 or a lone
+    surrogate (raw or as a `\\ud800` escape) is a 400 naming `body` or the field; a compressed
+    body (any Content-Encoding but identity) is a 415.
+    """
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise PayloadTooLarge(f"The body is larger than {limit} bytes.")
@@ -82,25 +90,94 @@ async def read_json(request: Request, limit: int) -> Any:
     if media_type != "application/json":
         shown = media_type or "none"
         raise UnsupportedMediaType(f"Content-Type must be application/json, not {shown[:60]}.")
+    encoding = request.headers.get("content-encoding", "identity").strip().lower()
+    if encoding not in ("", "identity"):
+        raise UnsupportedMediaType(
+            f"Content-Encoding {encoding[:40]!r} is not accepted; send the JSON uncompressed."
+        )
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
+    async for chunk in body_chunks(request):
         size += len(chunk)
         if size > limit:
             raise PayloadTooLarge(f"The body is larger than {limit} bytes.")
         chunks.append(chunk)
-    raw = b"".join(chunks)
+    return decode_json(b"".join(chunks))
+
+
+async def body_chunks(request: Request) -> AsyncIterator[bytes]:
+    """The body as it arrives; a client that leaves before its end is a 400 (nobody reads
+    it), not an unhandled error."""
     try:
-        return orjson.loads(raw)
+        async for chunk in request.stream():
+            yield chunk
+    except ClientDisconnect:
+        raise InvalidRequest(
+            [FieldError("body", "ended early: the client closed the connection")]
+        ) from None
+
+
+def decode_json(raw: bytes) -> Any:
+    """`raw` as strict UTF-8 JSON; InvalidRequest naming `body` or the field when it is not."""
+    try:
+        return orjson.loads(raw)  # refuses invalid UTF-8, BOMs and lone surrogates itself
     except orjson.JSONDecodeError:
         pass
+    # orjson refuses integers past 64 bits, which are valid JSON: the field rules judge those.
+    # The fallback must refuse what orjson does: other encodings, invalid UTF-8, lone surrogates.
+    if raw.startswith((b"\xef\xbb\xbf", b"\xfe\xff", b"\xff\xfe")):
+        raise InvalidRequest([FieldError("body", "starts with a byte order mark; send UTF-8")])
     try:
-        # orjson refuses integers past 64 bits, which are valid JSON: let the field rules judge.
-        return json.loads(raw, parse_constant=_reject_constant)
-    except (ValueError, UnicodeDecodeError, RecursionError):
+        text = raw.decode("utf-8")  # strict: encoded surrogates (ED A0 80) are invalid UTF-8
+    except UnicodeDecodeError:
+        raise InvalidRequest([FieldError("body", "is not valid UTF-8; send UTF-8 JSON")]) from None
+    try:
+        value = json.loads(text, parse_constant=_reject_constant, parse_int=_integer)
+    except (ValueError, RecursionError):
         raise InvalidRequest(
             [FieldError("body", "is not valid JSON; expected a JSON object")]
         ) from None
+    where = lone_surrogate_at(value)
+    if where is not None:
+        raise InvalidRequest([FieldError(where, "holds a lone surrogate; text must be Unicode")])
+    return value
+
+
+# Past this many digits an integer is read as +-10**HUGE_DIGITS: out of range for every field
+# (which then names itself), and cheap to convert (Python refuses str->int past 4300 digits).
+HUGE_DIGITS = 100
+
+
+def _integer(text: str) -> int:
+    digits = text.lstrip("-")
+    huge: int = 10**HUGE_DIGITS
+    if len(digits) > HUGE_DIGITS:
+        return -huge if text.startswith("-") else huge
+    return int(text)
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def lone_surrogate_at(value: Any, path: str = "") -> str | None:
+    """The path (`callerName`, `calls[0].postCallSurvey`) of the first string holding a lone
+    surrogate, or None. A decoded pair is one code point; any surrogate left is alone."""
+    if isinstance(value, str):
+        return (path or "body") if _SURROGATE.search(value) else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            name = f"{path}.{key}" if path else str(key)
+            if _SURROGATE.search(key):
+                return path or "body"
+            found = lone_surrogate_at(item, name)
+            if found is not None:
+                return found
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            found = lone_surrogate_at(item, f"{path}[{index}]" if path else f"body[{index}]")
+            if found is not None:
+                return found
+    return None
 
 
 def _reject_constant(name: str) -> None:

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
 from ..errors import FieldError, InvalidRequest
-from ..imports import ingest_calls
+from ..imports import parse_calls, store_calls
 from ..schemas import PROBLEM_RESPONSES, IngestRequest, IngestResult
 from ..storage.base import Credential
 from .common import Parts, PartsDep, bind_tenant, check_route, credential_of, read_json
@@ -38,8 +38,10 @@ def _fields(body: Any) -> tuple[str, list[Any]]:
 def _store(
     parts: Parts, credential: Credential, region: str, tenant_id: str, calls: list[Any]
 ) -> IngestResult:
+    # SPEC order: the calls' field errors (400) before the tenant binding (403).
+    rows = parse_calls(calls)
     tenant = bind_tenant(parts.auth, credential, tenant_id, region)
-    report = ingest_calls(parts.storage, tenant.tenant_id, calls)
+    report = store_calls(parts.storage, tenant.tenant_id, rows, len(calls))
     return IngestResult(
         received=report.received, inserted=report.inserted, replaced=report.replaced
     )
@@ -63,4 +65,8 @@ async def ingest(request: Request, version: str, region: str, parts: PartsDep) -
     credential = await credential_of(request, parts)
     body = await read_json(request, parts.settings.max_ingest_bytes)
     tenant_id, calls = _fields(body)
-    return await run_in_threadpool(_store, parts, credential, region, tenant_id, calls)
+    result = await run_in_threadpool(_store, parts, credential, region, tenant_id, calls)
+    metrics = request.app.state.metrics
+    metrics.pushed.inc(result.inserted + result.replaced)
+    metrics.push_batches.inc()
+    return result
