@@ -157,6 +157,7 @@ def test_hourly_buckets_of_a_dst_day_hold_the_right_calls(server: LiveServer, ac
         "end": ms("2024-03-10T01:00:00-05:00"),
         "label": "2024-03-10T00:00:00-05:00",
         "calls": 1,
+        "answered": 1,
         "avgHandleTime": 30000.0,
         "avgWaitTime": 10000.0,
         "abandoned": 0,
@@ -170,6 +171,7 @@ def test_hourly_buckets_of_a_dst_day_hold_the_right_calls(server: LiveServer, ac
     assert empty["avgHandleTime"] is None and empty["avgWaitTime"] is None
     assert answer["totals"] == {
         "calls": 4,
+        "answered": 3,
         "avgHandleTime": 50000.0,  # (30 + 90 + 30) s over the three handled calls
         "avgWaitTime": 15000.0,  # (10 + 40 + 10 + 0) s over four calls
         "abandoned": 1,

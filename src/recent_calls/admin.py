@@ -19,7 +19,7 @@ import orjson
 from . import demo, demo_directory
 from .client.errors import APIError
 from .client.transport import Transport, decode
-from .clock import Clock, system_clock
+from .clock import Clock, make_clock
 from .control import read_control
 from .credentials import IssuedCredential, issue, new_credential, rotate
 from .directory import Entry, parse_json
@@ -32,6 +32,7 @@ from .errors import (
     problem_error,
 )
 from .imports import ImportReport, import_lines
+from .settings import Settings
 from .storage import open_storage
 from .storage.base import AuditEntry, Storage
 
@@ -366,8 +367,13 @@ class RemoteAdmin:
 
 
 @contextmanager
-def connect_admin(database: str, clock: Clock = system_clock) -> Iterator[Admin]:
-    """Administer `database` directly, or through the server that holds it open."""
+def connect_admin(database: str, clock: Clock | None = None) -> Iterator[Admin]:
+    """Administer `database` directly, or through the server that holds it open.
+
+    Directly, every time recorded comes from `clock`, by default the one RECENT_CALLS_NOW
+    freezes (as the servers on the same database read it), else the system clock.
+    """
+    clock = clock or make_clock(Settings().now)
     try:
         storage = open_storage(database, clock=clock)
     except DatabaseLocked:
