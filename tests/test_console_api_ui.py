@@ -17,7 +17,7 @@ import pytest
 from playwright.sync_api import Browser, expect
 
 from tests.support import ServerFactory
-from tests.webpage import DESKTOP, TENANT, Api, Console, browser, load_demo
+from tests.webpage import DESKTOP, ROOT, TENANT, Api, Console, browser, load_demo
 
 __all__ = ["browser"]
 
@@ -61,6 +61,10 @@ def test_names_replace_ids_and_pickers_search_by_name(named: Api, desk: Console)
     cell = row.locator("td[data-label='Queue']")
     expect(cell).to_have_text(queues[call["queueId"]])
     expect(cell).to_have_attribute("title", call["queueId"])
+    # The README's pictures: the first screen at 1440x900, and the whole page below it.
+    (ROOT / "docs").mkdir(exist_ok=True)
+    page.screenshot(path=str(ROOT / "docs" / "screenshot.png"))
+    page.screenshot(path=str(ROOT / "docs" / "screenshot-full.png"), full_page=True)
     # The picker finds a queue by its name, and the chip shows the name.
     queue_id, queue_name = next(iter(queues.items()))
     page.get_by_role("button", name="More filters").click()

@@ -115,8 +115,6 @@ def test_results_come_first_today_with_chart_and_figures(demo: Api, desk: Consol
         expect(cells.nth(2)).to_have_text(f"+1 ({number[1:4]}) {number[4:7]}-{number[7:]}")
     page.locator("#results").focus()
     desk.axe("results")
-    (ROOT / "docs").mkdir(exist_ok=True)
-    page.screenshot(path=str(ROOT / "docs" / "screenshot.png"))
     marks = page.evaluate("performance.getEntriesByName('first-render').length")
     assert marks == 1
 
