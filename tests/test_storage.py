@@ -11,6 +11,8 @@ import orjson
 import pytest
 
 from recent_calls.app import create_app
+from recent_calls.breakdowns import Grouping
+from recent_calls.directory import Entry
 from recent_calls.errors import DuplicateTenant, ImportRejected
 from recent_calls.imports import import_lines
 from recent_calls.query import SORT_COLUMNS, parse_request
@@ -106,7 +108,12 @@ def test_every_statement_on_call_data_is_bound_to_one_tenant(storage: Storage) -
             )
         storage.search(bound("t"), request(page=5, rows=10, tenantQueues=["1"]))
         storage.stats(bound("t"), request(page=1, rows=1), "day")
+        for by in ("queue", "agent", "agentGroup", "channel"):
+            storage.stats(bound("t"), request(page=1, rows=1), "hour", Grouping(by, 20))
         storage.facets(bound("t"))
+        storage.replace_directory("t", [Entry("queue", "1", "Billing")])
+        storage.directory("t")
+        storage.directory_ids("t")
         storage.count_calls("t")
         storage.set_sync_watermark("t", "src", 5)
         storage.get_sync_watermark("t", "src")
@@ -121,16 +128,20 @@ def assert_scoped(storage: Storage, statements: list[str], at_least: int) -> Non
     param = re.escape(storage.dialect.param(TENANT_PARAM))
     scope = rf"(calls\.)?tenant_id = {param}"
     on_data = [
-        sql for sql in statements if re.search(r"\b(calls|sync_watermarks|call_days)\b", sql)
+        sql
+        for sql in statements
+        if re.search(r"\b(calls|sync_watermarks|call_days|directory)\b", sql)
     ]
     assert len(on_data) >= at_least, on_data
     for sql in on_data:
-        assert not re.search(r"\bUPDATE\s+(calls|sync_watermarks|call_days)\b", sql), sql
-        for found in re.finditer(r"\b(FROM|JOIN)\s+(calls|sync_watermarks|call_days)\b", sql):
+        assert not re.search(r"\bUPDATE\s+(calls|sync_watermarks|call_days|directory)\b", sql), sql
+        for found in re.finditer(
+            r"\b(FROM|JOIN)\s+(calls|sync_watermarks|call_days|directory)\b", sql
+        ):
             after = sql[found.end() :]
             keyword = "ON" if found[1] == "JOIN" else "WHERE"
             assert re.match(rf"\s+{keyword}\s+{scope}", after), sql
-        for found in re.finditer(r"\bINSERT INTO (calls|sync_watermarks)\b", sql):
+        for found in re.finditer(r"\bINSERT INTO (calls|sync_watermarks|directory)\b", sql):
             after = sql[found.end() :]
             assert re.match(rf"(\s*\([^)]*\))?\s+(SELECT|VALUES \()\s*{param},", after), sql
 
