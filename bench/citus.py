@@ -25,11 +25,10 @@ from pathlib import Path
 
 import psycopg
 
-from recent_calls.storage import open_storage
 from recent_calls.storage.citus import distribute
 
 from .common import PATH, percentile, serve, time_requests
-from .dataset import DATA, DataSet, _duckdb_rows, build_duckdb, build_postgres, log
+from .dataset import DATA, DataSet, build_duckdb, build_postgres, load_server, log
 from .loadgen import Load, json_body, run_wrk, wrk_binary
 from .perf import LOCAL_POSTGRES, NOW, Shape, credentials, shapes
 
@@ -70,24 +69,7 @@ def build_citus(dataset: DataSet, source: Path) -> str:
     cluster("createdb", name)
     report = distribute(url)
     log(f"citus: {', '.join(report.lines())}")
-    storage = open_storage(url)
-    started = time.perf_counter()
-    try:
-        for number, tenant in enumerate(dataset.plan(), start=1):
-            storage.create_tenant(tenant.tenant_id, tenant.region)
-            with storage.begin_import(tenant.tenant_id) as staged:
-                for rows in _duckdb_rows(source, tenant.tenant_id):
-                    staged.add(rows)
-                staged.commit()
-            if number % 10 == 0 or number == dataset.tenants:
-                log(f"data set (Citus): {number}/{dataset.tenants} tenants in "
-                    f"{time.perf_counter() - started:.0f} s")  # fmt: skip
-        storage.compact()
-    finally:
-        storage.close()
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("CREATE TABLE bench_signature (signature text)")
-        conn.execute("INSERT INTO bench_signature VALUES (%s)", (dataset.signature,))
+    load_server(dataset, url, source, "Citus")
     return url
 
 

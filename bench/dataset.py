@@ -157,6 +157,13 @@ def build_postgres(dataset: DataSet, server_url: str, source: Path) -> str:
                 return url
             admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
         admin.execute(f'CREATE DATABASE "{name}"')
+    load_server(dataset, url, source, "PostgreSQL")
+    return url
+
+
+def load_server(dataset: DataSet, url: str, source: Path, what: str) -> None:
+    """Copy every tenant of `source` (the DuckDB data set) into the server database at `url`,
+    then sign it so that later runs reuse it."""
     storage = open_storage(url)
     started = time.perf_counter()
     try:
@@ -166,14 +173,13 @@ def build_postgres(dataset: DataSet, server_url: str, source: Path) -> str:
                 for rows in _duckdb_rows(source, tenant.tenant_id):
                     staged.add(rows)
                 staged.commit()
-            _progress("data set (PostgreSQL)", number, dataset.tenants, started)
+            _progress(f"data set ({what})", number, dataset.tenants, started)
         storage.compact()
     finally:
         storage.close()
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("CREATE TABLE bench_signature (signature text)")
         conn.execute("INSERT INTO bench_signature VALUES (%s)", (dataset.signature,))
-    return url
 
 
 def _has_signature_table(conn: psycopg.Connection[Any]) -> bool:
