@@ -17,6 +17,7 @@ from recent_calls.errors import DuplicateTenant, ImportRejected
 from recent_calls.imports import import_lines
 from recent_calls.query import SORT_COLUMNS, parse_request
 from recent_calls.settings import Settings
+from recent_calls.storage import duckdb_store
 from recent_calls.storage.base import Credential, Storage
 from recent_calls.storage.scope import TENANT_PARAM
 from tests.calls import bound, make_call, rows_of, stored
@@ -213,6 +214,36 @@ def test_a_call_id_repeated_across_batches_counts_once(storage: Storage) -> None
     calls = stored(storage, "acme")
     assert (calls["new"][2], calls["old"][2]) == ("n3", "o2")
     assert storage.upsert_calls("acme", []).received == 0
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_staged_batches_of_any_size_keep_every_call_and_the_last_version(
+    storage: Storage, monkeypatch: pytest.MonkeyPatch, seed: int
+) -> None:
+    # The embedded engine appends staged rows in whole row groups and keeps the rest pending:
+    # with a group of 3 rows, batches of every size end inside, at and across group boundaries.
+    monkeypatch.setattr(duckdb_store, "ROW_GROUP_ROWS", 3)
+    storage.create_tenant("acme", "us")
+    storage.upsert_calls("acme", rows_of(make_call("c0", START, callerName="before")))
+    rng = random.Random(seed)
+    expected = {"c0": "before"}
+    received, staged_ids = 0, set()
+    with storage.begin_import("acme") as staged:
+        for batch in range(12):
+            calls = [
+                make_call(f"c{rng.randrange(15)}", START, callerName=f"v{batch}.{i}")
+                for i in range(rng.choice([0, 1, 2, 3, 4, 5, 7]))
+            ]
+            staged.add(rows_of(*calls))
+            received += len(calls)
+            expected.update((call["callId"], call["callerName"]) for call in calls)
+            staged_ids.update(call["callId"] for call in calls)
+        result = staged.commit()
+    assert result.received == received
+    replaced = int("c0" in staged_ids)
+    assert (result.inserted, result.replaced) == (len(staged_ids) - replaced, replaced)
+    names = {call_id: row[2] for call_id, row in stored(storage, "acme").items()}
+    assert names == expected
 
 
 def test_concurrent_imports_of_overlapping_calls_count_each_call_once(storage: Storage) -> None:
