@@ -155,8 +155,8 @@ _DUCKDB_PARAM = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
 def raw_runner(engine: str, database: str) -> Iterator[Run]:
     """A plain connection to the engine, running statements as they were captured."""
     if engine == "duckdb":
-        with duckdb.connect(database, read_only=True) as conn:
-            cursor = conn.cursor()
+        with duckdb.connect(database, read_only=True) as duck:
+            cursor = duck.cursor()
 
             def run_duckdb(sql: str, params: dict[str, Any]) -> Rows:
                 used = {name: params[name] for name in _DUCKDB_PARAM.findall(sql)}
@@ -164,11 +164,11 @@ def raw_runner(engine: str, database: str) -> Iterator[Run]:
 
             yield run_duckdb
     else:
-        with psycopg.connect(database, autocommit=True) as conn:
-            configure_postgres(conn)  # the session settings the service's connections have
+        with psycopg.connect(database, autocommit=True) as server:
+            configure_postgres(server)  # the session settings the service's connections have
 
             def run_postgres(sql: str, params: dict[str, Any]) -> Rows:
-                found = conn.execute(sql, params or None)
+                found = server.execute(sql, params or None)
                 return found.fetchall() if found.description is not None else []
 
             yield run_postgres
@@ -411,7 +411,7 @@ def cli_import_rate(engine: str, args: argparse.Namespace) -> float:
         subprocess.run([*command, "import", "--tenant", "import01", str(source),
                         "--database", database], check=True, capture_output=True)  # fmt: skip
         elapsed = time.perf_counter() - started
-    rate = args.import_calls / elapsed
+    rate: float = args.import_calls / elapsed
     log(f"{engine}: CLI import {args.import_calls} calls in {elapsed:.1f} s: {rate:,.0f}/s")
     return rate
 
@@ -450,7 +450,7 @@ def ingest_rate(engine: str, args: argparse.Namespace) -> float:
         with ThreadPoolExecutor(clients) as pool:
             list(pool.map(push, bodies))
         elapsed = time.perf_counter() - started
-    rate = args.ingest_calls / elapsed
+    rate: float = args.ingest_calls / elapsed
     log(f"{engine}: ingestion {args.ingest_calls} calls in {elapsed:.1f} s: {rate:,.0f}/s")
     return rate
 
