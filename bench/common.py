@@ -32,20 +32,54 @@ class Served:
         return _status_kb(self.process.pid, "VmHWM") / 1024
 
     def rss_mb(self) -> float:
-        return _status_kb(self.process.pid, "VmRSS") / 1024
+        """The resident memory of the server and every process under it (its workers), in MB."""
+        return tree_rss_mb(self.process.pid)
 
 
 def _status_kb(pid: int, field: str) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(f"{field}:"):
-            return int(line.split()[1])
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(f"{field}:"):
+                return int(line.split()[1])
+    except OSError:  # the process has just ended
+        pass
     return 0
 
 
+def proc_stat(pid: int) -> list[str]:
+    """The fields of /proc/PID/stat after the command name (state, ppid, ...); [] if gone."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return []
+
+
+def descendants(root: int) -> set[int]:
+    """Every process under `root` (children, their children, ...), from /proc."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and (fields := proc_stat(int(entry.name))):
+            children.setdefault(int(fields[1]), []).append(int(entry.name))
+    found, todo = set(), [root]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.add(child)
+            todo.append(child)
+    return found
+
+
+def tree_rss_mb(root: int) -> float:
+    """Resident memory (VmRSS) summed over `root` and its descendants, in MB."""
+    return sum(_status_kb(pid, "VmRSS") for pid in (root, *descendants(root))) / 1024
+
+
 @contextmanager
-def serve(database: str, now_ms: int, log: Path | None = None, **env: str) -> Iterator[Served]:
-    """`recent-calls serve` on `database` in its own process, clock frozen at `now_ms`,
-    rate limits off (a load test is not an abuse to throttle); its logs go to `log`."""
+def serve(
+    database: str, now_ms: int, log: Path | None = None, workers: int = 1, **env: str
+) -> Iterator[Served]:
+    """`recent-calls serve` on `database` in its own process (`--workers`: that many API
+    processes under it), clock frozen at `now_ms`, rate limits off (a load test is not an abuse
+    to throttle); its logs go to `log`."""
     environment = {
         **os.environ,
         "RECENT_CALLS_NOW": str(now_ms),
@@ -55,7 +89,7 @@ def serve(database: str, now_ms: int, log: Path | None = None, **env: str) -> It
     command = [sys.executable, "-m", "recent_calls", "serve", "--database", database]
     with open(log or os.devnull, "w") as errors:
         process = subprocess.Popen(
-            [*command, "--port", "0", "--log-level", "warning"],
+            [*command, "--port", "0", "--log-level", "warning", "--workers", str(workers)],
             stdout=subprocess.PIPE,
             stderr=errors,
             text=True,
