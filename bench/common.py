@@ -20,6 +20,7 @@ from psycopg import sql
 from recent_calls.launch import stop, wait_healthy
 
 PATH = "/customerexperience/v1/recentCallData/{region}"
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @dataclass
@@ -106,6 +107,37 @@ def serve(
                 raise RuntimeError(f"the server did not start; see {log}")
             wait_healthy(url)
             yield Served(url, process)
+        finally:
+            stop(process, timeout=120)
+
+
+@contextmanager
+def serve_granian(
+    database: str, now_ms: int, workers: int, log: Path | None = None
+) -> Iterator[str]:
+    """The same app under granian (bench/granian_app.py) with `workers` processes, configured
+    as `serve` configures ours; yields its URL once /healthz answers."""
+    port = free_port()
+    environment = {
+        **os.environ,
+        "RECENT_CALLS_DATABASE": database,
+        "RECENT_CALLS_NOW": str(now_ms),
+        "RECENT_CALLS_RATE_LIMIT_PER_S": "0",
+    }
+    command = [sys.executable, "-m", "granian", "--interface", "asgi", "--factory",
+               "--workers", str(workers), "--host", "127.0.0.1", "--port", str(port),
+               "--log-level", "warning", "bench.granian_app:app"]  # fmt: skip
+    with open(log or os.devnull, "w") as output:
+        process = subprocess.Popen(
+            command, stdout=output, stderr=subprocess.STDOUT, env=environment, cwd=ROOT
+        )
+        try:
+            url = f"http://127.0.0.1:{port}"
+            try:
+                wait_healthy(url)
+            except RuntimeError:
+                raise RuntimeError(f"granian did not start; see {log}") from None
+            yield url
         finally:
             stop(process, timeout=120)
 
