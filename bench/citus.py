@@ -21,6 +21,7 @@ import subprocess
 import threading
 import time
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 
 import psycopg
@@ -30,7 +31,7 @@ from recent_calls.storage.citus import distribute
 from .common import PATH, percentile, serve, time_requests
 from .dataset import DATA, DataSet, build_duckdb, build_postgres, load_server, log
 from .loadgen import Load, json_body, run_wrk, wrk_binary
-from .perf import LOCAL_POSTGRES, NOW, Shape, credentials, shapes
+from .perf import LOCAL_POSTGRES, NOW, Shape, common_values, credentials, shapes
 
 ROOT = Path(__file__).resolve().parents[1]
 CLUSTER = ROOT / "scripts" / "citus-cluster"
@@ -246,7 +247,7 @@ def main() -> None:
         "PostgreSQL": build_postgres(dataset, args.postgres, source),
         "Citus": build_citus(dataset, source),
     }
-    all_shapes = shapes(dataset, source)
+    all_shapes = shapes(dataset.largest, dataset.small, partial(common_values, source))
     sides = [measure(name, url, all_shapes, args) for name, url in databases.items()]
     results: dict[str, object] = {
         "dataset": asdict(dataset),

@@ -20,6 +20,7 @@ from psycopg import sql
 from recent_calls.launch import stop, wait_healthy
 
 PATH = "/customerexperience/v1/recentCallData/{region}"
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @dataclass
@@ -32,20 +33,54 @@ class Served:
         return _status_kb(self.process.pid, "VmHWM") / 1024
 
     def rss_mb(self) -> float:
-        return _status_kb(self.process.pid, "VmRSS") / 1024
+        """The resident memory of the server and every process under it (its workers), in MB."""
+        return tree_rss_mb(self.process.pid)
 
 
 def _status_kb(pid: int, field: str) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(f"{field}:"):
-            return int(line.split()[1])
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(f"{field}:"):
+                return int(line.split()[1])
+    except OSError:  # the process has just ended
+        pass
     return 0
 
 
+def proc_stat(pid: int) -> list[str]:
+    """The fields of /proc/PID/stat after the command name (state, ppid, ...); [] if gone."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return []
+
+
+def descendants(root: int) -> set[int]:
+    """Every process under `root` (children, their children, ...), from /proc."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and (fields := proc_stat(int(entry.name))):
+            children.setdefault(int(fields[1]), []).append(int(entry.name))
+    found, todo = set(), [root]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.add(child)
+            todo.append(child)
+    return found
+
+
+def tree_rss_mb(root: int) -> float:
+    """Resident memory (VmRSS) summed over `root` and its descendants, in MB."""
+    return sum(_status_kb(pid, "VmRSS") for pid in (root, *descendants(root))) / 1024
+
+
 @contextmanager
-def serve(database: str, now_ms: int, log: Path | None = None, **env: str) -> Iterator[Served]:
-    """`recent-calls serve` on `database` in its own process, clock frozen at `now_ms`,
-    rate limits off (a load test is not an abuse to throttle); its logs go to `log`."""
+def serve(
+    database: str, now_ms: int, log: Path | None = None, workers: int = 1, **env: str
+) -> Iterator[Served]:
+    """`recent-calls serve` on `database` in its own process (`--workers`: that many API
+    processes under it), clock frozen at `now_ms`, rate limits off (a load test is not an abuse
+    to throttle); its logs go to `log`."""
     environment = {
         **os.environ,
         "RECENT_CALLS_NOW": str(now_ms),
@@ -55,7 +90,7 @@ def serve(database: str, now_ms: int, log: Path | None = None, **env: str) -> It
     command = [sys.executable, "-m", "recent_calls", "serve", "--database", database]
     with open(log or os.devnull, "w") as errors:
         process = subprocess.Popen(
-            [*command, "--port", "0", "--log-level", "warning"],
+            [*command, "--port", "0", "--log-level", "warning", "--workers", str(workers)],
             stdout=subprocess.PIPE,
             stderr=errors,
             text=True,
@@ -72,6 +107,37 @@ def serve(database: str, now_ms: int, log: Path | None = None, **env: str) -> It
                 raise RuntimeError(f"the server did not start; see {log}")
             wait_healthy(url)
             yield Served(url, process)
+        finally:
+            stop(process, timeout=120)
+
+
+@contextmanager
+def serve_granian(
+    database: str, now_ms: int, workers: int, log: Path | None = None
+) -> Iterator[str]:
+    """The same app under granian (bench/granian_app.py) with `workers` processes, configured
+    as `serve` configures ours; yields its URL once /healthz answers."""
+    port = free_port()
+    environment = {
+        **os.environ,
+        "RECENT_CALLS_DATABASE": database,
+        "RECENT_CALLS_NOW": str(now_ms),
+        "RECENT_CALLS_RATE_LIMIT_PER_S": "0",
+    }
+    command = [sys.executable, "-m", "granian", "--interface", "asgi", "--factory",
+               "--workers", str(workers), "--host", "127.0.0.1", "--port", str(port),
+               "--log-level", "warning", "bench.granian_app:app"]  # fmt: skip
+    with open(log or os.devnull, "w") as output:
+        process = subprocess.Popen(
+            command, stdout=output, stderr=subprocess.STDOUT, env=environment, cwd=ROOT
+        )
+        try:
+            url = f"http://127.0.0.1:{port}"
+            try:
+                wait_healthy(url)
+            except RuntimeError:
+                raise RuntimeError(f"granian did not start; see {log}") from None
+            yield url
         finally:
             stop(process, timeout=120)
 

@@ -21,7 +21,9 @@ from pathlib import Path
 import duckdb
 import httpx
 
-from .common import free_port, stop
+from recent_calls.launch import stop
+
+from .common import free_port
 from .dataset import DATA, DataSet, log
 
 REQUIREMENTS = Path(__file__).resolve().parent / "datasette-requirements.txt"

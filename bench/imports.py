@@ -20,17 +20,17 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import orjson
 
 from recent_calls.demo import generate_calls
-from recent_calls.filters import build_where
 from recent_calls.query import parse_request
 from recent_calls.storage import open_storage
 
-from .common import postgres_database
+from .common import descendants, postgres_database, proc_stat
 
 DATA = Path(__file__).parent / "data"
 END_MS = 1_764_806_400_000  # 2025-12-04T00:00:00Z: every run sees the same calls
@@ -56,8 +56,20 @@ def data_file(calls: int) -> Path:
     return path
 
 
-def _cli(*args: str) -> list[str]:
+def cli(*args: str) -> list[str]:
+    """The `recent-calls` command line with `args`, run by this Python."""
     return [sys.executable, "-m", "recent_calls", *args]
+
+
+def create_tenant(database: str, tenant: str, region: str = "us") -> dict[str, str]:
+    """`recent-calls tenant create`; its first credential (tenantId, region, apiKey, token)."""
+    done = subprocess.run(
+        cli("tenant", "create", tenant, "--region", region, "--database", database, "--json"),
+        check=True,
+        capture_output=True,
+    )
+    credential: dict[str, str] = orjson.loads(done.stdout)
+    return credential
 
 
 # Runs the import command with Storage.after_import a no-op: the state before it existed.
@@ -69,56 +81,48 @@ _WITHOUT_AFTER_IMPORT = (
 )
 
 
-def time_import(database: str, source: Path, *, after_import: bool = True) -> tuple[float, float]:
-    """Seconds the whole `recent-calls import` command took (the tenant made beforehand), on
-    the clock and in CPU: the user and system time of the command and every process under it,
-    sampled from /proc (on a busy machine the clock counts other work too)."""
-    subprocess.run(
-        _cli("tenant", "create", TENANT, "--region", "us", "--database", database),
-        check=True,
-        capture_output=True,
-    )
-    command = _cli("import", "--database", database, "--tenant", TENANT, str(source))
+@dataclass
+class Timed:
+    seconds: float  # on the clock, from start to exit
+    cpu_s: float  # user and system time of the command and every process under it
+    summary: str  # the command's last line: calls imported, new, replaced, invalid
+
+
+def time_import(
+    database: str, source: Path, *, tenant: str = TENANT, after_import: bool = True
+) -> Timed:
+    """The whole `recent-calls import` command of `source` into `tenant` (made beforehand), on
+    the clock and in CPU, sampled from /proc (on a busy machine the clock counts other work
+    too). Its output goes to files, so that any number of reported bad lines cannot block it."""
+    command = cli("import", "--database", database, "--tenant", tenant, str(source))
     if not after_import:
         command[1:3] = ["-c", _WITHOUT_AFTER_IMPORT]
-    started = time.perf_counter()
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    ticks: dict[int, int] = {}
-    while process.poll() is None:
-        for pid in (process.pid, *_descendants(process.pid)):
-            ticks[pid] = max(ticks.get(pid, 0), _cpu_ticks(pid))
-        time.sleep(0.1)
-    elapsed = time.perf_counter() - started
-    stdout, stderr = process.communicate()
+    with tempfile.TemporaryFile() as stdout, tempfile.TemporaryFile() as stderr:
+        started = time.perf_counter()
+        process = subprocess.Popen(command, stdout=stdout, stderr=stderr)
+        ticks: dict[int, int] = {}
+        while True:
+            for pid in (process.pid, *descendants(process.pid)):
+                ticks[pid] = max(ticks.get(pid, 0), _cpu_ticks(pid))
+            try:
+                process.wait(timeout=0.1)  # returns as soon as the command ends
+                break
+            except subprocess.TimeoutExpired:
+                continue
+        elapsed = time.perf_counter() - started
+        stdout.seek(0)
+        stderr.seek(0)
+        output, errors = stdout.read().decode(), stderr.read().decode()
     if process.returncode != 0:
-        raise RuntimeError(f"import failed: {stderr}")
-    print(f"  {stdout.strip()}", file=sys.stderr)
-    return elapsed, sum(ticks.values()) / os.sysconf("SC_CLK_TCK")
-
-
-def _stat(pid: int) -> list[str]:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return []
+        raise RuntimeError(f"import failed: {errors[-2000:]}")
+    summary = output.strip().splitlines()[-1] if output.strip() else ""
+    print(f"  {summary}", file=sys.stderr)
+    return Timed(elapsed, sum(ticks.values()) / os.sysconf("SC_CLK_TCK"), summary)
 
 
 def _cpu_ticks(pid: int) -> int:
-    fields = _stat(pid)
+    fields = proc_stat(pid)
     return int(fields[11]) + int(fields[12]) if fields else 0  # utime + stime
-
-
-def _descendants(root: int) -> set[int]:
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit() and (fields := _stat(int(entry.name))):
-            children.setdefault(int(fields[1]), []).append(int(entry.name))
-    found, todo = set(), [root]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            found.add(child)
-            todo.append(child)
-    return found
 
 
 def time_day_page(database: str, runs: int) -> tuple[float, float, str]:
@@ -135,7 +139,9 @@ def time_day_page(database: str, runs: int) -> tuple[float, float, str]:
     query = parse_request(body, END_MS)
     storage = open_storage(database)
     try:
-        where = build_where(TENANT, query, storage.dialect)
+        tenant = storage.get_tenant(TENANT)
+        assert tenant is not None
+        where = storage._where(tenant, query)
         explain = (
             f"EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) SELECT count(*) FROM calls WHERE {where.sql}"
         )
@@ -143,7 +149,7 @@ def time_day_page(database: str, runs: int) -> tuple[float, float, str]:
         taken = []
         for _ in range(runs):
             started = time.perf_counter()
-            result = storage.search(TENANT, query)
+            result = storage.search(tenant, query)
             taken.append((time.perf_counter() - started) * 1000)
         print(f"  24 h page: {result.hits} hits, {len(result.rows)} rows", file=sys.stderr)
     finally:
@@ -189,13 +195,12 @@ def main() -> None:
                 name = f"recent_calls_import_bench_{os.getpid()}"
                 database = stack.enter_context(postgres_database(options.postgres, name))
             print(f"{engine}: importing {options.calls} lines", file=sys.stderr)
+            create_tenant(database, TENANT)
             load = os.getloadavg()[0]
-            elapsed, cpu = time_import(
-                database, source, after_import=not options.without_after_import
-            )
+            timed = time_import(database, source, after_import=not options.without_after_import)
             line = (
-                f"{engine}: {options.calls / elapsed:,.0f} calls/s ({elapsed:.2f} s; "
-                f"{cpu:.1f} s CPU in the command's processes; load {load:.1f} on "
+                f"{engine}: {options.calls / timed.seconds:,.0f} calls/s ({timed.seconds:.2f} s; "
+                f"{timed.cpu_s:.1f} s CPU in the command's processes; load {load:.1f} on "
                 f"{os.cpu_count()} cores)"
             )
             if engine == "postgres":

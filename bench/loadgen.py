@@ -13,6 +13,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,7 +51,9 @@ def _lua_string(text: str) -> str:
     return f"[{level}[{text}]{level}]"
 
 
-def _script(method: str, requests: list[tuple[str, bytes | None]], headers: dict[str, str]) -> str:
+def _script(
+    method: str, requests: Sequence[tuple[str, bytes | None]], headers: dict[str, str]
+) -> str:
     entries = ",\n".join(
         "{" + _lua_string(path) + ", " + (_lua_string(body.decode()) if body else "nil") + "}"
         for path, body in requests
@@ -105,7 +108,7 @@ def parse_wrk(output: str, connections: int) -> Load:
 
 def run_wrk(
     base_url: str,
-    requests: list[tuple[str, bytes | None]],
+    requests: Sequence[tuple[str, bytes | None]],
     *,
     connections: int,
     duration_s: int,

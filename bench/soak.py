@@ -30,6 +30,8 @@ from recent_calls.demo import generate_calls
 from recent_calls.imports import import_lines
 from recent_calls.storage import open_storage
 
+from .common import tree_rss_mb
+
 NOW_MS = 1_764_547_200_000  # 2025-12-01T00:00:00Z: fixed, so every run sees the same data
 MAX_ERRORS = 0
 MAX_RSS_GROWTH_MB = 50.0
@@ -40,13 +42,6 @@ class ServerProcess(launch.ServerProcess):
 
     def __init__(self, database: str, log_path: Path, env: dict[str, str] | None = None) -> None:
         super().__init__(database, log_path, {"RECENT_CALLS_NOW": str(NOW_MS), **(env or {})})
-
-    def rss_mb(self) -> float:
-        """The server's resident memory, from /proc."""
-        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-        raise RuntimeError("no VmRSS")
 
 
 @dataclass
@@ -145,12 +140,12 @@ def soak(
         with ServerProcess(database, Path(scratch) / "server.log", env) as server:
             warm = Tally()
             asyncio.run(drive(server.url, credentials, min(10.0, seconds / 4), concurrency, warm))
-            rss_start = server.rss_mb()
+            rss_start = tree_rss_mb(server.pid)
             tally = Tally()
             started = time.monotonic()
             asyncio.run(drive(server.url, credentials, seconds, concurrency, tally))
             elapsed = time.monotonic() - started
-            rss_end = server.rss_mb()
+            rss_end = tree_rss_mb(server.pid)
     errors = sum(tally.errors.values()) + sum(warm.errors.values())
     return {
         "seconds": round(elapsed, 1),
