@@ -5,11 +5,14 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import msgspec
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from recent_calls.query import parse_request
-from recent_calls.render import DATA_KEYS, LocalDates, render_response, render_row
+from recent_calls.render import DATA_KEYS, LocalDates, render_items, render_response, render_row
 from recent_calls.storage.base import SearchResult, Tenant
 from recent_calls.storage.columns import PAGE_SELECT, CallRow
 from recent_calls.windows import zone
@@ -103,3 +106,35 @@ def test_the_response_has_the_reference_keys_in_order() -> None:
 def test_the_page_select_list_follows_the_row_type() -> None:
     names = [part.split(" AS ")[-1] for part in re.split(r", (?!')", PAGE_SELECT)]
     assert names == list(CallRow._fields)
+
+
+# From before 1970 to past the calendar's end, with DST changes of several zones in between.
+_STARTS = st.one_of(
+    st.integers(min_value=-62_135_596_800_000, max_value=253_402_300_799_999),
+    st.integers(min_value=1_710_050_000_000, max_value=1_710_060_000_000),  # a US gap
+    st.integers(min_value=1_730_592_000_000, max_value=1_730_602_000_000),  # a US fold
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    starts=st.lists(_STARTS, min_size=1, max_size=40),
+    numbers=st.lists(st.floats(min_value=0, max_value=1e15), min_size=6, max_size=6),
+    timezone=st.sampled_from(["America/New_York", "Europe/London", "Pacific/Kiritimati", "GMT"]),
+)
+def test_a_page_renders_each_call_as_it_renders_alone(
+    starts: list[int], numbers: list[float], timezone: str
+) -> None:
+    # A page is rendered a column at a time, sharing its caches across rows: each item must
+    # still be the one that call gets when it is rendered by itself, in a fresh zone cache.
+    rows = [
+        ROW._replace(call_id=f"c{i}", start_ms=start, agent_handling=numbers[i % 6],
+                     wait_time=numbers[(i + 1) % 6], call_duration=i * 1001)
+        for i, start in enumerate(starts)
+    ]  # fmt: skip
+    page = render_items(rows, "acme", LocalDates(zone(timezone)))
+    alone = [render_row(row, "acme", LocalDates(zone(timezone))) for row in rows]
+    assert [msgspec.structs.asdict(item) for item in page] == alone
+    for item, row in zip(alone, rows, strict=True):
+        assert item["callDate"] == f"{item['callDateOnly']} {item['callTime']}"
+        assert item["agentCallHandlingDuration"] == f"{row.agent_handling:.1f}"

@@ -5,7 +5,8 @@ It reads `CallRow`s by name and holds no SQL: what a page selects is storage's (
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import itertools
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -59,18 +60,20 @@ DATA_KEYS: tuple[str, ...] = CallItem.__struct_fields__
 
 _ENCODER = msgspec.json.Encoder()
 
-# Numbers with one decimal, as the reference writes them: the same few values (0.0 above all)
-# recur on most calls, and a look-up costs a fifth of formatting.
-_TENTHS: dict[float, str] = {}
+
+class _Tenths(dict[float, str]):
+    """Numbers with one decimal, as the reference writes them, by look-up: the same few values
+    (0.0 above all) recur on most calls, and a look-up costs a fifth of formatting. Indexing
+    formats a value on its first use (`map(TENTHS.__getitem__, column)` stays in C)."""
+
+    def __missing__(self, value: float) -> str:
+        if len(self) >= 100_000:
+            self.clear()
+        text = self[value] = f"{value:.1f}"
+        return text
 
 
-def _tenths(value: float) -> str:
-    text = _TENTHS.get(value)
-    if text is None:
-        if len(_TENTHS) >= 100_000:
-            _TENTHS.clear()
-        text = _TENTHS[value] = f"{value:.1f}"
-    return text
+_TENTHS = _Tenths()
 
 
 # Instants whose offset is looked up: the calendar's range less two days at each end, so that
@@ -124,65 +127,107 @@ class LocalDates:
             return int(delta.total_seconds()) if delta is not None else 0
         return offset
 
+    def _day(self, day: int) -> str:
+        text = self._days.get(day)
+        if text is None:
+            year, month, day_of_month = civil_date(day)
+            text = self._days[day] = f"{month:02d}/{day_of_month:02d}/{year:04d}"
+        return text
+
     def parts(self, epoch_ms: int) -> tuple[str, str]:
         """(MM/DD/YYYY, HH:MM:SS) of the instant in this zone."""
-        seconds = epoch_ms // 1000
-        local = seconds + self._offset(seconds)
-        day, second_of_day = divmod(local, 86400)
-        date_text = self._days.get(day)
-        if date_text is None:
-            year, month, day_of_month = civil_date(day)
-            date_text = f"{month:02d}/{day_of_month:02d}/{year:04d}"
-            self._days[day] = date_text
-        clock = _CLOCKS.get(second_of_day)
-        if clock is None:
-            hours, rest = divmod(second_of_day, 3600)
-            minutes, secs = divmod(rest, 60)
-            clock = _CLOCKS[second_of_day] = f"{hours:02d}:{minutes:02d}:{secs:02d}"
-        return date_text, clock
+        dates, clocks, _ = self.columns([epoch_ms])
+        return dates[0], clocks[0]
+
+    def columns(self, starts: Sequence[int]) -> tuple[list[str], list[str], list[str]]:
+        """The local MM/DD/YYYY, HH:MM:SS and "MM/DD/YYYY HH:MM:SS" of each instant."""
+        dates, clocks, stamps = [], [], []
+        offsets, bucket_of, offset_of = self._offsets, self._BUCKET, self._offset
+        days, clock_of = self._days, _CLOCKS.__getitem__
+        for epoch_ms in starts:
+            seconds = epoch_ms // 1000
+            offset = offsets.get(seconds // bucket_of)
+            if offset is None:  # not cached yet, or a bucket holding a zone change
+                offset = offset_of(seconds)
+            day, second_of_day = divmod(seconds + offset, 86400)
+            date_text = days.get(day) or self._day(day)
+            clock = clock_of(second_of_day)
+            dates.append(date_text)
+            clocks.append(clock)
+            stamps.append(f"{date_text} {clock}")
+        return dates, clocks, stamps
 
 
-# HH:MM:SS of each second of the day, made as they are first needed (86,400 at most).
-_CLOCKS: dict[int, str] = {}
+class _Clocks(dict[int, str]):
+    """HH:MM:SS of each second of the day, made as they are first needed (86,400 at most)."""
+
+    def __missing__(self, second_of_day: int) -> str:
+        hours, rest = divmod(second_of_day, 3600)
+        minutes, secs = divmod(rest, 60)
+        text = self[second_of_day] = f"{hours:02d}:{minutes:02d}:{secs:02d}"
+        return text
+
+
+_CLOCKS = _Clocks()
+
+
+_FIELD = {name: index for index, name in enumerate(CallRow._fields)}
+
+
+def render_items(rows: Sequence[CallRow], tenant_id: str, dates: LocalDates) -> list[CallItem]:
+    """The `data` items of stored calls, made a column at a time: each column is formatted by
+    one `map` over it, and the items are built from the columns in C (`map(CallItem, ...)`),
+    with no Python code run per item (measured: 14 ms for 5000 rows one by one, 4 ms so)."""
+    if not rows:
+        return []
+    columns = list(zip(*rows, strict=True))
+
+    def column(name: str) -> Sequence[Any]:
+        return columns[_FIELD[name]]
+
+    def tenths(name: str) -> Iterator[str]:
+        return map(_TENTHS.__getitem__, column(name))
+
+    day, clock, stamp = dates.columns(column("start_ms"))
+    fields: dict[str, Iterable[Any]] = {
+        "callDuration": map(str, column("call_duration")),
+        "queueId": column("queue_id"),
+        "agentCallHandlingDuration": tenths("agent_handling"),
+        "callDate": stamp,
+        "agentId": column("agent_id"),
+        "muteDuration": column("mute_duration"),
+        "scheduleHours": column("schedule_hours"),
+        "timeInIVR": tenths("time_in_ivr"),
+        "agentGroup": column("agent_group"),
+        "transferCount": tenths("transfer_count"),
+        "postCallSurvey": column("post_call_survey"),
+        "callType": column("call_type"),
+        "callerName": column("caller_name"),
+        "dialedNumber": column("dialed_number"),
+        "callDateOnly": day,
+        "hungupBy": column("hungup_by"),
+        "holdDuration": tenths("hold_duration"),
+        "voiceComment": column("voice_comment"),
+        "callId": column("call_id"),
+        "abandonTime": tenths("abandon_time"),
+        "callerNumber": column("caller_number"),
+        "callSubType": column("call_sub_type"),
+        "totalScore": column("total_score"),
+        "transactionId": column("transaction_id"),
+        "destinationNumber": column("destination_number"),
+        "voiceCommentFileNames": column("voice_comment_file_names"),
+        "tenantId": itertools.repeat(tenant_id, len(rows)),
+        "maximumHoldDuration": tenths("max_hold"),
+        "waitTime": tenths("wait_time"),
+        "callTime": clock,
+        "callerPhoneNumber": column("caller_phone_number"),
+    }
+    return list(map(CallItem, *(fields[key] for key in DATA_KEYS)))
 
 
 def render_item(row: CallRow, tenant_id: str, dates: LocalDates) -> CallItem:
     """One `data` item from one stored call."""
-    day, clock = dates.parts(row.start_ms)
-    tenths = _TENTHS.get
-    return CallItem(
-        callDuration=str(row.call_duration),
-        queueId=row.queue_id,
-        agentCallHandlingDuration=tenths(row.agent_handling) or _tenths(row.agent_handling),
-        callDate=f"{day} {clock}",
-        agentId=row.agent_id,
-        muteDuration=row.mute_duration,
-        scheduleHours=row.schedule_hours,
-        timeInIVR=tenths(row.time_in_ivr) or _tenths(row.time_in_ivr),
-        agentGroup=row.agent_group,
-        transferCount=tenths(row.transfer_count) or _tenths(row.transfer_count),
-        postCallSurvey=row.post_call_survey,
-        callType=row.call_type,
-        callerName=row.caller_name,
-        dialedNumber=row.dialed_number,
-        callDateOnly=day,
-        hungupBy=row.hungup_by,
-        holdDuration=tenths(row.hold_duration) or _tenths(row.hold_duration),
-        voiceComment=row.voice_comment,
-        callId=row.call_id,
-        abandonTime=tenths(row.abandon_time) or _tenths(row.abandon_time),
-        callerNumber=row.caller_number,
-        callSubType=row.call_sub_type,
-        totalScore=row.total_score,
-        transactionId=row.transaction_id,
-        destinationNumber=row.destination_number,
-        voiceCommentFileNames=row.voice_comment_file_names,
-        tenantId=tenant_id,
-        maximumHoldDuration=tenths(row.max_hold) or _tenths(row.max_hold),
-        waitTime=tenths(row.wait_time) or _tenths(row.wait_time),
-        callTime=clock,
-        callerPhoneNumber=row.caller_phone_number,
-    )
+    return render_items([row], tenant_id, dates)[0]
 
 
 def render_row(row: CallRow, tenant_id: str, dates: LocalDates) -> dict[str, Any]:
@@ -191,8 +236,7 @@ def render_row(row: CallRow, tenant_id: str, dates: LocalDates) -> dict[str, Any
 
 
 def render_rows(rows: Sequence[CallRow], tenant_id: str, timezone: str) -> list[CallItem]:
-    dates = LocalDates(zone(timezone))
-    return [render_item(row, tenant_id, dates) for row in rows]
+    return render_items(rows, tenant_id, LocalDates(zone(timezone)))
 
 
 def render_response(query: CallQuery, tenant: Tenant, result: SearchResult) -> bytes:
