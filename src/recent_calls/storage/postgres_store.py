@@ -11,6 +11,7 @@ deadlocks surface as the domain errors DatabaseUnavailable, QueryTimeout and Wri
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import threading
@@ -399,6 +400,7 @@ class _PostgresImport(CallImport):
         self.tenant_id = tenant_id
         self.table = f"staged_{uuid.uuid4().hex}"
         self.received = self.inserted = self.replaced = self._batches_stored = 0
+        self._written = 0  # rows this transaction wrote to calls: dead ones if it rolls back
         self._began = self._stopping = False
         self._error: BaseException | None = None
         self._batches: queue.Queue[bytes | None] = queue.Queue(maxsize=1)
@@ -456,15 +458,23 @@ class _PostgresImport(CallImport):
         conn = self.conn
         if conn is None:
             return
+        rolled_back = False
         try:
             if self._began:
                 self._began = False
                 conn.execute("ROLLBACK")
+                rolled_back = True
             conn.execute(f"DROP TABLE IF EXISTS {self.table}")
         except psycopg.Error:
             self._release(discard=True)
         else:
             self._release(discard=False)
+        if rolled_back and self._written >= self.storage.after_import_min_rows:
+            # A rejected or failed import leaves its rows dead in calls and in every index, and
+            # exact counts visit the heap until a vacuum: measured, a 24 h page went from 7.6 to
+            # 268 ms after two rolled back imports of 1M rows. Clean up now, if the server can.
+            with contextlib.suppress(psycopg.Error, DatabaseUnavailable):
+                self.storage.compact()
 
     def _finish_worker(self) -> None:
         if self._worker is not None:
@@ -524,5 +534,6 @@ class _PostgresImport(CallImport):
         earlier = stored - int(run(_note_sql(seen, self.table), {})[0][0])
         conn.execute(f"TRUNCATE {self.table}")
         self._batches_stored += 1
+        self._written += stored
         self.inserted += inserted
         self.replaced += stored - inserted - earlier
