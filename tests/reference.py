@@ -216,9 +216,9 @@ def _amount(call: dict[str, Any], key: str) -> Decimal:
 def _caller_matches(call: dict[str, Any], search: Any) -> bool:
     if search is None or search == [] or search == [""]:
         return True
-    term = _caseless(search[0])
-    name = _caseless(str(call.get("callerName") or ""))
-    number = _caseless(str(call.get("callerNumber") or ""))
+    term = caseless(search[0])
+    name = caseless(str(call.get("callerName") or ""))
+    number = caseless(str(call.get("callerNumber") or ""))
     return term in name or term in number
 
 
@@ -251,7 +251,7 @@ def _matches(call: dict[str, Any], body: dict[str, Any]) -> bool:
 # ---------------------------------------------------------------------------- ordering
 
 
-def _caseless(text: str) -> str:
+def caseless(text: str) -> str:
     """Unicode's canonical caseless form (NFD, casefold), composed again (NFC)."""
     return unicodedata.normalize("NFC", unicodedata.normalize("NFD", text).casefold())
 
@@ -263,7 +263,7 @@ def sort_key(call: dict[str, Any], column: str) -> Any:
     if column in NUMERIC_COLUMNS:
         return float(call.get(column) or 0)
     if column in ("callerName", "callerNumber"):
-        return _caseless(str(call.get(column) or ""))
+        return caseless(str(call.get(column) or ""))
     if column in ("queueId", "agentId"):
         return ",".join(_as_list(call.get(column))).lower()
     raise ValueError(f"not a sort column: {column!r}")

@@ -12,4 +12,6 @@ import unicodedata
 
 def search_key(text: str) -> str:
     """The folded form of `text` that stored keys and search needles are compared in."""
+    if text.isascii():  # most names and every number: no accents, and casefold is lower
+        return text.lower()
     return unicodedata.normalize("NFC", unicodedata.normalize("NFD", text).casefold())
