@@ -185,8 +185,9 @@ class EngineRun:
     load: list[Load]  # the 24 h page at 1, 8 and 32 connections
     engine_per_s: float  # the raw engine on the 24 h page, 8 threads
     healthz: Load
-    rss_warm_mb: float
-    rss_end_mb: float
+    rss_cold_mb: float  # after WARM_PAGES pages
+    rss_warm_mb: float  # after one round of every page: the engine's cache holds the table
+    rss_end_mb: float  # after --rss-pages more
     hits: Timing  # exact hits of the big tenant's whole history, raw
     granian: GranianResult
 
@@ -287,20 +288,21 @@ def page_memory(
     shape: Shape,
     hits: int,
     pages: int,
-) -> tuple[float, float]:
-    """The server's resident memory (MB) after WARM_PAGES sequential pages of `shape` and after
-    `pages`, the page number going round all of its pages there are (at most 200)."""
+) -> tuple[float, float, float]:
+    """The server's resident memory (MB) after WARM_PAGES sequential pages of `shape`, after one
+    round of all its pages there are (at most 200; a database engine's cache of the table
+    fills as each part of it is first read), and after `pages` more, going round again."""
     rows = int(shape.body["rows"])
     count = max(1, min(200, -(-hits // rows)))
     headers = {"8x8-apikey": credential["apiKey"], "token": credential["token"]}
-    warm = 0.0
+    readings = {}
     with httpx.Client(base_url=url, headers=headers, timeout=300) as http:
-        for index in range(pages):
+        for index in range(max(count, WARM_PAGES) + pages):
             body = {**shape.request(), "page": 1 + index % count}
             http.post(PATH.format(region=credential["region"]), json=body).raise_for_status()
-            if index + 1 == WARM_PAGES:
-                warm = rss_mb()
-    return warm, rss_mb()
+            if index + 1 in (WARM_PAGES, max(count, WARM_PAGES)):
+                readings[index + 1] = rss_mb()
+    return readings[WARM_PAGES], readings[max(count, WARM_PAGES)], rss_mb()
 
 
 def measure_raw(
@@ -364,7 +366,7 @@ def measure_engine(
 
         log(f"{engine}: memory over {args.rss_pages} pages of 5000 rows")
         with serve(database, NOW, log=logs / "memory-server.log") as served:
-            warm, end = page_memory(served.url, served.rss_mb, keys[BIG], whole,
+            cold, warm, end = page_memory(served.url, served.rss_mb, keys[BIG], whole,
                                     results[ALL_HISTORY].hits, args.rss_pages)  # fmt: skip
         version = engine_version(engine, database)
 
@@ -380,6 +382,7 @@ def measure_engine(
         load=loads,
         engine_per_s=engine_per_s,
         healthz=healthz,
+        rss_cold_mb=cold,
         rss_warm_mb=warm,
         rss_end_mb=end,
         hits=hits,
@@ -466,8 +469,10 @@ def targets(run: EngineRun, pages: int) -> list[tuple[str, str, bool]]:
          f"at {ENGINE_THREADS} threads",
          f"{at8.requests_per_s:,.1f} / {run.engine_per_s:,.1f} = {share:.0%}",
          share >= MIN_THROUGHPUT_SHARE),
-        (f"memory growth over {pages:,} 5000-row pages <= {MAX_RSS_GROWTH_MB:.0f} MB",
-         f"{growth:+.1f} MB", growth <= MAX_RSS_GROWTH_MB),
+        (f"memory growth over {pages:,} 5000-row pages <= {MAX_RSS_GROWTH_MB:.0f} MB "
+         "(after one round of every page)",
+         f"{growth:+.1f} MB (from the 20th page: "
+         f"{run.rss_end_mb - run.rss_cold_mb:+.1f} MB)", growth <= MAX_RSS_GROWTH_MB),
         (f"exact hits of the big tenant's whole history < {MAX_HITS_MS:.0f} ms"
          + (" (PostgreSQL's target; here for context)" if run.engine == "duckdb" else ""),
          f"{run.hits.p50:.1f} ms p50", run.hits.p50 < MAX_HITS_MS),
@@ -575,9 +580,10 @@ def engine_section(run: EngineRun, results: Results) -> list[str]:
         + ".",
         "",
         f"Memory (a one-process server, its processes' resident memory): "
-        f"{run.rss_warm_mb:.1f} MB after {WARM_PAGES} sequential 5000-row pages of all history, "
-        f"{run.rss_end_mb:.1f} MB after {results.rss_pages:,} "
-        f"({run.rss_end_mb - run.rss_warm_mb:+.1f} MB).",
+        f"{run.rss_cold_mb:.1f} MB after {WARM_PAGES} sequential 5000-row pages of all history, "
+        f"{run.rss_warm_mb:.1f} MB after one round of every page (the engine's cache fills as "
+        f"each part of the table is first read), {run.rss_end_mb:.1f} MB after "
+        f"{results.rss_pages:,} more ({run.rss_end_mb - run.rss_warm_mb:+.1f} MB).",
         "",
     ]
     return lines
