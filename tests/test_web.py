@@ -501,7 +501,10 @@ def test_a_csv_download_shows_progress_and_can_be_cancelled(demo: Api, desk: Con
     page = desk.sign_in(demo.credential)
     desk.change(lambda: page.get_by_label("Period", exact=True).select_option("allhistory"))
     held: list[Any] = []
-    page.route("**/recentCallData/**", lambda route: held.append(route))
+    # Hold the download's requests, streamed (recentCallExport) or paged (recentCallData), so
+    # that it is still under way when it is cancelled.
+    for answers in ("**/recentCallExport/**", "**/recentCallData/**"):
+        page.route(answers, lambda route: held.append(route))
     page.get_by_role("button", name="Download CSV").click()
     cancel = page.get_by_role("button", name="Cancel download")
     expect(cancel).to_be_visible()
@@ -509,6 +512,7 @@ def test_a_csv_download_shows_progress_and_can_be_cancelled(demo: Api, desk: Con
     cancel.click()
     expect(page.locator("#download-status")).to_have_text("Download cancelled.")
     expect(page.get_by_role("button", name="Download CSV")).to_be_visible()
+    page.unroute("**/recentCallExport/**")
     page.unroute("**/recentCallData/**")
     for route in held:
         # A cancelled request can no longer be continued.

@@ -15,13 +15,14 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
+import msgspec
 from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from ..export import CSV_COLUMNS, csv_row
 from ..query import MAX_ROWS, CallQuery, RecentCallsRequest, parse_request
-from ..render import LocalDates, render_row
+from ..render import LocalDates, render_items
 from ..schemas import PROBLEM_RESPONSES
 from ..storage.base import Credential, SearchResult, Storage, Tenant
 from ..windows import zone
@@ -89,11 +90,10 @@ def csv_chunks(
     dates = LocalDates(zone(query.timezone))
     result, number, previous = first, 1, set[str]()
     while True:
-        for row in result.rows:
-            # A call arriving during the export pushes the others down: skip the repeat.
-            if row.call_id not in previous:
-                item = render_row(row, tenant.tenant_id, dates)
-                rows.writerow(csv_row({**item, "startTime": row.start_ms}))
+        # A call arriving during the export pushes the others down: skip the repeat.
+        fresh = [row for row in result.rows if row.call_id not in previous]
+        for row, item in zip(fresh, render_items(fresh, tenant.tenant_id, dates), strict=True):
+            rows.writerow(csv_row({**msgspec.structs.asdict(item), "startTime": row.start_ms}))
         yield text.getvalue().encode()
         text.seek(0)
         text.truncate()
