@@ -20,6 +20,14 @@ from psycopg import sql
 from recent_calls.launch import stop, wait_healthy
 
 PATH = "/customerexperience/v1/recentCallData/{region}"
+
+# The targets of the performance issue, which bench.run measures and bench.perf reports too.
+MAX_RATIO = 1.5  # service p50 / raw engine p50, every shape
+MIN_IMPORT_PER_S = {"duckdb": 100_000, "postgres": 50_000}
+MIN_THROUGHPUT_SHARE = 0.6  # service req/s at 8 connections / engine q/s at 8 threads
+MAX_RSS_GROWTH_MB = 20.0
+MAX_HITS_MS = 20.0  # exact hits of the big tenant's whole history (the target is PostgreSQL's)
+
 ROOT = Path(__file__).resolve().parents[1]
 
 

@@ -48,7 +48,16 @@ from recent_calls.storage.base import Tenant as Bound
 from recent_calls.storage.postgres_store import configure_connection as configure_postgres
 
 from . import datasette_side
-from .common import PATH, percentile, postgres_database, serve, time_requests
+from .common import (
+    MAX_HITS_MS,
+    MAX_RATIO,
+    MIN_IMPORT_PER_S,
+    PATH,
+    percentile,
+    postgres_database,
+    serve,
+    time_requests,
+)
 from .dataset import DATA, END_MS, DataSet, Tenant, build_duckdb, build_postgres, log
 from .loadgen import Load, json_body, run_wrk, wrk_binary
 
@@ -584,33 +593,43 @@ def report(dataset: DataSet, results: list[EngineResult], args: argparse.Namespa
 
 
 def targets(results: list[EngineResult]) -> list[str]:
-    duck = next((r for r in results if r.engine == "duckdb"), None)
-    if duck is None:
-        return []
-    worst = max(duck.service[n].p50 / duck.raw[n].p50 for n in duck.service)
-    page1 = duck.service[ALL_HISTORY].p50
-    page200 = duck.service["all history, 5000 rows, page 200"].p50
-    rows = [
-        ("every shape's service/raw p50 <= 1.5", f"worst {worst:.2f}", worst <= 1.5),
-        ("page 200 of 5000 rows within 2x of page 1", f"{page200 / page1:.2f}x",
-         page200 <= 2 * page1),
-        ("5000-row page p50 <= 100 ms", f"{page1:.1f} ms", page1 <= 100),
-        ("import >= 100k calls/s embedded", f"{duck.cli_import_per_s:,.0f}/s",
-         duck.cli_import_per_s >= 100_000),
-    ]  # fmt: skip
-    if duck.datasette:
-        least = min(
-            c.ours_per_s / c.theirs_per_s if c.theirs_per_s else float("inf")
-            for c in duck.datasette
-        )
-        rows.append((">= 2x datasette's req/s", f"least {least:.2f}x", least >= 2))
+    """The performance targets this suite measures, per engine (bench.run measures them all,
+    with the engine's own throughput at 8 threads and memory over 1,000 pages beside them)."""
+    rows = []
+    for r in results:
+        name = r.version.split()[0]
+        worst = max(r.service, key=lambda shape: r.service[shape].p50 / r.raw[shape].p50)
+        ratio = r.service[worst].p50 / r.raw[worst].p50
+        least = MIN_IMPORT_PER_S[r.engine]
+        page1 = r.service[ALL_HISTORY].p50
+        page200 = r.service["all history, 5000 rows, page 200"].p50
+        rows += [
+            (name, f"service p50 within {MAX_RATIO}x of the raw engine's, every shape",
+             f"worst {ratio:.2f}x ({worst})", ratio <= MAX_RATIO),
+            (name, f"`recent-calls import` >= {least:,} calls/s",
+             f"{r.cli_import_per_s:,.0f} calls/s", r.cli_import_per_s >= least),
+            (name, f"exact hits of the largest tenant's whole history < {MAX_HITS_MS:.0f} ms",
+             f"{r.hits_cost_ms:.1f} ms p50", r.hits_cost_ms < MAX_HITS_MS),
+            (name, "page 200 of 5000 rows within 2x of page 1", f"{page200 / page1:.2f}x",
+             page200 <= 2 * page1),
+        ]  # fmt: skip
+        if r.datasette:
+            share = min(
+                c.ours_per_s / c.theirs_per_s if c.theirs_per_s else float("inf")
+                for c in r.datasette
+            )
+            rows.append((name, ">= 2x datasette's req/s", f"least {share:.2f}x", share >= 2))
     return [
-        "## Targets (embedded engine)",
+        "## Targets",
         "",
-        "| target | measured | met |",
-        "|---|---:|:---:|",
-        *(f"| {name} | {value} | {'yes' if met else 'no'} |" for name, value, met in rows),
-    ]
+        "| engine | target | measured | met |",
+        "|---|---|---|:---:|",
+        *(f"| {engine} | {target} | {value} | {'yes' if met else 'no'} |"
+          for engine, target, value, met in rows),
+        "",
+        "The engine's own throughput at 8 threads, memory over 1,000 pages and the server "
+        "comparison are measured by `python -m bench.run` (docs/performance.md).",
+    ]  # fmt: skip
 
 
 def main() -> None:
@@ -624,7 +643,7 @@ def main() -> None:
     )
     parser.add_argument("--runs", type=int, default=30, help="timed requests per shape")
     parser.add_argument("--load-seconds", type=int, default=15)
-    parser.add_argument("--import-calls", type=int, default=500_000)
+    parser.add_argument("--import-calls", type=int, default=1_000_000)
     parser.add_argument("--ingest-calls", type=int, default=100_000)
     parser.add_argument("--skip-datasette", action="store_true")
     parser.add_argument(
