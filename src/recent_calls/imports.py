@@ -216,8 +216,9 @@ def _parsed(
     first = next(chunks, None)
     if first is None:
         return
-    yield parse_chunk(first[0], first[1], timezone, encode)  # a small import: no processes
-    if workers <= 1:
+    second = next(chunks, None) if workers > 1 else None
+    if second is None:  # a small import, or no worker processes: parse here
+        yield parse_chunk(first[0], first[1], timezone, encode)
         for chunk, number in chunks:
             yield parse_chunk(chunk, number, timezone, encode)
         return
@@ -227,7 +228,10 @@ def _parsed(
         workers, mp_context=context, initializer=_worker_started, initargs=(os.getpid(),)
     )
     with pool:
+        # The second chunk goes first: the workers start up while the first is parsed here.
         pending: deque[Future[ParsedChunk]] = deque()
+        pending.append(pool.submit(parse_chunk, second[0], second[1], timezone, encode))
+        yield parse_chunk(first[0], first[1], timezone, encode)
         for chunk, number in chunks:
             pending.append(pool.submit(parse_chunk, chunk, number, timezone, encode))
             if len(pending) > 2 * workers:  # bounded read-ahead keeps memory flat
