@@ -246,3 +246,51 @@ def serve_demo(database: str, demo: bool = True, *extra: str) -> Iterator[Served
         yield Served(url, database, banner, process)
     finally:
         launch.stop(process, timeout=20)
+
+
+# -- processes, from /proc ---------------------------------------------------------------------
+
+
+def _stat(pid: int) -> list[str]:
+    # The fields after the command name, which sits in parentheses and may hold spaces.
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
+def parent_of(pid: int) -> int:
+    """The parent of process `pid`; 0 once it is gone."""
+    try:
+        return int(_stat(pid)[1])
+    except (OSError, IndexError):
+        return 0
+
+
+def alive(pid: int) -> bool:
+    """Whether process `pid` still runs (a zombie has ended; only its exit status is left)."""
+    try:
+        return _stat(pid)[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def _children() -> dict[int, list[int]]:
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            children.setdefault(parent_of(int(entry.name)), []).append(int(entry.name))
+    return children
+
+
+def children_of(pid: int) -> set[int]:
+    """The processes whose parent is `pid`."""
+    return set(_children().get(pid, []))
+
+
+def descendants(root: int) -> set[int]:
+    """Every process under `root`: its children, theirs, and so on."""
+    children = _children()
+    found, todo = set(), [root]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.add(child)
+            todo.append(child)
+    return found

@@ -22,7 +22,7 @@ from recent_calls.settings import Settings
 from recent_calls.storage import open_storage
 from tests.calls import make_call
 from tests.pg import fresh_database, migrated_template
-from tests.support import FROZEN_NOW, Served, serve_demo
+from tests.support import FROZEN_NOW, Served, alive, children_of, serve_demo
 
 START = 1710000000000
 
@@ -216,27 +216,6 @@ def test_two_servers_over_one_postgresql_database_are_interchangeable(
             assert (
                 query(first.url, issued, **body).json() == query(second.url, issued, **body).json()
             )
-
-
-def children_of(pid: int) -> set[int]:
-    found = set()
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[1]) == pid:
-                found.add(int(entry.name))
-    return found
-
-
-def alive(pid: int) -> bool:
-    try:
-        state = (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
 
 
 def test_workers_share_one_port_and_die_with_their_parent(postgres_database: str) -> None:

@@ -21,7 +21,7 @@ from recent_calls.storage import open_storage
 from recent_calls.storage.base import Storage
 from tests.calls import make_call, stored
 from tests.pg import fresh_database, migrated_template
-from tests.support import LiveServer, ServerFactory
+from tests.support import LiveServer, ServerFactory, alive, descendants, parent_of
 
 START = 1700000000000
 
@@ -379,38 +379,6 @@ def test_workers_end_when_the_import_command_is_killed(duckdb_path: str, tmp_pat
     finally:
         importer.kill()
         importer.wait()
-
-
-def _stat(pid: int) -> list[str]:
-    # The fields after the command name, which sits in parentheses and may hold spaces.
-    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-
-
-def parent_of(pid: int) -> int:
-    try:
-        return int(_stat(pid)[1])
-    except (OSError, IndexError):
-        return 0
-
-
-def alive(pid: int) -> bool:
-    try:
-        return _stat(pid)[0] != "Z"  # a zombie has ended; only its exit status is left
-    except OSError:
-        return False
-
-
-def descendants(root: int) -> set[int]:
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            children.setdefault(parent_of(int(entry.name)), []).append(int(entry.name))
-    found, todo = set(), [root]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            found.add(child)
-            todo.append(child)
-    return found
 
 
 def test_an_import_through_the_running_server_reports_the_real_line_count(
