@@ -64,7 +64,7 @@ _ENCODER = msgspec.json.Encoder()
 class _Tenths(dict[float, str]):
     """Numbers with one decimal, as the reference writes them, by look-up: the same few values
     (0.0 above all) recur on most calls, and a look-up costs a fifth of formatting. Indexing
-    formats a value on its first use (`map(TENTHS.__getitem__, column)` stays in C)."""
+    formats a value on its first use (`map(_TENTHS.__getitem__, column)` stays in C)."""
 
     def __missing__(self, value: float) -> str:
         if len(self) >= 100_000:
@@ -134,11 +134,6 @@ class LocalDates:
             text = self._days[day] = f"{month:02d}/{day_of_month:02d}/{year:04d}"
         return text
 
-    def parts(self, epoch_ms: int) -> tuple[str, str]:
-        """(MM/DD/YYYY, HH:MM:SS) of the instant in this zone."""
-        dates, clocks, _ = self.columns([epoch_ms])
-        return dates[0], clocks[0]
-
     def columns(self, starts: Sequence[int]) -> tuple[list[str], list[str], list[str]]:
         """The local MM/DD/YYYY, HH:MM:SS and "MM/DD/YYYY HH:MM:SS" of each instant."""
         dates, clocks, stamps = [], [], []
@@ -177,7 +172,7 @@ _FIELD = {name: index for index, name in enumerate(CallRow._fields)}
 def render_items(rows: Sequence[CallRow], tenant_id: str, dates: LocalDates) -> list[CallItem]:
     """The `data` items of stored calls, made a column at a time: each column is formatted by
     one `map` over it, and the items are built from the columns in C (`map(CallItem, ...)`),
-    with no Python code run per item (measured: 14 ms for 5000 rows one by one, 4 ms so)."""
+    with no Python code run per item (measured: 14 ms of CPU for 5000 rows one by one, 8 ms so)."""
     if not rows:
         return []
     columns = list(zip(*rows, strict=True))
@@ -225,14 +220,9 @@ def render_items(rows: Sequence[CallRow], tenant_id: str, dates: LocalDates) -> 
     return list(map(CallItem, *(fields[key] for key in DATA_KEYS)))
 
 
-def render_item(row: CallRow, tenant_id: str, dates: LocalDates) -> CallItem:
-    """One `data` item from one stored call."""
-    return render_items([row], tenant_id, dates)[0]
-
-
 def render_row(row: CallRow, tenant_id: str, dates: LocalDates) -> dict[str, Any]:
     """One `data` item as a dict (for writers other than the JSON answer, e.g. CSV)."""
-    return msgspec.structs.asdict(render_item(row, tenant_id, dates))
+    return msgspec.structs.asdict(render_items([row], tenant_id, dates)[0])
 
 
 def render_rows(rows: Sequence[CallRow], tenant_id: str, timezone: str) -> list[CallItem]:
