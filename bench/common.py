@@ -63,6 +63,12 @@ def proc_stat(pid: int) -> list[str]:
         return []
 
 
+def cpu_ticks(pid: int) -> int:
+    """The user and system time process `pid` has used, in clock ticks (0 once it is gone)."""
+    fields = proc_stat(pid)
+    return int(fields[11]) + int(fields[12]) if fields else 0
+
+
 def descendants(root: int) -> set[int]:
     """Every process under `root` (children, their children, ...), from /proc."""
     children: dict[int, list[int]] = {}

@@ -30,7 +30,7 @@ from recent_calls.demo import generate_calls
 from recent_calls.query import parse_request
 from recent_calls.storage import open_storage
 
-from .common import descendants, postgres_database, proc_stat
+from .common import cpu_ticks, descendants, postgres_database
 
 DATA = Path(__file__).parent / "data"
 END_MS = 1_764_806_400_000  # 2025-12-04T00:00:00Z: every run sees the same calls
@@ -103,7 +103,7 @@ def time_import(
         ticks: dict[int, int] = {}
         while True:
             for pid in (process.pid, *descendants(process.pid)):
-                ticks[pid] = max(ticks.get(pid, 0), _cpu_ticks(pid))
+                ticks[pid] = max(ticks.get(pid, 0), cpu_ticks(pid))
             try:
                 process.wait(timeout=0.1)  # returns as soon as the command ends
                 break
@@ -118,11 +118,6 @@ def time_import(
     summary = output.strip().splitlines()[-1] if output.strip() else ""
     print(f"  {summary}", file=sys.stderr)
     return Timed(elapsed, sum(ticks.values()) / os.sysconf("SC_CLK_TCK"), summary)
-
-
-def _cpu_ticks(pid: int) -> int:
-    fields = proc_stat(pid)
-    return int(fields[11]) + int(fields[12]) if fields else 0  # utime + stime
 
 
 def time_day_page(database: str, runs: int) -> tuple[float, float, str]:

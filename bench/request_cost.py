@@ -22,15 +22,14 @@ import httpx
 from recent_calls.credentials import issue
 from recent_calls.storage import open_storage
 
-from .common import PATH, percentile, proc_stat, serve
+from .common import PATH, cpu_ticks, percentile, serve
 from .dataset import END_MS
 
 DAY = 86_400_000
 
 
 def server_cpu_s(pid: int) -> float:
-    fields = proc_stat(pid)
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+    return cpu_ticks(pid) / os.sysconf("SC_CLK_TCK")
 
 
 def measure(
