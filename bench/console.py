@@ -19,9 +19,9 @@ from pathlib import Path
 from playwright.sync_api import sync_playwright
 
 from bench.common import serve
-from recent_calls.credentials import issue
+from recent_calls.admin.credentials import issue
 from recent_calls.demo import generate_calls
-from recent_calls.imports import import_lines
+from recent_calls.ingest.bulk import import_lines
 from recent_calls.storage import open_storage
 
 DATA = Path(__file__).resolve().parent / "data"

@@ -20,7 +20,7 @@ import duckdb
 import psycopg
 
 from recent_calls.demo import generate_calls
-from recent_calls.imports import import_lines
+from recent_calls.ingest.bulk import import_lines
 from recent_calls.storage import open_storage
 from recent_calls.storage.columns import ROW_COLUMNS
 

@@ -37,7 +37,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from recent_calls.credentials import IssuedCredential
+from recent_calls.admin.credentials import IssuedCredential
 
 VENDOR_DOCUMENT = Path(__file__).resolve().parents[1] / "vendor/recent-calls-openapi.json"
 CHECKS = [

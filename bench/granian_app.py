@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from recent_calls.app import create_app
+from recent_calls.api.app import create_app
 from recent_calls.settings import Settings
 
 

@@ -17,7 +17,7 @@ import time
 
 import psycopg
 
-from recent_calls.query import parse_request
+from recent_calls.query.request import parse_request
 from recent_calls.storage import open_storage
 from recent_calls.storage.base import Tenant
 

@@ -27,7 +27,7 @@ from typing import Any
 import orjson
 
 from recent_calls.demo import generate_calls
-from recent_calls.query import parse_request
+from recent_calls.query.request import parse_request
 from recent_calls.storage import open_storage
 
 from .common import cpu_ticks, descendants, postgres_database
@@ -77,7 +77,7 @@ _WITHOUT_AFTER_IMPORT = (
     "import sys; from recent_calls.storage.base import Storage; "
     "from recent_calls.storage.postgres_store import PostgresStorage; "
     "PostgresStorage.after_import = Storage.after_import; "
-    "from recent_calls.cli import main; sys.exit(main())"
+    "from recent_calls.cli.main import main; sys.exit(main())"
 )
 
 

@@ -39,9 +39,9 @@ import orjson
 import psycopg
 
 import recent_calls
-from recent_calls.credentials import issue
+from recent_calls.admin.credentials import issue
 from recent_calls.demo import generate_calls
-from recent_calls.query import parse_request
+from recent_calls.query.request import parse_request
 from recent_calls.storage import open_storage
 from recent_calls.storage.base import Rows, Run, Storage
 from recent_calls.storage.base import Tenant as Bound

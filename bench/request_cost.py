@@ -19,7 +19,7 @@ from typing import Any
 
 import httpx
 
-from recent_calls.credentials import issue
+from recent_calls.admin.credentials import issue
 from recent_calls.storage import open_storage
 
 from .common import PATH, cpu_ticks, percentile, serve

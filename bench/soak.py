@@ -25,9 +25,9 @@ from typing import Any
 import httpx
 
 from recent_calls import launch
-from recent_calls.credentials import IssuedCredential, issue
+from recent_calls.admin.credentials import IssuedCredential, issue
 from recent_calls.demo import generate_calls
-from recent_calls.imports import import_lines
+from recent_calls.ingest.bulk import import_lines
 from recent_calls.storage import open_storage
 
 from .common import tree_rss_mb

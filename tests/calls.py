@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from recent_calls.records import LocalTimeReader, parse_call
+from recent_calls.ingest.records import LocalTimeReader, parse_call
+from recent_calls.query.windows import zone
 from recent_calls.storage.base import Storage, Tenant
-from recent_calls.windows import zone
 
 
 def make_call(call_id: str, start_ms: int, **fields: Any) -> dict[str, Any]:

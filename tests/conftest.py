@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from recent_calls.app import create_app
+from recent_calls.api.app import create_app
 from recent_calls.clock import Clock
 from recent_calls.settings import Settings
 from recent_calls.storage import open_storage

@@ -25,12 +25,12 @@ import httpx
 import uvicorn
 
 from recent_calls import launch
-from recent_calls.app import create_app
+from recent_calls.admin.credentials import IssuedCredential, issue
+from recent_calls.api.app import create_app
+from recent_calls.api.protocol import HEAD_TIMEOUT_S, head_limited_protocol
 from recent_calls.client import RecentCallsClient
 from recent_calls.clock import Clock
-from recent_calls.credentials import IssuedCredential, issue
-from recent_calls.imports import import_lines
-from recent_calls.protocol import HEAD_TIMEOUT_S, head_limited_protocol
+from recent_calls.ingest.bulk import import_lines
 from recent_calls.settings import Settings
 from recent_calls.storage.base import Storage
 from tests.calls import make_call

@@ -8,9 +8,9 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from recent_calls.admin import LocalAdmin
-from recent_calls.cli import main
-from recent_calls.credentials import Authenticator, IssuedCredential, parse_grace
+from recent_calls.admin.credentials import Authenticator, IssuedCredential, parse_grace
+from recent_calls.admin.local import LocalAdmin
+from recent_calls.cli.main import main
 from recent_calls.errors import NotFound, Unauthorized
 from recent_calls.storage.base import Storage
 

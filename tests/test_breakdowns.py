@@ -8,12 +8,12 @@ from typing import Any
 
 import pytest
 
-from recent_calls.breakdowns import MAX_ROWS, Grouping, build_breakdown, parse_grouping
-from recent_calls.filters import build_where
-from recent_calls.imports import import_lines
-from recent_calls.query import parse_request
+from recent_calls.ingest.bulk import import_lines
+from recent_calls.query.breakdowns import MAX_ROWS, Grouping, build_breakdown, parse_grouping
+from recent_calls.query.dialects import DUCKDB, POSTGRES, Dialect
+from recent_calls.query.filters import build_where
+from recent_calls.query.request import parse_request
 from recent_calls.storage.base import Storage
-from recent_calls.storage.dialects import DUCKDB, POSTGRES, Dialect
 from recent_calls.storage.scope import scoped
 from tests.calls import bound, make_call
 from tests.support import FROZEN_NOW, LiveServer

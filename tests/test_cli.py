@@ -17,7 +17,7 @@ import orjson
 import pytest
 from click.testing import CliRunner
 
-from recent_calls.cli import main
+from recent_calls.cli.main import main
 from recent_calls.settings import Settings
 from recent_calls.storage import open_storage
 from tests.calls import make_call

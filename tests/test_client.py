@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 import recent_calls.client as client_module
-from recent_calls.admin import RemoteAdmin
+from recent_calls.admin.local import RemoteAdmin
 from recent_calls.client import (
     APIError,
     AuthenticationError,
@@ -412,7 +412,7 @@ def test_all_is_exactly_the_public_names() -> None:
     assert len(client_module.__all__) == len(set(client_module.__all__))
     assert sorted(client_module.__all__) == sorted(public)
     submodules = {info.name for info in pkgutil.iter_modules(client_module.__path__)}
-    assert submodules == {"client", "errors", "models", "query", "settings", "transport"}
+    assert submodules == {"client", "errors", "files", "models", "query", "settings", "transport"}
 
 
 @contextmanager

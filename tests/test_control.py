@@ -13,7 +13,7 @@ from urllib.parse import urlsplit, urlunsplit
 import orjson
 import pytest
 
-from recent_calls.control import Control, control_path, read_control, write_control
+from recent_calls.admin.control import Control, control_path, read_control, write_control
 from recent_calls.settings import Settings
 from recent_calls.storage import open_storage
 from recent_calls.storage.base import Storage

@@ -20,7 +20,7 @@ import httpx
 import orjson
 import pytest
 
-from recent_calls.credentials import IssuedCredential, issue
+from recent_calls.admin.credentials import IssuedCredential, issue
 from recent_calls.storage import open_storage
 from tests.support import NOW_MS, ServerProcess
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from recent_calls.credentials import Authenticator, IssuedCredential, digest, issue
+from recent_calls.admin.credentials import Authenticator, IssuedCredential, digest, issue
 from recent_calls.errors import Unauthorized
 from recent_calls.storage import open_storage
 from recent_calls.storage.base import Storage

@@ -15,7 +15,7 @@ import orjson
 import pytest
 
 from recent_calls.demo import DEMO_TENANTS, DemoTenant, generate_calls, roster_for
-from recent_calls.records import LocalTimeReader, parse_call
+from recent_calls.ingest.records import LocalTimeReader, parse_call
 
 END_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z
 DAY_MS = 86_400_000

@@ -14,7 +14,7 @@ import psycopg
 import pytest
 from click.testing import CliRunner
 
-from recent_calls.cli import main
+from recent_calls.cli.main import main
 from recent_calls.storage import open_storage
 from recent_calls.storage.citus import DISTRIBUTED, NotCitus, distribute
 from tests.calls import make_call, rows_of

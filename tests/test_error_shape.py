@@ -8,7 +8,8 @@ from typing import Any
 import httpx
 import pytest
 
-from recent_calls.app import create_app
+from recent_calls.api.app import create_app
+from recent_calls.api.problems import as_problem
 from recent_calls.errors import (
     DatabaseLocked,
     DatabaseUnavailable,
@@ -19,7 +20,6 @@ from recent_calls.errors import (
     RecentCallsError,
     WriteConflict,
 )
-from recent_calls.problems import as_problem
 from recent_calls.settings import Settings
 from recent_calls.storage.base import Storage
 

@@ -12,10 +12,10 @@ import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 
-from recent_calls.cli import main
+from recent_calls.cli.main import main
 from recent_calls.client import Call, Query, RecentCallsClient, count_range
-from recent_calls.export import CSV_COLUMNS, export_calls, parquet_row
-from recent_calls.imports import import_lines
+from recent_calls.client.files import CSV_COLUMNS, export_calls, parquet_row
+from recent_calls.ingest.bulk import import_lines
 from tests.calls import make_call
 from tests.support import LiveServer, connect, varied_calls
 

@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from recent_calls.filters import Where, build_where
-from recent_calls.query import parse_request
-from recent_calls.storage.dialects import DUCKDB, POSTGRES, Dialect
+from recent_calls.query.dialects import DUCKDB, POSTGRES, Dialect
+from recent_calls.query.filters import Where, build_where
+from recent_calls.query.request import parse_request
 from recent_calls.storage.scope import scoped
 
 BASE = {"tenantId": "acme", "page": 1, "rows": 10, "duration": "allhistory"}

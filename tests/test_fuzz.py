@@ -22,10 +22,10 @@ from hypothesis import strategies as st
 from schemathesis import GenerationMode
 
 from bench.fuzz import Report, fuzz_ours, fuzz_vendor, operations_fuzzed
-from recent_calls.credentials import IssuedCredential
-from recent_calls.query import SORT_COLUMNS
-from recent_calls.records import ImportedCall
-from recent_calls.windows import MAX_EPOCH_MS
+from recent_calls.admin.credentials import IssuedCredential
+from recent_calls.ingest.records import ImportedCall
+from recent_calls.query.request import SORT_COLUMNS
+from recent_calls.query.windows import MAX_EPOCH_MS
 
 from .calls import make_call
 from .support import LiveServer, ServerFactory, add_tenant

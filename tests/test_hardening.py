@@ -12,13 +12,13 @@ from typing import Any
 import orjson
 import pytest
 
-from recent_calls.admin import LocalAdmin
-from recent_calls.app import create_app
-from recent_calls.credentials import IssuedCredential
-from recent_calls.records import MAX_START_MS
+from recent_calls.admin.credentials import IssuedCredential
+from recent_calls.admin.local import LocalAdmin
+from recent_calls.api.app import create_app
+from recent_calls.ingest.records import MAX_START_MS
+from recent_calls.query.windows import MAX_EPOCH_MS, zone_names
 from recent_calls.settings import Settings
 from recent_calls.storage.base import Storage
-from recent_calls.windows import MAX_EPOCH_MS, zone_names
 
 from .calls import make_call
 from .support import FROZEN_NOW, InProcessHTTP, add_tenant

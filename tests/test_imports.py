@@ -14,9 +14,9 @@ from typing import Any
 import orjson
 import pytest
 
-from recent_calls.admin import RemoteAdmin
+from recent_calls.admin.local import RemoteAdmin
 from recent_calls.errors import ImportRejected, InvalidRequest, NotFound
-from recent_calls.imports import import_lines, ingest_calls
+from recent_calls.ingest.bulk import import_lines, ingest_calls
 from recent_calls.storage import open_storage
 from recent_calls.storage.base import Storage
 from tests.calls import make_call, stored
@@ -416,7 +416,7 @@ def test_a_push_through_the_server_refuses_nesting_too_deep_to_store(server: Liv
 def test_a_file_is_read_in_blocks_that_keep_line_numbers(
     storage: Storage, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("recent_calls.imports.BLOCK_BYTES", 4096)  # many blocks, many workers
+    monkeypatch.setattr("recent_calls.ingest.bulk.BLOCK_BYTES", 4096)  # many blocks, many workers
     storage.create_tenant("acme", "us")
     calls = [orjson.dumps(make_call(f"c{i}", START + i)) for i in range(400)]
     calls[5] = b""  # a blank line is skipped, and still counted

@@ -10,8 +10,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from recent_calls.credentials import issue
-from recent_calls.logs import JsonFormatter, request_id_from
+from recent_calls.admin.credentials import issue
+from recent_calls.api.logs import JsonFormatter, request_id_from
 from recent_calls.storage import open_storage
 
 from .calls import make_call

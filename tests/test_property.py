@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from recent_calls.windows import duration_window
+from recent_calls.query.windows import duration_window
 from tests import reference
 from tests.reference import SORT_COLUMNS, matching_ids
 from tests.support import FROZEN_NOW, LiveServer, ServerFactory

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from recent_calls.errors import InvalidRequest
-from recent_calls.query import CountRange, DurationRange, parse_request
+from recent_calls.query.request import CountRange, DurationRange, parse_request
 
 BASE: dict[str, Any] = {"tenantId": "acme", "page": 1, "rows": 10, "duration": "today"}
 

@@ -13,10 +13,10 @@ from contextlib import ExitStack
 import httpx
 import pytest
 
+from recent_calls.api.problems import as_problem
+from recent_calls.api.ratelimit import MemoryLimiter, RedisLimiter, decide
 from recent_calls.demo import generate_calls
 from recent_calls.errors import QueryTimeout, ServiceUnavailable
-from recent_calls.problems import as_problem
-from recent_calls.ratelimit import MemoryLimiter, RedisLimiter, decide
 from recent_calls.settings import Settings
 from recent_calls.storage.base import Storage
 

@@ -12,7 +12,8 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from recent_calls.records import (
+from recent_calls.api.render import LocalDates, render_row
+from recent_calls.ingest.records import (
     MAX_START_MS,
     ImportedCall,
     LocalTimeReader,
@@ -20,7 +21,6 @@ from recent_calls.records import (
     parse_call,
     to_row,
 )
-from recent_calls.render import LocalDates, render_row
 from recent_calls.storage.columns import ROW_COLUMNS, CallRow
 from tests.calls import make_call
 

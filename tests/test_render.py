@@ -11,11 +11,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from recent_calls.query import parse_request
-from recent_calls.render import DATA_KEYS, LocalDates, render_items, render_response, render_row
+from recent_calls.api.render import DATA_KEYS, LocalDates, render_items, render_response, render_row
+from recent_calls.query.request import parse_request
+from recent_calls.query.windows import zone
 from recent_calls.storage.base import SearchResult, Tenant
 from recent_calls.storage.columns import PAGE_SELECT, CallRow
-from recent_calls.windows import zone
 
 ROW = CallRow(
     call_id="c-1",

@@ -7,7 +7,7 @@ import string
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from recent_calls.searchkey import search_key
+from recent_calls.query.searchkey import search_key
 from tests.reference import caseless
 
 

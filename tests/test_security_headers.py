@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from recent_calls.middleware import PAGE_ANSWER as SECURITY_HEADERS
+from recent_calls.api.pipeline import PAGE_ANSWER as SECURITY_HEADERS
 
 from .support import LiveServer
 

@@ -10,8 +10,13 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from recent_calls.imports import import_lines
-from recent_calls.stats import MAX_BUCKETS, TooManyBuckets, bucket_edges, parse_stats_request
+from recent_calls.ingest.bulk import import_lines
+from recent_calls.query.buckets import (
+    MAX_BUCKETS,
+    TooManyBuckets,
+    bucket_edges,
+    parse_stats_request,
+)
 from recent_calls.storage import open_storage
 from recent_calls.storage.base import Storage
 from tests.calls import bound, make_call

@@ -12,14 +12,14 @@ import orjson
 import pytest
 from click.testing import CliRunner
 
-from recent_calls.admin import RemoteAdmin
-from recent_calls.cli import main
+from recent_calls.admin.credentials import IssuedCredential, issue
+from recent_calls.admin.local import RemoteAdmin
+from recent_calls.cli.main import main
 from recent_calls.client import Page, Query, RecentCallsClient
-from recent_calls.credentials import IssuedCredential, issue
+from recent_calls.ingest.sync import SyncReport, source_key, sync_tenant
 from recent_calls.settings import Settings
 from recent_calls.storage import open_storage
 from recent_calls.storage.base import Storage
-from recent_calls.sync import SyncReport, source_key, sync_tenant
 from tests.calls import make_call
 from tests.support import FROZEN_NOW, NOW, LiveServer, connect, serving, varied_calls
 

@@ -18,8 +18,11 @@ import pytest
 from playwright.sync_api import Browser, expect
 from playwright.sync_api import Error as PlaywrightError
 
-from recent_calls import query, render, stats, windows
-from recent_calls.imports import import_lines
+from recent_calls.api import render
+from recent_calls.ingest.bulk import import_lines
+from recent_calls.query import buckets as stats
+from recent_calls.query import request as query
+from recent_calls.query import windows
 from tests.support import FROZEN_NOW, LiveServer, ServerFactory
 from tests.webpage import DESKTOP, PHONE, ROOT, TENANT, ZONE, Api, Console, browser, load_demo
 

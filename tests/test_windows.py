@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from recent_calls.windows import ALL_HISTORY, Window, duration_window, parse_time_range, zone
+from recent_calls.query.windows import ALL_HISTORY, Window, duration_window, parse_time_range, zone
 
 
 def ms(text: str) -> int:

@@ -14,7 +14,7 @@ import threading
 
 import pytest
 
-from recent_calls.logs import request_id_var
+from recent_calls.api.logs import request_id_var
 
 UNHANDLED = "unhandled error"
 _START = pytest.StashKey[int]()

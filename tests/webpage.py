@@ -17,7 +17,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from recent_calls.demo import generate_calls
-from recent_calls.imports import import_lines
+from recent_calls.ingest.bulk import import_lines
 from tests.support import FROZEN_NOW, LiveServer
 
 CHROMIUM = "/usr/bin/chromium"

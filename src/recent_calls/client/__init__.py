@@ -12,9 +12,8 @@ tree), `settings` (where to connect, from RECENT_CALLS_* variables), `transport`
 and retries) and `client` (RecentCallsClient). The names below are the public ones.
 """
 
-from ..errors import FieldError
-from .client import RecentCallsClient
-from .errors import (
+from recent_calls.client.client import RecentCallsClient
+from recent_calls.client.errors import (
     APIError,
     AuthenticationError,
     BadRequestError,
@@ -29,9 +28,17 @@ from .errors import (
     UnexpectedResponse,
     UnsupportedMediaTypeError,
 )
-from .models import CALL_KEYS, Call, Page, PushResult, parse_call
-from .query import Duration, Query, SortOrder, count_range, duration_range, epoch_ms
-from .settings import DEFAULT_BASE_URL, ClientSettings, Region
+from recent_calls.client.models import CALL_KEYS, Call, Page, PushResult, parse_call
+from recent_calls.client.query import (
+    Duration,
+    Query,
+    SortOrder,
+    count_range,
+    duration_range,
+    epoch_ms,
+)
+from recent_calls.client.settings import DEFAULT_BASE_URL, ClientSettings, Region
+from recent_calls.errors import FieldError
 
 __all__ = [
     "CALL_KEYS",

@@ -9,11 +9,11 @@ from typing import Any
 import httpx
 from pydantic import ValidationError
 
-from .errors import ConfigurationError, UnexpectedResponse
-from .models import Call, Page, PushResult, page_of
-from .query import Query
-from .settings import ClientSettings
-from .transport import Transport
+from recent_calls.client.errors import ConfigurationError, UnexpectedResponse
+from recent_calls.client.models import Call, Page, PushResult, page_of
+from recent_calls.client.query import Query
+from recent_calls.client.settings import ClientSettings
+from recent_calls.client.transport import Transport
 
 MAX_ROWS = 5000
 PUSH_BATCH = 1000

@@ -24,7 +24,7 @@ from typing import Any
 import httpx
 import orjson
 
-from ..errors import FieldError, RecentCallsError
+from recent_calls.errors import FieldError, RecentCallsError
 
 
 class ClientError(RecentCallsError):

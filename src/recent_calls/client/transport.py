@@ -18,8 +18,8 @@ from typing import Any
 import httpx
 import orjson
 
-from .. import __version__
-from .errors import TransportError, UnexpectedResponse, api_error, retry_after
+from recent_calls import __version__
+from recent_calls.client.errors import TransportError, UnexpectedResponse, api_error, retry_after
 
 USER_AGENT = f"recent-calls-client/{__version__}"
 _RETRIED_STATUSES = frozenset({429, 500, 502, 503, 504})

@@ -4,7 +4,7 @@
 `generator` the calls themselves.
 """
 
-from .generator import generate_calls
-from .roster import DEMO_TENANTS, DemoTenant, Roster, roster_for
+from recent_calls.demo.generator import generate_calls
+from recent_calls.demo.roster import DEMO_TENANTS, DemoTenant, Roster, roster_for
 
 __all__ = ["DEMO_TENANTS", "DemoTenant", "Roster", "generate_calls", "roster_for"]

@@ -19,8 +19,8 @@ from random import Random
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from .plan import MIXED, OPEN, Plan, Z, draw_plan, utc_offset
-from .roster import RosterTables, draw_roster, new_caller, region_of
+from recent_calls.demo.plan import MIXED, OPEN, Plan, Z, draw_plan, utc_offset
+from recent_calls.demo.roster import RosterTables, draw_roster, new_caller, region_of
 
 _DAY_MS = 86_400_000
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ..clock import Clock, system_clock
-from .base import Credential, SearchResult, Storage, Tenant, UpsertResult
+from recent_calls.clock import Clock, system_clock
+from recent_calls.storage.base import Credential, SearchResult, Storage, Tenant, UpsertResult
 
 __all__ = ["Credential", "SearchResult", "Storage", "Tenant", "UpsertResult", "open_storage"]
 
@@ -23,13 +23,13 @@ def open_storage(
     """
     storage: Storage
     if is_server_url(database):
-        from .postgres_store import PostgresStorage
+        from recent_calls.storage.postgres_store import PostgresStorage
 
         storage = PostgresStorage(database, max_size=pool_size, clock=clock)
     elif "://" in database:
         raise ValueError(f"unsupported database URL {database!r}: use a file path or postgresql://")
     else:
-        from .duckdb_store import DuckDBStorage
+        from recent_calls.storage.duckdb_store import DuckDBStorage
 
         storage = DuckDBStorage(database, clock=clock)
     if migrate:

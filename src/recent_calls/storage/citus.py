@@ -21,9 +21,9 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from ..errors import DatabaseUnavailable, RecentCallsError
-from . import is_server_url, open_storage
-from .postgres_store import redact
+from recent_calls.errors import DatabaseUnavailable, RecentCallsError
+from recent_calls.storage import is_server_url, open_storage
+from recent_calls.storage.postgres_store import redact
 
 DISTRIBUTION_COLUMN = "tenant_id"
 DISTRIBUTED = ("calls", "sync_watermarks", "directory")

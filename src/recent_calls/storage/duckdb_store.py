@@ -15,13 +15,13 @@ from typing import Any, TypeVar
 import duckdb
 import pyarrow as pa
 
-from ..clock import Clock, system_clock
-from ..errors import DatabaseLocked, QueryTimeout, WriteConflict
-from .base import CallImport, Rows, Run, Storage, UpsertResult
-from .columns import COLUMNS, ROW_COLUMNS
-from .dialects import DUCKDB
-from .migrations import calls_table_sql
-from .scope import TENANT_PARAM, tenant_condition
+from recent_calls.clock import Clock, system_clock
+from recent_calls.errors import DatabaseLocked, QueryTimeout, WriteConflict
+from recent_calls.query.dialects import DUCKDB
+from recent_calls.storage.base import CallImport, Rows, Run, Storage, UpsertResult
+from recent_calls.storage.columns import COLUMNS, ROW_COLUMNS
+from recent_calls.storage.migrations import calls_table_sql
+from recent_calls.storage.scope import TENANT_PARAM, tenant_condition
 
 T = TypeVar("T")
 

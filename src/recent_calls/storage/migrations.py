@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .columns import COLUMNS
+from recent_calls.storage.columns import COLUMNS
 
 
 @dataclass(frozen=True)

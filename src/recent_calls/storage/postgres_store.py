@@ -25,14 +25,14 @@ import psycopg
 from psycopg import errors as pg_errors
 from psycopg_pool import ConnectionPool
 
-from ..clock import Clock, system_clock
-from ..errors import DatabaseUnavailable, QueryTimeout, StorageError, WriteConflict
-from ..filters import Where, only_window
-from ..query import CallQuery
-from .base import CallImport, Rows, Run, Storage, UpsertResult
-from .columns import COLUMNS, LIST_COLUMNS, ROW_COLUMNS
-from .dialects import POSTGRES
-from .scope import TENANT_PARAM, tenant_condition
+from recent_calls.clock import Clock, system_clock
+from recent_calls.errors import DatabaseUnavailable, QueryTimeout, StorageError, WriteConflict
+from recent_calls.query.dialects import POSTGRES
+from recent_calls.query.filters import Where, only_window
+from recent_calls.query.request import CallQuery
+from recent_calls.storage.base import CallImport, Rows, Run, Storage, UpsertResult
+from recent_calls.storage.columns import COLUMNS, LIST_COLUMNS, ROW_COLUMNS
+from recent_calls.storage.scope import TENANT_PARAM, tenant_condition
 
 T = TypeVar("T")
 Connection = psycopg.Connection[tuple[Any, ...]]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .columns import CallRow
+from recent_calls.storage.columns import CallRow
 
 
 @dataclass(frozen=True)

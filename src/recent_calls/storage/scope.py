@@ -7,8 +7,8 @@ every storage method and endpoint and fails on one that reads or writes calls wi
 
 from __future__ import annotations
 
-from ..filters import Where
-from .dialects import Dialect
+from recent_calls.query.dialects import Dialect
+from recent_calls.query.filters import Where
 
 TENANT_PARAM = "tenant_id"
 

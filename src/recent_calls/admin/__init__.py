@@ -1,0 +1,1 @@
+"""Administration: tenants, credentials and imports, on a database or a live server."""

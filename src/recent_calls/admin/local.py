@@ -1,0 +1,393 @@
+"""Administration: tenants, credentials, imports and demo data, on a database or a live server.
+
+`LocalAdmin` works on an open Storage. `RemoteAdmin` asks the server that holds an embedded
+database open to do the same, through its admin API. `connect_admin` picks the right one.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import re
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import IO, Any, Protocol
+
+import orjson
+
+from recent_calls import demo
+from recent_calls.admin.control import read_control
+from recent_calls.admin.credentials import IssuedCredential, issue, new_credential, rotate
+from recent_calls.client.errors import APIError
+from recent_calls.client.transport import Transport, decode
+from recent_calls.clock import Clock, make_clock
+from recent_calls.demo import directory as demo_directory
+from recent_calls.errors import (
+    DatabaseLocked,
+    FieldError,
+    ImportRejected,
+    InvalidRequest,
+    NotFound,
+    problem_error,
+)
+from recent_calls.ingest.bulk import ImportReport, import_lines
+from recent_calls.ingest.directory import Entry, parse_json
+from recent_calls.settings import Settings
+from recent_calls.storage import open_storage
+from recent_calls.storage.base import AuditEntry, Storage
+
+ACTOR_HEADER = "X-Admin-Actor"
+SANE_ACTOR = re.compile(r"[A-Za-z0-9@._:()-]{1,100}", re.ASCII)
+TENANT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}", re.ASCII)
+DEMO_LABEL = "demo"
+
+
+class Admin(Protocol):
+    def create_tenant(self, tenant_id: str, region: str, label: str = "") -> IssuedCredential: ...
+    def create_credential(self, tenant_id: str, label: str = "") -> IssuedCredential: ...
+    def list_credentials(self, tenant_id: str) -> list[dict[str, Any]]: ...
+    def revoke_credential(self, tenant_id: str, key_id: str) -> None: ...
+    def import_file(
+        self, tenant_id: str, source: IO[bytes], *, timezone: str, skip_invalid: bool
+    ) -> ImportReport: ...
+    def seed_demo(self, calls: int, seed: int, *, replace: bool) -> list[IssuedCredential]: ...
+    def compact(self) -> bool: ...
+    def get_sync_watermark(self, tenant_id: str, source: str) -> int | None: ...
+    def set_sync_watermark(self, tenant_id: str, source: str, watermark_ms: int) -> None: ...
+    def rotate_credential(
+        self, tenant_id: str, key_id: str, grace_ms: int, label: str = ""
+    ) -> IssuedCredential: ...
+    def audit_log(self, tenant_id: str | None, limit: int) -> list[dict[str, Any]]: ...
+    def replace_directory(self, tenant_id: str, entries: list[Entry]) -> int: ...
+    def directory(self, tenant_id: str) -> list[Entry]: ...
+
+
+def local_actor() -> str:
+    """Who runs this process, for the audit trail: `cli:<login name>`."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = f"uid{os.getuid()}"
+    actor = f"cli:{user}"
+    return actor if SANE_ACTOR.fullmatch(actor) else "cli"
+
+
+def check_new_tenant(tenant_id: str, region: str) -> None:
+    errors = []
+    if not TENANT_ID.fullmatch(tenant_id):
+        errors.append(
+            FieldError(
+                "tenantId",
+                "expected 1-128 letters, digits, '.', '_' or '-', starting with a letter or digit",
+            )
+        )
+    if region not in ("us", "uk"):
+        errors.append(FieldError("region", "expected us or uk"))
+    if errors:
+        raise InvalidRequest(errors)
+
+
+class LocalAdmin:
+    """Administration directly on an open database."""
+
+    def __init__(
+        self, storage: Storage, clock: Clock | None = None, actor: str | None = None
+    ) -> None:
+        self.storage = storage
+        self.clock = clock or storage.clock
+        self.actor = actor or local_actor()
+
+    def _entry(self, action: str, tenant_id: str, key_id: str = "", detail: str = "") -> AuditEntry:
+        return AuditEntry(self.clock(), self.actor, action, tenant_id, key_id, detail)
+
+    def _audit(self, action: str, tenant_id: str, key_id: str = "", detail: str = "") -> None:
+        self.storage.add_audit(self._entry(action, tenant_id, key_id, detail))
+
+    def _tenant_region(self, tenant_id: str) -> str:
+        tenant = self.storage.get_tenant(tenant_id)
+        if tenant is None:
+            raise NotFound(f"tenant {tenant_id!r} does not exist")
+        return tenant.region
+
+    def create_tenant(self, tenant_id: str, region: str, label: str = "") -> IssuedCredential:
+        check_new_tenant(tenant_id, region)
+        issued, stored = new_credential(tenant_id, region, self.clock(), label)
+        # One transaction: a failure leaves no tenant without its credential or audit row.
+        audit = self._entry("tenant.create", tenant_id, issued.key_id, f"region={region}")
+        self.storage.create_tenant(tenant_id, region, credential=stored, audit=audit)
+        return issued
+
+    def create_credential(self, tenant_id: str, label: str = "") -> IssuedCredential:
+        region = self._tenant_region(tenant_id)
+        issued = issue(self.storage, tenant_id, region, label, now_ms=self.clock())
+        self._audit("credential.create", tenant_id, issued.key_id)
+        return issued
+
+    def rotate_credential(
+        self, tenant_id: str, key_id: str, grace_ms: int, label: str = ""
+    ) -> IssuedCredential:
+        region = self._tenant_region(tenant_id)
+        issued = rotate(
+            self.storage, tenant_id, region, key_id, grace_ms, label, now_ms=self.clock()
+        )
+        self._audit(
+            "credential.rotate", tenant_id, key_id, f"new={issued.key_id} grace_ms={grace_ms}"
+        )
+        return issued
+
+    def audit_log(self, tenant_id: str | None, limit: int) -> list[dict[str, Any]]:
+        return [
+            {
+                "atMs": e.at_ms,
+                "actor": e.actor,
+                "action": e.action,
+                "tenantId": e.tenant_id,
+                "keyId": e.key_id,
+                "detail": e.detail,
+            }
+            for e in self.storage.list_audit(tenant_id, limit)
+        ]
+
+    def list_credentials(self, tenant_id: str) -> list[dict[str, Any]]:
+        self._tenant_region(tenant_id)
+        return [
+            {
+                "keyId": c.key_id,
+                "label": c.label,
+                "createdMs": c.created_ms,
+                "revokedMs": c.revoked_ms,
+            }
+            for c in self.storage.list_credentials(tenant_id)
+        ]
+
+    def revoke_credential(self, tenant_id: str, key_id: str) -> None:
+        self._tenant_region(tenant_id)
+        if not self.storage.revoke_credential(tenant_id, key_id):
+            raise NotFound(f"tenant {tenant_id!r} has no live credential {key_id!r}")
+        self._audit("credential.revoke", tenant_id, key_id)
+
+    def import_file(
+        self, tenant_id: str, source: IO[bytes], *, timezone: str, skip_invalid: bool
+    ) -> ImportReport:
+        report = import_lines(
+            self.storage, tenant_id, source, timezone=timezone, skip_invalid=skip_invalid
+        )
+        detail = f"received={report.received} inserted={report.inserted} "
+        self._audit("calls.import", tenant_id, "", detail + f"replaced={report.replaced}")
+        return report
+
+    def seed_demo(self, calls: int, seed: int, *, replace: bool) -> list[IssuedCredential]:
+        """Create the demo tenants with `calls` calls each (once, or anew with `replace`)."""
+        issued = []
+        for index, tenant in enumerate(demo.DEMO_TENANTS):
+            if self.storage.get_tenant(tenant.tenant_id) is None:
+                self.storage.create_tenant(tenant.tenant_id, tenant.region)
+            if replace:
+                self.storage.delete_calls(tenant.tenant_id)
+            if self.storage.count_calls(tenant.tenant_id) == 0 and calls > 0:
+                generated = demo.generate_calls(
+                    tenant.tenant_id,
+                    calls,
+                    seed=seed + index,
+                    end_ms=self.clock(),
+                    timezone=tenant.timezone,
+                )
+                import_lines(self.storage, tenant.tenant_id, generated)
+            for credential in self.storage.list_credentials(tenant.tenant_id):
+                if credential.label == DEMO_LABEL and credential.revoked_ms is None:
+                    self.storage.revoke_credential(tenant.tenant_id, credential.key_id)
+            names = demo_directory.directory_for(self.storage, tenant.tenant_id, seed + index)
+            self.storage.replace_directory(tenant.tenant_id, names)
+            issued.append(
+                issue(
+                    self.storage, tenant.tenant_id, tenant.region, DEMO_LABEL, now_ms=self.clock()
+                )
+            )
+            self._audit("demo.seed", tenant.tenant_id, issued[-1].key_id, f"calls={calls}")
+        return issued
+
+    def compact(self) -> bool:
+        return self.storage.compact()
+
+    def get_sync_watermark(self, tenant_id: str, source: str) -> int | None:
+        return self.storage.get_sync_watermark(tenant_id, source)
+
+    def set_sync_watermark(self, tenant_id: str, source: str, watermark_ms: int) -> None:
+        self._tenant_region(tenant_id)
+        self.storage.set_sync_watermark(tenant_id, source, watermark_ms)
+
+    def replace_directory(self, tenant_id: str, entries: list[Entry]) -> int:
+        """Make `entries` the tenant's whole directory of display names."""
+        self._tenant_region(tenant_id)
+        count = self.storage.replace_directory(tenant_id, entries)
+        self._audit("directory.replace", tenant_id, "", f"entries={count}")
+        return count
+
+    def directory(self, tenant_id: str) -> list[Entry]:
+        self._tenant_region(tenant_id)
+        return self.storage.directory(tenant_id)
+
+
+class RemoteAdmin:
+    """Administration through the admin API of the server that holds the database.
+
+    Requests go through the client's retrying `Transport`; only those safe to repeat are
+    repeated after an unclear failure. Error answers become the errors `LocalAdmin` raises
+    (rebuilt from the problem document), with the client's `APIError` as their cause, so a
+    command reads the same on either side; an unreachable server is the client's
+    `TransportError`.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        admin_token: str,
+        timeout: float = 600.0,
+        *,
+        retries: int = 3,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.transport = Transport(
+            url,
+            headers={"Authorization": f"Bearer {admin_token}", ACTOR_HEADER: local_actor()},
+            timeout=timeout,
+            retries=retries,
+            sleep=sleep,
+        )
+        self.http = self.transport.http
+
+    def close(self) -> None:
+        self.transport.close()
+
+    def _call(self, method: str, path: str, *, idempotent: bool, **kwargs: Any) -> Any:
+        try:
+            response = self.transport.request(method, path, idempotent=idempotent, **kwargs)
+        except APIError as exc:
+            raise problem_error(exc.status, exc.problem) from exc
+        return decode(response) if response.content else None
+
+    def _json(self, method: str, path: str, body: Any, *, idempotent: bool) -> Any:
+        return self._call(
+            method,
+            path,
+            idempotent=idempotent,
+            content=orjson.dumps(body),
+            headers={"Content-Type": "application/json"},
+        )
+
+    @staticmethod
+    def _issued(data: dict[str, Any]) -> IssuedCredential:
+        return IssuedCredential(
+            data["tenantId"], data["region"], data["keyId"], data["apiKey"], data["token"]
+        )
+
+    def create_tenant(self, tenant_id: str, region: str, label: str = "") -> IssuedCredential:
+        body = {"tenantId": tenant_id, "region": region, "label": label}
+        return self._issued(self._json("POST", "/admin/v1/tenants", body, idempotent=False))
+
+    def create_credential(self, tenant_id: str, label: str = "") -> IssuedCredential:
+        path = f"/admin/v1/tenants/{tenant_id}/credentials"
+        return self._issued(self._json("POST", path, {"label": label}, idempotent=False))
+
+    def list_credentials(self, tenant_id: str) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self._call(
+            "GET", f"/admin/v1/tenants/{tenant_id}/credentials", idempotent=True
+        )
+        return result
+
+    def revoke_credential(self, tenant_id: str, key_id: str) -> None:
+        path = f"/admin/v1/tenants/{tenant_id}/credentials/{key_id}"
+        self._call("DELETE", path, idempotent=False)  # repeated, it would say "no live credential"
+
+    def rotate_credential(
+        self, tenant_id: str, key_id: str, grace_ms: int, label: str = ""
+    ) -> IssuedCredential:
+        path = f"/admin/v1/tenants/{tenant_id}/credentials/{key_id}/rotate"
+        body = {"graceMs": grace_ms, "label": label}
+        return self._issued(self._json("POST", path, body, idempotent=False))
+
+    def audit_log(self, tenant_id: str | None, limit: int) -> list[dict[str, Any]]:
+        params: dict[str, Any] = {"limit": limit}
+        if tenant_id is not None:
+            params["tenantId"] = tenant_id
+        result: list[dict[str, Any]] = self._call(
+            "GET", "/admin/v1/audit", params=params, idempotent=True
+        )
+        return result
+
+    def import_file(
+        self, tenant_id: str, source: IO[bytes], *, timezone: str, skip_invalid: bool
+    ) -> ImportReport:
+        params = {"timezone": timezone, "skipInvalid": str(skip_invalid).lower()}
+        try:
+            data = self._call(
+                "POST",
+                f"/admin/v1/tenants/{tenant_id}/import",
+                params=params,
+                idempotent=True,  # replaces by callId; a streamed body is sent once anyway
+                content=iter(lambda: source.read(1 << 20), b""),
+                headers={"Content-Type": "application/x-ndjson"},
+            )
+        except InvalidRequest as exc:
+            if exc.detail.endswith("nothing was imported"):
+                # The server's detail ("3 of 10 lines are invalid; ...") carries the total.
+                counted = re.match(r"\d+ of (\d+) lines", exc.detail)
+                total = int(counted.group(1)) if counted else len(exc.errors)
+                raise ImportRejected(exc.errors, total) from None
+            raise
+        report = ImportReport(**{k: v for k, v in data.items() if k != "errors"})
+        report.errors = [FieldError(e["field"], e["message"]) for e in data["errors"]]
+        return report
+
+    def seed_demo(self, calls: int, seed: int, *, replace: bool) -> list[IssuedCredential]:
+        body = {"calls": calls, "seed": seed, "replace": replace}
+        issued = self._json("POST", "/admin/v1/demo", body, idempotent=False)
+        return [self._issued(item) for item in issued]
+
+    def compact(self) -> bool:
+        return bool(self._call("POST", "/admin/v1/compact", idempotent=True)["compacted"])
+
+    def get_sync_watermark(self, tenant_id: str, source: str) -> int | None:
+        path = f"/admin/v1/tenants/{tenant_id}/sync-watermark"
+        found = self._call("GET", path, params={"source": source}, idempotent=True)["watermarkMs"]
+        return None if found is None else int(found)
+
+    def set_sync_watermark(self, tenant_id: str, source: str, watermark_ms: int) -> None:
+        body = {"source": source, "watermarkMs": watermark_ms}
+        self._json("PUT", f"/admin/v1/tenants/{tenant_id}/sync-watermark", body, idempotent=True)
+
+    def replace_directory(self, tenant_id: str, entries: list[Entry]) -> int:
+        body = [entry.as_json() for entry in entries]
+        path = f"/admin/v1/tenants/{tenant_id}/directory"
+        return int(self._json("PUT", path, body, idempotent=True)["entries"])
+
+    def directory(self, tenant_id: str) -> list[Entry]:
+        path = f"/admin/v1/tenants/{tenant_id}/directory"
+        return parse_json(self._call("GET", path, idempotent=True))
+
+
+@contextmanager
+def connect_admin(database: str, clock: Clock | None = None) -> Iterator[Admin]:
+    """Administer `database` directly, or through the server that holds it open.
+
+    Directly, every time recorded comes from `clock`, by default the one RECENT_CALLS_NOW
+    freezes (as the servers on the same database read it), else the system clock.
+    """
+    clock = clock or make_clock(Settings().now)
+    try:
+        storage = open_storage(database, clock=clock)
+    except DatabaseLocked:
+        control = read_control(database)
+        if control is None:
+            raise
+        remote = RemoteAdmin(control.url, control.admin_token)
+        try:
+            yield remote
+        finally:
+            remote.close()
+        return
+    try:
+        yield LocalAdmin(storage, clock)
+    finally:
+        storage.close()

@@ -1,0 +1,262 @@
+"""/admin/v1/...: tenants, credentials, imports and demo data on the running server.
+
+Enabled only when the server has an admin token (`recent-calls serve` makes one per run and
+leaves it in the database's control file for the CLI).
+"""
+
+from __future__ import annotations
+
+import hmac
+import tempfile
+from typing import Annotated, Any, TypeVar
+
+import orjson
+from fastapi import APIRouter, Depends, Request, Response
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from starlette.concurrency import run_in_threadpool
+
+from recent_calls.admin.local import ACTOR_HEADER, SANE_ACTOR, LocalAdmin
+from recent_calls.api.routes.common import PartsDep, body_chunks, read_json
+from recent_calls.errors import FieldError, InvalidRequest, NotFound, PayloadTooLarge, Unauthorized
+from recent_calls.ingest.directory import export_order, parse_csv, parse_json, to_csv
+from recent_calls.query.windows import MAX_EPOCH_MS
+
+router = APIRouter(prefix="/admin/v1", tags=["Administration"])
+
+
+def _require_admin(request: Request, parts: PartsDep) -> None:
+    settings = parts.settings
+    if not settings.admin_token:
+        raise NotFound("There is nothing at this address.")
+    given = request.headers.get("authorization", "")
+    expected = f"Bearer {settings.admin_token}"
+    if not hmac.compare_digest(given.encode(), expected.encode()):
+        raise Unauthorized("The admin API needs the server's admin token.")
+
+
+def _admin(request: Request, parts: PartsDep) -> LocalAdmin:
+    # The audit trail names who asked: the CLI says so in a header; else the caller's address.
+    said = request.headers.get(ACTOR_HEADER, "")
+    client = request.client.host if request.client else "unknown"
+    actor = f"admin-api:{said}" if SANE_ACTOR.fullmatch(said) else f"admin-api@{client}"
+    return LocalAdmin(parts.storage, parts.clock, actor=actor)
+
+
+AdminDep = Annotated[LocalAdmin, Depends(_admin)]
+guarded = [Depends(_require_admin)]
+
+
+MAX_LABEL = 200
+MAX_ADMIN_BODY = 64 * 1024
+
+
+class _Body(BaseModel):
+    # Strict: a number is not a string, a string is not a number; unknown fields are refused.
+    model_config = ConfigDict(strict=True, extra="forbid")
+
+    @field_validator("*")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        # PostgreSQL text cannot hold U+0000: refused here on both engines, alike.
+        if isinstance(value, str) and "\x00" in value:
+            raise ValueError("must not contain U+0000 (NUL)")
+        return value
+
+
+class NewTenant(_Body):
+    tenantId: str = Field(max_length=128)
+    region: str = Field(max_length=8)
+    label: str = Field("", max_length=MAX_LABEL)
+
+
+class NewCredential(_Body):
+    label: str = Field("", max_length=MAX_LABEL)
+
+
+class DemoRequest(_Body):
+    calls: int = Field(20_000, ge=0, le=5_000_000)
+    seed: int = Field(7, ge=0, le=2**63 - 1)
+    replace: bool = True
+
+
+Model = TypeVar("Model", bound=_Body)
+
+
+async def _body(request: Request, model: type[Model]) -> Model:
+    """The JSON body as `model`, read only after the token check (a dependency) has passed;
+    a 400 naming every bad field. A null is an absent field, as everywhere in the API."""
+    body = await read_json(request, MAX_ADMIN_BODY)
+    if not isinstance(body, dict):
+        raise InvalidRequest([FieldError("body", "expected a JSON object")])
+    try:
+        return model.model_validate({k: v for k, v in body.items() if v is not None})
+    except ValidationError as exc:
+        errors = []
+        for item in exc.errors():
+            field = ".".join(str(part) for part in item["loc"]) or "body"
+            reason = "is required" if item["type"] == "missing" else str(item["msg"])
+            errors.append(FieldError(field, reason))
+        raise InvalidRequest(errors) from None
+
+
+def _documented(model: type[_Body]) -> dict[str, Any]:
+    """The OpenAPI request body of a route that reads its body itself."""
+    schema = {"application/json": {"schema": model.model_json_schema()}}
+    return {"requestBody": {"required": True, "content": schema}}
+
+
+def _issued(credential: Any) -> dict[str, str]:
+    return {**credential.as_json(), "keyId": credential.key_id}
+
+
+@router.post(
+    "/tenants", status_code=201, dependencies=guarded, openapi_extra=_documented(NewTenant)
+)
+async def create_tenant(request: Request, admin: AdminDep) -> dict[str, str]:
+    body = await _body(request, NewTenant)
+    issued = await run_in_threadpool(admin.create_tenant, body.tenantId, body.region, body.label)
+    return _issued(issued)
+
+
+@router.post(
+    "/tenants/{tenant_id}/credentials",
+    status_code=201,
+    dependencies=guarded,
+    openapi_extra=_documented(NewCredential),
+)
+async def create_credential(tenant_id: str, request: Request, admin: AdminDep) -> dict[str, str]:
+    body = await _body(request, NewCredential)
+    return _issued(await run_in_threadpool(admin.create_credential, tenant_id, body.label))
+
+
+@router.get("/tenants/{tenant_id}/credentials", dependencies=guarded)
+async def list_credentials(tenant_id: str, admin: AdminDep) -> list[dict[str, Any]]:
+    return await run_in_threadpool(admin.list_credentials, tenant_id)
+
+
+@router.delete("/tenants/{tenant_id}/credentials/{key_id}", status_code=204, dependencies=guarded)
+async def revoke_credential(tenant_id: str, key_id: str, admin: AdminDep) -> Response:
+    await run_in_threadpool(admin.revoke_credential, tenant_id, key_id)
+    return Response(status_code=204)
+
+
+class Rotation(_Body):
+    graceMs: int = Field(24 * 3600 * 1000, ge=0, le=365 * 24 * 3600 * 1000)
+    label: str = Field("", max_length=MAX_LABEL)
+
+
+@router.post(
+    "/tenants/{tenant_id}/credentials/{key_id}/rotate",
+    status_code=201,
+    dependencies=guarded,
+    openapi_extra=_documented(Rotation),
+)
+async def rotate_credential(
+    tenant_id: str, key_id: str, request: Request, admin: AdminDep
+) -> dict[str, str]:
+    body = await _body(request, Rotation)
+    issued = await run_in_threadpool(
+        admin.rotate_credential, tenant_id, key_id, body.graceMs, body.label
+    )
+    return _issued(issued)
+
+
+@router.get("/audit", dependencies=guarded)
+async def audit_log(
+    admin: AdminDep, tenantId: str | None = None, limit: int = 100
+) -> list[dict[str, Any]]:
+    return await run_in_threadpool(admin.audit_log, tenantId, max(1, min(limit, 10_000)))
+
+
+@router.post("/tenants/{tenant_id}/import", dependencies=guarded)
+async def import_calls(
+    tenant_id: str,
+    request: Request,
+    admin: AdminDep,
+    timezone: str = "GMT",
+    skipInvalid: bool = False,
+) -> dict[str, Any]:
+    # Spool the upload (to disk past 64 MiB) so memory stays flat; then import it in one go.
+    with tempfile.SpooledTemporaryFile(max_size=64 << 20) as spool:
+        async for chunk in body_chunks(request):
+            spool.write(chunk)
+        spool.seek(0)
+        report = await run_in_threadpool(
+            admin.import_file, tenant_id, spool, timezone=timezone, skip_invalid=skipInvalid
+        )
+    stored = report.inserted + report.replaced
+    if stored:
+        request.app.state.metrics.imported.inc(stored)
+        request.app.state.metrics.import_batches.inc()
+    return report.as_json()
+
+
+class SyncWatermark(_Body):
+    source: str = Field(min_length=1, max_length=2048)
+    watermarkMs: int = Field(ge=0, le=MAX_EPOCH_MS)
+
+
+@router.get("/tenants/{tenant_id}/sync-watermark", dependencies=guarded)
+async def get_sync_watermark(tenant_id: str, source: str, admin: AdminDep) -> dict[str, Any]:
+    found = await run_in_threadpool(admin.get_sync_watermark, tenant_id, source)
+    return {"source": source, "watermarkMs": found}
+
+
+@router.put(
+    "/tenants/{tenant_id}/sync-watermark",
+    status_code=204,
+    dependencies=guarded,
+    openapi_extra=_documented(SyncWatermark),
+)
+async def set_sync_watermark(tenant_id: str, request: Request, admin: AdminDep) -> Response:
+    body = await _body(request, SyncWatermark)
+    await run_in_threadpool(admin.set_sync_watermark, tenant_id, body.source, body.watermarkMs)
+    return Response(status_code=204)
+
+
+@router.post("/demo", dependencies=guarded, openapi_extra=_documented(DemoRequest))
+async def seed_demo(request: Request, admin: AdminDep) -> list[dict[str, str]]:
+    body = await _body(request, DemoRequest)
+    issued = await run_in_threadpool(
+        lambda: admin.seed_demo(body.calls, body.seed, replace=body.replace)
+    )
+    return [_issued(item) for item in issued]
+
+
+@router.post("/compact", dependencies=guarded)
+async def compact(admin: AdminDep) -> dict[str, bool]:
+    return {"compacted": await run_in_threadpool(admin.compact)}
+
+
+MAX_DIRECTORY_BYTES = 64 << 20
+
+
+@router.put("/tenants/{tenant_id}/directory", dependencies=guarded)
+async def replace_directory(tenant_id: str, request: Request, admin: AdminDep) -> dict[str, int]:
+    """Replace the tenant's whole directory: a CSV body (`kind,id,name`) or a JSON list."""
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_DIRECTORY_BYTES:
+            raise PayloadTooLarge(f"The body is larger than {MAX_DIRECTORY_BYTES} bytes.")
+        chunks.append(chunk)
+    raw = b"".join(chunks)
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media_type == "application/json":
+        try:
+            items = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            raise InvalidRequest([FieldError("body", "is not valid JSON")]) from None
+        entries = parse_json(items)
+    else:
+        entries = parse_csv(raw)
+    return {"entries": await run_in_threadpool(admin.replace_directory, tenant_id, entries)}
+
+
+@router.get("/tenants/{tenant_id}/directory", dependencies=guarded, response_model=None)
+async def get_directory(tenant_id: str, request: Request, admin: AdminDep) -> Any:
+    """The tenant's directory: a JSON list of {kind, id, name}, or CSV when asked for."""
+    entries = await run_in_threadpool(admin.directory, tenant_id)
+    if "text/csv" in request.headers.get("accept", ""):
+        return Response(to_csv(entries), media_type="text/csv; charset=utf-8")
+    return [entry.as_json() for entry in export_order(entries)]

@@ -1,0 +1,200 @@
+"""What every endpoint needs: the app's parts, the route, the caller's credential, a body.
+
+A request to the API takes one trip to a worker thread and one read snapshot in the steady
+state: credentials and tenants come from the authenticator's cache (credentials.py), so only
+the query itself runs in the thread.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+import orjson
+from fastapi import Depends, Request
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect
+
+from recent_calls.admin.credentials import Authenticator
+from recent_calls.api.ratelimit import Limiter
+from recent_calls.api.ratelimit import enforce as enforce_rate_limit
+from recent_calls.clock import Clock
+from recent_calls.errors import (
+    FieldError,
+    Forbidden,
+    InvalidRequest,
+    NotFound,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+)
+from recent_calls.settings import Settings
+from recent_calls.storage.base import Credential, Storage, Tenant
+
+VERSIONS = ("v1",)
+REGIONS = ("us", "uk")
+
+
+@dataclass(frozen=True)
+class Parts:
+    """The app's parts, made once per app (app.py) and handed to every view."""
+
+    settings: Settings
+    clock: Clock
+    storage: Storage
+    auth: Authenticator
+    limiter: Limiter | None
+
+
+def _parts(request: Request) -> Parts:
+    parts: Parts = request.app.state.parts
+    return parts
+
+
+PartsDep = Annotated[Parts, Depends(_parts)]
+
+
+def check_route(version: str, region: str) -> None:
+    """404 for a version or region the API does not have."""
+    if version not in VERSIONS:
+        raise NotFound(f"There is no API version {version[:40]!r}; use v1.")
+    if region not in REGIONS:
+        raise NotFound(f"There is no region {region[:40]!r}; use us or uk.")
+
+
+async def credential_of(request: Request, parts: Parts) -> Credential:
+    """The caller's live credential (either spelling of the key header), or 401; then 429."""
+    headers = request.headers
+    api_key = headers.get("8x8-apikey") or headers.get("8x8-api-key")
+    token = headers.get("token")
+    credential = parts.auth.cached(api_key, token)
+    if credential is None:
+        credential = await run_in_threadpool(parts.auth.authenticate, api_key, token)
+    await enforce_rate_limit(request, parts.limiter, credential)
+    return credential
+
+
+async def read_json(request: Request, limit: int) -> Any:
+    """The decoded JSON body: 413 when over `limit` bytes, 415 when not JSON, 400 when broken.
+
+    The body is UTF-8 JSON (RFC 8259): a byte order mark, UTF-16/32, invalid UTF-8 or a lone
+    surrogate (raw or as a `\\ud800` escape) is a 400 naming `body` or the field; a compressed
+    body (any Content-Encoding but identity) is a 415.
+    """
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"The body is larger than {limit} bytes.")
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media_type != "application/json":
+        shown = media_type or "none"
+        raise UnsupportedMediaType(f"Content-Type must be application/json, not {shown[:60]}.")
+    encoding = request.headers.get("content-encoding", "identity").strip().lower()
+    if encoding not in ("", "identity"):
+        raise UnsupportedMediaType(
+            f"Content-Encoding {encoding[:40]!r} is not accepted; send the JSON uncompressed."
+        )
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in body_chunks(request):
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"The body is larger than {limit} bytes.")
+        chunks.append(chunk)
+    return decode_json(b"".join(chunks))
+
+
+async def body_chunks(request: Request) -> AsyncIterator[bytes]:
+    """The body as it arrives; a client that leaves before its end is a 400 (nobody reads
+    it), not an unhandled error."""
+    try:
+        async for chunk in request.stream():
+            yield chunk
+    except ClientDisconnect:
+        raise InvalidRequest(
+            [FieldError("body", "ended early: the client closed the connection")]
+        ) from None
+
+
+def decode_json(raw: bytes) -> Any:
+    """`raw` as strict UTF-8 JSON; InvalidRequest naming `body` or the field when it is not."""
+    try:
+        return orjson.loads(raw)  # refuses invalid UTF-8, BOMs and lone surrogates itself
+    except orjson.JSONDecodeError:
+        pass
+    # orjson refuses integers past 64 bits, which are valid JSON: the field rules judge those.
+    # The fallback must refuse what orjson does: other encodings, invalid UTF-8, lone surrogates.
+    if raw.startswith((b"\xef\xbb\xbf", b"\xfe\xff", b"\xff\xfe")):
+        raise InvalidRequest([FieldError("body", "starts with a byte order mark; send UTF-8")])
+    try:
+        text = raw.decode("utf-8")  # strict: encoded surrogates (ED A0 80) are invalid UTF-8
+    except UnicodeDecodeError:
+        raise InvalidRequest([FieldError("body", "is not valid UTF-8; send UTF-8 JSON")]) from None
+    try:
+        value = json.loads(text, parse_constant=_reject_constant, parse_int=_integer)
+    except (ValueError, RecursionError):
+        raise InvalidRequest(
+            [FieldError("body", "is not valid JSON; expected a JSON object")]
+        ) from None
+    where = lone_surrogate_at(value)
+    if where is not None:
+        raise InvalidRequest([FieldError(where, "holds a lone surrogate; text must be Unicode")])
+    return value
+
+
+# Past this many digits an integer is read as +-10**HUGE_DIGITS: out of range for every field
+# (which then names itself), and cheap to convert (Python refuses str->int past 4300 digits).
+HUGE_DIGITS = 100
+
+
+def _integer(text: str) -> int:
+    digits = text.lstrip("-")
+    huge: int = 10**HUGE_DIGITS
+    if len(digits) > HUGE_DIGITS:
+        return -huge if text.startswith("-") else huge
+    return int(text)
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def lone_surrogate_at(value: Any, path: str = "") -> str | None:
+    """The path (`callerName`, `calls[0].postCallSurvey`) of the first string holding a lone
+    surrogate, or None. A decoded pair is one code point; any surrogate left is alone."""
+    if isinstance(value, str):
+        return (path or "body") if _SURROGATE.search(value) else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            name = f"{path}.{key}" if path else str(key)
+            if _SURROGATE.search(key):
+                return path or "body"
+            found = lone_surrogate_at(item, name)
+            if found is not None:
+                return found
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            found = lone_surrogate_at(item, f"{path}[{index}]" if path else f"body[{index}]")
+            if found is not None:
+                return found
+    return None
+
+
+def _reject_constant(name: str) -> None:
+    raise ValueError(f"{name} is not JSON")
+
+
+FORBIDDEN = "These credentials may not access the requested tenant in this region."
+
+
+def bind_tenant(auth: Authenticator, credential: Credential, tenant_id: str, region: str) -> Tenant:
+    """The tenant the credential is bound to, if it is the one asked for, in this region; else 403.
+
+    Every failure answers the same words, so tenant names cannot be probed.
+    """
+    if credential.tenant_id != tenant_id:
+        raise Forbidden(FORBIDDEN)
+    tenant = auth.tenant(tenant_id)
+    if tenant is None or tenant.region != region:
+        raise Forbidden(FORBIDDEN)
+    return tenant

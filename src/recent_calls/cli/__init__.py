@@ -1,0 +1,1 @@
+"""The `recent-calls` command and the processes it runs."""

@@ -1,0 +1,356 @@
+"""The `recent-calls` command: a thin shell over the library."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import IO, Any, TypeVar
+
+import click
+import orjson
+
+from recent_calls import __version__
+from recent_calls.admin.credentials import IssuedCredential, parse_grace
+from recent_calls.admin.local import connect_admin
+from recent_calls.clock import make_clock, system_clock
+from recent_calls.errors import ImportRejected, InvalidRequest, RecentCallsError
+from recent_calls.settings import DEFAULT_DATABASE, Settings
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def database_option(command: F) -> F:
+    return click.option(
+        "--database",
+        envvar="RECENT_CALLS_DATABASE",
+        default=DEFAULT_DATABASE,
+        show_default=True,
+        help="A DuckDB file path, or a postgresql:// URL (env RECENT_CALLS_DATABASE).",
+    )(command)
+
+
+def json_option(command: F) -> F:
+    return click.option("--json", "as_json", is_flag=True, help="Print JSON.")(command)
+
+
+def _print_issued(issued: IssuedCredential, as_json: bool) -> None:
+    if as_json:
+        click.echo(orjson.dumps(issued.as_json()).decode())
+        return
+    click.echo(f"tenant:     {issued.tenant_id} (region {issued.region})")
+    click.echo(f"key id:     {issued.key_id}")
+    click.echo(f"8x8-apikey: {issued.api_key}")
+    click.echo(f"token:      {issued.token}")
+    click.echo("These secrets are shown once; only their hashes are stored.", err=True)
+
+
+class _Group(click.Group):
+    """Turns library errors into one clear line and exit status 1."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ImportRejected as exc:
+            for error in exc.errors:
+                click.echo(f"{error.field}: {error.message}", err=True)
+            raise click.ClickException(str(exc)) from None
+        except RecentCallsError as exc:
+            raise click.ClickException(str(exc)) from None
+
+
+def _echo_now(text: str) -> None:
+    click.echo(text)
+    sys.stdout.flush()
+
+
+@click.group(cls=_Group)
+@click.version_option(__version__, prog_name="recent-calls")
+def main() -> None:
+    """A self-hosted Recent Calls API: serve it, and manage its tenants and calls."""
+
+
+@main.command()
+@database_option
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int, help="0 picks a free port.")
+@click.option("--demo", is_flag=True, help="Create demo tenants with data if empty; print keys.")
+@click.option("--demo-calls", default=20_000, show_default=True, help="Calls per demo tenant.")
+@click.option("--seed", default=7, show_default=True, help="Seed of the demo data.")
+@click.option("--now", envvar="RECENT_CALLS_NOW", help="Frozen clock (env RECENT_CALLS_NOW).")
+@click.option("--log-level", default="info", show_default=True)
+@click.option(
+    "--fault-429", type=click.FloatRange(0, 1), help="Share of API requests answered 429."
+)
+@click.option(
+    "--fault-503", type=click.FloatRange(0, 1), help="Share of API requests answered 503."
+)
+@click.option("--fault-delay", metavar="MS[:RATE]", help="Delay (a share of) API requests.")
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 256),
+    envvar="RECENT_CALLS_WORKERS",
+    default=1,
+    show_default=True,
+    help="API processes sharing the port (PostgreSQL only; env RECENT_CALLS_WORKERS).",
+)
+def serve(
+    database: str,
+    host: str,
+    port: int,
+    demo: bool,
+    demo_calls: int,
+    seed: int,
+    now: str | None,
+    log_level: str,
+    fault_429: float | None,
+    fault_503: float | None,
+    fault_delay: str | None,
+    workers: int,
+) -> None:
+    """Serve the API on DATABASE."""
+    from recent_calls.api.faults import parse_delay
+    from recent_calls.cli.serve import check_workers
+    from recent_calls.cli.serve import serve as run
+
+    faults: dict[str, Any] = {"fault_rate_429": fault_429, "fault_rate_503": fault_503}
+    if fault_delay is not None:
+        try:
+            faults["fault_delay_ms"], faults["fault_delay_rate"] = parse_delay(fault_delay)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--fault-delay") from None
+    given = {name: value for name, value in faults.items() if value is not None}
+    settings = Settings(database=database, now=now, workers=workers, **given)
+    try:
+        check_workers(settings)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    status = 0
+    # Ctrl-C (or SIGINT) is how a server is asked to stop: that is a clean exit.
+    with contextlib.suppress(KeyboardInterrupt):
+        status = run(
+            settings,
+            host=host,
+            port=port,
+            demo_calls=demo_calls if demo else None,
+            seed=seed,
+            echo=_echo_now,
+            log_level=log_level,
+        )
+    if status:
+        raise SystemExit(status)
+
+
+@main.group()
+def tenant() -> None:
+    """Create tenants."""
+
+
+@tenant.command("create")
+@database_option
+@click.argument("tenant_id")
+@click.option("--region", type=click.Choice(["us", "uk"]), required=True)
+@click.option("--label", default="", help="A note kept with the first credential.")
+@json_option
+def tenant_create(database: str, tenant_id: str, region: str, label: str, as_json: bool) -> None:
+    """Create TENANT_ID in REGION, with a first credential."""
+    with connect_admin(database) as admin:
+        _print_issued(admin.create_tenant(tenant_id, region, label), as_json)
+
+
+@main.group()
+def credentials() -> None:
+    """Create, list, rotate and revoke a tenant's credentials."""
+
+
+@credentials.command("create")
+@database_option
+@click.argument("tenant_id")
+@click.option("--label", default="")
+@json_option
+def credentials_create(database: str, tenant_id: str, label: str, as_json: bool) -> None:
+    """Issue a new credential for TENANT_ID."""
+    with connect_admin(database) as admin:
+        _print_issued(admin.create_credential(tenant_id, label), as_json)
+
+
+@credentials.command("list")
+@database_option
+@click.argument("tenant_id")
+@json_option
+def credentials_list(database: str, tenant_id: str, as_json: bool) -> None:
+    """List TENANT_ID's credentials (never their secrets)."""
+    with connect_admin(database) as admin:
+        items = admin.list_credentials(tenant_id)
+    if as_json:
+        click.echo(orjson.dumps(items).decode())
+        return
+    now_ms = system_clock()
+    for item in items:
+        revoked = item["revokedMs"]
+        state = "live" if revoked is None else "revoked" if revoked <= now_ms else "expiring"
+        created = _iso(item["createdMs"])
+        until = f"  (until {_iso(revoked)})" if state == "expiring" else ""
+        click.echo(f"{item['keyId']}  {state:8}  {created}  {item['label']}{until}")
+
+
+def _iso(epoch_ms: int) -> str:
+    return datetime.fromtimestamp(epoch_ms / 1000, UTC).isoformat(timespec="seconds")
+
+
+@credentials.command("rotate")
+@database_option
+@click.argument("tenant_id")
+@click.argument("key_id")
+@click.option(
+    "--grace", default="24h", show_default=True, help="How long the old one keeps working."
+)
+@click.option("--label", default="", help="Label of the new credential (default: the old's).")
+@json_option
+def credentials_rotate(
+    database: str, tenant_id: str, key_id: str, grace: str, label: str, as_json: bool
+) -> None:
+    """Issue a new credential for TENANT_ID; KEY_ID keeps working for the grace period."""
+    try:
+        grace_ms = parse_grace(grace)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--grace") from None
+    with connect_admin(database) as admin:
+        issued = admin.rotate_credential(tenant_id, key_id, grace_ms, label)
+    _print_issued(issued, as_json)
+    click.echo(f"{key_id} stops working in {grace}.", err=True)
+
+
+@main.command()
+@database_option
+@click.option("--tenant", "tenant_id", help="Only this tenant's actions.")
+@click.option("--limit", default=100, show_default=True)
+@json_option
+def audit(database: str, tenant_id: str | None, limit: int, as_json: bool) -> None:
+    """Show the latest admin actions (who, what, when), newest first."""
+    with connect_admin(database) as admin:
+        entries = admin.audit_log(tenant_id, limit)
+    if as_json:
+        click.echo(orjson.dumps(entries).decode())
+        return
+    for e in entries:
+        key = f" {e['keyId']}" if e["keyId"] else ""
+        click.echo(
+            f"{_iso(e['atMs'])}  {e['actor']}  {e['action']}  {e['tenantId']}{key}  "
+            f"{e['detail']}".rstrip()
+        )
+
+
+@credentials.command("revoke")
+@database_option
+@click.argument("tenant_id")
+@click.argument("key_id")
+def credentials_revoke(database: str, tenant_id: str, key_id: str) -> None:
+    """Revoke TENANT_ID's credential KEY_ID (the id `credentials list` shows)."""
+    with connect_admin(database) as admin:
+        admin.revoke_credential(tenant_id, key_id)
+    click.echo(f"revoked {key_id}")
+
+
+@main.command("import")
+@database_option
+@click.option("--tenant", "tenant_id", required=True, help="The tenant the calls belong to.")
+@click.option("--timezone", default="GMT", show_default=True, help="Zone of callDate values.")
+@click.option("--skip-invalid", is_flag=True, help="Store the valid lines, report the rest.")
+@click.argument("source", type=click.File("rb"))
+def import_command(
+    database: str, tenant_id: str, timezone: str, skip_invalid: bool, source: IO[bytes]
+) -> None:
+    """Import calls from SOURCE (JSON Lines, or - for standard input)."""
+    with connect_admin(database) as admin:
+        report = admin.import_file(tenant_id, source, timezone=timezone, skip_invalid=skip_invalid)
+    for error in report.errors:
+        click.echo(f"skipped {error.field}: {error.message}", err=True)
+    click.echo(
+        f"imported {report.received} calls into {tenant_id}: {report.inserted} new, "
+        f"{report.replaced} replaced, {report.invalid} invalid lines skipped"
+    )
+
+
+@main.command()
+@database_option
+@click.option("--calls", default=20_000, show_default=True, help="Calls per demo tenant.")
+@click.option("--seed", default=7, show_default=True)
+@click.option("--now", envvar="RECENT_CALLS_NOW", help="Frozen clock (env RECENT_CALLS_NOW).")
+@json_option
+def demo(database: str, calls: int, seed: int, now: str | None, as_json: bool) -> None:
+    """(Re)create the demo tenants with seeded calls and print fresh credentials."""
+    with connect_admin(database, make_clock(now)) as admin:
+        issued = admin.seed_demo(calls, seed, replace=True)
+    for credential in issued:
+        _print_issued(credential, as_json)
+
+
+@main.command()
+@database_option
+def compact(database: str) -> None:
+    """Re-cluster call data by tenant and time (the server also does this when needed)."""
+    with connect_admin(database) as admin:
+        admin.compact()
+    click.echo("compacted")
+
+
+@main.group()
+def directory() -> None:
+    """Load and show a tenant's display names of agents, queues, groups and channels."""
+
+
+@directory.command("import")
+@database_option
+@click.option("--tenant", "tenant_id", required=True, help="The tenant the names belong to.")
+@click.argument("source", type=click.File("rb"))
+def directory_import(database: str, tenant_id: str, source: IO[bytes]) -> None:
+    """Replace the tenant's whole directory with SOURCE (CSV `kind,id,name`, or - for stdin).
+
+    A file with any bad line is rejected whole, naming every bad line.
+    """
+    from recent_calls.ingest.directory import parse_csv
+
+    try:
+        entries = parse_csv(source.read())
+        with connect_admin(database) as admin:
+            count = admin.replace_directory(tenant_id, entries)
+    except InvalidRequest as exc:
+        for error in exc.errors:
+            click.echo(f"{error.field}: {error.message}", err=True)
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"imported {count} names into the directory of {tenant_id}")
+
+
+@directory.command("export")
+@database_option
+@click.option("--tenant", "tenant_id", required=True, help="The tenant whose names to print.")
+def directory_export(database: str, tenant_id: str) -> None:
+    """Print the tenant's directory as CSV (`kind,id,name`), as `directory import` reads it."""
+    from recent_calls.ingest.directory import to_csv
+
+    with connect_admin(database) as admin:
+        entries = admin.directory(tenant_id)
+    click.echo(to_csv(entries), nl=False)
+
+
+@main.command()
+@database_option
+@click.option(
+    "--shard-count", type=click.IntRange(1, 64000), help="Shards of calls (Citus default: 32)."
+)
+def distribute(database: str, shard_count: int | None) -> None:
+    """Distribute the schema by tenant on a Citus coordinator (safe to run again)."""
+    from recent_calls.storage.citus import distribute as run
+
+    report = run(database, shard_count=shard_count)
+    for line in report.lines():
+        click.echo(line)
+    click.echo(f"Citus {report.citus_version}, {report.workers} workers")
+
+
+from recent_calls.cli.transfer import export_command, sync_command  # noqa: E402
+
+main.add_command(export_command)
+main.add_command(sync_command)

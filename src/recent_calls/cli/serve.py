@@ -1,0 +1,163 @@
+"""`recent-calls serve`: open the database, seed the demo if asked, print a banner, serve."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shlex
+import socket
+from collections.abc import Callable
+
+import orjson
+import uvicorn
+
+from recent_calls.admin.control import Control, remove_control, write_control
+from recent_calls.admin.credentials import IssuedCredential
+from recent_calls.admin.local import LocalAdmin
+from recent_calls.api.app import create_app
+from recent_calls.api.faults import FaultPlan
+from recent_calls.api.protocol import head_limited_protocol
+from recent_calls.cli.workers import serve_processes
+from recent_calls.clock import make_clock
+from recent_calls.demo import DEMO_TENANTS
+from recent_calls.settings import Settings
+from recent_calls.storage import is_server_url, open_storage
+from recent_calls.storage.base import Storage
+from recent_calls.storage.postgres_store import redact
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def _reachable(host: str, port: int) -> str:
+    shown = {"0.0.0.0": "127.0.0.1", "::": "[::1]", "": "127.0.0.1"}.get(host, host)  # noqa: S104
+    if ":" in shown and not shown.startswith("["):
+        shown = f"[{shown}]"
+    return f"http://{shown}:{port}"
+
+
+def curl_example(url: str, credential: IssuedCredential) -> str:
+    """A curl command that works as pasted, for one credential."""
+    zone = next(t.timezone for t in DEMO_TENANTS if t.tenant_id == credential.tenant_id)
+    body = orjson.dumps(
+        {
+            "tenantId": credential.tenant_id,
+            "page": 1,
+            "rows": 5,
+            "duration": "allhistory",
+            "timezone": zone,
+        }
+    ).decode()
+    return (
+        f"curl -s -X POST {url}/customerexperience/v1/recentCallData/{credential.region} "
+        f"-H {shlex.quote('8x8-apikey: ' + credential.api_key)} "
+        f"-H {shlex.quote('token: ' + credential.token)} "
+        f"-H 'Content-Type: application/json' -d {shlex.quote(body)}"
+    )
+
+
+def banner(url: str, database: str, issued: list[IssuedCredential], faults: str = "") -> str:
+    # A PostgreSQL URL may hold a password: the banner (and so any log of it) never shows it.
+    lines = [
+        f"recent-calls serving {redact(database)}",
+        f"Listening on {url}",
+        f"API docs: {url}/docs",
+    ]
+    lines += [faults] if faults else []
+    for credential in issued:
+        lines += [
+            "",
+            f"Demo tenant {credential.tenant_id} (region {credential.region}):",
+            f"  8x8-apikey: {credential.api_key}",
+            f"  token:      {credential.token}",
+            f"  {curl_example(url, credential)}",
+        ]
+    return "\n".join(lines)
+
+
+def _run(app: object, sock: socket.socket, log_level: str) -> None:
+    # Our own access log (logs.py) replaces uvicorn's: JSON, with request ids, no query strings.
+    config = uvicorn.Config(
+        app,  # type: ignore[arg-type]
+        log_level=log_level,
+        lifespan="on",
+        server_header=False,
+        access_log=False,
+        http=head_limited_protocol(),
+    )
+    uvicorn.Server(config).run(sockets=[sock])
+
+
+def check_workers(settings: Settings) -> None:
+    """ValueError when more than one API process is asked of an embedded database."""
+    if settings.workers > 1 and not is_server_url(settings.database):
+        raise ValueError(
+            "--workers needs a server database (postgresql://...): an embedded database file "
+            "can be written by one process only"
+        )
+
+
+def serve(
+    settings: Settings,
+    *,
+    host: str,
+    port: int,
+    demo_calls: int | None,
+    seed: int,
+    echo: Callable[[str], None],
+    log_level: str = "info",
+) -> int:
+    """Run the server until interrupted; `demo_calls` seeds empty demo tenants first.
+
+    With `settings.workers` > 1 (a server database only), that many API processes share the
+    socket (workers.py). Returns the exit status.
+    """
+    check_workers(settings)
+    embedded = not is_server_url(settings.database)
+    clock = make_clock(settings.now)
+    storage: Storage | None = open_storage(
+        settings.database, pool_size=settings.pool_size, clock=clock
+    )
+    sock = None
+    try:
+        assert storage is not None
+        issued = []
+        if demo_calls is not None:
+            admin = LocalAdmin(storage, clock)
+            issued = admin.seed_demo(demo_calls, seed, replace=False)
+        sock = _bind(host, port)
+        url = _reachable(host, sock.getsockname()[1])
+        token = settings.admin_token or secrets.token_urlsafe(32)
+        settings = settings.model_copy(update={"admin_token": token})
+        if embedded:
+            write_control(settings.database, Control(url, token, os.getpid()))
+        echo(banner(url, settings.database, issued, FaultPlan.from_settings(settings).describe()))
+        if settings.workers == 1:
+            _run(create_app(settings, storage=storage), sock, log_level)
+            return 0
+        storage.close()  # before forking: each worker opens a pool of its own
+        storage = None
+        served = settings
+
+        def run_one(shared: socket.socket) -> None:
+            own = open_storage(served.database, pool_size=served.pool_size, migrate=False)
+            try:
+                _run(create_app(served, storage=own), shared, log_level)
+            finally:
+                own.close()
+
+        return serve_processes(settings.workers, sock, run_one)
+    finally:
+        if sock is not None:
+            sock.close()
+        if embedded:
+            remove_control(settings.database)
+        if storage is not None:
+            storage.close()

@@ -1,0 +1,295 @@
+"""`recent-calls export` and `recent-calls sync`: calls out of, and into, Recent Calls servers."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import IO, Any, TypeVar, cast
+
+import click
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+from recent_calls.admin.local import Admin, connect_admin
+from recent_calls.client import Duration, Page, Query, RecentCallsClient, SortOrder
+from recent_calls.client.files import FORMATS, Format, export_calls
+from recent_calls.errors import NotFound
+from recent_calls.ingest.sync import DEFAULT_OVERLAP_MS, SyncReport, sync_tenant
+from recent_calls.settings import DEFAULT_DATABASE
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_COUNT_HELP = 'Count range "range:X,Y" (-1: unbounded).'
+_DURATION_HELP = 'Duration range "sec:X,Y" or "min:X,Y" (-1: unbounded).'
+FILTERS = (
+    ("--agent-hold-count", "agent_hold_count", _COUNT_HELP),
+    ("--agent-mute-count", "agent_mute_count", _COUNT_HELP),
+    ("--transfer-count", "transfer_count", _COUNT_HELP),
+    ("--call-duration", "call_duration", _DURATION_HELP),
+    ("--time-in-queue", "time_in_queue", _DURATION_HELP),
+    ("--time-in-ivr", "time_in_ivr", _DURATION_HELP),
+    ("--agent-call-duration", "agent_call_duration", _DURATION_HELP),
+    ("--agent-hold-duration", "agent_hold_duration", _DURATION_HELP),
+)
+
+
+def _connection(url_flag: str) -> Callable[[F], F]:
+    """The source server's address and credentials, as flags or RECENT_CALLS_* variables."""
+
+    def decorate(command: F) -> F:
+        options = [
+            click.option(
+                url_flag,
+                "base_url",
+                envvar="RECENT_CALLS_BASE_URL",
+                help="The server's base URL (env RECENT_CALLS_BASE_URL; default the vendor's).",
+            ),
+            click.option(
+                "--api-key", envvar="RECENT_CALLS_API_KEY", help="(env RECENT_CALLS_API_KEY)"
+            ),
+            click.option("--token", envvar="RECENT_CALLS_TOKEN", help="(env RECENT_CALLS_TOKEN)"),
+            click.option(
+                "--region",
+                envvar="RECENT_CALLS_REGION",
+                type=click.Choice(["us", "uk"]),
+                help="(env RECENT_CALLS_REGION; default us)",
+            ),
+            click.option("--tenant", "tenant_id", required=True, help="The tenant's id."),
+            click.option("--rows", default=1000, show_default=True, help="Calls per page (≤5000)."),
+            click.option(
+                "--progress/--no-progress",
+                default=None,
+                help="Show a progress bar (default: when standard error is a terminal).",
+            ),
+        ]
+        for option in reversed(options):
+            command = option(command)
+        return command
+
+    return decorate
+
+
+def _filters(command: F) -> F:
+    options = [
+        click.option(
+            "--duration", type=click.Choice(["today", "yesterday", "week", "month", "allhistory"])
+        ),
+        click.option("--time-range", help='"START-END" in epoch ms UTC, both ends included.'),
+        click.option("--timezone", default="GMT", show_default=True, help="IANA time zone."),
+        click.option("--caller", help="Substring of the caller's name or number."),
+        click.option("--agent", "agents", multiple=True, help="Agent id (repeatable; any of)."),
+        click.option("--queue", "queues", multiple=True, help="Queue id (repeatable; any of)."),
+        click.option("--group", "groups", multiple=True, help="Agent group (repeatable; any of)."),
+        click.option("--channel", "channels", multiple=True, help="Dialed number (repeatable)."),
+        *(click.option(flag, name, help=text) for flag, name, text in FILTERS),
+        click.option("--sort-column", help="Order by this column (this project's extension)."),
+        click.option("--sort-order", type=click.Choice(["asc", "desc"])),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _time_range(text: str) -> tuple[int, int]:
+    start, sep, end = text.partition("-")
+    try:
+        if not sep:
+            raise ValueError
+        return int(start.strip()), int(end.strip())
+    except ValueError:
+        raise click.BadParameter(
+            'expected "START-END" in epoch ms', param_hint="--time-range"
+        ) from None
+
+
+def _query(options: dict[str, Any]) -> Query:
+    return Query(
+        duration=cast(Duration | None, options["duration"]),
+        time_range=_time_range(options["time_range"]) if options["time_range"] else None,
+        timezone=options["timezone"],
+        caller=options["caller"],
+        agents=options["agents"],
+        queues=options["queues"],
+        groups=options["groups"],
+        channels=options["channels"],
+        sort_column=options["sort_column"],
+        sort_order=cast(SortOrder | None, options["sort_order"]),
+        **{name: options[name] for _, name, _ in FILTERS},
+    )
+
+
+def _client(
+    base_url: str | None, api_key: str | None, token: str | None, region: str | None
+) -> RecentCallsClient:
+    return RecentCallsClient(base_url, api_key=api_key, token=token, region=region)
+
+
+@contextlib.contextmanager
+def _progress_bar(enabled: bool | None, what: str) -> Iterator[Callable[[int, int], None]]:
+    """A callback (done, total) that draws a bar on standard error, or does nothing."""
+    console = Console(stderr=True)
+    if enabled is None:
+        enabled = console.is_terminal
+    if not enabled:
+        yield lambda done, total: None
+        return
+    bar = Progress(
+        TextColumn(what),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=False,
+    )
+    task = bar.add_task(what, total=None)
+    with bar:
+        yield lambda done, total: bar.update(task, completed=done, total=max(total, done))
+
+
+@contextlib.contextmanager
+def _output(path: str) -> Iterator[IO[bytes]]:
+    """The output file, written beside it and renamed into place only once complete."""
+    if path == "-":
+        yield sys.stdout.buffer
+        sys.stdout.buffer.flush()
+        return
+    target = Path(path)
+    partial = target.with_name(target.name + ".part")
+    try:
+        with partial.open("wb") as handle:
+            yield handle
+        os.replace(partial, target)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+@click.command("export")
+@_connection("--base-url")
+@_filters
+@click.option(
+    "--format", "fmt", type=click.Choice(FORMATS), help="Default: from the file's suffix."
+)
+@click.option("-o", "--output", required=True, help="The file to write (- for standard output).")
+def export_command(
+    base_url: str | None,
+    api_key: str | None,
+    token: str | None,
+    region: str | None,
+    tenant_id: str,
+    rows: int,
+    progress: bool | None,
+    fmt: str | None,
+    output: str,
+    **filters: Any,
+) -> None:
+    """Export a tenant's calls from a Recent Calls server to CSV, JSON Lines or Parquet."""
+    if fmt is None:
+        suffix = Path(output).suffix.lstrip(".").lower()
+        fmt = {"ndjson": "jsonl", "pq": "parquet"}.get(suffix, suffix)
+        if fmt not in FORMATS:
+            raise click.UsageError("give --format csv, jsonl or parquet")
+    if fmt == "parquet" and output == "-":
+        raise click.UsageError("Parquet needs a file: give -o FILE")
+    query = _query(filters)
+    with (
+        _client(base_url, api_key, token, region) as client,
+        _progress_bar(progress, f"exporting {tenant_id}") as bar,
+        _output(output) as target,
+    ):
+        result = export_calls(
+            client, tenant_id, query, target, cast(Format, fmt), rows=rows, progress=bar
+        )
+    shown = "standard output" if output == "-" else output
+    click.echo(
+        f"exported {result.written} calls of {tenant_id} to {shown} ({fmt})", err=output == "-"
+    )
+
+
+def _ensure_tenant(admin: Admin, tenant_id: str, region: str) -> None:
+    try:
+        admin.list_credentials(tenant_id)
+    except NotFound:
+        issued = admin.create_tenant(tenant_id, region, "sync")
+        click.echo(
+            f"created tenant {tenant_id} (region {region}); 8x8-apikey {issued.api_key} "
+            f"token {issued.token} (shown once)",
+            err=True,
+        )
+
+
+@click.command("sync")
+@_connection("--from")
+@click.option(
+    "--database",
+    envvar="RECENT_CALLS_DATABASE",
+    default=DEFAULT_DATABASE,
+    show_default=True,
+    help="The local database (env RECENT_CALLS_DATABASE); may be held by a running server.",
+)
+@click.option("--local-tenant", help="Store the calls under this tenant (default: --tenant).")
+@click.option(
+    "--overlap",
+    default=DEFAULT_OVERLAP_MS // 60_000,
+    show_default=True,
+    type=click.IntRange(0),
+    help="Minutes re-read before the watermark, for calls that reach the source late.",
+)
+@click.option("--full", is_flag=True, help="Ignore the watermark: read the whole history again.")
+@click.option("--skip-invalid", is_flag=True, help="Store the valid calls, report the rest.")
+def sync_command(
+    base_url: str | None,
+    api_key: str | None,
+    token: str | None,
+    region: str | None,
+    tenant_id: str,
+    rows: int,
+    progress: bool | None,
+    database: str,
+    local_tenant: str | None,
+    overlap: int,
+    full: bool,
+    skip_invalid: bool,
+) -> None:
+    """Mirror a tenant from another Recent Calls server into the local database, incrementally.
+
+    Safe to interrupt and run again: calls are replaced by callId, and a watermark per tenant
+    and source (kept in the database) makes later runs fetch only what is new.
+    """
+    local = local_tenant or tenant_id
+    with (
+        _client(base_url, api_key, token, region) as client,
+        connect_admin(database) as admin,
+        _progress_bar(progress, f"syncing {tenant_id}") as bar,
+    ):
+        _ensure_tenant(admin, local, client.region)
+
+        def step(report: SyncReport, page: Page) -> None:
+            bar(report.fetched, page.hits)
+
+        report = sync_tenant(
+            client,
+            admin,
+            tenant_id,
+            local_tenant=local,
+            overlap_ms=overlap * 60_000,
+            rows=rows,
+            full=full,
+            skip_invalid=skip_invalid,
+            on_page=step,
+        )
+    click.echo(
+        f"synced {tenant_id} from {report.source} into {local}: {report.fetched} calls in "
+        f"{report.pages} pages, {report.inserted} new, {report.replaced} replaced; "
+        f"watermark {report.watermark_after}"
+    )

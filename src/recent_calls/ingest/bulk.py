@@ -1,0 +1,328 @@
+"""Import of call records from JSON Lines: all of a file or none of it (unless told otherwise)."""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import gc
+import multiprocessing
+import os
+import select
+import signal
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from recent_calls.errors import FieldError, ImportRejected, InvalidRequest, NotFound
+from recent_calls.ingest.records import LocalTimeReader, parse_call
+from recent_calls.query.windows import zone
+from recent_calls.storage.base import Storage
+
+BATCH_ROWS = 20_000
+MAX_REPORTED_ERRORS = 1000
+
+
+@dataclass
+class ImportReport:
+    """What an import read, stored and skipped."""
+
+    lines: int = 0
+    received: int = 0
+    inserted: int = 0
+    replaced: int = 0
+    invalid: int = 0
+    errors: list[FieldError] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "lines": self.lines,
+            "received": self.received,
+            "inserted": self.inserted,
+            "replaced": self.replaced,
+            "invalid": self.invalid,
+            "errors": [error.as_dict() for error in self.errors],
+        }
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    # An import allocates millions of small objects that all live until their batch is stored;
+    # the cyclic collector would rescan them over and over for nothing (measured: 25% of time).
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _reader(timezone: str) -> LocalTimeReader:
+    try:
+        return LocalTimeReader(zone(timezone))
+    except KeyError:
+        message = f"{timezone!r} is not an IANA time zone"
+        raise InvalidRequest([FieldError("timezone", message)]) from None
+
+
+Line = bytes | str | dict[str, Any]
+
+
+Encode = Callable[[list[tuple[Any, ...]]], Any]
+
+
+@dataclass
+class ParsedChunk:
+    """The valid lines of a chunk as one batch for the store, and what was wrong with the rest."""
+
+    batch: Any
+    count: int
+    errors: list[FieldError]
+    invalid: int
+    last_line: int
+
+
+def parse_chunk(
+    lines: list[Line] | bytes | str, first_line: int, timezone: str, encode: Encode
+) -> ParsedChunk:
+    """Validate consecutive lines, numbered from `first_line`, and encode the valid ones for the
+    store (in a worker process, where this runs for large imports); blank lines are skipped.
+
+    `lines` may be a block of whole lines in one bytes or str object (see `_blocks`)."""
+    if isinstance(lines, bytes | str):
+        lines = _split_block(lines)
+    clock = _reader(timezone)
+    rows = []
+    parsed = ParsedChunk(None, 0, [], 0, first_line + len(lines) - 1)
+    with _collector_paused():
+        for number, line in enumerate(lines, start=first_line):
+            if not isinstance(line, dict) and not line.strip():
+                continue
+            row, errors = parse_call(line, clock, f"line {number}")
+            if row is None:
+                parsed.invalid += 1
+                parsed.errors.extend(errors)
+            else:
+                rows.append(row)
+        if rows:
+            parsed.batch, parsed.count = encode(rows), len(rows)
+    return parsed
+
+
+BLOCK_BYTES = 8 << 20
+
+
+def _split_block(block: bytes | str) -> list[Line]:
+    lines: list[Line] = list(block.split(b"\n") if isinstance(block, bytes) else block.split("\n"))
+    if lines and not lines[-1]:  # after the last newline: not a line
+        lines.pop()
+    return lines
+
+
+def _blocks(source: Any, size: int) -> Iterator[tuple[bytes | str, int]]:
+    """A file as blocks of whole lines, each with the number of its first line.
+
+    Splitting a block (in a worker) costs far less than reading a file line by line, and a
+    block crosses to a worker process as one object. A text file gives text blocks."""
+    first = 1
+    rest: Any = None
+    while chunk := source.read(size):
+        block = chunk if rest is None else rest + chunk
+        newline = b"\n" if isinstance(block, bytes) else "\n"
+        end = block.rfind(newline) + 1
+        if end == 0:  # no newline yet: a line longer than a block
+            rest = block
+            continue
+        block, rest = block[:end], block[end:]
+        yield block, first
+        first += block.count(newline)
+    if rest:
+        yield rest, first
+
+
+def _chunks(lines: Iterable[Line], size: int) -> Iterator[tuple[list[Line], int]]:
+    chunk: list[Line] = []
+    first = 1
+    for line in lines:
+        chunk.append(line)
+        if len(chunk) == size:
+            yield chunk, first
+            first += size
+            chunk = []
+    if chunk:
+        yield chunk, first
+
+
+_PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+
+
+def _worker_started(importer: int) -> None:
+    """Set up an import worker process: it must never outlive the import that started it.
+
+    A worker killed with its importer (`kill -9` of the command) would otherwise stay blocked
+    on its queue for good, and keep the pool's forkserver and resource tracker alive. On Linux
+    the kernel kills it when its parent (the forkserver, which exits with the importer) dies;
+    everywhere, a thread ends it when the importer's process is gone.
+    """
+    gc.disable()  # workers only parse: nothing they make forms a cycle
+    if sys.platform == "linux":
+        with contextlib.suppress(OSError, AttributeError):
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    threading.Thread(
+        target=_exit_with, args=(importer,), name="exit-with-importer", daemon=True
+    ).start()
+
+
+def _exit_with(importer: int) -> None:
+    """End this process as soon as process `importer` has ended."""
+    try:
+        handle = os.pidfd_open(importer)
+    except ProcessLookupError:
+        os._exit(1)
+    except (OSError, AttributeError):  # no pidfd: poll the parent instead
+        while os.getppid() != 1 and _alive(importer):
+            time.sleep(0.5)
+        os._exit(1)
+    select.select([handle], [], [])  # readable once the process has exited
+    os._exit(1)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _parsed(
+    lines: Iterable[Line], timezone: str, workers: int, encode: Encode
+) -> Iterator[ParsedChunk]:
+    """Parsed chunks in order; past the first chunk, parsed in `workers` processes at once."""
+    chunks: Iterator[tuple[list[Line] | bytes | str, int]]
+    if callable(getattr(lines, "read", None)):
+        chunks = _blocks(lines, BLOCK_BYTES)
+    else:
+        chunks = _chunks(lines, BATCH_ROWS)
+    first = next(chunks, None)
+    if first is None:
+        return
+    second = next(chunks, None) if workers > 1 else None
+    if second is None:  # a small import, or no worker processes: parse here
+        yield parse_chunk(first[0], first[1], timezone, encode)
+        for chunk, number in chunks:
+            yield parse_chunk(chunk, number, timezone, encode)
+        return
+    # forkserver, not fork: the caller may be a server with database threads running.
+    context = multiprocessing.get_context("forkserver")
+    pool = ProcessPoolExecutor(
+        workers, mp_context=context, initializer=_worker_started, initargs=(os.getpid(),)
+    )
+    with pool:
+        # The second chunk goes first: the workers start up while the first is parsed here.
+        pending: deque[Future[ParsedChunk]] = deque()
+        pending.append(pool.submit(parse_chunk, second[0], second[1], timezone, encode))
+        yield parse_chunk(first[0], first[1], timezone, encode)
+        for chunk, number in chunks:
+            pending.append(pool.submit(parse_chunk, chunk, number, timezone, encode))
+            if len(pending) > 2 * workers:  # bounded read-ahead keeps memory flat
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+
+
+def default_workers() -> int:
+    return max(1, min(os.cpu_count() or 1, 8))
+
+
+def import_lines(
+    storage: Storage,
+    tenant_id: str,
+    lines: Iterable[Line],
+    *,
+    timezone: str = "GMT",
+    skip_invalid: bool = False,
+    progress: Callable[[int], None] | None = None,
+    workers: int | None = None,
+) -> ImportReport:
+    """Import JSON Lines (or decoded calls) for a tenant; ImportRejected if any is invalid.
+
+    Lines are parsed in `workers` processes (default: one per core) once there is more than
+    one chunk of them; they are stored in one transaction, in file order.
+    """
+    if storage.get_tenant(tenant_id) is None:
+        raise NotFound(f"tenant {tenant_id!r} does not exist; create it first")
+    _reader(timezone)  # an unknown zone is refused before anything is read
+    report = ImportReport()
+    with storage.begin_import(tenant_id) as staged:
+        count = default_workers() if workers is None else workers
+        for chunk in _parsed(lines, timezone, count, staged.encode):
+            report.lines = chunk.last_line
+            report.invalid += chunk.invalid
+            room = MAX_REPORTED_ERRORS - len(report.errors)
+            report.errors.extend(chunk.errors[: max(room, 0)])
+            if report.invalid and not skip_invalid:
+                continue  # keep reading: the answer names every bad line, and stores nothing
+            if chunk.count:
+                staged.add_encoded(chunk.batch, chunk.count)
+            if progress:
+                progress(chunk.count)
+        if report.invalid and not skip_invalid:
+            raise ImportRejected(report.errors, report.lines)
+        result = staged.commit()
+    storage.after_import(result.inserted + result.replaced)
+    report.received, report.inserted, report.replaced = (
+        result.received,
+        result.inserted,
+        result.replaced,
+    )
+    return report
+
+
+def ingest_calls(storage: Storage, tenant_id: str, calls: list[Any]) -> ImportReport:
+    """Store one pushed batch atomically: InvalidRequest names each bad call, nothing stored."""
+    return store_calls(storage, tenant_id, parse_calls(calls), len(calls))
+
+
+def parse_calls(calls: list[Any]) -> list[tuple[Any, ...]]:
+    """The rows of a pushed batch; InvalidRequest naming each bad call (the field check, which
+    the push endpoint makes before it checks the tenant binding)."""
+    clock = LocalTimeReader(zone("GMT"))
+    rows: list[tuple[Any, ...]] = []
+    errors: list[FieldError] = []
+    for index, call in enumerate(calls):
+        if not isinstance(call, dict):
+            errors.append(FieldError(f"calls[{index}]", "is not a JSON object"))
+            continue
+        row, found = parse_call(call, clock, f"calls[{index}]")
+        if row is None:
+            errors.extend(found)
+        else:
+            rows.append(row)
+    if errors:
+        raise InvalidRequest(
+            errors[:MAX_REPORTED_ERRORS], f"{len(errors)} calls are invalid; none was stored"
+        )
+    return rows
+
+
+def store_calls(
+    storage: Storage, tenant_id: str, rows: list[tuple[Any, ...]], given: int
+) -> ImportReport:
+    """Store parsed rows of one pushed batch atomically."""
+    result = storage.upsert_calls(tenant_id, rows)
+    return ImportReport(
+        lines=given,
+        received=result.received,
+        inserted=result.inserted,
+        replaced=result.replaced,
+    )
