@@ -14,7 +14,7 @@ from recent_calls.admin.local import LocalAdmin
 from recent_calls.cli.main import main
 from recent_calls.demo import DEMO_TENANTS
 from recent_calls.errors import InvalidRequest
-from recent_calls.ingest.directory import Entry, parse_csv, parse_json, to_csv
+from recent_calls.query.directory import Entry, parse_csv, parse_json, to_csv
 from recent_calls.storage.base import Storage
 from tests.calls import make_call
 from tests.support import FROZEN_NOW, LiveServer, ServerFactory, serve_demo

@@ -23,8 +23,8 @@ from schemathesis import GenerationMode
 
 from bench.fuzz import Report, fuzz_ours, fuzz_vendor, operations_fuzzed
 from recent_calls.admin.credentials import IssuedCredential
+from recent_calls.fields import SORT_COLUMNS
 from recent_calls.ingest.records import ImportedCall
-from recent_calls.query.request import SORT_COLUMNS
 from recent_calls.query.windows import MAX_EPOCH_MS
 
 from .calls import make_call

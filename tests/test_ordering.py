@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from recent_calls.fields import SORT_COLUMNS
 from recent_calls.query.dialects import DUCKDB, POSTGRES, Dialect
 from recent_calls.query.ordering import Ordering
-from recent_calls.query.request import SORT_COLUMNS, parse_request
+from recent_calls.query.request import parse_request
 
 
 def ordering(dialect: Dialect, **fields: str) -> Ordering:

@@ -22,8 +22,9 @@ from psycopg import sql
 from recent_calls.api.problems import as_problem
 from recent_calls.demo import generate_calls
 from recent_calls.errors import DatabaseUnavailable, ImportRejected, QueryTimeout
+from recent_calls.fields import SORT_COLUMNS
 from recent_calls.ingest.bulk import import_lines
-from recent_calls.query.request import SORT_COLUMNS, parse_request
+from recent_calls.query.request import parse_request
 from recent_calls.settings import Settings
 from recent_calls.storage import open_storage
 from recent_calls.storage.base import Rows, Run, Storage

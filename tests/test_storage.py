@@ -12,10 +12,11 @@ import pytest
 
 from recent_calls.api.app import create_app
 from recent_calls.errors import DuplicateTenant, ImportRejected
+from recent_calls.fields import SORT_COLUMNS
 from recent_calls.ingest.bulk import import_lines
-from recent_calls.ingest.directory import Entry
 from recent_calls.query.breakdowns import Grouping
-from recent_calls.query.request import SORT_COLUMNS, parse_request
+from recent_calls.query.directory import Entry
+from recent_calls.query.request import parse_request
 from recent_calls.settings import Settings
 from recent_calls.storage import duckdb_store
 from recent_calls.storage.base import Credential, Storage

@@ -31,8 +31,9 @@ from recent_calls.errors import (
     NotFound,
     problem_error,
 )
+from recent_calls.fields import REGIONS
 from recent_calls.ingest.bulk import ImportReport, import_lines
-from recent_calls.ingest.directory import Entry, parse_json
+from recent_calls.query.directory import Entry, parse_json
 from recent_calls.settings import Settings
 from recent_calls.storage import open_storage
 from recent_calls.storage.base import AuditEntry, Storage
@@ -82,7 +83,7 @@ def check_new_tenant(tenant_id: str, region: str) -> None:
                 "expected 1-128 letters, digits, '.', '_' or '-', starting with a letter or digit",
             )
         )
-    if region not in ("us", "uk"):
+    if region not in REGIONS:
         errors.append(FieldError("region", "expected us or uk"))
     if errors:
         raise InvalidRequest(errors)

@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 import msgspec
 
+from recent_calls.fields import DATA_KEYS
 from recent_calls.query.request import CallQuery
 from recent_calls.query.windows import zone
 from recent_calls.storage.base import SearchResult, Tenant
@@ -20,7 +21,10 @@ from recent_calls.storage.columns import CallRow
 
 
 class CallItem(msgspec.Struct):
-    """One `data` item: the reference's keys in its order, with its JSON types."""
+    """One `data` item: the reference's keys in its order, with its JSON types.
+
+    The msgspec fast path spells `fields.DATA_KEYS` out again; tests/test_fields.py pins the two.
+    """
 
     callDuration: str
     queueId: str
@@ -54,9 +58,6 @@ class CallItem(msgspec.Struct):
     callTime: str
     callerPhoneNumber: str
 
-
-DATA_KEYS: tuple[str, ...] = CallItem.__struct_fields__
-"""The keys of a `data` item, in the reference's order."""
 
 _ENCODER = msgspec.json.Encoder()
 

@@ -16,6 +16,7 @@ from recent_calls.admin.credentials import IssuedCredential, parse_grace
 from recent_calls.admin.local import connect_admin
 from recent_calls.clock import make_clock, system_clock
 from recent_calls.errors import ImportRejected, InvalidRequest, RecentCallsError
+from recent_calls.fields import REGIONS
 from recent_calls.settings import DEFAULT_DATABASE, Settings
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -150,7 +151,7 @@ def tenant() -> None:
 @tenant.command("create")
 @database_option
 @click.argument("tenant_id")
-@click.option("--region", type=click.Choice(["us", "uk"]), required=True)
+@click.option("--region", type=click.Choice(REGIONS), required=True)
 @click.option("--label", default="", help="A note kept with the first credential.")
 @json_option
 def tenant_create(database: str, tenant_id: str, region: str, label: str, as_json: bool) -> None:
@@ -310,7 +311,7 @@ def directory_import(database: str, tenant_id: str, source: IO[bytes]) -> None:
 
     A file with any bad line is rejected whole, naming every bad line.
     """
-    from recent_calls.ingest.directory import parse_csv
+    from recent_calls.query.directory import parse_csv
 
     try:
         entries = parse_csv(source.read())
@@ -328,7 +329,7 @@ def directory_import(database: str, tenant_id: str, source: IO[bytes]) -> None:
 @click.option("--tenant", "tenant_id", required=True, help="The tenant whose names to print.")
 def directory_export(database: str, tenant_id: str) -> None:
     """Print the tenant's directory as CSV (`kind,id,name`), as `directory import` reads it."""
-    from recent_calls.ingest.directory import to_csv
+    from recent_calls.query.directory import to_csv
 
     with connect_admin(database) as admin:
         entries = admin.directory(tenant_id)

@@ -24,6 +24,7 @@ from recent_calls.admin.local import Admin, connect_admin
 from recent_calls.client import Duration, Page, Query, RecentCallsClient, SortOrder
 from recent_calls.client.files import FORMATS, Format, export_calls
 from recent_calls.errors import NotFound
+from recent_calls.fields import COUNT_FILTERS, DURATION_FILTERS, DURATIONS, REGIONS, option_name
 from recent_calls.ingest.sync import DEFAULT_OVERLAP_MS, SyncReport, sync_tenant
 from recent_calls.settings import DEFAULT_DATABASE
 
@@ -31,16 +32,12 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 _COUNT_HELP = 'Count range "range:X,Y" (-1: unbounded).'
 _DURATION_HELP = 'Duration range "sec:X,Y" or "min:X,Y" (-1: unbounded).'
-FILTERS = (
-    ("--agent-hold-count", "agent_hold_count", _COUNT_HELP),
-    ("--agent-mute-count", "agent_mute_count", _COUNT_HELP),
-    ("--transfer-count", "transfer_count", _COUNT_HELP),
-    ("--call-duration", "call_duration", _DURATION_HELP),
-    ("--time-in-queue", "time_in_queue", _DURATION_HELP),
-    ("--time-in-ivr", "time_in_ivr", _DURATION_HELP),
-    ("--agent-call-duration", "agent_call_duration", _DURATION_HELP),
-    ("--agent-hold-duration", "agent_hold_duration", _DURATION_HELP),
+FILTERS = tuple(
+    ("--" + option_name(name).replace("_", "-"), option_name(name), help_text)
+    for names, help_text in ((COUNT_FILTERS, _COUNT_HELP), (DURATION_FILTERS, _DURATION_HELP))
+    for name in names
 )
+"""The count and duration filters as options: (flag, parameter, help)."""
 
 
 def _connection(url_flag: str) -> Callable[[F], F]:
@@ -61,7 +58,7 @@ def _connection(url_flag: str) -> Callable[[F], F]:
             click.option(
                 "--region",
                 envvar="RECENT_CALLS_REGION",
-                type=click.Choice(["us", "uk"]),
+                type=click.Choice(REGIONS),
                 help="(env RECENT_CALLS_REGION; default us)",
             ),
             click.option("--tenant", "tenant_id", required=True, help="The tenant's id."),
@@ -81,9 +78,7 @@ def _connection(url_flag: str) -> Callable[[F], F]:
 
 def _filters(command: F) -> F:
     options = [
-        click.option(
-            "--duration", type=click.Choice(["today", "yesterday", "week", "month", "allhistory"])
-        ),
+        click.option("--duration", type=click.Choice(DURATIONS)),
         click.option("--time-range", help='"START-END" in epoch ms UTC, both ends included.'),
         click.option("--timezone", default="GMT", show_default=True, help="IANA time zone."),
         click.option("--caller", help="Substring of the caller's name or number."),

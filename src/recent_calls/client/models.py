@@ -11,9 +11,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import httpx
 import orjson
 
-from recent_calls.api.render import DATA_KEYS
 from recent_calls.client.errors import UnexpectedResponse
 from recent_calls.client.query import epoch_ms
+from recent_calls.fields import DATA_KEYS
 
 # The keys of a response `data` item, in the reference's order (the renderer's own list).
 CALL_KEYS = DATA_KEYS

@@ -7,7 +7,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from recent_calls.fields import COUNT_FILTERS, DURATION_FILTERS, option_name
+
 Duration = Literal["today", "yesterday", "week", "month", "allhistory"]
+"""`fields.DURATIONS`, spelled out for type checkers (tests/test_fields.py pins the two)."""
 SortOrder = Literal["asc", "desc"]
 Instant = int | datetime
 """Epoch milliseconds (UTC), or an aware datetime."""
@@ -53,14 +56,7 @@ def epoch_ms(instant: Instant) -> int:
 
 
 _BODY_NAMES = {
-    "agent_hold_count": "agentHoldCount",
-    "agent_mute_count": "agentMuteCount",
-    "transfer_count": "transferCount",
-    "call_duration": "callDuration",
-    "time_in_queue": "timeInQueue",
-    "time_in_ivr": "timeInIVR",
-    "agent_call_duration": "agentCallDuration",
-    "agent_hold_duration": "agentHoldDuration",
+    **{option_name(name): name for name in (*COUNT_FILTERS, *DURATION_FILTERS)},
     "sort_column": "sortColumn",
     "sort_order": "sortOrder",
 }

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from random import Random
 
-from recent_calls.ingest.directory import Entry
+from recent_calls.query.directory import Entry
 from recent_calls.storage.base import Storage
 
 FIRST_NAMES = (

@@ -19,15 +19,26 @@ from __future__ import annotations
 import io
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import IO, Protocol
 
 import orjson
 
-from recent_calls.admin.local import Admin
 from recent_calls.client import Page, Query, RecentCallsClient
 from recent_calls.clock import Clock, system_clock
+from recent_calls.ingest.bulk import ImportReport
 
 DEFAULT_OVERLAP_MS = 15 * 60 * 1000
 LOOKAHEAD_MS = 24 * 3600 * 1000
+
+
+class Mirror(Protocol):
+    """What a sync needs of the local side: the import and the watermarks (an `Admin` has them)."""
+
+    def import_file(
+        self, tenant_id: str, source: IO[bytes], *, timezone: str, skip_invalid: bool
+    ) -> ImportReport: ...
+    def get_sync_watermark(self, tenant_id: str, source: str) -> int | None: ...
+    def set_sync_watermark(self, tenant_id: str, source: str, watermark_ms: int) -> None: ...
 
 
 @dataclass
@@ -53,7 +64,7 @@ def source_key(client: RecentCallsClient) -> str:
 
 def sync_tenant(
     client: RecentCallsClient,
-    admin: Admin,
+    admin: Mirror,
     tenant_id: str,
     *,
     local_tenant: str | None = None,

@@ -15,11 +15,11 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from recent_calls.api.schemas import StatsBucket, StatsResponse, StatsTotals
 from recent_calls.errors import FieldError, InvalidRequest
 from recent_calls.query.breakdowns import Grouping, parse_grouping
 from recent_calls.query.filters import Where
 from recent_calls.query.request import CallQuery, parse_request
+from recent_calls.query.responses import StatsBucket, StatsResponse, StatsTotals
 from recent_calls.query.windows import zone
 
 INTERVALS = ("hour", "day")

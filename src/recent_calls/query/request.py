@@ -21,39 +21,21 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from recent_calls.errors import FieldError, InvalidRequest
-from recent_calls.query.windows import DURATIONS, Window, duration_window, parse_time_range, zone
+from recent_calls.fields import (
+    COUNT_FILTERS,
+    DURATION_FILTERS,
+    DURATION_UNITS,
+    DURATIONS,
+    LIST_FILTERS,
+    SORT_COLUMNS,
+)
+from recent_calls.query.windows import Window, duration_window, parse_time_range, zone
 
 MAX_ROWS = 5000
 MAX_PAGE = 1_000_000_000
 MAX_LIST = 1000
 MAX_TEXT = 256
 
-SORT_COLUMNS = (
-    "callDate",
-    "callDuration",
-    "agentCallHandlingDuration",
-    "timeInIVR",
-    "holdDuration",
-    "maximumHoldDuration",
-    "waitTime",
-    "abandonTime",
-    "muteDuration",
-    "transferCount",
-    "callerName",
-    "callerNumber",
-    "queueId",
-    "agentId",
-)
-
-COUNT_FILTERS = ("agentHoldCount", "agentMuteCount", "transferCount")
-DURATION_FILTERS = (
-    "callDuration",
-    "timeInQueue",
-    "timeInIVR",
-    "agentCallDuration",
-    "agentHoldDuration",
-)
-LIST_FILTERS = ("tenantAgents", "tenantQueues", "tenantGroups", "tenantChannels")
 
 EXPECTED = {
     "body": "a JSON object",
@@ -234,8 +216,7 @@ def _count_range(value: Any) -> CountRange | None:
     return CountRange(low, high)
 
 
-_UNIT_MS = {"sec": 1000, "min": 60_000}
-DURATION_UNITS = tuple(_UNIT_MS)
+_UNIT_MS = dict(zip(DURATION_UNITS, (1000, 60_000), strict=True))
 
 
 def _duration_range(value: Any) -> DurationRange | None:

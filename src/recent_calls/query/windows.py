@@ -8,8 +8,6 @@ from datetime import date, datetime, time, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
-DURATIONS = ("today", "yesterday", "week", "month", "allhistory")
-
 
 @dataclass(frozen=True)
 class Window:

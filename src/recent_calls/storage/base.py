@@ -13,16 +13,16 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
-from recent_calls.api.schemas import FacetsResponse, StatsResponse
 from recent_calls.clock import Clock, system_clock
 from recent_calls.errors import DuplicateTenant
-from recent_calls.ingest.directory import Entry
 from recent_calls.query.breakdowns import Grouping, breakdown_of, build_breakdown
 from recent_calls.query.buckets import bucket_edges, build_stats, facets_sql, span_sql, summarise
 from recent_calls.query.dialects import Dialect
+from recent_calls.query.directory import Entry
 from recent_calls.query.filters import Where, build_where
 from recent_calls.query.ordering import Ordering
 from recent_calls.query.request import CallQuery
+from recent_calls.query.responses import FacetsResponse, StatsResponse
 from recent_calls.query.windows import zone
 from recent_calls.storage.columns import PAGE_SELECT, CallRow
 from recent_calls.storage.migrations import MIGRATIONS

@@ -18,7 +18,7 @@ from starlette.concurrency import run_in_threadpool
 from recent_calls.admin.local import ACTOR_HEADER, SANE_ACTOR, LocalAdmin
 from recent_calls.api.routes.common import PartsDep, body_chunks, read_json
 from recent_calls.errors import FieldError, InvalidRequest, NotFound, PayloadTooLarge, Unauthorized
-from recent_calls.ingest.directory import export_order, parse_csv, parse_json, to_csv
+from recent_calls.query.directory import export_order, parse_csv, parse_json, to_csv
 from recent_calls.query.windows import MAX_EPOCH_MS
 
 router = APIRouter(prefix="/admin/v1", tags=["Administration"])

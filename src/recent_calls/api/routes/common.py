@@ -30,11 +30,11 @@ from recent_calls.errors import (
     PayloadTooLarge,
     UnsupportedMediaType,
 )
+from recent_calls.fields import REGIONS
 from recent_calls.settings import Settings
 from recent_calls.storage.base import Credential, Storage, Tenant
 
 VERSIONS = ("v1",)
-REGIONS = ("us", "uk")
 
 
 @dataclass(frozen=True)

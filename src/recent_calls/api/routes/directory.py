@@ -19,7 +19,7 @@ from recent_calls.api.routes.common import (
     read_json,
 )
 from recent_calls.api.schemas import PROBLEM_RESPONSES
-from recent_calls.ingest.directory import by_kind
+from recent_calls.query.directory import by_kind
 from recent_calls.query.request import parse_tenant_body
 from recent_calls.storage.base import Credential
 

@@ -14,8 +14,9 @@ from recent_calls.api.routes.common import (
     credential_of,
     read_json,
 )
-from recent_calls.api.schemas import PROBLEM_RESPONSES, RecentCallsResponse
+from recent_calls.api.schemas import PROBLEM_RESPONSES
 from recent_calls.query.request import CallQuery, RecentCallsRequest, parse_request
+from recent_calls.query.responses import RecentCallsResponse
 from recent_calls.storage.base import Credential
 
 router = APIRouter(tags=["Recent Calls"])

@@ -22,7 +22,7 @@ from recent_calls.api.routes.common import (
     credential_of,
     read_json,
 )
-from recent_calls.api.schemas import PROBLEM_RESPONSES, FacetsRequest, FacetsResponse, StatsResponse
+from recent_calls.api.schemas import PROBLEM_RESPONSES
 from recent_calls.query.breakdowns import Grouping, request_properties
 from recent_calls.query.buckets import (
     INTERVALS,
@@ -34,6 +34,7 @@ from recent_calls.query.buckets import (
     too_many_buckets,
 )
 from recent_calls.query.request import CallQuery, RecentCallsRequest, parse_tenant_body
+from recent_calls.query.responses import FacetsRequest, FacetsResponse, StatsResponse
 from recent_calls.storage.base import Credential
 
 router = APIRouter(tags=["Web page extensions"])

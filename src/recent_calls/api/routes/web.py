@@ -15,10 +15,10 @@ import orjson
 from fastapi import APIRouter
 from fastapi.responses import Response
 
-from recent_calls.api import render
+from recent_calls import fields
 from recent_calls.api.routes.common import PartsDep
 from recent_calls.errors import NotFound
-from recent_calls.query import breakdowns, windows
+from recent_calls.query import breakdowns
 from recent_calls.query import buckets as stats
 from recent_calls.query import request as query
 
@@ -52,13 +52,13 @@ STATIC_FILES = {
 def page_schema(now_ms: int) -> dict[str, Any]:
     """What the page must agree with the server on, read from the definitions themselves."""
     return {
-        "dataKeys": list(render.DATA_KEYS),
-        "sortColumns": list(query.SORT_COLUMNS),
-        "durations": list(windows.DURATIONS),
-        "listFilters": list(query.LIST_FILTERS),
-        "countFilters": list(query.COUNT_FILTERS),
-        "durationFilters": list(query.DURATION_FILTERS),
-        "durationUnits": list(query.DURATION_UNITS),
+        "dataKeys": list(fields.DATA_KEYS),
+        "sortColumns": list(fields.SORT_COLUMNS),
+        "durations": list(fields.DURATIONS),
+        "listFilters": list(fields.LIST_FILTERS),
+        "countFilters": list(fields.COUNT_FILTERS),
+        "durationFilters": list(fields.DURATION_FILTERS),
+        "durationUnits": list(fields.DURATION_UNITS),
         "breakdowns": list(breakdowns.GROUP_BY),
         "serviceLevelSeconds": breakdowns.DEFAULT_SERVICE_LEVEL_S,
         "intervals": list(stats.INTERVALS),
