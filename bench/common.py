@@ -17,7 +17,7 @@ import httpx
 import psycopg
 from psycopg import sql
 
-from recent_calls.launch import stop, wait_healthy
+from bench.launch import stop, wait_healthy
 
 PATH = "/customerexperience/v1/recentCallData/{region}"
 

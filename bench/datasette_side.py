@@ -21,7 +21,7 @@ from pathlib import Path
 import duckdb
 import httpx
 
-from recent_calls.launch import stop
+from bench.launch import stop
 
 from .common import free_port
 from .dataset import DATA, DataSet, log

@@ -7,7 +7,7 @@
 Reports requests, errors (anything but a 2xx; must be 0), p50/p99 latency and the growth of
 the server's resident memory from the end of warm-up to the end of the run (must stay under
 50 MB). Exits 1 when either bound is broken. `ServerProcess` is
-`recent_calls.launch.ServerProcess` with this clock.
+`bench.launch.ServerProcess` with this clock.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from typing import Any
 
 import httpx
 
-from recent_calls import launch
+from bench import launch
 from recent_calls.admin.credentials import IssuedCredential, issue
 from recent_calls.demo import generate_calls
 from recent_calls.ingest.bulk import import_lines

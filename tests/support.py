@@ -24,7 +24,7 @@ import anyio.from_thread
 import httpx
 import uvicorn
 
-from recent_calls import launch
+from bench import launch
 from recent_calls.admin.credentials import IssuedCredential, issue
 from recent_calls.api.app import create_app
 from recent_calls.api.protocol import HEAD_TIMEOUT_S, head_limited_protocol

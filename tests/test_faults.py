@@ -10,10 +10,10 @@ import time
 
 import pytest
 
+from bench.launch import wait_healthy
 from recent_calls.api.app import create_app
 from recent_calls.api.faults import FaultInjector, FaultPlan, parse_delay
 from recent_calls.cli.serve import banner
-from recent_calls.launch import wait_healthy
 from recent_calls.settings import Settings
 from tests.support import FROZEN_NOW, ServerFactory
 

@@ -68,7 +68,7 @@ class ServerProcess:
         """Start the server; return once it answers /healthz."""
         command = [sys.executable, "-m", "recent_calls", "serve", "--port", "0"]
         self._log = open(self.log_path or os.devnull, "a")  # noqa: SIM115 - closed in _close
-        self.process = subprocess.Popen(  # noqa: S603 - an argument list, no shell
+        self.process = subprocess.Popen(
             [*command, "--database", self.database, *self.args],
             stdout=subprocess.PIPE,
             stderr=self._log,
