@@ -118,3 +118,11 @@ def test_importing_the_client_loads_no_server_module() -> None:
     assert "recent_calls.client.client" in ours  # the probe did import the client
     engines = {"fastapi", "starlette", "duckdb", "psycopg", "uvicorn"} & set(loaded)
     assert not engines, f"import recent_calls.client loaded {sorted(engines)}"
+
+
+def test_serving_the_embedded_engine_loads_no_postgresql_driver() -> None:
+    code = (
+        "import sys, recent_calls.cli.main, recent_calls.cli.serve; print('psycopg' in sys.modules)"
+    )
+    probe = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert probe.stdout.strip() == "False"

@@ -14,6 +14,7 @@ import orjson
 from recent_calls import __version__
 from recent_calls.admin.credentials import IssuedCredential, parse_grace
 from recent_calls.admin.local import connect_admin
+from recent_calls.cli.transfer import export_command, sync_command
 from recent_calls.clock import make_clock, system_clock
 from recent_calls.errors import ImportRejected, InvalidRequest, RecentCallsError
 from recent_calls.fields import REGIONS
@@ -350,8 +351,6 @@ def distribute(database: str, shard_count: int | None) -> None:
         click.echo(line)
     click.echo(f"Citus {report.citus_version}, {report.workers} workers")
 
-
-from recent_calls.cli.transfer import export_command, sync_command  # noqa: E402
 
 main.add_command(export_command)
 main.add_command(sync_command)

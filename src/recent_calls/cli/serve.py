@@ -21,9 +21,8 @@ from recent_calls.cli.workers import serve_processes
 from recent_calls.clock import make_clock
 from recent_calls.demo import DEMO_TENANTS
 from recent_calls.settings import Settings
-from recent_calls.storage import is_server_url, open_storage
+from recent_calls.storage import is_server_url, open_storage, redact
 from recent_calls.storage.base import Storage
-from recent_calls.storage.postgres_store import redact
 
 
 def _bind(host: str, port: int) -> socket.socket:

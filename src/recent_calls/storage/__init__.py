@@ -2,10 +2,30 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit, urlunsplit
+
 from recent_calls.clock import Clock, system_clock
 from recent_calls.storage.base import Credential, SearchResult, Storage, Tenant, UpsertResult
 
-__all__ = ["Credential", "SearchResult", "Storage", "Tenant", "UpsertResult", "open_storage"]
+__all__ = [
+    "Credential",
+    "SearchResult",
+    "Storage",
+    "Tenant",
+    "UpsertResult",
+    "open_storage",
+    "redact",
+]
+
+
+def redact(url: str) -> str:
+    """`url` without its password, for messages and logs."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.netloc.rsplit("@", 1)[-1]
+    user = parts.username or ""
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
 
 
 def is_server_url(database: str) -> bool:

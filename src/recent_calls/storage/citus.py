@@ -22,8 +22,7 @@ import psycopg
 from psycopg import sql
 
 from recent_calls.errors import DatabaseUnavailable, RecentCallsError
-from recent_calls.storage import is_server_url, open_storage
-from recent_calls.storage.postgres_store import redact
+from recent_calls.storage import is_server_url, open_storage, redact
 
 DISTRIBUTION_COLUMN = "tenant_id"
 DISTRIBUTED = ("calls", "sync_watermarks", "directory")

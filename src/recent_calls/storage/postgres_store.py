@@ -19,7 +19,6 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar
-from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 from psycopg import errors as pg_errors
@@ -30,6 +29,7 @@ from recent_calls.errors import DatabaseUnavailable, QueryTimeout, StorageError,
 from recent_calls.query.dialects import POSTGRES
 from recent_calls.query.filters import Where, only_window
 from recent_calls.query.request import CallQuery
+from recent_calls.storage import redact
 from recent_calls.storage.base import CallImport, Rows, Run, Storage, UpsertResult
 from recent_calls.storage.columns import COLUMNS, LIST_COLUMNS, ROW_COLUMNS
 from recent_calls.storage.scope import TENANT_PARAM, tenant_condition
@@ -152,16 +152,6 @@ _MIGRATION_LOCK = 0x72632D6D69677200
 
 # Refresh planner statistics and the visibility map once this many calls changed.
 VACUUM_MIN_ROWS = 100_000
-
-
-def redact(url: str) -> str:
-    """`url` without its password, for messages and logs."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.netloc.rsplit("@", 1)[-1]
-    user = parts.username or ""
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
 
 
 def _unavailable(exc: psycopg.Error, timeout_ms: int | None = None) -> StorageError:

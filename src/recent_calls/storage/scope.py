@@ -1,8 +1,11 @@
 """Tenant scope: the one place a tenant condition is written into SQL.
 
-Every statement on a tenant's data (calls, sync watermarks) starts from `scoped`, and no other
-line of the project writes a tenant condition; tests/test_storage.py traces every statement of
-every storage method and endpoint and fails on one that reads or writes calls without it.
+Every statement on a tenant's data (calls, its directory, sync watermarks) starts from
+`scoped`; tests/test_storage.py traces every statement of every storage method and endpoint and
+fails on one that reads or writes calls without it. The administrative tables are the one
+exception, and a deliberate one: tenants, credentials and the audit trail are looked up by
+tenant id as their key (storage/base.py), since authentication must find a tenant before
+anything can be scoped to it.
 """
 
 from __future__ import annotations
