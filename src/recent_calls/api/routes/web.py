@@ -24,29 +24,27 @@ from recent_calls.query import request as query
 
 router = APIRouter(include_in_schema=False)
 
-_JS = "text/javascript; charset=utf-8"
-_CSS = "text/css; charset=utf-8"
-
-# The page's files and their media types: nothing else under static/ is served.
-STATIC_FILES = {
-    "index.html": "text/html; charset=utf-8",
-    "app.css": _CSS,
-    "app.js": _JS,
-    "api.js": _JS,
-    "state.js": _JS,
-    "format.js": _JS,
-    "csv.js": _JS,
-    "dom.js": _JS,
-    "chart.js": _JS,
-    "table.js": _JS,
-    "details.js": _JS,
-    "filters.js": _JS,
-    "breakdowns.js": _JS,
-    "names.js": _JS,
-    "words.js": _JS,
-    "vendor/uPlot.iife.min.js": _JS,
-    "vendor/uPlot.min.css": _CSS,
+MEDIA_TYPES = {
+    ".html": "text/html; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
 }
+"""What static/ may serve, by suffix: nothing else there (a licence, a map) is served."""
+
+
+def _static_files() -> dict[str, str]:
+    """Every file of the page under static/ (its vendor/ folder included), by its name there."""
+    root = resources.files("recent_calls").joinpath("static")
+    found: dict[str, str] = {}
+    for folder, prefix in ((root, ""), (root.joinpath("vendor"), "vendor/")):
+        for entry in folder.iterdir():
+            media_type = MEDIA_TYPES.get("." + entry.name.rpartition(".")[2])
+            if entry.is_file() and media_type is not None:
+                found[prefix + entry.name] = media_type
+    return found
+
+
+STATIC_FILES = _static_files()
 
 
 def page_schema(now_ms: int) -> dict[str, Any]:
