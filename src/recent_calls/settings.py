@@ -8,12 +8,13 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATABASE = "recent-calls.duckdb"
+ENV_PREFIX = "RECENT_CALLS_"
 
 
 class Settings(BaseSettings):
     """How one server runs; build one per app (nothing is read at import time)."""
 
-    model_config = SettingsConfigDict(env_prefix="RECENT_CALLS_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore")
 
     database: str = Field(
         DEFAULT_DATABASE, description="A DuckDB file path or a postgresql:// URL."

@@ -369,13 +369,14 @@ class RemoteAdmin:
 
 
 @contextmanager
-def connect_admin(database: str, clock: Clock | None = None) -> Iterator[Admin]:
-    """Administer `database` directly, or through the server that holds it open.
+def connect_admin(settings: Settings) -> Iterator[Admin]:
+    """Administer the settings' database directly, or through the server that holds it open.
 
-    Directly, every time recorded comes from `clock`, by default the one RECENT_CALLS_NOW
-    freezes (as the servers on the same database read it), else the system clock.
+    Directly, every time recorded comes from the settings' clock (`now` frozen, as the servers
+    on the same database read it, else the system clock).
     """
-    clock = clock or make_clock(Settings().now)
+    database = settings.database
+    clock = make_clock(settings.now)
     try:
         storage = open_storage(database, clock=clock)
     except DatabaseLocked:

@@ -14,23 +14,14 @@ import orjson
 from recent_calls import __version__
 from recent_calls.admin.credentials import IssuedCredential, parse_grace
 from recent_calls.admin.local import connect_admin
+from recent_calls.cli.options import database_option, settings_from, unknown_variables
 from recent_calls.cli.transfer import export_command, sync_command
-from recent_calls.clock import make_clock, system_clock
+from recent_calls.clock import system_clock
 from recent_calls.errors import ImportRejected, InvalidRequest, RecentCallsError
 from recent_calls.fields import REGIONS
-from recent_calls.settings import DEFAULT_DATABASE, Settings
+from recent_calls.settings import Settings
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-
-def database_option(command: F) -> F:
-    return click.option(
-        "--database",
-        envvar="RECENT_CALLS_DATABASE",
-        default=DEFAULT_DATABASE,
-        show_default=True,
-        help="A DuckDB file path, or a postgresql:// URL (env RECENT_CALLS_DATABASE).",
-    )(command)
 
 
 def json_option(command: F) -> F:
@@ -71,6 +62,8 @@ def _echo_now(text: str) -> None:
 @click.version_option(__version__, prog_name="recent-calls")
 def main() -> None:
     """A self-hosted Recent Calls API: serve it, and manage its tenants and calls."""
+    for line in unknown_variables():
+        click.echo(line, err=True)
 
 
 @main.command()
@@ -80,7 +73,7 @@ def main() -> None:
 @click.option("--demo", is_flag=True, help="Create demo tenants with data if empty; print keys.")
 @click.option("--demo-calls", default=20_000, show_default=True, help="Calls per demo tenant.")
 @click.option("--seed", default=7, show_default=True, help="Seed of the demo data.")
-@click.option("--now", envvar="RECENT_CALLS_NOW", help="Frozen clock (env RECENT_CALLS_NOW).")
+@click.option("--now", help="Frozen clock: epoch ms or ISO-8601 (default: RECENT_CALLS_NOW).")
 @click.option("--log-level", default="info", show_default=True)
 @click.option(
     "--fault-429", type=click.FloatRange(0, 1), help="Share of API requests answered 429."
@@ -92,13 +85,10 @@ def main() -> None:
 @click.option(
     "--workers",
     type=click.IntRange(1, 256),
-    envvar="RECENT_CALLS_WORKERS",
-    default=1,
-    show_default=True,
-    help="API processes sharing the port (PostgreSQL only; env RECENT_CALLS_WORKERS).",
+    help="API processes sharing the port (PostgreSQL only; default: RECENT_CALLS_WORKERS, else 1).",
 )
 def serve(
-    database: str,
+    settings: Settings,
     host: str,
     port: int,
     demo: bool,
@@ -109,7 +99,7 @@ def serve(
     fault_429: float | None,
     fault_503: float | None,
     fault_delay: str | None,
-    workers: int,
+    workers: int | None,
 ) -> None:
     """Serve the API on DATABASE."""
     from recent_calls.api.faults import parse_delay
@@ -123,7 +113,7 @@ def serve(
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint="--fault-delay") from None
     given = {name: value for name, value in faults.items() if value is not None}
-    settings = Settings(database=database, now=now, workers=workers, **given)
+    settings = settings_from(**{**settings.model_dump(), "now": now, "workers": workers, **given})
     try:
         check_workers(settings)
     except ValueError as exc:
@@ -155,9 +145,11 @@ def tenant() -> None:
 @click.option("--region", type=click.Choice(REGIONS), required=True)
 @click.option("--label", default="", help="A note kept with the first credential.")
 @json_option
-def tenant_create(database: str, tenant_id: str, region: str, label: str, as_json: bool) -> None:
+def tenant_create(
+    settings: Settings, tenant_id: str, region: str, label: str, as_json: bool
+) -> None:
     """Create TENANT_ID in REGION, with a first credential."""
-    with connect_admin(database) as admin:
+    with connect_admin(settings) as admin:
         _print_issued(admin.create_tenant(tenant_id, region, label), as_json)
 
 
@@ -171,9 +163,9 @@ def credentials() -> None:
 @click.argument("tenant_id")
 @click.option("--label", default="")
 @json_option
-def credentials_create(database: str, tenant_id: str, label: str, as_json: bool) -> None:
+def credentials_create(settings: Settings, tenant_id: str, label: str, as_json: bool) -> None:
     """Issue a new credential for TENANT_ID."""
-    with connect_admin(database) as admin:
+    with connect_admin(settings) as admin:
         _print_issued(admin.create_credential(tenant_id, label), as_json)
 
 
@@ -181,9 +173,9 @@ def credentials_create(database: str, tenant_id: str, label: str, as_json: bool)
 @database_option
 @click.argument("tenant_id")
 @json_option
-def credentials_list(database: str, tenant_id: str, as_json: bool) -> None:
+def credentials_list(settings: Settings, tenant_id: str, as_json: bool) -> None:
     """List TENANT_ID's credentials (never their secrets)."""
-    with connect_admin(database) as admin:
+    with connect_admin(settings) as admin:
         items = admin.list_credentials(tenant_id)
     if as_json:
         click.echo(orjson.dumps(items).decode())
@@ -211,14 +203,14 @@ def _iso(epoch_ms: int) -> str:
 @click.option("--label", default="", help="Label of the new credential (default: the old's).")
 @json_option
 def credentials_rotate(
-    database: str, tenant_id: str, key_id: str, grace: str, label: str, as_json: bool
+    settings: Settings, tenant_id: str, key_id: str, grace: str, label: str, as_json: bool
 ) -> None:
     """Issue a new credential for TENANT_ID; KEY_ID keeps working for the grace period."""
     try:
         grace_ms = parse_grace(grace)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--grace") from None
-    with connect_admin(database) as admin:
+    with connect_admin(settings) as admin:
         issued = admin.rotate_credential(tenant_id, key_id, grace_ms, label)
     _print_issued(issued, as_json)
     click.echo(f"{key_id} stops working in {grace}.", err=True)
@@ -229,9 +221,9 @@ def credentials_rotate(
 @click.option("--tenant", "tenant_id", help="Only this tenant's actions.")
 @click.option("--limit", default=100, show_default=True)
 @json_option
-def audit(database: str, tenant_id: str | None, limit: int, as_json: bool) -> None:
+def audit(settings: Settings, tenant_id: str | None, limit: int, as_json: bool) -> None:
     """Show the latest admin actions (who, what, when), newest first."""
-    with connect_admin(database) as admin:
+    with connect_admin(settings) as admin:
         entries = admin.audit_log(tenant_id, limit)
     if as_json:
         click.echo(orjson.dumps(entries).decode())
@@ -248,9 +240,9 @@ def audit(database: str, tenant_id: str | None, limit: int, as_json: bool) -> No
 @database_option
 @click.argument("tenant_id")
 @click.argument("key_id")
-def credentials_revoke(database: str, tenant_id: str, key_id: str) -> None:
+def credentials_revoke(settings: Settings, tenant_id: str, key_id: str) -> None:
     """Revoke TENANT_ID's credential KEY_ID (the id `credentials list` shows)."""
-    with connect_admin(database) as admin:
+    with connect_admin(settings) as admin:
         admin.revoke_credential(tenant_id, key_id)
     click.echo(f"revoked {key_id}")
 
@@ -262,10 +254,10 @@ def credentials_revoke(database: str, tenant_id: str, key_id: str) -> None:
 @click.option("--skip-invalid", is_flag=True, help="Store the valid lines, report the rest.")
 @click.argument("source", type=click.File("rb"))
 def import_command(
-    database: str, tenant_id: str, timezone: str, skip_invalid: bool, source: IO[bytes]
+    settings: Settings, tenant_id: str, timezone: str, skip_invalid: bool, source: IO[bytes]
 ) -> None:
     """Import calls from SOURCE (JSON Lines, or - for standard input)."""
-    with connect_admin(database) as admin:
+    with connect_admin(settings) as admin:
         report = admin.import_file(tenant_id, source, timezone=timezone, skip_invalid=skip_invalid)
     for error in report.errors:
         click.echo(f"skipped {error.field}: {error.message}", err=True)
@@ -279,11 +271,11 @@ def import_command(
 @database_option
 @click.option("--calls", default=20_000, show_default=True, help="Calls per demo tenant.")
 @click.option("--seed", default=7, show_default=True)
-@click.option("--now", envvar="RECENT_CALLS_NOW", help="Frozen clock (env RECENT_CALLS_NOW).")
+@click.option("--now", help="Frozen clock: epoch ms or ISO-8601 (default: RECENT_CALLS_NOW).")
 @json_option
-def demo(database: str, calls: int, seed: int, now: str | None, as_json: bool) -> None:
+def demo(settings: Settings, calls: int, seed: int, now: str | None, as_json: bool) -> None:
     """(Re)create the demo tenants with seeded calls and print fresh credentials."""
-    with connect_admin(database, make_clock(now)) as admin:
+    with connect_admin(settings_from(**{**settings.model_dump(), "now": now})) as admin:
         issued = admin.seed_demo(calls, seed, replace=True)
     for credential in issued:
         _print_issued(credential, as_json)
@@ -291,9 +283,9 @@ def demo(database: str, calls: int, seed: int, now: str | None, as_json: bool) -
 
 @main.command()
 @database_option
-def compact(database: str) -> None:
+def compact(settings: Settings) -> None:
     """Re-cluster call data by tenant and time (the server also does this when needed)."""
-    with connect_admin(database) as admin:
+    with connect_admin(settings) as admin:
         admin.compact()
     click.echo("compacted")
 
@@ -307,7 +299,7 @@ def directory() -> None:
 @database_option
 @click.option("--tenant", "tenant_id", required=True, help="The tenant the names belong to.")
 @click.argument("source", type=click.File("rb"))
-def directory_import(database: str, tenant_id: str, source: IO[bytes]) -> None:
+def directory_import(settings: Settings, tenant_id: str, source: IO[bytes]) -> None:
     """Replace the tenant's whole directory with SOURCE (CSV `kind,id,name`, or - for stdin).
 
     A file with any bad line is rejected whole, naming every bad line.
@@ -316,7 +308,7 @@ def directory_import(database: str, tenant_id: str, source: IO[bytes]) -> None:
 
     try:
         entries = parse_csv(source.read())
-        with connect_admin(database) as admin:
+        with connect_admin(settings) as admin:
             count = admin.replace_directory(tenant_id, entries)
     except InvalidRequest as exc:
         for error in exc.errors:
@@ -328,11 +320,11 @@ def directory_import(database: str, tenant_id: str, source: IO[bytes]) -> None:
 @directory.command("export")
 @database_option
 @click.option("--tenant", "tenant_id", required=True, help="The tenant whose names to print.")
-def directory_export(database: str, tenant_id: str) -> None:
+def directory_export(settings: Settings, tenant_id: str) -> None:
     """Print the tenant's directory as CSV (`kind,id,name`), as `directory import` reads it."""
     from recent_calls.query.directory import to_csv
 
-    with connect_admin(database) as admin:
+    with connect_admin(settings) as admin:
         entries = admin.directory(tenant_id)
     click.echo(to_csv(entries), nl=False)
 
@@ -342,11 +334,11 @@ def directory_export(database: str, tenant_id: str) -> None:
 @click.option(
     "--shard-count", type=click.IntRange(1, 64000), help="Shards of calls (Citus default: 32)."
 )
-def distribute(database: str, shard_count: int | None) -> None:
+def distribute(settings: Settings, shard_count: int | None) -> None:
     """Distribute the schema by tenant on a Citus coordinator (safe to run again)."""
     from recent_calls.storage.citus import distribute as run
 
-    report = run(database, shard_count=shard_count)
+    report = run(settings.database, shard_count=shard_count)
     for line in report.lines():
         click.echo(line)
     click.echo(f"Citus {report.citus_version}, {report.workers} workers")

@@ -21,12 +21,13 @@ from rich.progress import (
 )
 
 from recent_calls.admin.local import Admin, connect_admin
+from recent_calls.cli.options import database_option
 from recent_calls.client import Duration, Page, Query, RecentCallsClient, SortOrder
 from recent_calls.client.files import FORMATS, Format, export_calls
 from recent_calls.errors import NotFound
 from recent_calls.fields import COUNT_FILTERS, DURATION_FILTERS, DURATIONS, REGIONS, option_name
 from recent_calls.ingest.sync import DEFAULT_OVERLAP_MS, SyncReport, sync_tenant
-from recent_calls.settings import DEFAULT_DATABASE
+from recent_calls.settings import Settings
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -225,13 +226,7 @@ def _ensure_tenant(admin: Admin, tenant_id: str, region: str) -> None:
 
 @click.command("sync")
 @_connection("--from")
-@click.option(
-    "--database",
-    envvar="RECENT_CALLS_DATABASE",
-    default=DEFAULT_DATABASE,
-    show_default=True,
-    help="The local database (env RECENT_CALLS_DATABASE); may be held by a running server.",
-)
+@database_option
 @click.option("--local-tenant", help="Store the calls under this tenant (default: --tenant).")
 @click.option(
     "--overlap",
@@ -250,7 +245,7 @@ def sync_command(
     tenant_id: str,
     rows: int,
     progress: bool | None,
-    database: str,
+    settings: Settings,
     local_tenant: str | None,
     overlap: int,
     full: bool,
@@ -264,7 +259,7 @@ def sync_command(
     local = local_tenant or tenant_id
     with (
         _client(base_url, api_key, token, region) as client,
-        connect_admin(database) as admin,
+        connect_admin(settings) as admin,
         _progress_bar(progress, f"syncing {tenant_id}") as bar,
     ):
         _ensure_tenant(admin, local, client.region)

@@ -1,0 +1,67 @@
+"""What every command shares: the database option that fills `Settings`, and the variable check.
+
+`Settings` (and, for the commands that talk to another server, `ClientSettings`) are the only
+readers of RECENT_CALLS_* variables: an option given on the command line overrides its
+variable, and the command is handed the resulting settings rather than a bare value.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+import click
+from pydantic import ValidationError
+
+from recent_calls.client.settings import ClientSettings
+from recent_calls.settings import DEFAULT_DATABASE, ENV_PREFIX, Settings
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def settings_from(**given: Any) -> Settings:
+    """Settings from the RECENT_CALLS_* variables, overridden by the options given (not None)."""
+    try:
+        return Settings(**{name: value for name, value in given.items() if value is not None})
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in error['loc']) or 'settings'}: {error['msg']}"
+            for error in exc.errors()
+        )
+        raise click.UsageError(f"invalid settings: {problems}") from None
+
+
+def _settings(ctx: click.Context, param: click.Parameter, value: str | None) -> Settings:
+    return settings_from(database=value)
+
+
+def database_option(command: F) -> F:
+    """`--database`, handed to the command as the `settings` it fills."""
+    return click.option(
+        "--database",
+        "settings",
+        callback=_settings,
+        metavar="DATABASE",
+        help="A DuckDB file path, or a postgresql:// URL "
+        f"(default: RECENT_CALLS_DATABASE, else {DEFAULT_DATABASE}).",
+    )(command)
+
+
+def known_variables() -> set[str]:
+    """Every RECENT_CALLS_* variable the server's or the client's settings read."""
+    names = set(Settings.model_fields) | set(ClientSettings.model_fields)
+    return {ENV_PREFIX + name.upper() for name in names}
+
+
+def unknown_variables(environ: Mapping[str, str] = os.environ) -> list[str]:
+    """A warning per RECENT_CALLS_* variable that nothing reads, naming the one it may mean."""
+    known = known_variables()
+    lines = []
+    for name in sorted(environ):
+        if name.upper().startswith(ENV_PREFIX) and name.upper() not in known:
+            close = difflib.get_close_matches(name.upper(), sorted(known), n=1)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            lines.append(f"warning: {name} is not a recent-calls setting and is ignored{hint}")
+    return lines
