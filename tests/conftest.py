@@ -28,7 +28,7 @@ from tests.support import (
 )
 
 # A 500 is a failure everywhere (tests/unhandled.py).
-pytest_plugins = ["tests.unhandled"]
+pytest_plugins = ["tests.unhandled", "tests.endpoints"]
 
 
 @pytest.fixture(params=ENGINES)

@@ -13,9 +13,8 @@ from recent_calls.admin.local import LocalAdmin
 from recent_calls.cli.main import main
 from recent_calls.errors import NotFound, Unauthorized
 from recent_calls.storage.base import Storage
-
-from .calls import SteppedClock, make_call
-from .support import ServerFactory
+from tests.calls import SteppedClock, make_call
+from tests.support import ServerFactory
 
 HOUR_MS = 3_600_000
 BODY = {"page": 1, "rows": 1, "duration": "allhistory"}

@@ -17,9 +17,8 @@ from recent_calls.admin.control import Control, control_path, read_control, writ
 from recent_calls.settings import Settings
 from recent_calls.storage import open_storage
 from recent_calls.storage.base import Storage
-
-from .calls import make_call, rows_of
-from .support import FROZEN_NOW, serve_demo, serving
+from tests.calls import make_call, rows_of
+from tests.support import FROZEN_NOW, serve_demo, serving
 
 CONTROL = Control("http://127.0.0.1:1", "the-admin-token", os.getpid())
 

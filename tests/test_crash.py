@@ -22,10 +22,9 @@ import pytest
 
 from recent_calls.admin.credentials import IssuedCredential, issue
 from recent_calls.storage import open_storage
+from tests.calls import make_call
+from tests.pg import fresh_database
 from tests.support import NOW_MS, ServerProcess
-
-from .calls import make_call
-from .pg import fresh_database
 
 BATCH = 2000
 PUSHERS = 4

@@ -8,8 +8,7 @@ from recent_calls.admin.credentials import Authenticator, IssuedCredential, dige
 from recent_calls.errors import Unauthorized
 from recent_calls.storage import open_storage
 from recent_calls.storage.base import Storage
-
-from .calls import SteppedClock
+from tests.calls import SteppedClock
 
 NOW = 1_710_345_600_000
 

@@ -22,8 +22,7 @@ from recent_calls.errors import (
 )
 from recent_calls.settings import Settings
 from recent_calls.storage.base import Storage
-
-from .support import FROZEN_NOW, InProcessHTTP, add_tenant
+from tests.support import FROZEN_NOW, InProcessHTTP, add_tenant
 
 DATA = "/customerexperience/v1/recentCallData/us"
 BODY = {"tenantId": "acme", "page": 1, "rows": 1, "duration": "allhistory"}

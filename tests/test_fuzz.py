@@ -26,9 +26,8 @@ from recent_calls.admin.credentials import IssuedCredential
 from recent_calls.fields import SORT_COLUMNS
 from recent_calls.ingest.records import ImportedCall
 from recent_calls.query.windows import MAX_EPOCH_MS
-
-from .calls import make_call
-from .support import LiveServer, ServerFactory, add_tenant
+from tests.calls import make_call
+from tests.support import LiveServer, ServerFactory, add_tenant
 
 MODES = [GenerationMode.POSITIVE, GenerationMode.NEGATIVE]
 ADMIN_TOKEN = "fuzz-admin-token"

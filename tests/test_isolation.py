@@ -25,10 +25,9 @@ from recent_calls.admin.credentials import IssuedCredential
 from recent_calls.settings import Settings
 from recent_calls.storage import open_storage
 from recent_calls.storage.base import Storage
-
-from .calls import make_call
-from .pg import fresh_database
-from .support import FROZEN_NOW, add_tenant, serving
+from tests.calls import make_call
+from tests.pg import fresh_database
+from tests.support import FROZEN_NOW, add_tenant, serving
 
 START = 1710000000000
 ENDPOINTS = ("recentCallData", "recentCallStats", "recentCallFacets")

@@ -13,9 +13,8 @@ import pytest
 from recent_calls.admin.credentials import issue
 from recent_calls.api.logs import JsonFormatter, request_id_from
 from recent_calls.storage import open_storage
-
-from .calls import make_call
-from .support import LiveServer, ServerProcess
+from tests.calls import make_call
+from tests.support import LiveServer, ServerProcess
 
 BODY = {"page": 1, "rows": 5, "duration": "allhistory"}
 

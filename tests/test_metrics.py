@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from .calls import make_call
-from .support import LiveServer, ServerFactory
+from tests.calls import make_call
+from tests.support import LiveServer, ServerFactory
 
 DATA = "/customerexperience/v1/recentCallData/us"
 BODY = {"tenantId": "acme", "page": 1, "rows": 1, "duration": "allhistory"}

@@ -19,9 +19,8 @@ from recent_calls.demo import generate_calls
 from recent_calls.errors import QueryTimeout, ServiceUnavailable
 from recent_calls.settings import Settings
 from recent_calls.storage.base import Storage
-
-from .redis_server import redis_url
-from .support import FROZEN_NOW, LiveServer, ServerFactory, add_tenant, serving
+from tests.redis_server import redis_url
+from tests.support import FROZEN_NOW, LiveServer, ServerFactory, add_tenant, serving
 
 BODY = {"page": 1, "rows": 1, "duration": "allhistory"}
 

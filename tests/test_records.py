@@ -12,6 +12,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from recent_calls.admin.credentials import IssuedCredential
 from recent_calls.api.render import LocalDates, render_row
 from recent_calls.ingest.records import (
     MAX_START_MS,
@@ -21,8 +22,11 @@ from recent_calls.ingest.records import (
     parse_call,
     to_row,
 )
+from recent_calls.query.windows import MAX_EPOCH_MS
 from recent_calls.storage.columns import ROW_COLUMNS, CallRow
 from tests.calls import make_call
+from tests.endpoints import PUSH, auth
+from tests.support import InProcessHTTP
 
 GMT = LocalTimeReader(ZoneInfo("GMT"))
 START = 1700000000000
@@ -396,3 +400,13 @@ def test_any_call_import_accepts_renders_in_every_timezone(
             assert_renders_everywhere(row)
         else:
             assert errors and all(error.field == "line 1" for error in errors)
+
+
+@pytest.mark.parametrize("start", [MAX_START_MS + 1, MAX_EPOCH_MS])
+def test_a_start_past_what_renders_everywhere_is_refused_on_the_way_in(
+    http: InProcessHTTP, acme: IssuedCredential, start: int
+) -> None:
+    pushed = {"tenantId": "acme", "calls": [make_call("edge", start)]}
+    answer = http.post(PUSH, json=pushed, headers=auth(acme))
+    assert answer.status_code == 400
+    assert "startTime" in answer.text

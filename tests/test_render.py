@@ -11,11 +11,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from recent_calls.admin.credentials import IssuedCredential
 from recent_calls.api.render import DATA_KEYS, LocalDates, render_items, render_response, render_row
+from recent_calls.ingest.records import MAX_START_MS
 from recent_calls.query.request import parse_request
 from recent_calls.query.windows import zone
 from recent_calls.storage.base import SearchResult, Tenant
 from recent_calls.storage.columns import PAGE_SELECT, CallRow
+from tests.calls import make_call
+from tests.endpoints import DATA, FAR_ZONES, PUSH, QUERY, STATS, auth, fields_of
+from tests.support import InProcessHTTP
 
 ROW = CallRow(
     call_id="c-1",
@@ -138,3 +143,21 @@ def test_a_page_renders_each_call_as_it_renders_alone(
     for item, row in zip(alone, rows, strict=True):
         assert item["callDate"] == f"{item['callDateOnly']} {item['callTime']}"
         assert item["agentCallHandlingDuration"] == f"{row.agent_handling:.1f}"
+
+
+@pytest.mark.parametrize("start", [MAX_START_MS, MAX_START_MS - 3_600_000, 0, 1])
+def test_a_call_at_the_calendars_ends_is_queryable_and_bucketable_in_far_zones(
+    http: InProcessHTTP, acme: IssuedCredential, start: int
+) -> None:
+    pushed = {"tenantId": "acme", "calls": [make_call("edge", start)]}
+    assert http.post(PUSH, json=pushed, headers=auth(acme)).status_code == 200
+    for timezone in FAR_ZONES:
+        body = {**QUERY, "timezone": timezone, "sortColumn": "callDate"}
+        answer = http.post(DATA, json=body, headers=auth(acme))
+        assert answer.status_code == 200, (timezone, answer.text)
+        assert "edge" in {item["callId"] for item in answer.json()["data"]}
+        for interval in ("hour", "day"):
+            stats = http.post(STATS, json={**body, "interval": interval}, headers=auth(acme))
+            assert stats.status_code in (200, 400), (timezone, interval, stats.text)
+            if stats.status_code == 400:
+                assert fields_of(stats) == ["interval"]

@@ -6,8 +6,7 @@ import httpx
 import pytest
 
 from recent_calls.api.pipeline import PAGE_ANSWER as SECURITY_HEADERS
-
-from .support import LiveServer
+from tests.support import LiveServer
 
 EVERY = {
     "X-Content-Type-Options": "nosniff",

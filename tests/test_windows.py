@@ -7,7 +7,17 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from recent_calls.query.windows import ALL_HISTORY, Window, duration_window, parse_time_range, zone
+from recent_calls.admin.credentials import IssuedCredential
+from recent_calls.query.windows import (
+    ALL_HISTORY,
+    Window,
+    duration_window,
+    parse_time_range,
+    zone,
+    zone_names,
+)
+from tests.endpoints import DATA, QUERY, auth, fields_of
+from tests.support import InProcessHTTP
 
 
 def ms(text: str) -> int:
@@ -162,3 +172,20 @@ def test_malformed_time_ranges_are_rejected(text: str) -> None:
 def test_unknown_zones_are_rejected(name: str) -> None:
     with pytest.raises(KeyError):
         zone(name)
+
+
+@pytest.mark.parametrize("name", ["localtime", "Factory", "posixrules", "right/UTC", "posix/UTC"])
+def test_zone_files_that_are_not_zones_are_refused(
+    http: InProcessHTTP, acme: IssuedCredential, name: str
+) -> None:
+    assert name not in zone_names()
+    answer = http.post(DATA, json={**QUERY, "timezone": name}, headers=auth(acme))
+    assert fields_of(answer) == ["timezone"]
+
+
+@pytest.mark.parametrize("name", ["GMT", "UTC", "Etc/GMT+12", "America/St_Johns", "US/Eastern"])
+def test_iana_zones_links_and_the_references_aliases_are_accepted(
+    http: InProcessHTTP, acme: IssuedCredential, name: str
+) -> None:
+    answer = http.post(DATA, json={**QUERY, "timezone": name}, headers=auth(acme))
+    assert answer.status_code == 200, answer.text

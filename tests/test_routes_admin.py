@@ -1,0 +1,79 @@
+"""api/routes/admin.py: the admin API on the running server."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from recent_calls.admin.credentials import IssuedCredential
+from recent_calls.admin.local import LocalAdmin
+from recent_calls.query.windows import MAX_EPOCH_MS
+from recent_calls.storage.base import Storage
+from tests.endpoints import ADMIN, LONE_ESCAPE, LONE_RAW, body_with, fields_of, raw
+from tests.support import InProcessHTTP
+
+
+@pytest.mark.parametrize("text", [LONE_ESCAPE, LONE_RAW], ids=["escape", "raw"])
+def test_a_lone_surrogate_in_a_tenant_label_is_a_400_and_creates_nothing(
+    http: InProcessHTTP, storage: Storage, text: bytes
+) -> None:
+    body = body_with({"tenantId": "newco", "region": "us"}, "label", text)
+    expected = ["label"] if text == LONE_ESCAPE else ["body"]
+    assert fields_of(raw(http, "/admin/v1/tenants", body, **ADMIN)) == expected
+    assert storage.get_tenant("newco") is None
+
+
+def test_a_failing_tenant_create_leaves_no_tenant(storage: Storage) -> None:
+    admin = LocalAdmin(storage)
+    with pytest.raises(Exception):  # noqa: B017  the engine refuses the text itself
+        admin.create_tenant("newco", "us", "\ud800")
+    assert storage.get_tenant("newco") is None
+    assert [e for e in admin.audit_log("newco", 10)] == []
+    admin.create_tenant("newco", "us", "fine")
+    with pytest.raises(Exception):  # noqa: B017  a duplicate
+        admin.create_tenant("newco", "us", "again")
+    assert len(admin.list_credentials("newco")) == 1
+
+
+ADMIN_BODIES = [
+    ("/admin/v1/tenants", "POST", {"tenantId": "t1", "region": "us", "label": "x"}),
+    ("/admin/v1/tenants/acme/credentials", "POST", {"label": "x"}),
+    ("/admin/v1/tenants/acme/sync-watermark", "PUT", {"source": "s", "watermarkMs": 5}),
+    ("/admin/v1/demo", "POST", {"calls": 0, "seed": 1, "replace": False}),
+]
+
+
+BAD_VALUES = [None, 2**70, -(2**70), "text", 1.5, True, [], {}, "\x00" * 300]
+
+
+@pytest.mark.parametrize(("path", "method", "good"), ADMIN_BODIES)
+def test_every_admin_body_field_with_a_bad_value_is_a_400_naming_it(
+    http: InProcessHTTP, acme: IssuedCredential, path: str, method: str, good: dict[str, Any]
+) -> None:
+    for field in good:
+        for value in BAD_VALUES:
+            answer = http.request(method, path, json={**good, field: value}, headers=ADMIN)
+            assert answer.status_code < 500, (field, value, answer.text)
+            if answer.status_code == 400:
+                assert fields_of(answer) == [field], (field, value)
+            else:
+                # null means absent (a default applies), or a value that is merely unusual
+                assert answer.status_code in (200, 201, 204, 404, 409), (field, value, answer.text)
+
+
+def test_a_sync_watermark_of_2_to_the_70_is_a_400(
+    http: InProcessHTTP, acme: IssuedCredential
+) -> None:
+    path = "/admin/v1/tenants/acme/sync-watermark"
+    body = {"source": "s", "watermarkMs": 2**70}
+    assert fields_of(http.request("PUT", path, json=body, headers=ADMIN)) == ["watermarkMs"]
+    ok = http.request("PUT", path, json={**body, "watermarkMs": MAX_EPOCH_MS}, headers=ADMIN)
+    assert ok.status_code == 204
+
+
+def test_the_admin_api_checks_its_token_before_it_reads_the_body(http: InProcessHTTP) -> None:
+    for path in ("/admin/v1/tenants", "/admin/v1/demo", "/admin/v1/tenants/acme/credentials"):
+        assert raw(http, path, b"{not json").status_code == 401
+        assert raw(http, path, b"{not json", Authorization="Bearer wrong").status_code == 401
+        assert raw(http, path, b"{not json", **ADMIN).status_code == 400
