@@ -5,6 +5,7 @@ Only fixtures live here; what tests share besides them is in tests/support.py.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, ExitStack, contextmanager
 from typing import Any
@@ -110,3 +111,13 @@ def api(storage: Storage, database: str) -> Iterator[LiveServer]:
     http = InProcessHTTP(create_app(settings, storage=storage))
     yield LiveServer("http://testserver", storage, http)  # type: ignore[arg-type]
     http.close()
+
+
+@pytest.fixture
+def wide_umask() -> Iterator[None]:
+    """A umask that lets everyone read new files, as on many machines."""
+    previous = os.umask(0o022)
+    try:
+        yield
+    finally:
+        os.umask(previous)

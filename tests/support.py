@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import os
 import socket
+import stat
 import subprocess
 import sys
 import threading
@@ -294,3 +295,7 @@ def descendants(root: int) -> set[int]:
             found.add(child)
             todo.append(child)
     return found
+
+
+def mode_of(path: Path | str) -> int:
+    return stat.S_IMODE(os.lstat(path).st_mode)
