@@ -10,7 +10,6 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from recent_calls.admin.credentials import IssuedCredential
 from recent_calls.ingest.bulk import import_lines
 from recent_calls.query.buckets import (
     MAX_BUCKETS,
@@ -21,9 +20,8 @@ from recent_calls.query.buckets import (
 from recent_calls.storage import open_storage
 from recent_calls.storage.base import Storage
 from tests.calls import bound, make_call
-from tests.endpoints import FAR_ZONES, auth
 from tests.pg import fresh_database, postgres_server
-from tests.support import InProcessHTTP, LiveServer
+from tests.support import LiveServer
 
 HOUR = 3_600_000
 NEW_YORK = ZoneInfo("America/New_York")
@@ -357,24 +355,3 @@ def test_postgresql_answers_what_duckdb_answers(
         assert store.facets(bound("acme")).agents == ["agA"]
     assert answers[0] == answers[1]
     assert answers[0].totals.calls > 0
-
-
-@pytest.mark.parametrize(
-    "time_range",
-    [
-        "253402214400000-253402300799999",
-        "253402297200000-253402300799999",
-        "0-86399999",
-        "0-3599999",
-    ],
-)
-@pytest.mark.parametrize("interval", ["hour", "day"])
-@pytest.mark.parametrize("timezone", FAR_ZONES)
-def test_stats_over_a_window_at_the_calendars_ends_never_overflow(
-    http: InProcessHTTP, acme: IssuedCredential, time_range: str, interval: str, timezone: str
-) -> None:
-    body = {"tenantId": "acme", "timeRange": time_range, "interval": interval}
-    answer = http.post(STATS, json={**body, "timezone": timezone}, headers=auth(acme))
-    assert answer.status_code == 200, answer.text
-    buckets = answer.json()["buckets"]
-    assert buckets and all(b["start"] < b["end"] for b in buckets)
