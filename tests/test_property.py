@@ -443,7 +443,7 @@ ODD_MIDNIGHT_ZONES = (
 def test_duration_windows_match_the_reference_in_zones_with_odd_midnights(
     zone: str, now_ms: int, duration: str
 ) -> None:
-    """windows.py against the reference directly, where no server is needed."""
+    """query/windows.py against the reference directly, where no server is needed."""
     window = duration_window(duration, ZoneInfo(zone), now_ms)
     expected = reference.duration_window(duration, zone, now_ms)
     assert (window.start_ms, window.end_ms) == (expected or (None, None))

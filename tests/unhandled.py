@@ -1,6 +1,6 @@
 """A 500 is a failure everywhere: a pytest plugin (loaded by conftest.py).
 
-The request pipeline (middleware.py) logs every unhandled exception as "unhandled error" on the
+The request pipeline (api/pipeline.py) logs every unhandled exception as "unhandled error" on the
 `recent_calls` logger before it answers the one 500. This plugin records each such record for
 the whole run. A test during which one is logged fails, even if it never looked at a status;
 and the run fails at the end if any was logged at all. A test that provokes a bug on purpose

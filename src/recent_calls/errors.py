@@ -12,7 +12,7 @@ RecentCallsError                 base; every error the library raises on purpose
 |   +-- RateLimited              429, with Retry-After
 |   +-- ServiceUnavailable       503, e.g. a database that is busy or a statement timeout
 +-- ImportRejected               an import file with invalid lines (InvalidRequest over HTTP)
-+-- StorageError                 raised by storage; problems.py gives each its HTTP status
++-- StorageError                 raised by storage; api/problems.py gives each its HTTP status
     +-- DatabaseLocked           the embedded database is held by another process
     +-- DatabaseUnavailable      the database does not answer, or its pool is exhausted
     +-- QueryTimeout             a read ran past the statement timeout
@@ -20,7 +20,7 @@ RecentCallsError                 base; every error the library raises on purpose
     +-- DuplicateTenant          a tenant with that id exists already
 
 Storage raises only RecentCallsError subclasses that say what happened, never HTTP advice:
-the words a client reads are chosen where the status is (problems.py).
+the words a client reads are chosen where the status is (api/problems.py).
 """
 
 from __future__ import annotations

@@ -60,7 +60,7 @@ class FaultPlan:
 
 class FaultInjector:
     """Draws, per API request, whether to delay it and whether to answer it with a fault
-    (the request pipeline, middleware.py, acts on the draw)."""
+    (the request pipeline, api/pipeline.py, acts on the draw)."""
 
     def __init__(self, plan: FaultPlan) -> None:
         self.plan = plan

@@ -102,7 +102,7 @@ def _user_agent(scope: Scope) -> str | None:
 def write_access(
     scope: Scope, status: int, size: int, started: float, decision: object | None
 ) -> None:
-    """The one access line of a request (called by the request pipeline, middleware.py)."""
+    """The one access line of a request (called by the request pipeline, api/pipeline.py)."""
     fields: dict[str, Any] = {
         "method": scope.get("method"),
         "path": str(scope.get("path", ""))[:512],

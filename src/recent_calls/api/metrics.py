@@ -5,7 +5,7 @@ never share counts. What it holds:
 
 - `recent_calls_requests_total{method, route, status}` and the latency histogram
   `recent_calls_request_duration_seconds{method, route}`: every HTTP request, observed by the
-  request pipeline (middleware.py) when its answer ends. `route` is the route's template
+  request pipeline (api/pipeline.py) when its answer ends. `route` is the route's template
   (`/customerexperience/{version}/recentCallData/{region}`), or `unmatched`, so a scan of
   random paths cannot grow the series without bound.
 - `recent_calls_rate_limited_total`: requests refused by the rate limiter (429).

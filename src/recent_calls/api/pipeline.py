@@ -2,12 +2,12 @@
 
 For every HTTP request, in this order:
 1. a request id (the caller's `X-Request-ID` when sane, else a new one), echoed on the answer;
-2. injected faults, when configured (faults.py), on the Recent Calls API paths only;
+2. injected faults, when configured (api/faults.py), on the Recent Calls API paths only;
 3. the app itself;
 4. on the answer: the request id, the security headers (below), the RateLimit-* fields of a
-   request that took a token (ratelimit.py);
+   request that took a token (api/ratelimit.py);
 5. an unhandled exception: logged with the request id, answered with the one 500 problem;
-6. one access line (logs.py), written before the answer's last byte is sent.
+6. one access line (api/logs.py), written before the answer's last byte is sent.
 
 Security headers, the one place they are set. Every answer: `X-Content-Type-Options: nosniff`,
 `Referrer-Policy: no-referrer`, `X-Frame-Options: DENY`. API answers (JSON and problem
@@ -119,7 +119,9 @@ class Pipeline:
                 answer["logged"] = True
                 status, size = int(answer["status"]), int(answer["bytes"])
                 write_access(scope, status, size, started, state.get(STATE_KEY))
-                if self.metrics is not None:  # requests by route and status, latency (metrics.py)
+                if (
+                    self.metrics is not None
+                ):  # requests by route and status, latency (api/metrics.py)
                     decision = state.get(STATE_KEY)
                     limited = isinstance(decision, Decision) and not decision.allowed
                     self.metrics.observe(scope, status, time.perf_counter() - started, limited)

@@ -1,7 +1,7 @@
 """The one error handler: every error leaves as an application/problem+json document.
 
 `as_problem` maps every error the library raises on purpose to its status and the words a
-client reads. Anything else is a bug: the request pipeline (middleware.py) logs it with the
+client reads. Anything else is a bug: the request pipeline (api/pipeline.py) logs it with the
 request id and answers `internal_error()`, the one 500 of the server.
 """
 

@@ -201,7 +201,7 @@ def make_limiter(settings: Settings) -> Limiter | None:
 
 async def enforce(request: Request, limiter: Limiter | None, credential: Credential) -> None:
     """Take a token from the credential's bucket, or answer 429; the request pipeline
-    (middleware.py) puts the decision's fields on the answer."""
+    (api/pipeline.py) puts the decision's fields on the answer."""
     if limiter is None:
         return
     decision = await limiter.take(credential.key_hash)

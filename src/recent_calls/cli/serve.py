@@ -82,7 +82,7 @@ def banner(url: str, database: str, issued: list[IssuedCredential], faults: str 
 
 
 def _run(app: object, sock: socket.socket, log_level: str) -> None:
-    # Our own access log (logs.py) replaces uvicorn's: JSON, with request ids, no query strings.
+    # Our own access log (api/logs.py) replaces uvicorn's: JSON, with request ids, no query strings.
     config = uvicorn.Config(
         app,  # type: ignore[arg-type]
         log_level=log_level,
@@ -116,7 +116,7 @@ def serve(
     """Run the server until interrupted; `demo_calls` seeds empty demo tenants first.
 
     With `settings.workers` > 1 (a server database only), that many API processes share the
-    socket (workers.py). Returns the exit status.
+    socket (cli/workers.py). Returns the exit status.
     """
     check_workers(settings)
     embedded = not is_server_url(settings.database)

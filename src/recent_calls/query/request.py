@@ -304,7 +304,7 @@ class CallQuery:
     """A validated request: which window, which filters, which page, in what order.
 
     The tenant it names is not part of it: storage reads calls only of the `Tenant` the caller's
-    credential is bound to (views/common.py `bind_tenant`).
+    credential is bound to (api/routes/common.py `bind_tenant`).
     """
 
     request: RecentCallsRequest

@@ -433,7 +433,7 @@ class Storage(ABC):
         )
 
     def search(self, tenant: Tenant, query: CallQuery) -> SearchResult:
-        """Exact hits and one page of the tenant's calls matching `query` (see ordering.py)."""
+        """Exact hits and one page of the tenant's calls matching `query` (query/ordering.py)."""
         where = self._where(tenant, query)
         ordering = Ordering.of(query, self.dialect)
 
@@ -465,8 +465,8 @@ class Storage(ABC):
         self, tenant: Tenant, query: CallQuery, interval: str, grouping: Grouping | None = None
     ) -> StatsResponse:
         """The tenant's matching calls per local hour or day of the query's window, with totals
-        (stats.py), and broken down by `grouping` when given (breakdowns.py), all from one
-        snapshot. TooManyBuckets when the window holds more buckets than one answer may."""
+        (query/buckets.py), and broken down by `grouping` when given (query/breakdowns.py), all
+        from one snapshot. TooManyBuckets when the window holds more buckets than one answer may."""
         where = self._where(tenant, query)
         scope = scoped(tenant.tenant_id, self.dialect)
         tz = zone(query.timezone)

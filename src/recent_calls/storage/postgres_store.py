@@ -6,7 +6,7 @@ binary COPY into a temporary table and is upserted from there into `calls`, all 
 transaction that `commit` ends, on a worker thread so that the server stores one batch while
 the caller parses the next. Connection failures, pool exhaustion, statement timeouts and
 deadlocks surface as the domain errors DatabaseUnavailable, QueryTimeout and WriteConflict
-(problems.py answers each with a 503 and Retry-After).
+(api/problems.py answers each with a 503 and Retry-After).
 """
 
 from __future__ import annotations

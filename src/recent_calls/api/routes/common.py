@@ -1,7 +1,7 @@
 """What every endpoint needs: the app's parts, the route, the caller's credential, a body.
 
 A request to the API takes one trip to a worker thread and one read snapshot in the steady
-state: credentials and tenants come from the authenticator's cache (credentials.py), so only
+state: credentials and tenants come from the authenticator's cache (admin/credentials.py), so only
 the query itself runs in the thread.
 """
 
@@ -39,7 +39,7 @@ VERSIONS = ("v1",)
 
 @dataclass(frozen=True)
 class Parts:
-    """The app's parts, made once per app (app.py) and handed to every view."""
+    """The app's parts, made once per app (api/app.py) and handed to every view."""
 
     settings: Settings
     clock: Clock

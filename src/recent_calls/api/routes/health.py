@@ -4,7 +4,7 @@
 - `/readyz`: 200 when this process can serve the API now: the database answers, its schema is at
   the version this release migrates to, and the calls table can be read; else 503. Point a load
   balancer's readiness probe here, and a liveness probe at `/healthz`.
-- `/metrics`: the Prometheus text format (metrics.py).
+- `/metrics`: the Prometheus text format (api/metrics.py).
 """
 
 from __future__ import annotations
