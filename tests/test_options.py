@@ -21,7 +21,8 @@ def test_a_misspelled_variable_is_reported_with_the_name_it_may_mean() -> None:
 def test_every_setting_of_the_server_and_the_client_is_known() -> None:
     known = known_variables()
     assert {"RECENT_CALLS_DATABASE", "RECENT_CALLS_REDIS_URL", "RECENT_CALLS_API_KEY"} <= known
-    assert unknown_variables({name: "" for name in known} | {"PATH": "/bin"}) == []
+    others = {"PATH": "/bin", "RECENT_CALLS_TEST_POSTGRES": "postgresql://"}
+    assert unknown_variables({name: "" for name in known} | others) == []
 
 
 def test_the_command_line_warns_at_start_and_still_runs(tmp_path: Path) -> None:

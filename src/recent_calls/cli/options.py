@@ -49,6 +49,10 @@ def database_option(command: F) -> F:
     )(command)
 
 
+_TESTS = ENV_PREFIX + "TEST_"
+"""The test suite's own variables (tests/pg.py), which no setting reads."""
+
+
 def known_variables() -> set[str]:
     """Every RECENT_CALLS_* variable the server's or the client's settings read."""
     names = set(Settings.model_fields) | set(ClientSettings.model_fields)
@@ -60,7 +64,8 @@ def unknown_variables(environ: Mapping[str, str] = os.environ) -> list[str]:
     known = known_variables()
     lines = []
     for name in sorted(environ):
-        if name.upper().startswith(ENV_PREFIX) and name.upper() not in known:
+        upper = name.upper()
+        if upper.startswith(ENV_PREFIX) and upper not in known and not upper.startswith(_TESTS):
             close = difflib.get_close_matches(name.upper(), sorted(known), n=1)
             hint = f" (did you mean {close[0]}?)" if close else ""
             lines.append(f"warning: {name} is not a recent-calls setting and is ignored{hint}")
