@@ -150,6 +150,10 @@ class Storage(ABC):
     def close(self) -> None:
         """Release connections and files."""
 
+    @abstractmethod
+    def pool_stats(self) -> dict[str, int]:
+        """Connection figures for /metrics: `size` always, and the engine's others by name."""
+
     def compact(self) -> bool:
         """Re-cluster call data for fast scans when it needs it; True if it did work."""
         return False

@@ -183,6 +183,11 @@ class DuckDBStorage(Storage):
     def _is_unique_violation(self, error: Exception) -> bool:
         return isinstance(error, duckdb.ConstraintException)
 
+    def pool_stats(self) -> dict[str, int]:
+        """`size`: the open cursors, one per thread that used the database."""
+        with self._cursors_lock:
+            return {"size": len(self._cursors)}
+
     def close(self) -> None:
         with self._cursors_lock:
             for cursor in self._cursors:

@@ -289,6 +289,15 @@ class PostgresStorage(Storage):
     def _is_unique_violation(self, error: Exception) -> bool:
         return isinstance(error, pg_errors.UniqueViolation)
 
+    def pool_stats(self) -> dict[str, int]:
+        """The pool's connections (`size`), the idle ones (`available`), and `waiting` clients."""
+        stats = self._pool.get_stats()
+        return {
+            "size": stats.get("pool_size", 0),
+            "available": stats.get("pool_available", 0),
+            "waiting": stats.get("requests_waiting", 0),
+        }
+
     def close(self) -> None:
         self._pool.close()
 
