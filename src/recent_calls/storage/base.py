@@ -199,6 +199,18 @@ class Storage(ABC):
         rows = self._read(lambda run: run("SELECT max(version) FROM schema_migrations", {}))
         return int(rows[0][0] or 0)
 
+    def check_ready(self) -> int:
+        """The schema version, once the database answers, its calls table can be read and it
+        takes writes; else the StorageError that says why not."""
+        version = self.schema_version()
+        self.count_calls("")  # a read of the calls table, which every query needs
+        self._check_writable()
+        return version
+
+    def _check_writable(self) -> None:
+        """Raise a StorageError if the database would refuse a write now (engines that can)."""
+        return None
+
     # -- tenants and credentials ---------------------------------------------------------------
 
     @property

@@ -26,7 +26,14 @@ from psycopg import errors as pg_errors
 from psycopg_pool import ConnectionPool
 
 from ..clock import Clock, system_clock
-from ..errors import DatabaseUnavailable, QueryTimeout, StorageError, WriteConflict
+from ..errors import (
+    DatabaseRefused,
+    DatabaseUnavailable,
+    QueryTimeout,
+    StorageError,
+    StorageFull,
+    WriteConflict,
+)
 from ..filters import Where, only_window
 from ..query import CallQuery
 from .base import CallImport, Rows, Run, Storage, UpsertResult
@@ -164,13 +171,48 @@ def redact(url: str) -> str:
     return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
 
 
-def _unavailable(exc: psycopg.Error, timeout_ms: int | None = None) -> StorageError:
+# SQLSTATEs of a server that answers but cannot do the work for reasons of its own (settings,
+# privileges, a search_path without the schema): the client can do nothing about them.
+_REFUSALS = {
+    "25006": "it is read-only",  # read_only_sql_transaction: default_transaction_read_only
+    "42P01": "its schema is not where the server looks for it",  # undefined_table
+    "3F000": "its schema is not where the server looks for it",  # invalid_schema_name
+    "42883": "its schema is not where the server looks for it",  # undefined_function
+    "42501": "the server's role lacks a privilege",  # insufficient_privilege
+}
+
+
+def _storage_error(
+    exc: psycopg.Error, timeout_ms: int | None = None, *, write: bool = False
+) -> StorageError | None:
+    """The domain error for what PostgreSQL raised; None for what is not the server's doing
+    (a unique violation the caller handles, or a bug)."""
     if isinstance(exc, pg_errors.QueryCanceled):
-        return QueryTimeout(timeout_ms)
+        return QueryTimeout(timeout_ms, write=write)
+    if isinstance(exc, pg_errors.DiskFull):
+        log.error("PostgreSQL's disk is full: %s", exc)
+        return StorageFull(f"PostgreSQL's disk is full: {exc}")
+    reason = _REFUSALS.get(exc.sqlstate or "")
+    if exc.sqlstate == "25006" and not write:
+        reason = None  # reads run READ ONLY on purpose: a write in one is a bug
+    if reason is not None:
+        log.warning("PostgreSQL refused the work (%s): %s", reason, exc)
+        return DatabaseRefused(reason, str(exc))
+    # Connection, resource, operator and system errors, and the server's internal ones (XX).
+    if not isinstance(exc, psycopg.OperationalError) and not (exc.sqlstate or "").startswith("XX"):
+        return None
     log.warning("PostgreSQL is unavailable: %s", exc)
     if isinstance(exc, pg_errors.TransactionRollback):
         return WriteConflict(str(exc.sqlstate))
     return DatabaseUnavailable(f"PostgreSQL is not answering: {exc}".strip())
+
+
+def _unavailable(
+    exc: psycopg.Error, timeout_ms: int | None = None, *, write: bool = False
+) -> StorageError:
+    """The domain error for a failure that is certainly the server's (connecting, the pool)."""
+    error = _storage_error(exc, timeout_ms, write=write)
+    return DatabaseUnavailable(f"PostgreSQL is not answering: {exc}") if error is None else error
 
 
 def _log_notice(diagnostic: psycopg.errors.Diagnostic) -> None:
@@ -245,13 +287,18 @@ class PostgresStorage(Storage):
     # -- engine primitives -------------------------------------------------------------------
 
     @contextmanager
-    def _connection(self, timeout_ms: int | None = None) -> Iterator[Connection]:
-        """A pooled connection; connection failures and timeouts become domain errors."""
+    def _connection(
+        self, timeout_ms: int | None = None, *, write: bool = False
+    ) -> Iterator[Connection]:
+        """A pooled connection; failures of the server, not the caller, become domain errors."""
         try:
             with self._pool.connection() as conn:
                 yield conn
-        except psycopg.OperationalError as exc:
-            raise _unavailable(exc, timeout_ms) from None
+        except psycopg.Error as exc:
+            error = _storage_error(exc, timeout_ms, write=write)
+            if error is None:
+                raise
+            raise error from None
 
     def _runner(self, conn: Connection) -> Run:
         def run(sql: str, params: dict[str, Any]) -> Rows:
@@ -263,9 +310,14 @@ class PostgresStorage(Storage):
         return run
 
     def _transaction(
-        self, begin: str, work: Callable[[Run], T], *, timeout_ms: int | None = None
+        self,
+        begin: str,
+        work: Callable[[Run], T],
+        *,
+        timeout_ms: int | None = None,
+        write: bool = False,
     ) -> T:
-        with self._connection(timeout_ms) as conn:
+        with self._connection(timeout_ms, write=write) as conn:
             conn.execute(begin)
             try:
                 result = work(self._runner(conn))
@@ -284,10 +336,17 @@ class PostgresStorage(Storage):
         return self._transaction(begin, work, timeout_ms=timeout_ms)
 
     def _write(self, work: Callable[[Run], T]) -> T:
-        return self._transaction(_WRITE, work)
+        return self._transaction(_WRITE, work, write=True)
 
     def _is_unique_violation(self, error: Exception) -> bool:
         return isinstance(error, pg_errors.UniqueViolation)
+
+    def _check_writable(self) -> None:
+        # A read-only server (default_transaction_read_only, a standby) answers every read and
+        # refuses every push: readiness asks what a write transaction would be.
+        found = self._write(lambda run: run("SHOW transaction_read_only", {}))
+        if found and str(found[0][0]) == "on":
+            raise DatabaseRefused(_REFUSALS["25006"], "transaction_read_only is on")
 
     def pool_stats(self) -> dict[str, int]:
         """The pool's connections (`size`), the idle ones (`available`), and `waiting` clients."""
@@ -423,8 +482,9 @@ class _PostgresImport(CallImport):
             conn.execute(f"CREATE TEMP TABLE {self.table} (seq bigint NOT NULL, {_STAGED_COLUMNS})")
         except BaseException as exc:
             self._release(discard=True)
-            if isinstance(exc, psycopg.OperationalError):
-                raise _unavailable(exc) from None
+            mapped = _storage_error(exc, write=True) if isinstance(exc, psycopg.Error) else None
+            if mapped is not None:
+                raise mapped from None
             raise
         self._copy = f"COPY {self.table} (seq, {_NAMES}) FROM STDIN"
         self._upserts = (_upsert_sql(self.table, first=True), _upsert_sql(self.table, first=False))
@@ -497,8 +557,9 @@ class _PostgresImport(CallImport):
         if error is None:
             return
         self._release(discard=True)
-        if isinstance(error, psycopg.OperationalError):
-            raise _unavailable(error) from None
+        mapped = _storage_error(error, write=True) if isinstance(error, psycopg.Error) else None
+        if mapped is not None:
+            raise mapped from None
         raise error
 
     def _fail(self, error: BaseException) -> None:
