@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from ..breakdowns import Grouping, breakdown_of, build_breakdown
+from ..circuit import Breaker
 from ..clock import Clock, system_clock
 from ..directory import Entry
 from ..errors import DuplicateTenant
@@ -96,6 +97,8 @@ class Storage(ABC):
     # The longest a read may run before it is stopped (QueryTimeout); None: no limit. Engines
     # apply it to `_read`; set it with `set_statement_timeout`.
     statement_timeout_ms: int | None = None
+    # The circuit breaker of a remote database (circuit.py); None for an embedded one.
+    breaker: Breaker | None = None
 
     def __init__(self, clock: Clock = system_clock) -> None:
         self.clock = clock

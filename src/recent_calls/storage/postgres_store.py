@@ -25,6 +25,7 @@ import psycopg
 from psycopg import errors as pg_errors
 from psycopg_pool import ConnectionPool
 
+from ..circuit import Breaker
 from ..clock import Clock, system_clock
 from ..errors import (
     DatabaseRefused,
@@ -245,9 +246,13 @@ class PostgresStorage(Storage):
         connect_timeout: float = 10.0,
         application_name: str = "recent-calls",
         clock: Clock = system_clock,
+        breaker_open_s: float = 5.0,
     ) -> None:
         super().__init__(clock)
         self.url = url
+        # Down or out of connections, the pool makes each caller wait `timeout`: once that is
+        # known, callers are refused at once, and one probe a period finds the server back.
+        self._breaker = self.breaker = Breaker("PostgreSQL", open_s=breaker_open_s)
         self._connect_kwargs: dict[str, Any] = {
             "application_name": application_name,
             # Import batches arrive as UTF-8 COPY text: the session must read them as such.
@@ -291,14 +296,35 @@ class PostgresStorage(Storage):
         self, timeout_ms: int | None = None, *, write: bool = False
     ) -> Iterator[Connection]:
         """A pooled connection; failures of the server, not the caller, become domain errors."""
+        with self._guarded():
+            try:
+                with self._pool.connection() as conn:
+                    yield conn
+            except psycopg.Error as exc:
+                error = _storage_error(exc, timeout_ms, write=write)
+                if error is None:
+                    raise
+                raise error from None
+
+    @contextmanager
+    def _guarded(self) -> Iterator[None]:
+        """Refuse at once while the circuit is open; tell the breaker if the server answered."""
+        if not self._breaker.allow():
+            raise DatabaseUnavailable(
+                "PostgreSQL was not answering moments ago (circuit open; the next try in "
+                f"{self._breaker.retry_after()} s)"
+            )
+        answered = True
         try:
-            with self._pool.connection() as conn:
-                yield conn
-        except psycopg.Error as exc:
-            error = _storage_error(exc, timeout_ms, write=write)
-            if error is None:
-                raise
-            raise error from None
+            yield
+        except DatabaseUnavailable:
+            answered = False
+            raise
+        finally:
+            if answered:  # any other outcome, an error included, came from a server that answered
+                self._breaker.succeeded()
+            else:
+                self._breaker.failed()
 
     def _runner(self, conn: Connection) -> Run:
         def run(sql: str, params: dict[str, Any]) -> Rows:
@@ -473,10 +499,11 @@ class _PostgresImport(CallImport):
         self._error: BaseException | None = None
         self._batches: queue.Queue[bytes | None] = queue.Queue(maxsize=1)
         self._worker: threading.Thread | None = None
-        try:
-            conn = storage._pool.getconn()
-        except psycopg.OperationalError as exc:
-            raise _unavailable(exc) from None
+        with storage._guarded():
+            try:
+                conn = storage._pool.getconn()
+            except psycopg.OperationalError as exc:
+                raise _unavailable(exc) from None
         self.conn: Connection | None = conn
         try:
             conn.execute(f"CREATE TEMP TABLE {self.table} (seq bigint NOT NULL, {_STAGED_COLUMNS})")

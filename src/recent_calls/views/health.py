@@ -15,11 +15,12 @@ import logging
 from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 
+from ..circuit import CLOSED, Breaker
 from ..errors import ServiceUnavailable, StorageError
 from ..metrics import CONTENT_TYPE, Metrics
 from ..problems import as_problem
 from ..storage.migrations import MIGRATIONS
-from .common import PartsDep
+from .common import Parts, PartsDep
 
 log = logging.getLogger("recent_calls")
 
@@ -53,14 +54,40 @@ async def healthz(parts: PartsDep) -> dict[str, object]:
 async def readyz(parts: PartsDep) -> dict[str, object]:
     storage = parts.storage
     try:
+        # Also the probe that closes an open circuit when no other request comes.
         version = await run_in_threadpool(storage.check_ready)
     except Exception as exc:  # whatever the engine raised, the answer is a 503
-        raise _not_ready("readiness check", exc) from None
+        error = _not_ready("readiness check", exc)
+        breaker = storage.breaker
+        if breaker is not None and breaker.state != CLOSED:
+            wait = breaker.retry_after()
+            error = ServiceUnavailable(
+                f"{error.detail} The database is known to be down (circuit open): requests "
+                f"fail at once until a probe finds it back, the next in {wait} s.",
+                retry_after=wait,
+            )
+        raise error from None
     if version < LATEST_SCHEMA:
         raise ServiceUnavailable(
             f"The database schema is at version {version}, not {LATEST_SCHEMA}.", retry_after=5
         )
-    return {"status": "ready", "engine": storage.engine, "schemaVersion": version}
+    return {
+        "status": "ready",
+        "engine": storage.engine,
+        "schemaVersion": version,
+        "circuits": _circuits(parts),
+    }
+
+
+def _circuits(parts: Parts) -> dict[str, str]:
+    """The state of each dependency's circuit breaker: closed, open or half-open."""
+    circuits = {}
+    if parts.storage.breaker is not None:
+        circuits["database"] = parts.storage.breaker.state
+    breaker = getattr(parts.limiter, "breaker", None)
+    if isinstance(breaker, Breaker):
+        circuits["redis"] = breaker.state
+    return circuits
 
 
 @router.get(
