@@ -32,6 +32,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+MAX_REPORTED_ERRORS = 1000
+"""The most field errors one answer lists (imports of millions of bad lines count the rest)."""
+
 
 @dataclass(frozen=True)
 class FieldError:
