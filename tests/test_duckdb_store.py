@@ -1,20 +1,26 @@
 """The embedded engine after a full disk: the write that hit it is a 507, nothing acknowledged
-is lost, and the server recovers by itself once there is room again (no restart).
+is lost, and the server recovers by itself once there is room again (no restart). A WAL left
+by a crash is logged on open; a corrupt one is one line of error, never a traceback.
 
-The database lives on a small tmpfs the test mounts (root only: CI runs as root).
+The full disk is a small tmpfs the test mounts (root only: CI runs as root).
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import orjson
 import pytest
+from click.testing import CliRunner
 
 from recent_calls.app import create_app
+from recent_calls.cli import main
 from recent_calls.settings import Settings
 from recent_calls.storage.duckdb_store import REOPEN_INTERVAL_S, DuckDBStorage
 from tests.calls import make_call
@@ -104,3 +110,76 @@ def test_a_full_disk_is_a_507_and_the_server_recovers_without_a_restart(
         http.close()
         storage.close()
     assert os.path.exists(path)
+
+
+def _crashed_with_a_wal(path: str) -> int:
+    """Store calls in `path` from a process that dies without closing it; the WAL's size."""
+    code = (
+        "import os, sys\n"
+        "from recent_calls.storage import open_storage\n"
+        "from tests.calls import make_call, rows_of\n"
+        "store = open_storage(sys.argv[1])\n"
+        "store.create_tenant('acme', 'us')\n"
+        "for batch in range(5):\n"
+        "    store.upsert_calls('acme', rows_of(*(make_call(f'{batch}-{i}', 1700000000000 + i)"
+        " for i in range(200))))\n"
+        "os._exit(0)\n"
+    )
+    subprocess.run([sys.executable, "-c", code, path], check=True, cwd=Path(__file__).parent.parent)
+    return os.path.getsize(f"{path}.wal")
+
+
+def test_a_corrupt_wal_at_start_is_one_line_of_error(tmp_path: Path) -> None:
+    path = str(tmp_path / "calls.duckdb")
+    size = _crashed_with_a_wal(path)
+    with open(f"{path}.wal", "r+b") as wal:
+        wal.seek(size // 2)
+        wal.write(b"\xff" * 64)
+    source = tmp_path / "calls.jsonl"
+    source.write_bytes(b"")
+    result = CliRunner().invoke(
+        main, ["import", "--tenant", "acme", "--database", path, str(source)]
+    )
+    assert result.exit_code == 1
+    assert "Traceback" not in result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1, result.output
+    assert f"{path}.wal cannot be replayed" in lines[0]
+    assert "move the .wal file aside" in lines[0]
+
+
+def test_a_wal_left_at_start_is_logged_with_what_a_truncated_one_loses(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = str(tmp_path / "calls.duckdb")
+    size = _crashed_with_a_wal(path)
+    with open(f"{path}.wal", "r+b") as wal:
+        wal.truncate(size * 2 // 3)  # cut: some acknowledged calls are gone
+    with caplog.at_level(logging.WARNING, logger="recent_calls"):
+        storage = DuckDBStorage(path)
+    try:
+        assert storage.count_calls("acme") < 1000
+    finally:
+        storage.close()
+    logged = [r.getMessage() for r in caplog.records if ".wal" in r.getMessage()]
+    assert logged and "calls past the cut are lost" in logged[0], caplog.text
+
+
+def test_a_full_disk_during_import_is_one_line_of_error(small_disk: Path, tmp_path: Path) -> None:
+    path = str(small_disk / "calls.duckdb")
+    storage = DuckDBStorage(path)
+    storage.migrate()
+    storage.create_tenant("acme", "us")
+    storage.close()
+    source = tmp_path / "calls.jsonl"  # beside the small disk, not on it
+    with source.open("wb") as lines:
+        for i in range(300_000):
+            call = make_call(f"c{i}", START + i, callerName=f"caller {i}")
+            lines.write(orjson.dumps(call) + b"\n")
+    result = CliRunner().invoke(
+        main, ["import", "--tenant", "acme", "--database", path, str(source)]
+    )
+    assert result.exit_code == 1
+    assert "Traceback" not in result.output
+    lines_out = result.output.strip().splitlines()
+    assert len(lines_out) == 1 and "is full" in lines_out[0], result.output

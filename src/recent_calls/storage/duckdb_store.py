@@ -45,6 +45,30 @@ def _disk_full(exc: BaseException) -> bool:
     return "No space left on device" in str(exc)
 
 
+def _first_line(exc: BaseException) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+def _note_leftover_wal(path: str) -> None:
+    """Log a write-ahead log left by a process that did not close the database.
+
+    DuckDB replays it on open and silently drops what follows an entry cut off at its end: after
+    a crash that is a write nobody was told had succeeded, but a WAL truncated later (a copy, a
+    full disk) loses calls that were acknowledged. Nothing tells the two apart, so say it."""
+    try:
+        size = os.path.getsize(f"{path}.wal")
+    except OSError:
+        return
+    if size:
+        log.warning(
+            "%s.wal (%d bytes) was left by a process that did not close the database; it is "
+            "replayed now, and a transaction cut off at its end is dropped: if the file was "
+            "truncated, acknowledged calls past the cut are lost too",
+            path,
+            size,
+        )
+
+
 _ARROW_TYPES = {
     "VARCHAR": pa.string(),
     "BIGINT": pa.int64(),
@@ -134,6 +158,8 @@ class DuckDBStorage(Storage):
                 with contextlib.suppress(FileNotFoundError, PermissionError):
                     os.chmod(existing, 0o600)
         self.read_only = read_only
+        if on_disk:
+            _note_leftover_wal(path)
         try:
             self._connection = duckdb.connect(path, read_only=read_only)
         except duckdb.IOException as exc:
@@ -141,7 +167,16 @@ class DuckDBStorage(Storage):
                 raise DatabaseLocked(
                     f"{path} is open in another process (a running `recent-calls serve`?)"
                 ) from None
-            raise
+            raise DatabaseUnavailable(f"cannot open {path}: {_first_line(exc)}") from None
+        except duckdb.Error as exc:
+            if "WAL" not in str(exc):
+                raise DatabaseUnavailable(f"cannot open {path}: {_first_line(exc)}") from None
+            raise DatabaseUnavailable(
+                f"cannot open {path}: its write-ahead log {path}.wal cannot be replayed "
+                f"({_first_line(exc)}). Restore the database from a backup, or move the .wal "
+                "file aside to open it as of its last checkpoint (the calls stored since are "
+                "then lost)"
+            ) from None
         # A thread's cursor belongs to one opening of the database (see `_recover`).
         self._generation = 0
         self._failure: str | None = None  # why the open database is unusable, until reopened
