@@ -149,11 +149,11 @@ def _check_lines(block: bytes | str, first: int, limit: int) -> None:
         start, number = end + 1, number + 1
 
 
-def _read(source: Any, size: int) -> bytes | str:
+def _read(source: Any, size: int) -> Any:
     """Up to `size` of `source`; InvalidRequest naming the file when it cannot be read (a
     device or special file that refuses reads), instead of an OSError and its traceback."""
     try:
-        chunk: bytes | str = source.read(size)
+        chunk = source.read(size)
     except OSError as exc:
         name = getattr(source, "name", None)
         shown = name if isinstance(name, str) and name else "the file"
