@@ -106,3 +106,26 @@ def test_an_unreadable_special_file_is_one_line_of_error(storage: Storage, datab
     assert result.output.strip().splitlines() == [
         "Error: /proc/self/mem cannot be read (Input/output error); nothing was imported."
     ]
+
+
+def test_the_admin_api_reads_the_line_limit_from_its_settings(
+    storage: Storage, database: str
+) -> None:
+    settings = Settings(
+        database=database, now=FROZEN_NOW, admin_token="secret", max_line_bytes=1000
+    )
+    http = InProcessHTTP(create_app(settings, storage=storage))
+    admin = {"Authorization": "Bearer secret"}
+    try:
+        created = http.post(
+            "/admin/v1/tenants", json={"tenantId": "acme", "region": "us"}, headers=admin
+        )
+        assert created.status_code == 201, created.text
+        line = orjson.dumps(make_call("a", START, callerName="x" * 2000)) + b"\n"
+        refused = http.post("/admin/v1/tenants/acme/import", content=line, headers=admin)
+        assert refused.status_code == 400, refused.text
+        assert refused.json()["errors"] == [
+            {"field": "line 1", "message": "is longer than 1000 bytes"}
+        ]
+    finally:
+        http.close()

@@ -31,7 +31,7 @@ from .errors import (
     NotFound,
     problem_error,
 )
-from .imports import ImportReport, import_lines
+from .imports import MAX_LINE_BYTES, ImportReport, import_lines
 from .settings import Settings
 from .storage import open_storage
 from .storage.base import AuditEntry, Storage
@@ -91,9 +91,14 @@ class LocalAdmin:
     """Administration directly on an open database."""
 
     def __init__(
-        self, storage: Storage, clock: Clock | None = None, actor: str | None = None
+        self,
+        storage: Storage,
+        clock: Clock | None = None,
+        actor: str | None = None,
+        max_line_bytes: int = MAX_LINE_BYTES,
     ) -> None:
         self.storage = storage
+        self.max_line_bytes = max_line_bytes
         self.clock = clock or storage.clock
         self.actor = actor or local_actor()
 
@@ -170,7 +175,12 @@ class LocalAdmin:
         self, tenant_id: str, source: IO[bytes], *, timezone: str, skip_invalid: bool
     ) -> ImportReport:
         report = import_lines(
-            self.storage, tenant_id, source, timezone=timezone, skip_invalid=skip_invalid
+            self.storage,
+            tenant_id,
+            source,
+            timezone=timezone,
+            skip_invalid=skip_invalid,
+            max_line_bytes=self.max_line_bytes,
         )
         detail = f"received={report.received} inserted={report.inserted} "
         self._audit("calls.import", tenant_id, "", detail + f"replaced={report.replaced}")

@@ -39,7 +39,9 @@ def _admin(request: Request, parts: PartsDep) -> LocalAdmin:
     said = request.headers.get(ACTOR_HEADER, "")
     client = request.client.host if request.client else "unknown"
     actor = f"admin-api:{said}" if SANE_ACTOR.fullmatch(said) else f"admin-api@{client}"
-    return LocalAdmin(parts.storage, parts.clock, actor=actor)
+    return LocalAdmin(
+        parts.storage, parts.clock, actor=actor, max_line_bytes=parts.settings.max_line_bytes
+    )
 
 
 AdminDep = Annotated[LocalAdmin, Depends(_admin)]
