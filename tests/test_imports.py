@@ -297,8 +297,9 @@ def _maintenance(storage: Storage) -> tuple[Any, ...]:
     # views are flushed by each backend later, so a test that reads them races).
     if citus_mode():
         # On Citus the coordinator's `calls` is an empty shell: the rows and their figures are
-        # in the shards, on the workers.
-        return storage._read(
+        # in the shards, on the workers (asked outside a READ ONLY transaction, which Citus may
+        # refuse to fan out from).
+        return storage._write(
             lambda run: run(
                 "SELECT bool_or(split_part(result, ',', 1)::int > 0), "
                 "sum(split_part(result, ',', 2)::real) FROM run_command_on_shards('calls', "
