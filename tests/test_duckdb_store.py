@@ -1,12 +1,191 @@
-"""storage/duckdb_store.py: the embedded engine's files."""
+"""storage/duckdb_store.py: the embedded engine's files, and what it does after a full disk.
+
+After a full disk: the write that hit it is a 507, nothing acknowledged
+is lost, and the server recovers by itself once there is room again (no restart). A WAL left
+by a crash is logged on open; a corrupt one is one line of error, never a traceback.
+
+The full disk is a small tmpfs the test mounts (root only: CI runs as root).
+"""
 
 from __future__ import annotations
 
+import logging
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
+import orjson
+import pytest
+from click.testing import CliRunner
+
+from recent_calls.api.app import create_app
+from recent_calls.cli.main import main
+from recent_calls.settings import Settings
 from recent_calls.storage import open_storage
+from recent_calls.storage.duckdb_store import REOPEN_INTERVAL_S, DuckDBStorage
 from tests.calls import make_call, rows_of
-from tests.support import mode_of
+from tests.support import FROZEN_NOW, InProcessHTTP, add_tenant, mode_of
+
+START = 1_710_000_000_000
+BATCH = 1000
+BODY = {"tenantId": "acme", "page": 1, "rows": 1, "duration": "allhistory"}
+
+
+def _mount(where: Path, size: str, *options: str) -> subprocess.CompletedProcess[str]:
+    opts = ",".join((*options, f"size={size}"))
+    return subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", opts, "tmpfs", str(where)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 3 MiB tmpfs; the test may grow it with `_mount(disk, size, "remount")`."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mounted = _mount(disk, "3m")
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here (needs root): {mounted.stderr.strip()}")
+    try:
+        yield disk
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], check=False)
+
+
+def _batch(number: int) -> dict[str, object]:
+    calls = [make_call(f"b{number}-{i}", START + i) for i in range(BATCH)]
+    return {"tenantId": "acme", "calls": calls}
+
+
+def test_a_full_disk_is_a_507_and_the_server_recovers_without_a_restart(
+    small_disk: Path,
+) -> None:
+    path = str(small_disk / "calls.duckdb")
+    storage = DuckDBStorage(path)
+    storage.migrate()
+    # A checkpoint every 256 KiB of WAL, not DuckDB's 16 MiB: the disk then fills during one,
+    # the case that left the database invalid until a restart, in seconds.
+    storage._cursor().execute("SET checkpoint_threshold = '256KiB'")
+    credential = add_tenant(storage, "acme", "us", [])
+    headers = {"8x8-apikey": credential.api_key, "token": credential.token}
+    http = InProcessHTTP(create_app(Settings(database=path, now=FROZEN_NOW), storage=storage))
+    try:
+        acknowledged = 0
+        for number in range(200):
+            pushed = http.post(
+                "/customerexperience/v1/calls/us", json=_batch(number), headers=headers
+            )
+            if pushed.status_code != 200:
+                break
+            acknowledged += 1
+        else:
+            pytest.fail("the disk never filled")
+        assert pushed.status_code == 507, pushed.text
+        assert pushed.headers["content-type"] == "application/problem+json"
+        assert "disk is full" in pushed.json()["detail"]
+        assert "Retry-After" in pushed.headers
+        # While it is full: answers are 200, 503 or 507, never a 500 (the test plugin checks).
+        for _ in range(3):
+            read = http.post("/customerexperience/v1/recentCallData/us", json=BODY, headers=headers)
+            assert read.status_code in (200, 503, 507), read.text
+            assert http.get("/healthz").status_code in (200, 503)
+        assert _mount(small_disk, "64m", "remount").returncode == 0
+        # Room again: the same storage answers and takes writes, without a restart (a reopen
+        # is tried at most once a second, so the first answer may still be a 503).
+        deadline = time.monotonic() + 5 * REOPEN_INTERVAL_S
+        while http.get("/healthz").status_code != 200:
+            assert time.monotonic() < deadline, "the database was not reopened"
+            time.sleep(0.1)
+        read = http.post("/customerexperience/v1/recentCallData/us", json=BODY, headers=headers)
+        assert read.status_code == 200, read.text
+        assert read.json()["hits"] == acknowledged * BATCH  # every acknowledged call, no more
+        assert http.get("/healthz").status_code == 200
+        assert http.get("/readyz").status_code == 200
+        again = http.post("/customerexperience/v1/calls/us", json=_batch(999), headers=headers)
+        assert again.status_code == 200, again.text
+    finally:
+        http.close()
+        storage.close()
+    assert os.path.exists(path)
+
+
+def _crashed_with_a_wal(path: str) -> int:
+    """Store calls in `path` from a process that dies without closing it; the WAL's size."""
+    code = (
+        "import os, sys\n"
+        "from recent_calls.storage import open_storage\n"
+        "from tests.calls import make_call, rows_of\n"
+        "store = open_storage(sys.argv[1])\n"
+        "store.create_tenant('acme', 'us')\n"
+        "for batch in range(5):\n"
+        "    store.upsert_calls('acme', rows_of(*(make_call(f'{batch}-{i}', 1700000000000 + i)"
+        " for i in range(200))))\n"
+        "os._exit(0)\n"
+    )
+    subprocess.run([sys.executable, "-c", code, path], check=True, cwd=Path(__file__).parent.parent)
+    return os.path.getsize(f"{path}.wal")
+
+
+def test_a_corrupt_wal_at_start_is_one_line_of_error(tmp_path: Path) -> None:
+    path = str(tmp_path / "calls.duckdb")
+    size = _crashed_with_a_wal(path)
+    with open(f"{path}.wal", "r+b") as wal:
+        wal.seek(size // 2)
+        wal.write(b"\xff" * 64)
+    source = tmp_path / "calls.jsonl"
+    source.write_bytes(b"")
+    result = CliRunner().invoke(
+        main, ["import", "--tenant", "acme", "--database", path, str(source)]
+    )
+    assert result.exit_code == 1
+    assert "Traceback" not in result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1, result.output
+    assert f"{path}.wal cannot be replayed" in lines[0]
+    assert "move the .wal file aside" in lines[0]
+
+
+def test_a_wal_left_at_start_is_logged_with_what_a_truncated_one_loses(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = str(tmp_path / "calls.duckdb")
+    size = _crashed_with_a_wal(path)
+    with open(f"{path}.wal", "r+b") as wal:
+        wal.truncate(size * 2 // 3)  # cut: some acknowledged calls are gone
+    with caplog.at_level(logging.WARNING, logger="recent_calls"):
+        storage = DuckDBStorage(path)
+    try:
+        assert storage.count_calls("acme") < 1000
+    finally:
+        storage.close()
+    logged = [r.getMessage() for r in caplog.records if ".wal" in r.getMessage()]
+    assert logged and "calls past the cut are lost" in logged[0], caplog.text
+
+
+def test_a_full_disk_during_import_is_one_line_of_error(small_disk: Path, tmp_path: Path) -> None:
+    path = str(small_disk / "calls.duckdb")
+    storage = DuckDBStorage(path)
+    storage.migrate()
+    storage.create_tenant("acme", "us")
+    storage.close()
+    source = tmp_path / "calls.jsonl"  # beside the small disk, not on it
+    with source.open("wb") as lines:
+        for i in range(300_000):
+            call = make_call(f"c{i}", START + i, callerName=f"caller {i}")
+            lines.write(orjson.dumps(call) + b"\n")
+    result = CliRunner().invoke(
+        main, ["import", "--tenant", "acme", "--database", path, str(source)]
+    )
+    assert result.exit_code == 1
+    assert "Traceback" not in result.output
+    lines_out = result.output.strip().splitlines()
+    assert len(lines_out) == 1 and "is full" in lines_out[0], result.output
 
 
 def test_the_duckdb_file_and_its_wal_are_created_0600(tmp_path: Path, wide_umask: None) -> None:

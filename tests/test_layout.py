@@ -28,14 +28,15 @@ ALLOWED: dict[str, set[str]] = {
     "errors": set(),
     "clock": set(),
     "settings": set(),
+    "circuit": set(),
     "client": {"client"},
     "query": {"query", "clock"},
-    "storage": {"storage", "query", "clock"},
+    "storage": {"storage", "query", "clock", "circuit"},
     "ingest": {"ingest", "storage", "query", "client", "clock", "settings"},
     "demo": {"demo", "ingest", "storage", "query", "clock"},
     "admin": {"admin", "ingest", "demo", "storage", "query", "client", "clock", "settings"},
     # The server's CSV endpoint writes the same file as the client's writer (client/files.py).
-    "api": {"api", "admin", "ingest", "query", "storage", "client", "clock", "settings"},
+    "api": {"api", "admin", "ingest", "query", "storage", "client", "clock", "settings", "circuit"},
     "cli": {
         "cli",
         "api",
@@ -47,6 +48,7 @@ ALLOWED: dict[str, set[str]] = {
         "client",
         "clock",
         "settings",
+        "circuit",
     },
     "__main__": {"cli"},
 }

@@ -11,11 +11,15 @@ RecentCallsError                 base; every error the library raises on purpose
 |   +-- UnsupportedMediaType     415
 |   +-- RateLimited              429, with Retry-After
 |   +-- ServiceUnavailable       503, e.g. a database that is busy or a statement timeout
+|   +-- InsufficientStorage      507, the database's disk is full: nothing of the write was kept
 +-- ImportRejected               an import file with invalid lines (InvalidRequest over HTTP)
 +-- StorageError                 raised by storage; api/problems.py gives each its HTTP status
     +-- DatabaseLocked           the embedded database is held by another process
     +-- DatabaseUnavailable      the database does not answer, or its pool is exhausted
-    +-- QueryTimeout             a read ran past the statement timeout
+    +-- DatabaseRefused          the database answers but refuses for a reason of its own
+    |                            (read-only, a schema it cannot find, no privilege)
+    +-- StorageFull              the disk under the database is full
+    +-- QueryTimeout             a statement ran past the statement timeout
     +-- WriteConflict            a concurrent write conflicted; the same write may succeed
     +-- DuplicateTenant          a tenant with that id exists already
 
@@ -27,6 +31,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+
+MAX_REPORTED_ERRORS = 1000
+"""The most field errors one answer lists (imports of millions of bad lines count the rest)."""
 
 
 @dataclass(frozen=True)
@@ -142,6 +149,16 @@ class ServiceUnavailable(ProblemError):
         super().__init__(detail, headers=headers)
 
 
+class InsufficientStorage(ProblemError):
+    status = 507
+    title = "Insufficient Storage"
+    slug = "insufficient-storage"
+
+    def __init__(self, detail: str, retry_after: int | None = None) -> None:
+        headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
+        super().__init__(detail, headers=headers)
+
+
 class ImportRejected(RecentCallsError):
     """An import whose lines are not all valid; nothing of it was stored."""
 
@@ -166,11 +183,25 @@ class DatabaseUnavailable(StorageError):
     """The database does not answer (down, unreachable, or every pooled connection busy)."""
 
 
-class QueryTimeout(StorageError):
-    """A read ran longer than the statement timeout and was stopped."""
+class DatabaseRefused(StorageError):
+    """The database answers but refuses the work for a reason of its own, not the client's."""
 
-    def __init__(self, timeout_ms: int | None) -> None:
+    def __init__(self, reason: str, cause: str) -> None:
+        self.reason = reason
+        """What the client may read: a short phrase, no names from inside the database."""
+        super().__init__(f"{reason}: {cause}")
+
+
+class StorageFull(StorageError):
+    """The disk under the database is full; the write that hit it was not kept."""
+
+
+class QueryTimeout(StorageError):
+    """A statement ran longer than the statement timeout and was stopped."""
+
+    def __init__(self, timeout_ms: int | None, *, write: bool = False) -> None:
         self.timeout_ms = timeout_ms
+        self.write = write
         limit = f" than {timeout_ms} ms" if timeout_ms else ""
         super().__init__(f"the query ran longer{limit} and was stopped")
 
@@ -200,7 +231,7 @@ def problem_error(status: int, document: dict[str, Any]) -> ProblemError:
     if status == 429:
         return RateLimited(detail, 1)
     for kind in (Unauthorized, Forbidden, NotFound, Conflict, PayloadTooLarge,
-                 UnsupportedMediaType, ServiceUnavailable):  # fmt: skip
+                 UnsupportedMediaType, ServiceUnavailable, InsufficientStorage):  # fmt: skip
         if kind.status == status:
             return kind(detail)
     error = ProblemError(detail)

@@ -22,6 +22,14 @@ class Settings(BaseSettings):
     now: str | None = Field(None, description="Frozen clock: epoch ms or ISO-8601 with offset.")
     max_body_bytes: int = Field(1024 * 1024, description="Largest recentCallData body accepted.")
     max_ingest_bytes: int = Field(16 * 1024 * 1024, description="Largest ingestion body accepted.")
+    max_import_bytes: int = Field(
+        4 << 30,
+        ge=1,
+        description="Largest call import the admin API takes (it is spooled to disk).",
+    )
+    max_line_bytes: int = Field(
+        1 << 20, ge=1, description="Longest JSON Lines line an import through the API reads."
+    )
     compact_interval_s: float = Field(60.0, description="How often to check whether to re-cluster.")
     admin_token: str | None = Field(None, description="Secret for the admin API; none: disabled.")
     fault_rate_429: float = Field(

@@ -32,7 +32,7 @@ from recent_calls.errors import (
     problem_error,
 )
 from recent_calls.fields import REGIONS
-from recent_calls.ingest.bulk import ImportReport, import_lines
+from recent_calls.ingest.bulk import MAX_LINE_BYTES, ImportReport, import_lines
 from recent_calls.query.directory import Entry, parse_json
 from recent_calls.settings import Settings
 from recent_calls.storage import open_storage
@@ -93,9 +93,14 @@ class LocalAdmin:
     """Administration directly on an open database."""
 
     def __init__(
-        self, storage: Storage, clock: Clock | None = None, actor: str | None = None
+        self,
+        storage: Storage,
+        clock: Clock | None = None,
+        actor: str | None = None,
+        max_line_bytes: int = MAX_LINE_BYTES,
     ) -> None:
         self.storage = storage
+        self.max_line_bytes = max_line_bytes
         self.clock = clock or storage.clock
         self.actor = actor or local_actor()
 
@@ -172,7 +177,12 @@ class LocalAdmin:
         self, tenant_id: str, source: IO[bytes], *, timezone: str, skip_invalid: bool
     ) -> ImportReport:
         report = import_lines(
-            self.storage, tenant_id, source, timezone=timezone, skip_invalid=skip_invalid
+            self.storage,
+            tenant_id,
+            source,
+            timezone=timezone,
+            skip_invalid=skip_invalid,
+            max_line_bytes=self.max_line_bytes,
         )
         detail = f"received={report.received} inserted={report.inserted} "
         self._audit("calls.import", tenant_id, "", detail + f"replaced={report.replaced}")

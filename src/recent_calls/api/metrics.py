@@ -42,16 +42,8 @@ class _PoolCollector(Collector):
             labels=["engine", "state"],
         )
         storage = parts.storage
-        engine = str(getattr(storage, "engine", "unknown"))
-        pool = getattr(storage, "_pool", None)
-        if pool is not None and hasattr(pool, "get_stats"):
-            stats = pool.get_stats()
-            family.add_metric([engine, "size"], float(stats.get("pool_size", 0)))
-            family.add_metric([engine, "available"], float(stats.get("pool_available", 0)))
-            family.add_metric([engine, "waiting"], float(stats.get("requests_waiting", 0)))
-        else:
-            cursors = getattr(storage, "_cursors", ())
-            family.add_metric([engine, "size"], float(len(cursors)))
+        for state, value in storage.pool_stats().items():
+            family.add_metric([storage.engine, state], float(value))
         yield family
 
 

@@ -18,15 +18,18 @@ from starlette.responses import Response
 from recent_calls.errors import Conflict as ConflictError
 from recent_calls.errors import (
     DatabaseLocked,
+    DatabaseRefused,
     DatabaseUnavailable,
     DuplicateTenant,
     FieldError,
     ImportRejected,
+    InsufficientStorage,
     InvalidRequest,
     ProblemError,
     QueryTimeout,
     RecentCallsError,
     ServiceUnavailable,
+    StorageFull,
     WriteConflict,
 )
 
@@ -58,6 +61,13 @@ def internal_error() -> ProblemError:
 
 
 def _storage_problem(exc: RecentCallsError) -> ProblemError | None:
+    if isinstance(exc, QueryTimeout) and exc.write:
+        limit = f" than {exc.timeout_ms} ms" if exc.timeout_ms else ""
+        return ServiceUnavailable(
+            f"The write ran longer{limit} and was stopped; nothing of it was stored. "
+            "Try again, or send smaller batches.",
+            retry_after=1,
+        )
     if isinstance(exc, QueryTimeout):
         limit = f" than {exc.timeout_ms} ms" if exc.timeout_ms else ""
         return ServiceUnavailable(
@@ -69,6 +79,15 @@ def _storage_problem(exc: RecentCallsError) -> ProblemError | None:
         return ServiceUnavailable(f"A concurrent write conflicted ({exc}); try again.", 1)
     if isinstance(exc, DatabaseUnavailable):
         return ServiceUnavailable("The database is not answering; try again shortly.", 5)
+    if isinstance(exc, DatabaseRefused):
+        return ServiceUnavailable(
+            f"The database cannot serve this request now ({exc.reason}); try again later.", 30
+        )
+    if isinstance(exc, StorageFull):
+        return InsufficientStorage(
+            "The database's disk is full; nothing of this request was stored. Try again later.",
+            retry_after=30,
+        )
     if isinstance(exc, DatabaseLocked):
         return ServiceUnavailable(str(exc), retry_after=5)
     if isinstance(exc, DuplicateTenant):

@@ -29,6 +29,7 @@ from typing import Any, Protocol
 
 from fastapi import Request
 
+from recent_calls.circuit import Breaker
 from recent_calls.errors import RateLimited
 from recent_calls.settings import Settings
 from recent_calls.storage.base import Credential
@@ -154,6 +155,7 @@ class RedisLimiter:
         *,
         prefix: str = "recent-calls:ratelimit:",
         timeout_s: float = 0.5,
+        breaker_open_s: float = 5.0,
     ) -> None:
         import redis.asyncio as aioredis
 
@@ -164,10 +166,15 @@ class RedisLimiter:
         )
         self._script: Any = self._client.register_script(BUCKET_SCRIPT)
         self._warned_at = -math.inf
+        # A hung Redis costs each request the whole timeout: once it is known to be down,
+        # requests go through without asking it, and one probe a period finds it back.
+        self.breaker = Breaker("Redis (rate limits)", open_s=breaker_open_s)
 
     async def take(self, key: str) -> Decision:
         from redis.exceptions import RedisError
 
+        if not self.breaker.allow():
+            return decide(True, float(self.burst), self.rate, self.burst)
         try:
             allowed, tokens = await self._script(
                 keys=[self.prefix + key], args=[repr(self.rate), self.burst]
@@ -177,7 +184,9 @@ class RedisLimiter:
             if now - self._warned_at > 60:
                 self._warned_at = now
                 log.warning("rate limiter cannot reach Redis (%s); letting requests through", exc)
+            self.breaker.failed()
             return decide(True, float(self.burst), self.rate, self.burst)
+        self.breaker.succeeded()
         return decide(bool(allowed), float(tokens), self.rate, self.burst)
 
     async def aclose(self) -> None:

@@ -19,13 +19,21 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from recent_calls.errors import FieldError, ImportRejected, InvalidRequest, NotFound
+from recent_calls.errors import (
+    MAX_REPORTED_ERRORS,
+    FieldError,
+    ImportRejected,
+    InvalidRequest,
+    NotFound,
+)
 from recent_calls.ingest.records import LocalTimeReader, parse_call
 from recent_calls.query.windows import zone
 from recent_calls.storage.base import Storage
 
 BATCH_ROWS = 20_000
-MAX_REPORTED_ERRORS = 1000
+MAX_LINE_BYTES = 1 << 20
+"""The longest line an import reads: a call is a few KiB, so a longer line is not a call, and
+reading on would hold all of it in memory (an endless one, /dev/zero, grows without bound)."""
 
 
 @dataclass
@@ -125,24 +133,70 @@ def _split_block(block: bytes | str) -> list[Line]:
     return lines
 
 
-def _blocks(source: Any, size: int) -> Iterator[tuple[bytes | str, int]]:
-    """A file as blocks of whole lines, each with the number of its first line.
+def _too_long(number: int, limit: int) -> InvalidRequest:
+    return InvalidRequest(
+        [FieldError(f"line {number}", f"is longer than {limit} bytes")],
+        detail=f"Line {number} is longer than {limit} bytes, the longest line an import "
+        "reads (is the file JSON Lines, one call a line?); nothing was imported.",
+    )
+
+
+def _check_lines(block: bytes | str, first: int, limit: int) -> None:
+    """InvalidRequest naming the first line of `block` longer than `limit`, if there is one."""
+    if len(block) <= limit:
+        return
+    newline: Any = b"\n" if isinstance(block, bytes) else "\n"
+    start, number = 0, first
+    while start < len(block):
+        end = block.find(newline, start)
+        end = len(block) if end < 0 else end
+        if end - start > limit:
+            raise _too_long(number, limit)
+        start, number = end + 1, number + 1
+
+
+def _read(source: Any, size: int) -> Any:
+    """Up to `size` of `source`; InvalidRequest naming the file when it cannot be read (a
+    device or special file that refuses reads), instead of an OSError and its traceback."""
+    try:
+        chunk = source.read(size)
+    except OSError as exc:
+        name = getattr(source, "name", None)
+        shown = name if isinstance(name, str) and name else "the file"
+        reason = exc.strerror or str(exc)
+        raise InvalidRequest(
+            [FieldError("file", f"cannot be read: {reason}")],
+            detail=f"{shown} cannot be read ({reason}); nothing was imported.",
+        ) from None
+    return chunk
+
+
+def _blocks(source: Any, size: int, max_line: int) -> Iterator[tuple[bytes | str, int]]:
+    """A file as blocks of whole lines, each with the number of its first line; InvalidRequest
+    as soon as a line is longer than `max_line`, so memory stays bounded by a block.
 
     Splitting a block (in a worker) costs far less than reading a file line by line, and a
     block crosses to a worker process as one object. A text file gives text blocks."""
     first = 1
     rest: Any = None
-    while chunk := source.read(size):
+    while chunk := _read(source, size):
         block = chunk if rest is None else rest + chunk
         newline = b"\n" if isinstance(block, bytes) else "\n"
         end = block.rfind(newline) + 1
         if end == 0:  # no newline yet: a line longer than a block
+            if len(block) > max_line:
+                raise _too_long(first, max_line)
             rest = block
             continue
         block, rest = block[:end], block[end:]
+        _check_lines(block, first, max_line)
+        lines = block.count(newline)
+        if len(rest) > max_line:
+            raise _too_long(first + lines, max_line)
         yield block, first
-        first += block.count(newline)
+        first += lines
     if rest:
+        _check_lines(rest, first, max_line)
         yield rest, first
 
 
@@ -205,12 +259,16 @@ def _alive(pid: int) -> bool:
 
 
 def _parsed(
-    lines: Iterable[Line], timezone: str, workers: int, encode: Encode
+    lines: Iterable[Line],
+    timezone: str,
+    workers: int,
+    encode: Encode,
+    max_line_bytes: int = MAX_LINE_BYTES,
 ) -> Iterator[ParsedChunk]:
     """Parsed chunks in order; past the first chunk, parsed in `workers` processes at once."""
     chunks: Iterator[tuple[list[Line] | bytes | str, int]]
     if callable(getattr(lines, "read", None)):
-        chunks = _blocks(lines, BLOCK_BYTES)
+        chunks = _blocks(lines, BLOCK_BYTES, max_line_bytes)
     else:
         chunks = _chunks(lines, BATCH_ROWS)
     first = next(chunks, None)
@@ -253,11 +311,13 @@ def import_lines(
     skip_invalid: bool = False,
     progress: Callable[[int], None] | None = None,
     workers: int | None = None,
+    max_line_bytes: int = MAX_LINE_BYTES,
 ) -> ImportReport:
     """Import JSON Lines (or decoded calls) for a tenant; ImportRejected if any is invalid.
 
     Lines are parsed in `workers` processes (default: one per core) once there is more than
-    one chunk of them; they are stored in one transaction, in file order.
+    one chunk of them; they are stored in one transaction, in file order. A file with a line
+    longer than `max_line_bytes` is refused (InvalidRequest naming it) as soon as it is read.
     """
     if storage.get_tenant(tenant_id) is None:
         raise NotFound(f"tenant {tenant_id!r} does not exist; create it first")
@@ -265,7 +325,7 @@ def import_lines(
     report = ImportReport()
     with storage.begin_import(tenant_id) as staged:
         count = default_workers() if workers is None else workers
-        for chunk in _parsed(lines, timezone, count, staged.encode):
+        for chunk in _parsed(lines, timezone, count, staged.encode, max_line_bytes):
             report.lines = chunk.last_line
             report.invalid += chunk.invalid
             room = MAX_REPORTED_ERRORS - len(report.errors)

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from recent_calls.errors import FieldError, InvalidRequest
+from recent_calls.errors import MAX_REPORTED_ERRORS, FieldError, InvalidRequest
 
 KINDS = ("agent", "queue", "group", "channel")
 """The kinds of id a directory names, in the order exports list them."""
@@ -107,7 +107,7 @@ def parse_csv(data: bytes | str) -> list[Entry]:
                 detail="The directory file is not UTF-8 text; nothing was stored.",
             ) from None
     reader = csv.reader(io.StringIO(data, newline=""))
-    errors: list[FieldError] = []
+    errors: list[FieldError] = _Errors()
     try:
         header = next(reader, None)
         columns = [name.strip().lower() for name in header or []]
@@ -143,7 +143,7 @@ def parse_json(items: Any) -> list[Entry]:
     entry (1-based) when any is bad."""
     if not isinstance(items, list):
         raise InvalidRequest([FieldError("body", "expected a JSON list of {kind, id, name}")])
-    errors: list[FieldError] = []
+    errors: list[FieldError] = _Errors()
 
     def checked_items() -> Iterable[tuple[str, Any, Any, Any]]:
         for number, item in enumerate(items, start=1):
@@ -159,8 +159,21 @@ def parse_json(items: Any) -> list[Entry]:
     return entries
 
 
+class _Errors(list[FieldError]):
+    """The first MAX_REPORTED_ERRORS errors, as the call import keeps; `total` counts all."""
+
+    total = 0
+
+    def append(self, error: FieldError) -> None:
+        self.total += 1
+        if len(self) < MAX_REPORTED_ERRORS:
+            super().append(error)
+
+
 def _rejected(errors: list[FieldError]) -> str:
-    return f"The directory has {len(errors)} invalid lines; nothing was stored."
+    total = errors.total if isinstance(errors, _Errors) else len(errors)
+    listed = f" (the first {len(errors)} are listed)" if total > len(errors) else ""
+    return f"The directory has {total} invalid lines{listed}; nothing was stored."
 
 
 def export_order(entries: Iterable[Entry]) -> list[Entry]:

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
+from recent_calls.circuit import Breaker
 from recent_calls.clock import Clock, system_clock
 from recent_calls.errors import DuplicateTenant
 from recent_calls.query.breakdowns import Grouping, breakdown_of, build_breakdown
@@ -96,6 +97,8 @@ class Storage(ABC):
     # The longest a read may run before it is stopped (QueryTimeout); None: no limit. Engines
     # apply it to `_read`; set it with `set_statement_timeout`.
     statement_timeout_ms: int | None = None
+    # The circuit breaker of a remote database (circuit.py); None for an embedded one.
+    breaker: Breaker | None = None
 
     def __init__(self, clock: Clock = system_clock) -> None:
         self.clock = clock
@@ -150,6 +153,10 @@ class Storage(ABC):
     def close(self) -> None:
         """Release connections and files."""
 
+    @abstractmethod
+    def pool_stats(self) -> dict[str, int]:
+        """Connection figures for /metrics: `size` always, and the engine's others by name."""
+
     def compact(self) -> bool:
         """Re-cluster call data for fast scans when it needs it; True if it did work."""
         return False
@@ -194,6 +201,18 @@ class Storage(ABC):
     def schema_version(self) -> int:
         rows = self._read(lambda run: run("SELECT max(version) FROM schema_migrations", {}))
         return int(rows[0][0] or 0)
+
+    def check_ready(self) -> int:
+        """The schema version, once the database answers, its calls table can be read and it
+        takes writes; else the StorageError that says why not."""
+        version = self.schema_version()
+        self.count_calls("")  # a read of the calls table, which every query needs
+        self._check_writable()
+        return version
+
+    def _check_writable(self) -> None:
+        """Raise a StorageError if the database would refuse a write now (engines that can)."""
+        return None
 
     # -- tenants and credentials ---------------------------------------------------------------
 

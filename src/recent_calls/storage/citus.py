@@ -61,6 +61,8 @@ class DistributeReport:
     """Tables already placed as they should be."""
     dropped: list[str] = field(default_factory=list)
     """Tables of plain PostgreSQL that a distributed schema does without."""
+    emptied: list[str] = field(default_factory=list)
+    """Tables whose rows were copied to the nodes and removed from the coordinator's own table."""
 
     def lines(self) -> list[str]:
         made = [f"distributed {name} by {DISTRIBUTION_COLUMN}" for name in self.distributed]
@@ -68,6 +70,10 @@ class DistributeReport:
         made += [f"already in place: {name}" for name in self.unchanged]
         made += [
             f"dropped {name} (hits are counted on each tenant's shard)" for name in self.dropped
+        ]
+        made += [
+            f"removed the coordinator's local copy of {name} (its rows are on the nodes now)"
+            for name in self.emptied
         ]
         return made
 
@@ -194,9 +200,26 @@ def distribute(url: str, *, shard_count: int | None = None) -> DistributeReport:
                 if name in placed:
                     report.unchanged.append(name)
                     continue
+                _note_local_rows(conn, name, report)
                 conn.execute("SELECT create_reference_table(%s)", (name,))
                 report.referenced.append(name)
+        # Citus copies the rows of a table it places to the nodes and leaves the originals in
+        # the coordinator's local table, unread but taking room. Remove them once every table
+        # is placed (a foreign key from a table still local would refuse it), the tables that
+        # point at others first.
+        for name in reversed(_tables(conn)):
+            if name in report.emptied:
+                conn.execute("SELECT truncate_local_data_after_distributing_table(%s)", (name,))
     return report
+
+
+def _note_local_rows(conn: Connection, table: str, report: DistributeReport) -> None:
+    """Before `table` is placed (a plain local table still): note it if it holds rows."""
+    found = conn.execute(
+        sql.SQL("SELECT EXISTS (SELECT FROM {})").format(sql.Identifier(table))
+    ).fetchone()
+    if found and found[0]:
+        report.emptied.append(table)
 
 
 def _has(conn: Connection, table: str) -> bool:
@@ -212,6 +235,7 @@ def _distribute(
         current = placed.get(name)
         if current is None:
             colocate = "default" if name == anchor else anchor
+            _note_local_rows(conn, name, report)
             conn.execute(
                 "SELECT create_distributed_table(%s, %s, colocate_with => %s)",
                 (name, DISTRIBUTION_COLUMN, colocate),

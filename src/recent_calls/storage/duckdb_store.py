@@ -4,19 +4,28 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import logging
 import os
 import re
 import threading
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import duckdb
 import pyarrow as pa
 
 from recent_calls.clock import Clock, system_clock
-from recent_calls.errors import DatabaseLocked, QueryTimeout, WriteConflict
+from recent_calls.errors import (
+    DatabaseLocked,
+    DatabaseUnavailable,
+    QueryTimeout,
+    StorageError,
+    StorageFull,
+    WriteConflict,
+)
 from recent_calls.query.dialects import DUCKDB
 from recent_calls.storage.base import CallImport, Rows, Run, Storage, UpsertResult
 from recent_calls.storage.columns import COLUMNS, ROW_COLUMNS
@@ -24,6 +33,41 @@ from recent_calls.storage.migrations import calls_table_sql
 from recent_calls.storage.scope import TENANT_PARAM, tenant_condition
 
 T = TypeVar("T")
+
+log = logging.getLogger(__name__)
+
+# After a fatal error DuckDB refuses every statement until the database is opened again; a
+# reopen replays the WAL, so while the disk stays full it is tried at most this often.
+REOPEN_INTERVAL_S = 1.0
+
+
+def _disk_full(exc: BaseException) -> bool:
+    return "No space left on device" in str(exc)
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+def _note_leftover_wal(path: str) -> None:
+    """Log a write-ahead log left by a process that did not close the database.
+
+    DuckDB replays it on open and silently drops what follows an entry cut off at its end: after
+    a crash that is a write nobody was told had succeeded, but a WAL truncated later (a copy, a
+    full disk) loses calls that were acknowledged. Nothing tells the two apart, so say it."""
+    try:
+        size = os.path.getsize(f"{path}.wal")
+    except OSError:
+        return
+    if size:
+        log.warning(
+            "%s.wal (%d bytes) was left by a process that did not close the database; it is "
+            "replayed now, and a transaction cut off at its end is dropped: if the file was "
+            "truncated, acknowledged calls past the cut are lost too",
+            path,
+            size,
+        )
+
 
 _ARROW_TYPES = {
     "VARCHAR": pa.string(),
@@ -113,6 +157,9 @@ class DuckDBStorage(Storage):
             for existing in (path, f"{path}.wal"):
                 with contextlib.suppress(FileNotFoundError, PermissionError):
                     os.chmod(existing, 0o600)
+        self.read_only = read_only
+        if on_disk:
+            _note_leftover_wal(path)
         try:
             self._connection = duckdb.connect(path, read_only=read_only)
         except duckdb.IOException as exc:
@@ -120,7 +167,20 @@ class DuckDBStorage(Storage):
                 raise DatabaseLocked(
                     f"{path} is open in another process (a running `recent-calls serve`?)"
                 ) from None
-            raise
+            raise DatabaseUnavailable(f"cannot open {path}: {_first_line(exc)}") from None
+        except duckdb.Error as exc:
+            if "WAL" not in str(exc):
+                raise DatabaseUnavailable(f"cannot open {path}: {_first_line(exc)}") from None
+            raise DatabaseUnavailable(
+                f"cannot open {path}: its write-ahead log {path}.wal cannot be replayed "
+                f"({_first_line(exc)}). Restore the database from a backup, or move the .wal "
+                "file aside to open it as of its last checkpoint (the calls stored since are "
+                "then lost)"
+            ) from None
+        # A thread's cursor belongs to one opening of the database (see `_recover`).
+        self._generation = 0
+        self._failure: str | None = None  # why the open database is unusable, until reopened
+        self._last_reopen = float("-inf")
         self._local = threading.local()
         self._cursors: list[duckdb.DuckDBPyConnection] = []
         self._cursors_lock = threading.Lock()
@@ -131,9 +191,9 @@ class DuckDBStorage(Storage):
 
     def _cursor(self) -> duckdb.DuckDBPyConnection:
         cursor: duckdb.DuckDBPyConnection | None = getattr(self._local, "cursor", None)
-        if cursor is None:
+        if cursor is None or getattr(self._local, "generation", None) != self._generation:
             cursor = self._connection.cursor()
-            self._local.cursor = cursor
+            self._local.cursor, self._local.generation = cursor, self._generation
             with self._cursors_lock:
                 self._cursors.append(cursor)
         return cursor
@@ -146,21 +206,87 @@ class DuckDBStorage(Storage):
 
         return run
 
+    @contextmanager
+    def _engine(self) -> Iterator[None]:
+        """Reopen the database if it failed; engine failures become domain errors."""
+        self._recover()
+        try:
+            yield
+        except duckdb.Error as exc:
+            error = self._storage_error(exc)
+            if error is None:
+                raise
+            raise error from None
+
+    def _storage_error(self, exc: duckdb.Error) -> StorageError | None:
+        """The domain error for a failure of the engine or its disk; None for a bug."""
+        message = str(exc)
+        # A fatal error (a checkpoint that could not write, say) invalidates the database: no
+        # statement runs until it is opened again, which the next call does (`_recover`).
+        if isinstance(exc, duckdb.FatalException) or "database has been invalidated" in message:
+            self._invalidate(message)
+        if _disk_full(exc):
+            log.error("The disk under %s is full: %s", self.path, message)
+            return StorageFull(f"the disk under {self.path} is full")
+        if self._failure is not None:
+            return DatabaseUnavailable(f"{self.path} failed and is being reopened: {message}")
+        if isinstance(exc, duckdb.IOException | duckdb.ConnectionException):
+            log.error("The embedded database failed: %s", message)
+            return DatabaseUnavailable(f"{self.path} failed: {message}")
+        return None
+
+    def _invalidate(self, why: str) -> None:
+        with self._cursors_lock:
+            if self._failure is None:
+                log.error("The embedded database failed (%s); it will be reopened", why)
+                self._failure = why
+
+    def _recover(self) -> None:
+        """Open the database again after a fatal error, so it serves without a restart."""
+        if self._failure is None:
+            return
+        with self._write_lock:
+            if self._failure is None:
+                return
+            now = time.monotonic()
+            if now - self._last_reopen < REOPEN_INTERVAL_S:
+                raise DatabaseUnavailable(f"{self.path} failed and is being reopened")
+            self._last_reopen = now
+            self._close_connection()
+            try:
+                # Committed transactions are in the file or its WAL, which the open replays.
+                self._connection = duckdb.connect(self.path, read_only=self.read_only)
+            except duckdb.Error as exc:
+                log.error("Reopening %s failed: %s", self.path, exc)
+                if _disk_full(exc):
+                    raise StorageFull(f"the disk under {self.path} is full") from None
+                raise DatabaseUnavailable(f"{self.path} cannot be reopened: {exc}") from None
+            self._generation += 1
+            self._failure = None
+            log.warning("Reopened %s after its failure", self.path)
+
     def _transaction(self, work: Callable[[Run], T]) -> T:
         cursor = self._cursor()
         cursor.execute("BEGIN TRANSACTION")
         try:
             result = work(self._runner(cursor))
         except BaseException:
-            cursor.execute("ROLLBACK")
+            with contextlib.suppress(duckdb.Error):  # a failed database has no transaction
+                cursor.execute("ROLLBACK")
             raise
         try:
             cursor.execute("COMMIT")
         except duckdb.TransactionException as exc:
+            if _disk_full(exc):  # the WAL could not be written: nothing was committed
+                raise
             raise WriteConflict(str(exc)) from None
         return result
 
     def _read(self, work: Callable[[Run], T]) -> T:
+        with self._engine():
+            return self._timed_read(work)
+
+    def _timed_read(self, work: Callable[[Run], T]) -> T:
         timeout_ms = self.statement_timeout_ms
         if not timeout_ms:
             return self._transaction(work)
@@ -177,23 +303,35 @@ class DuckDBStorage(Storage):
             _WATCHDOG.disarm(ticket)
 
     def _write(self, work: Callable[[Run], T]) -> T:
-        with self._write_lock:
+        with self._write_lock, self._engine():
             return self._transaction(work)
 
     def _is_unique_violation(self, error: Exception) -> bool:
         return isinstance(error, duckdb.ConstraintException)
 
-    def close(self) -> None:
+    def pool_stats(self) -> dict[str, int]:
+        """`size`: the open cursors, one per thread that used the database."""
         with self._cursors_lock:
-            for cursor in self._cursors:
+            return {"size": len(self._cursors)}
+
+    def close(self) -> None:
+        self._close_connection()
+
+    def _close_connection(self) -> None:
+        with self._cursors_lock:
+            cursors, self._cursors = self._cursors, []
+        # A database invalidated by a fatal error refuses even to close: it is let go anyway.
+        for cursor in cursors:
+            with contextlib.suppress(duckdb.Error):
                 cursor.close()
-            self._cursors.clear()
-        self._connection.close()
+        with contextlib.suppress(duckdb.Error):
+            self._connection.close()
 
     # -- calls -------------------------------------------------------------------------------
 
     def begin_import(self, tenant_id: str) -> CallImport:
-        return _DuckDBImport(self, tenant_id)
+        with self._engine():
+            return _DuckDBImport(self, tenant_id)
 
     def compact(self) -> bool:
         """Rewrite the calls table ordered by (tenant, start time), so zone maps prune scans."""
@@ -208,8 +346,9 @@ class DuckDBStorage(Storage):
                 run("DROP TABLE calls", {})
                 run("ALTER TABLE calls_compacted RENAME TO calls", {})
 
-            self._transaction(rewrite)
-            self._cursor().execute("CHECKPOINT")
+            with self._engine():
+                self._transaction(rewrite)
+                self._cursor().execute("CHECKPOINT")
             self._unclustered = 0
         return True
 
@@ -248,6 +387,11 @@ class _DuckDBImport(CallImport):
         assert self.cursor is not None, "this import is finished"
         if not count:
             return
+        with self.storage._engine():
+            self._add(batch, count)
+
+    def _add(self, batch: pa.Table, count: int) -> None:
+        assert self.cursor is not None
         seq = pa.array(range(self.received, self.received + count), type=pa.int64())
         self.pending.append(batch.add_column(0, "seq", seq))
         self.pending_rows += count
@@ -279,6 +423,11 @@ class _DuckDBImport(CallImport):
 
     def commit(self) -> UpsertResult:
         assert self.cursor is not None, "this import is finished"
+        with self.storage._engine():
+            return self._commit()
+
+    def _commit(self) -> UpsertResult:
+        assert self.cursor is not None
         self._flush(whole_groups=False)
         run, table, names = self.storage._runner(self.cursor), self.table, ", ".join(ROW_COLUMNS)
         params = {TENANT_PARAM: self.tenant_id}
@@ -303,7 +452,8 @@ class _DuckDBImport(CallImport):
                 )
                 run("COMMIT", {})
             except BaseException:
-                run("ROLLBACK", {})
+                with contextlib.suppress(duckdb.Error):  # a failed database has no transaction
+                    run("ROLLBACK", {})
                 raise
             self.storage._unclustered += int(unique[0][0])
         stored, swapped = int(unique[0][0]), int(replaced[0][0]) if replaced else 0
@@ -314,6 +464,9 @@ class _DuckDBImport(CallImport):
         if self.cursor is None:
             return
         self.pending, self.pending_rows = [], 0
-        self.cursor.execute(f"DROP TABLE IF EXISTS {self.table}")
-        self.cursor.close()
-        self.cursor = None
+        cursor, self.cursor = self.cursor, None
+        # A temporary table ends with its cursor anyway: a failed database may refuse both.
+        with contextlib.suppress(duckdb.Error):
+            cursor.execute(f"DROP TABLE IF EXISTS {self.table}")
+        with contextlib.suppress(duckdb.Error):
+            cursor.close()

@@ -24,8 +24,16 @@ import psycopg
 from psycopg import errors as pg_errors
 from psycopg_pool import ConnectionPool
 
+from recent_calls.circuit import Breaker
 from recent_calls.clock import Clock, system_clock
-from recent_calls.errors import DatabaseUnavailable, QueryTimeout, StorageError, WriteConflict
+from recent_calls.errors import (
+    DatabaseRefused,
+    DatabaseUnavailable,
+    QueryTimeout,
+    StorageError,
+    StorageFull,
+    WriteConflict,
+)
 from recent_calls.query.dialects import POSTGRES
 from recent_calls.query.filters import Where, only_window
 from recent_calls.query.request import CallQuery
@@ -154,13 +162,48 @@ _MIGRATION_LOCK = 0x72632D6D69677200
 VACUUM_MIN_ROWS = 100_000
 
 
-def _unavailable(exc: psycopg.Error, timeout_ms: int | None = None) -> StorageError:
+# SQLSTATEs of a server that answers but cannot do the work for reasons of its own (settings,
+# privileges, a search_path without the schema): the client can do nothing about them.
+_REFUSALS = {
+    "25006": "it is read-only",  # read_only_sql_transaction: default_transaction_read_only
+    "42P01": "its schema is not where the server looks for it",  # undefined_table
+    "3F000": "its schema is not where the server looks for it",  # invalid_schema_name
+    "42883": "its schema is not where the server looks for it",  # undefined_function
+    "42501": "the server's role lacks a privilege",  # insufficient_privilege
+}
+
+
+def _storage_error(
+    exc: psycopg.Error, timeout_ms: int | None = None, *, write: bool = False
+) -> StorageError | None:
+    """The domain error for what PostgreSQL raised; None for what is not the server's doing
+    (a unique violation the caller handles, or a bug)."""
     if isinstance(exc, pg_errors.QueryCanceled):
-        return QueryTimeout(timeout_ms)
+        return QueryTimeout(timeout_ms, write=write)
+    if isinstance(exc, pg_errors.DiskFull):
+        log.error("PostgreSQL's disk is full: %s", exc)
+        return StorageFull(f"PostgreSQL's disk is full: {exc}")
+    reason = _REFUSALS.get(exc.sqlstate or "")
+    if exc.sqlstate == "25006" and not write:
+        reason = None  # reads run READ ONLY on purpose: a write in one is a bug
+    if reason is not None:
+        log.warning("PostgreSQL refused the work (%s): %s", reason, exc)
+        return DatabaseRefused(reason, str(exc))
+    # Connection, resource, operator and system errors, and the server's internal ones (XX).
+    if not isinstance(exc, psycopg.OperationalError) and not (exc.sqlstate or "").startswith("XX"):
+        return None
     log.warning("PostgreSQL is unavailable: %s", exc)
     if isinstance(exc, pg_errors.TransactionRollback):
         return WriteConflict(str(exc.sqlstate))
     return DatabaseUnavailable(f"PostgreSQL is not answering: {exc}".strip())
+
+
+def _unavailable(
+    exc: psycopg.Error, timeout_ms: int | None = None, *, write: bool = False
+) -> StorageError:
+    """The domain error for a failure that is certainly the server's (connecting, the pool)."""
+    error = _storage_error(exc, timeout_ms, write=write)
+    return DatabaseUnavailable(f"PostgreSQL is not answering: {exc}") if error is None else error
 
 
 def _log_notice(diagnostic: psycopg.errors.Diagnostic) -> None:
@@ -193,9 +236,13 @@ class PostgresStorage(Storage):
         connect_timeout: float = 10.0,
         application_name: str = "recent-calls",
         clock: Clock = system_clock,
+        breaker_open_s: float = 5.0,
     ) -> None:
         super().__init__(clock)
         self.url = url
+        # Down or out of connections, the pool makes each caller wait `timeout`: once that is
+        # known, callers are refused at once, and one probe a period finds the server back.
+        self._breaker = self.breaker = Breaker("PostgreSQL", open_s=breaker_open_s)
         self._connect_kwargs: dict[str, Any] = {
             "application_name": application_name,
             # Import batches arrive as UTF-8 COPY text: the session must read them as such.
@@ -235,13 +282,39 @@ class PostgresStorage(Storage):
     # -- engine primitives -------------------------------------------------------------------
 
     @contextmanager
-    def _connection(self, timeout_ms: int | None = None) -> Iterator[Connection]:
-        """A pooled connection; connection failures and timeouts become domain errors."""
+    def _connection(
+        self, timeout_ms: int | None = None, *, write: bool = False
+    ) -> Iterator[Connection]:
+        """A pooled connection; failures of the server, not the caller, become domain errors."""
+        with self._guarded():
+            try:
+                with self._pool.connection() as conn:
+                    yield conn
+            except psycopg.Error as exc:
+                error = _storage_error(exc, timeout_ms, write=write)
+                if error is None:
+                    raise
+                raise error from None
+
+    @contextmanager
+    def _guarded(self) -> Iterator[None]:
+        """Refuse at once while the circuit is open; tell the breaker if the server answered."""
+        if not self._breaker.allow():
+            raise DatabaseUnavailable(
+                "PostgreSQL was not answering moments ago (circuit open; the next try in "
+                f"{self._breaker.retry_after()} s)"
+            )
+        answered = True
         try:
-            with self._pool.connection() as conn:
-                yield conn
-        except psycopg.OperationalError as exc:
-            raise _unavailable(exc, timeout_ms) from None
+            yield
+        except DatabaseUnavailable:
+            answered = False
+            raise
+        finally:
+            if answered:  # any other outcome, an error included, came from a server that answered
+                self._breaker.succeeded()
+            else:
+                self._breaker.failed()
 
     def _runner(self, conn: Connection) -> Run:
         def run(sql: str, params: dict[str, Any]) -> Rows:
@@ -253,9 +326,14 @@ class PostgresStorage(Storage):
         return run
 
     def _transaction(
-        self, begin: str, work: Callable[[Run], T], *, timeout_ms: int | None = None
+        self,
+        begin: str,
+        work: Callable[[Run], T],
+        *,
+        timeout_ms: int | None = None,
+        write: bool = False,
     ) -> T:
-        with self._connection(timeout_ms) as conn:
+        with self._connection(timeout_ms, write=write) as conn:
             conn.execute(begin)
             try:
                 result = work(self._runner(conn))
@@ -274,10 +352,26 @@ class PostgresStorage(Storage):
         return self._transaction(begin, work, timeout_ms=timeout_ms)
 
     def _write(self, work: Callable[[Run], T]) -> T:
-        return self._transaction(_WRITE, work)
+        return self._transaction(_WRITE, work, write=True)
 
     def _is_unique_violation(self, error: Exception) -> bool:
         return isinstance(error, pg_errors.UniqueViolation)
+
+    def _check_writable(self) -> None:
+        # A read-only server (default_transaction_read_only, a standby) answers every read and
+        # refuses every push: readiness asks what a write transaction would be.
+        found = self._write(lambda run: run("SHOW transaction_read_only", {}))
+        if found and str(found[0][0]) == "on":
+            raise DatabaseRefused(_REFUSALS["25006"], "transaction_read_only is on")
+
+    def pool_stats(self) -> dict[str, int]:
+        """The pool's connections (`size`), the idle ones (`available`), and `waiting` clients."""
+        stats = self._pool.get_stats()
+        return {
+            "size": stats.get("pool_size", 0),
+            "available": stats.get("pool_available", 0),
+            "waiting": stats.get("requests_waiting", 0),
+        }
 
     def close(self) -> None:
         self._pool.close()
@@ -395,17 +489,19 @@ class _PostgresImport(CallImport):
         self._error: BaseException | None = None
         self._batches: queue.Queue[bytes | None] = queue.Queue(maxsize=1)
         self._worker: threading.Thread | None = None
-        try:
-            conn = storage._pool.getconn()
-        except psycopg.OperationalError as exc:
-            raise _unavailable(exc) from None
+        with storage._guarded():
+            try:
+                conn = storage._pool.getconn()
+            except psycopg.OperationalError as exc:
+                raise _unavailable(exc) from None
         self.conn: Connection | None = conn
         try:
             conn.execute(f"CREATE TEMP TABLE {self.table} (seq bigint NOT NULL, {_STAGED_COLUMNS})")
         except BaseException as exc:
             self._release(discard=True)
-            if isinstance(exc, psycopg.OperationalError):
-                raise _unavailable(exc) from None
+            mapped = _storage_error(exc, write=True) if isinstance(exc, psycopg.Error) else None
+            if mapped is not None:
+                raise mapped from None
             raise
         self._copy = f"COPY {self.table} (seq, {_NAMES}) FROM STDIN"
         self._upserts = (_upsert_sql(self.table, first=True), _upsert_sql(self.table, first=False))
@@ -478,8 +574,9 @@ class _PostgresImport(CallImport):
         if error is None:
             return
         self._release(discard=True)
-        if isinstance(error, psycopg.OperationalError):
-            raise _unavailable(error) from None
+        mapped = _storage_error(error, write=True) if isinstance(error, psycopg.Error) else None
+        if mapped is not None:
+            raise mapped from None
         raise error
 
     def _fail(self, error: BaseException) -> None:

@@ -39,7 +39,9 @@ def _admin(request: Request, parts: PartsDep) -> LocalAdmin:
     said = request.headers.get(ACTOR_HEADER, "")
     client = request.client.host if request.client else "unknown"
     actor = f"admin-api:{said}" if SANE_ACTOR.fullmatch(said) else f"admin-api@{client}"
-    return LocalAdmin(parts.storage, parts.clock, actor=actor)
+    return LocalAdmin(
+        parts.storage, parts.clock, actor=actor, max_line_bytes=parts.settings.max_line_bytes
+    )
 
 
 AdminDep = Annotated[LocalAdmin, Depends(_admin)]
@@ -173,12 +175,27 @@ async def import_calls(
     tenant_id: str,
     request: Request,
     admin: AdminDep,
+    parts: PartsDep,
     timezone: str = "GMT",
     skipInvalid: bool = False,
 ) -> dict[str, Any]:
     # Spool the upload (to disk past 64 MiB) so memory stays flat; then import it in one go.
+    # Bounded, so that one upload cannot fill the disk under the spool.
+    limit = parts.settings.max_import_bytes
+    too_large = PayloadTooLarge(
+        f"The upload is larger than {limit} bytes, the most one import through this server "
+        "takes (max_import_bytes); split the file, or run `recent-calls import` where the "
+        "database is."
+    )
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise too_large
     with tempfile.SpooledTemporaryFile(max_size=64 << 20) as spool:
+        size = 0
         async for chunk in body_chunks(request):
+            size += len(chunk)
+            if size > limit:
+                raise too_large
             spool.write(chunk)
         spool.seek(0)
         report = await run_in_threadpool(
