@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import secrets
 import shlex
+import signal
 import socket
 from collections.abc import Callable
 
@@ -95,6 +96,11 @@ def _run(app: object, sock: socket.socket, log_level: str) -> None:
     uvicorn.Server(config).run(sockets=[sock])
 
 
+def interrupt_on_term(_signum: int, _frame: object) -> None:
+    """A SIGTERM handler that stops the server the way SIGINT does (KeyboardInterrupt)."""
+    raise KeyboardInterrupt
+
+
 def check_workers(settings: Settings) -> None:
     """ValueError when more than one API process is asked of an embedded database."""
     if settings.workers > 1 and not is_server_url(settings.database):
@@ -120,6 +126,9 @@ def serve(
     socket (workers.py). Returns the exit status.
     """
     check_workers(settings)
+    # uvicorn re-raises the stop signal once it has shut down; SIGTERM's default action would
+    # then end the process before the cleanup below (control file, storage) runs.
+    previous_term = signal.signal(signal.SIGTERM, interrupt_on_term)
     embedded = not is_server_url(settings.database)
     clock = make_clock(settings.now)
     storage: Storage | None = open_storage(
@@ -161,3 +170,4 @@ def serve(
             remove_control(settings.database)
         if storage is not None:
             storage.close()
+        signal.signal(signal.SIGTERM, previous_term)
