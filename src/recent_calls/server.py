@@ -19,7 +19,7 @@ from .control import Control, remove_control, write_control
 from .credentials import IssuedCredential
 from .demo import DEMO_TENANTS
 from .faults import FaultPlan
-from .protocol import head_limited_protocol
+from .protocol import settings_protocol
 from .settings import Settings
 from .storage import is_server_url, open_storage
 from .storage.base import Storage
@@ -83,7 +83,7 @@ def banner(url: str, database: str, issued: list[IssuedCredential], faults: str 
     return "\n".join(lines)
 
 
-def _run(app: object, sock: socket.socket, log_level: str) -> None:
+def _run(app: object, sock: socket.socket, log_level: str, settings: Settings) -> None:
     # Our own access log (logs.py) replaces uvicorn's: JSON, with request ids, no query strings.
     config = uvicorn.Config(
         app,  # type: ignore[arg-type]
@@ -91,7 +91,7 @@ def _run(app: object, sock: socket.socket, log_level: str) -> None:
         lifespan="on",
         server_header=False,
         access_log=False,
-        http=head_limited_protocol(),
+        http=settings_protocol(settings),
     )
     uvicorn.Server(config).run(sockets=[sock])
 
@@ -149,7 +149,7 @@ def serve(
             write_control(settings.database, Control(url, token, os.getpid()))
         echo(banner(url, settings.database, issued, FaultPlan.from_settings(settings).describe()))
         if settings.workers == 1:
-            _run(create_app(settings, storage=storage), sock, log_level)
+            _run(create_app(settings, storage=storage), sock, log_level, settings)
             return 0
         storage.close()  # before forking: each worker opens a pool of its own
         storage = None
@@ -158,7 +158,7 @@ def serve(
         def run_one(shared: socket.socket) -> None:
             own = open_storage(served.database, pool_size=served.pool_size, migrate=False)
             try:
-                _run(create_app(served, storage=own), shared, log_level)
+                _run(create_app(served, storage=own), shared, log_level, served)
             finally:
                 own.close()
 

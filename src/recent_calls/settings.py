@@ -57,4 +57,11 @@ class Settings(BaseSettings):
     pool_size: int = Field(
         10, ge=1, description="Most PostgreSQL connections this process holds (its pool's size)."
     )
+    max_head_bytes: int = Field(
+        64 * 1024, ge=1024, description="Largest request head (request line and headers); 431."
+    )
+    max_headers: int = Field(100, ge=10, description="Most headers in one request; 431.")
+    body_timeout_s: float = Field(
+        30.0, gt=0, description="Longest a request's body may take to arrive after its head; 408."
+    )
     log_format: Literal["json", "text"] = Field("json", description="Access and server logs.")
