@@ -30,7 +30,8 @@ from recent_calls.client import RecentCallsClient
 from recent_calls.clock import Clock
 from recent_calls.credentials import IssuedCredential, issue
 from recent_calls.imports import import_lines
-from recent_calls.protocol import HEAD_TIMEOUT_S, settings_protocol
+from recent_calls.protocol import HEAD_TIMEOUT_S
+from recent_calls.server import uvicorn_options
 from recent_calls.settings import Settings
 from recent_calls.storage.base import Storage
 from tests.calls import make_call
@@ -106,7 +107,7 @@ def serving(
         create_app(settings, storage=storage, clock=clock),
         log_level="warning",
         lifespan="on",
-        http=settings_protocol(settings, head_timeout_s),
+        **uvicorn_options(settings, head_timeout_s),
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)

@@ -8,6 +8,7 @@ import shlex
 import signal
 import socket
 from collections.abc import Callable
+from typing import Any
 
 import orjson
 import uvicorn
@@ -19,7 +20,7 @@ from .control import Control, remove_control, write_control
 from .credentials import IssuedCredential
 from .demo import DEMO_TENANTS
 from .faults import FaultPlan
-from .protocol import settings_protocol
+from .protocol import HEAD_TIMEOUT_S, settings_protocol
 from .settings import Settings
 from .storage import is_server_url, open_storage
 from .storage.base import Storage
@@ -83,6 +84,16 @@ def banner(url: str, database: str, issued: list[IssuedCredential], faults: str 
     return "\n".join(lines)
 
 
+def uvicorn_options(settings: Settings, head_timeout_s: float = HEAD_TIMEOUT_S) -> dict[str, Any]:
+    """What uvicorn is told about the HTTP edge: our protocol, and whose X-Forwarded-For to
+    believe (only the configured proxies': uvicorn's default believes any loopback peer)."""
+    return {
+        "http": settings_protocol(settings, head_timeout_s),
+        "proxy_headers": bool(settings.trusted_proxies),
+        "forwarded_allow_ips": list(settings.trusted_proxies) or None,
+    }
+
+
 def _run(app: object, sock: socket.socket, log_level: str, settings: Settings) -> None:
     # Our own access log (logs.py) replaces uvicorn's: JSON, with request ids, no query strings.
     config = uvicorn.Config(
@@ -91,7 +102,7 @@ def _run(app: object, sock: socket.socket, log_level: str, settings: Settings) -
         lifespan="on",
         server_header=False,
         access_log=False,
-        http=settings_protocol(settings),
+        **uvicorn_options(settings),
     )
     uvicorn.Server(config).run(sockets=[sock])
 
