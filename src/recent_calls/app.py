@@ -12,7 +12,7 @@ from typing import Any
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
-from . import __version__, logs, problems
+from . import __version__, problems
 from .clock import Clock, make_clock
 from .credentials import Authenticator
 from .faults import FaultInjector
@@ -100,7 +100,6 @@ def create_app(
         # credentials checks, with a Location built from the request's Host header.
         redirect_slashes=False,
     )
-    logs.configure(settings.log_format)
     if storage is not None:
         app.state.parts = _parts(settings, storage, clock)
     problems.install(app)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 import shlex
@@ -20,6 +21,7 @@ from .control import Control, remove_control, write_control
 from .credentials import IssuedCredential
 from .demo import DEMO_TENANTS
 from .faults import FaultPlan
+from .logs import configure as configure_logs
 from .protocol import HEAD_TIMEOUT_S, settings_protocol
 from .settings import Settings
 from .storage import is_server_url, open_storage
@@ -102,6 +104,7 @@ def _run(app: object, sock: socket.socket, log_level: str, settings: Settings) -
         lifespan="on",
         server_header=False,
         access_log=False,
+        log_config=None,  # logs.configure has set up every logger, uvicorn's included
         **uvicorn_options(settings),
     )
     uvicorn.Server(config).run(sockets=[sock])
@@ -137,6 +140,7 @@ def serve(
     socket (workers.py). Returns the exit status.
     """
     check_workers(settings)
+    configure_logs(settings.log_format, getattr(logging, log_level.upper(), logging.INFO))
     # uvicorn re-raises the stop signal once it has shut down; SIGTERM's default action would
     # then end the process before the cleanup below (control file, storage) runs.
     previous_term = signal.signal(signal.SIGTERM, interrupt_on_term)
