@@ -94,7 +94,7 @@ def create_app(
         version=__version__,
         summary="A self-hosted implementation of the contact-center Recent Calls API.",
         lifespan=lifespan,
-        docs_url="/docs",
+        docs_url=None,  # views/web.py serves /docs, without a CDN
         redoc_url=None,
         # SPEC: any other path is a 404; a slash redirect would answer before the route and
         # credentials checks, with a Location built from the request's Host header.

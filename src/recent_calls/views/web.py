@@ -1,4 +1,5 @@
-"""GET /: the recent calls web page, its static files, and the definitions it reads.
+"""GET /: the recent calls web page, its static files, and the definitions it reads; GET
+/docs: the API's documentation, swagger-ui from a pinned package, served here too.
 
 The page copies nothing the server defines: `/static/schema.json` hands it the response keys,
 the filter names, the durations, the sort columns and the chart intervals from the Python
@@ -43,6 +44,16 @@ STATIC_FILES = {
     "words.js": _JS,
     "vendor/uPlot.iife.min.js": _JS,
     "vendor/uPlot.min.css": _CSS,
+    "docs.html": "text/html; charset=utf-8",
+    "docs.js": _JS,
+}
+
+# What /docs needs of the swagger-ui package, served from it (no CDN: nothing on this origin
+# comes from elsewhere).
+SWAGGER_FILES = {
+    "swagger-ui.css": _CSS,
+    "swagger-ui-bundle.js": _JS,
+    "favicon-32x32.png": "image/png",
 }
 
 
@@ -84,6 +95,25 @@ def _file(name: str) -> Response:
 @router.get("/")
 async def page() -> Response:
     return _file("index.html")
+
+
+@router.get("/docs")
+async def docs_page() -> Response:
+    return _file("docs.html")
+
+
+@lru_cache(maxsize=len(SWAGGER_FILES))
+def _swagger_content(name: str) -> bytes:
+    # Read on first use: importing the package is not the app's business until /docs is asked.
+    return resources.files("swagger_ui").joinpath("static", name).read_bytes()
+
+
+@router.get("/docs/{name}")
+async def docs_file(name: str) -> Response:
+    media_type = SWAGGER_FILES.get(name)
+    if media_type is None:
+        raise NotFound("There is nothing at this address.")
+    return Response(_swagger_content(name), media_type=media_type)
 
 
 @router.get("/static/schema.json")
