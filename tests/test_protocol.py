@@ -4,6 +4,7 @@ that is refused rather than guessed at."""
 from __future__ import annotations
 
 import contextlib
+import re
 import socket
 import threading
 import time
@@ -13,6 +14,9 @@ from urllib.parse import urlsplit
 import httpx
 import orjson
 import pytest
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from recent_calls.settings import Settings
 from recent_calls.storage.base import Storage
@@ -210,3 +214,173 @@ def test_http_1_0_and_plain_chunked_are_still_served(url: str) -> None:
     raw = PUSH + b"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n0\r\n\r\n"
     status, _, _ = _exchange(url, raw)
     assert status == 401
+
+
+# -- adversarial heads and body timing ----------------------------------------------------------
+
+PROBE_SETTINGS = hypothesis_settings(
+    max_examples=60,
+    deadline=None,
+    database=None,
+    derandomize=True,
+    suppress_health_check=list(HealthCheck),
+)
+
+_METHODS = st.sampled_from([b"GET", b"POST", b"PUT", b"DELETE", b"OPTIONS", b"PRI", b"get"])
+_TARGETS = st.sampled_from(
+    [
+        b"/healthz",
+        b"/customerexperience/v1/recentCallData/us",
+        b"/customerexperience/v1/calls/us",
+        b"/x%0Ay",
+        b"*",
+        b"http://elsewhere/healthz",
+        b"/" + b"a" * 9000,
+    ]
+)
+_VERSIONS = st.sampled_from(
+    [b"HTTP/1.1", b"HTTP/1.0", b"HTTP/2.0", b"HTTP/0.9", b"HTTP/3", b"HTTP/1.2", b"http/1.1", b""]
+)
+_NAMES = st.sampled_from(
+    [
+        b"Host",
+        b"Content-Length",
+        b"Transfer-Encoding",
+        b"Content-Type",
+        b"8x8-apikey",
+        b"8x8-api-key",
+        b"token",
+        b"Expect",
+        b"Connection",
+        b"Upgrade",
+        b"X-Forwarded-For",
+        b"X-Request-ID",
+        b"User-Agent",
+        b"X\x00Bad",
+        b"Bad Name",
+    ]
+)
+_VALUES = st.one_of(
+    st.sampled_from(
+        [
+            b"chunked",
+            b"gzip, chunked",
+            b"chunked, gzip",
+            b"identity",
+            b"0",
+            b"-1",
+            b"5",
+            b"99999999999999999999",
+            b"1, 1",
+            b"application/json",
+            b"100-continue",
+            b"websocket",
+            b"h2c",
+            b"close",
+            b"\x85\x9b",
+        ]
+    ),
+    st.binary(max_size=40),
+    st.integers(0, 70_000).map(lambda n: b"v" * n),
+)
+_HEADERS = st.lists(st.tuples(_NAMES, _VALUES), max_size=6).flatmap(
+    lambda few: st.integers(0, 150).map(
+        lambda padding: few + [(b"X-Pad-%d" % i, b"p") for i in range(padding)]
+    )
+)
+
+
+def _probe(url: str, raw: bytes, budget_s: float) -> bytes:
+    """Send `raw`, then read what comes back within `budget_s` (the server must close first)."""
+    with _connect(url) as sock:
+        sock.settimeout(budget_s)
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            sock.sendall(raw)
+        chunks = []
+        deadline = time.monotonic() + budget_s
+        try:
+            while time.monotonic() < deadline and (chunk := sock.recv(65536)):
+                chunks.append(chunk)
+        except ConnectionResetError:
+            pass
+        except TimeoutError:
+            pytest.fail(f"the server kept the connection past {budget_s} s: {raw[:200]!r}")
+        return b"".join(chunks)
+
+
+def _statuses(answer: bytes) -> list[int]:
+    return [int(m) for m in re.findall(rb"(?:^|\r\n\r\n|\})HTTP/1\.1 (\d{3}) ", answer)]
+
+
+@pytest.fixture
+def quick(storage: Storage, database: str) -> Iterator[str]:
+    """A server with short head and body deadlines, so that a probe ends in a second or two."""
+    settings = Settings(database=database, now=FROZEN_NOW, body_timeout_s=0.5)
+    with serving(settings, storage, head_timeout_s=1.0) as served:
+        yield served
+
+
+def test_no_head_gets_a_5xx_or_keeps_the_server(quick: str) -> None:
+    @PROBE_SETTINGS
+    @given(method=_METHODS, target=_TARGETS, version=_VERSIONS, headers=_HEADERS)
+    def run(
+        method: bytes, target: bytes, version: bytes, headers: list[tuple[bytes, bytes]]
+    ) -> None:
+        head = b" ".join(part for part in (method, target, version) if part) + b"\r\n"
+        head += b"".join(name + b": " + value + b"\r\n" for name, value in headers)
+        raw = head + b"Connection: close\r\n\r\n"
+        answer = _probe(quick, raw, budget_s=5)
+        statuses = _statuses(answer)
+        assert all(status < 500 for status in statuses), (raw[:300], answer[:300])
+        if not statuses:
+            return
+        refused = len(raw) > 65536 or len(headers) + 2 > 100
+        refused |= version not in (b"HTTP/1.1", b"HTTP/1.0")
+        refused |= any(
+            name.lower() == b"transfer-encoding" and value.strip().lower() != b"chunked"
+            for name, value in headers
+        )
+        if refused:
+            assert statuses[0] in (400, 431), (raw[:200], answer[:300])
+
+    run()
+    started = time.perf_counter()
+    assert httpx.get(f"{quick}/healthz", timeout=5).status_code == 200
+    assert time.perf_counter() - started < 1
+
+
+@PROBE_SETTINGS
+@given(
+    declared=st.sampled_from([b"10", b"1000", b"0", b"chunked"]),
+    pieces=st.lists(st.tuples(st.binary(min_size=1, max_size=8), st.floats(0, 0.3)), max_size=6),
+    authed_too=st.booleans(),
+)
+def _timing_cases(
+    url: str, authed: bytes, declared: bytes, pieces: list[tuple[bytes, float]], authed_too: bool
+) -> None:
+    framing = (
+        b"Transfer-Encoding: chunked\r\n"
+        if declared == b"chunked"
+        else b"Content-Length: " + declared + b"\r\n"
+    )
+    head = PUSH + (authed if authed_too else b"") + b"Content-Type: application/json\r\n"
+    with _connect(url) as sock:
+        sock.sendall(head + framing + b"\r\n")
+        started = time.monotonic()
+        for piece, pause in pieces:
+            time.sleep(pause)
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                sock.sendall(piece)
+        sock.settimeout(5)
+        answer = b""
+        with contextlib.suppress(ConnectionResetError):
+            while chunk := sock.recv(65536):
+                answer += chunk
+        elapsed = time.monotonic() - started
+    # Answered (or closed) within the body deadline, the drip and some slack; never a 5xx.
+    assert elapsed < 0.5 + sum(p for _, p in pieces) + 2.5
+    assert all(status < 500 for status in _statuses(answer)), answer[:300]
+
+
+def test_no_body_timing_gets_a_5xx_or_holds_the_socket(quick: str, authed: bytes) -> None:
+    _timing_cases(quick, authed)
