@@ -28,7 +28,8 @@ import uvicorn
 from bench import launch
 from recent_calls.admin.credentials import IssuedCredential, issue
 from recent_calls.api.app import create_app
-from recent_calls.api.protocol import HEAD_TIMEOUT_S, head_limited_protocol
+from recent_calls.api.protocol import HEAD_TIMEOUT_S
+from recent_calls.cli.serve import uvicorn_options
 from recent_calls.client import RecentCallsClient
 from recent_calls.clock import Clock
 from recent_calls.ingest.bulk import import_lines
@@ -107,7 +108,7 @@ def serving(
         create_app(settings, storage=storage, clock=clock),
         log_level="warning",
         lifespan="on",
-        http=head_limited_protocol(head_timeout_s),
+        **uvicorn_options(settings, head_timeout_s),
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)

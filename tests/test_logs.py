@@ -4,14 +4,25 @@ from __future__ import annotations
 
 import json
 import logging
+import re
+import socket
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
 from recent_calls.admin.credentials import issue
-from recent_calls.api.logs import JsonFormatter, request_id_from
+from recent_calls.api.app import create_app
+from recent_calls.api.logs import (
+    JsonFormatter,
+    TextFormatter,
+    configure,
+    request_id_from,
+    unconfigure,
+)
+from recent_calls.settings import Settings
 from recent_calls.storage import open_storage
 from tests.calls import make_call
 from tests.support import LiveServer, ServerProcess
@@ -143,3 +154,101 @@ def test_an_unexpected_error_answers_a_problem_with_the_request_id(
     assert answer.headers["X-Content-Type-Options"] == "nosniff"
     assert "Traceback" not in answer.text and "SELECT" not in answer.text
     assert any(getattr(r, "request_id", None) or r.name == "recent_calls" for r in caplog.records)
+
+
+# -- round two: text lines that cannot be forged, one format for every logger, redaction --------
+
+_FIELD = re.compile(r'(\w+)=("(?:[^"\\]|\\.)*"|\S+)')
+
+
+def _text_fields(line: str) -> dict[str, str]:
+    """The key=value fields of a text line, quoted values decoded."""
+    return {k: json.loads(v) if v.startswith('"') else v for k, v in _FIELD.findall(line)}
+
+
+def _one_access(server: LiveServer, caplog: pytest.LogCaptureFixture, **request: Any) -> str:
+    with caplog.at_level(logging.INFO, logger="recent_calls.access"):
+        server.http.request(**request)
+        deadline = time.monotonic() + 5
+        while not _access(caplog) and time.monotonic() < deadline:
+            time.sleep(0.01)
+    [record] = _access(caplog)
+    return TextFormatter().format(record)
+
+
+def test_a_text_line_escapes_a_newline_in_the_path(
+    server: LiveServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    forged = "/x%0A2026-01-01 00:00:00,000 INFO    recent_calls.access request status=200"
+    line = _one_access(server, caplog, method="GET", url=forged)
+    assert "\n" not in line and "\r" not in line
+    fields = _text_fields(line)
+    assert fields["status"] == "404"
+    assert fields["path"].startswith("/x\n2026")  # kept, readable, but inside its quotes
+
+
+def test_a_user_agent_cannot_add_or_replace_fields_of_a_text_line(
+    server: LiveServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The parser refuses C0 controls in a header; C1 ones (8-bit CSI, NEL) pass as obs-text.
+    agent = 'curl" status=200 client=10.9.9.9 x="\x9b31m\x85'
+    line = _one_access(
+        server,
+        caplog,
+        method="GET",
+        url="/nowhere",
+        headers={"User-Agent": agent.encode("latin-1")},
+    )
+    assert "\x9b" not in line and len(line.splitlines()) == 1
+    fields = _text_fields(line)
+    assert fields["status"] == "404" and fields["client"] == "127.0.0.1"
+    assert fields["userAgent"] == agent
+    assert "x" not in fields
+
+
+def test_an_api_key_in_a_path_is_redacted_in_the_access_line(
+    server: LiveServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    alice = server.tenant("alice")
+    url = f"/customerexperience/v1/recentCallData/{alice.api_key}/{alice.token}"
+    line = _one_access(server, caplog, method="GET", url=url)
+    assert alice.api_key not in line and alice.token not in line
+    assert f"rck_{alice.key_id}_***" in _text_fields(line)["path"]
+
+
+def test_create_app_leaves_the_logging_setup_alone(tmp_path: Path) -> None:
+    ours = logging.getLogger("recent_calls")
+    before = list(ours.handlers)
+    create_app(Settings(database=str(tmp_path / "x.duckdb"), log_format="text"))
+    assert ours.handlers == before
+
+
+@pytest.mark.parametrize("name", ["psycopg_pool", "psycopg", "uvicorn.error", "recent_calls"])
+def test_in_the_json_format_every_library_writes_json(
+    name: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    configure("json")
+    try:
+        logging.getLogger(name).warning("connection %s lost\nreconnecting", "pool-1")
+    finally:
+        unconfigure()
+    [line] = capsys.readouterr().err.splitlines()
+    entry = json.loads(line)
+    assert entry["logger"] == name and entry["level"] == "warning"
+    assert entry["message"] == "connection pool-1 lost\nreconnecting"
+
+
+def test_every_line_a_real_server_writes_is_json_framing_errors_included(
+    tmp_path: Path,
+) -> None:
+    database = str(tmp_path / "calls.duckdb")
+    log_path = tmp_path / "server.log"
+    with ServerProcess(database, log_path, {"RECENT_CALLS_LOG_FORMAT": "json"}) as server:
+        host, port = server.url.rsplit("/", 1)[1].split(":")
+        with socket.create_connection((host, int(port)), timeout=10) as sock:
+            sock.sendall(b"NOT HTTP AT ALL\r\n\r\n")
+            sock.recv(65536)
+    lines = [line for line in log_path.read_text().splitlines() if line.strip()]
+    assert any("startup" in line for line in lines)  # uvicorn's own lines are there
+    for line in lines:
+        assert isinstance(json.loads(line), dict), line

@@ -540,3 +540,37 @@ def test_every_control_has_a_label_and_no_inline_handler(demo: Api, desk: Consol
             .length"""
     )
     assert inline == 0
+
+
+def test_the_api_docs_load_nothing_from_another_origin_under_a_strict_policy(
+    browser: Browser, server: LiveServer
+) -> None:
+    """/docs is served whole by the server (swagger-ui from a pinned package), with a policy
+    that lets nothing else in; a real browser renders it with no request elsewhere and no
+    policy violation."""
+    answer = server.http.get("/docs")
+    assert answer.status_code == 200
+    policy = answer.headers["Content-Security-Policy"]
+    assert "script-src 'self'" in policy and "default-src 'none'" in policy
+    assert "http" not in answer.text.replace(server.url, "")  # no absolute URL elsewhere
+    page = browser.new_page()
+    elsewhere: list[str] = []
+    problems: list[str] = []
+    page.on(
+        "request",
+        lambda request: (
+            elsewhere.append(request.url) if not request.url.startswith(server.url) else None
+        ),
+    )
+    page.on(
+        "console",
+        lambda message: problems.append(message.text) if message.type == "error" else None,
+    )
+    try:
+        page.goto(f"{server.url}/docs")
+        expect(page.locator(".swagger-ui .info .title")).to_contain_text("Recent Calls API")
+        expect(page.locator(".opblock-summary-path").first).to_be_visible()
+    finally:
+        page.close()
+    assert elsewhere == []
+    assert problems == []

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_DATABASE = "recent-calls.duckdb"
 ENV_PREFIX = "RECENT_CALLS_"
@@ -66,4 +66,24 @@ class Settings(BaseSettings):
     pool_size: int = Field(
         10, ge=1, description="Most PostgreSQL connections this process holds (its pool's size)."
     )
+    max_head_bytes: int = Field(
+        64 * 1024, ge=1024, description="Largest request head (request line and headers); 431."
+    )
+    max_headers: int = Field(100, ge=10, description="Most headers in one request; 431.")
+    body_timeout_s: float = Field(
+        30.0, gt=0, description="Longest a request's body may take to arrive after its head; 408."
+    )
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Addresses (or networks) of proxies whose X-Forwarded-For is believed, "
+        "comma-separated; none: the peer's own address is the client.",
+    )
     log_format: Literal["json", "text"] = Field("json", description="Access and server logs.")
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        # From the environment a list is written `10.0.0.1,10.0.0.2`, not as JSON.
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value

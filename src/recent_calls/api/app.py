@@ -14,7 +14,7 @@ from starlette.concurrency import run_in_threadpool
 
 from recent_calls import __version__
 from recent_calls.admin.credentials import Authenticator
-from recent_calls.api import logs, problems
+from recent_calls.api import problems
 from recent_calls.api.faults import FaultInjector
 from recent_calls.api.metrics import Metrics
 from recent_calls.api.pipeline import Pipeline
@@ -95,13 +95,12 @@ def create_app(
         version=__version__,
         summary="A self-hosted implementation of the contact-center Recent Calls API.",
         lifespan=lifespan,
-        docs_url="/docs",
+        docs_url=None,  # api/routes/web.py serves /docs, without a CDN
         redoc_url=None,
         # SPEC: any other path is a 404; a slash redirect would answer before the route and
         # credentials checks, with a Location built from the request's Host header.
         redirect_slashes=False,
     )
-    logs.configure(settings.log_format)
     if storage is not None:
         app.state.parts = _parts(settings, storage, clock)
     problems.install(app)

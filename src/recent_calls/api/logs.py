@@ -3,7 +3,8 @@
 A request's id is the caller's `X-Request-ID` when it is sane (1-128 letters, digits and
 `._:-`), otherwise a fresh one; the answer echoes it in `X-Request-ID`. An access line holds
 only what is listed in `AccessLog`: never a header value other than the user agent, never a
-query string and never a body, so no api key, token, admin token or call data reaches the logs.
+query string and never a body, so no api key, token, admin token or call data reaches the logs;
+an API key or token a client put in the path is masked.
 """
 
 from __future__ import annotations
@@ -57,16 +58,39 @@ class JsonFormatter(logging.Formatter):
         return orjson.dumps(entry, default=str).decode()
 
 
+# What could end a line or restyle a terminal: C0 and C1 controls, DEL, Unicode line breaks.
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def _escaped(text: str) -> str:
+    return _UNPRINTABLE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
+def _text_value(value: object) -> str:
+    """A field's value for a text line: numbers bare, anything else a quoted JSON string, so
+    that a value cannot end the line or add a field."""
+    if isinstance(value, bool) or value is None:
+        return orjson.dumps(value).decode()
+    if isinstance(value, int | float):
+        return str(value)
+    return _escaped(orjson.dumps(str(value)).decode())
+
+
 class TextFormatter(logging.Formatter):
-    """Each record as one readable line, its fields as key=value."""
+    """Each record as one readable line, its fields as key=value with quoted values; control
+    characters escaped, so that a request cannot write a line or a field of its own."""
 
     def format(self, record: logging.LogRecord) -> str:
         fields = getattr(record, "fields", None)
-        extra = " ".join(f"{k}={v}" for k, v in fields.items()) if isinstance(fields, dict) else ""
+        extra = (
+            " ".join(f"{k}={_text_value(v)}" for k, v in fields.items())
+            if isinstance(fields, dict)
+            else ""
+        )
         request_id = getattr(record, "request_id", None) or request_id_var.get()
         prefix = f"{self.formatTime(record)} {record.levelname:7} {record.name}"
         line = f"{prefix} [{request_id}] " if request_id else f"{prefix} "
-        line += f"{record.getMessage()} {extra}".rstrip()
+        line += f"{_escaped(record.getMessage())} {extra}".rstrip()
         if record.exc_info:
             line += "\n" + self.formatException(record.exc_info)
         return line
@@ -76,15 +100,28 @@ class _OurHandler(logging.StreamHandler):  # type: ignore[type-arg]
     """Marks the handler `configure` installs, so a second call replaces it."""
 
 
+# Every logger that writes to a server's standard error: ours, the server's, the database
+# driver's and its pool's. In the JSON format each of their lines must be a JSON object.
+SERVER_LOGGERS = ("recent_calls", "uvicorn", "psycopg", "psycopg_pool")
+
+
 def configure(log_format: LogFormat = "json", level: int = logging.INFO) -> None:
-    """Send the `recent_calls` loggers to standard error in `log_format`; idempotent."""
-    logger = logging.getLogger("recent_calls")
-    for handler in [h for h in logger.handlers if isinstance(h, _OurHandler)]:
-        logger.removeHandler(handler)
+    """Send the server's loggers (SERVER_LOGGERS) to standard error in `log_format`, once per
+    process (the server calls it; the app does not); idempotent."""
+    unconfigure()
     handler = _OurHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if log_format == "json" else TextFormatter())
-    logger.addHandler(handler)
-    logger.setLevel(level)
+    for name in SERVER_LOGGERS:
+        logging.getLogger(name).addHandler(handler)
+    logging.getLogger("recent_calls").setLevel(level)
+
+
+def unconfigure() -> None:
+    """Remove what `configure` installed."""
+    for name in SERVER_LOGGERS:
+        logger = logging.getLogger(name)
+        for handler in [h for h in logger.handlers if isinstance(h, _OurHandler)]:
+            logger.removeHandler(handler)
 
 
 def _client(scope: Scope) -> str | None:
@@ -99,13 +136,24 @@ def _user_agent(scope: Scope) -> str | None:
     return None
 
 
+# Credentials a client put in a path: an API key (its id is kept, it is no secret) and a
+# token (a UUID).
+_API_KEY_IN_PATH = re.compile(r"rck_([0-9a-f]{8})_[A-Za-z0-9_-]+")
+_TOKEN_IN_PATH = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.I)
+
+
+def redact_path(path: str) -> str:
+    """`path` with any API key or token in it masked."""
+    return _TOKEN_IN_PATH.sub("***", _API_KEY_IN_PATH.sub(r"rck_\1_***", path))
+
+
 def write_access(
     scope: Scope, status: int, size: int, started: float, decision: object | None
 ) -> None:
     """The one access line of a request (called by the request pipeline, api/pipeline.py)."""
     fields: dict[str, Any] = {
         "method": scope.get("method"),
-        "path": str(scope.get("path", ""))[:512],
+        "path": redact_path(str(scope.get("path", ""))[:512]),
         "status": status,
         "durationMs": round((time.perf_counter() - started) * 1000, 2),
         "bytes": size,

@@ -14,7 +14,8 @@ Security headers, the one place they are set. Every answer: `X-Content-Type-Opti
 documents): `Cache-Control: no-store` (call data must not sit in shared or browser caches) and
 a Content-Security-Policy that allows nothing. The web page and its files: a policy that runs
 only the page's own scripts and styles and talks only to this server, and `Cache-Control:
-no-cache`. The API docs page (which loads its scripts) gets no policy from here.
+no-cache`. The API docs page (`/docs`, swagger-ui served from a pinned package) and its files
+get the web page's policy: nothing on this origin loads from elsewhere.
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ API_MEDIA_TYPES = ("application/json", "application/problem+json")
 
 
 def _is_page(path: str) -> bool:
-    return path == "/" or path.startswith("/static/")
+    return path in ("/", "/docs") or path.startswith(("/static/", "/docs/"))
 
 
 def security_headers(path: str, media_type: str) -> dict[str, str]:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 import shlex
+import signal
 import socket
 from collections.abc import Callable
+from typing import Any
 
 import orjson
 import uvicorn
@@ -16,7 +19,8 @@ from recent_calls.admin.credentials import IssuedCredential
 from recent_calls.admin.local import LocalAdmin
 from recent_calls.api.app import create_app
 from recent_calls.api.faults import FaultPlan
-from recent_calls.api.protocol import head_limited_protocol
+from recent_calls.api.logs import configure as configure_logs
+from recent_calls.api.protocol import HEAD_TIMEOUT_S, settings_protocol
 from recent_calls.cli.workers import serve_processes
 from recent_calls.clock import make_clock
 from recent_calls.demo import DEMO_TENANTS
@@ -81,7 +85,17 @@ def banner(url: str, database: str, issued: list[IssuedCredential], faults: str 
     return "\n".join(lines)
 
 
-def _run(app: object, sock: socket.socket, log_level: str) -> None:
+def uvicorn_options(settings: Settings, head_timeout_s: float = HEAD_TIMEOUT_S) -> dict[str, Any]:
+    """What uvicorn is told about the HTTP edge: our protocol, and whose X-Forwarded-For to
+    believe (only the configured proxies': uvicorn's default believes any loopback peer)."""
+    return {
+        "http": settings_protocol(settings, head_timeout_s),
+        "proxy_headers": bool(settings.trusted_proxies),
+        "forwarded_allow_ips": list(settings.trusted_proxies) or None,
+    }
+
+
+def _run(app: object, sock: socket.socket, log_level: str, settings: Settings) -> None:
     # Our own access log (api/logs.py) replaces uvicorn's: JSON, with request ids, no query strings.
     config = uvicorn.Config(
         app,  # type: ignore[arg-type]
@@ -89,9 +103,15 @@ def _run(app: object, sock: socket.socket, log_level: str) -> None:
         lifespan="on",
         server_header=False,
         access_log=False,
-        http=head_limited_protocol(),
+        log_config=None,  # logs.configure has set up every logger, uvicorn's included
+        **uvicorn_options(settings),
     )
     uvicorn.Server(config).run(sockets=[sock])
+
+
+def interrupt_on_term(_signum: int, _frame: object) -> None:
+    """A SIGTERM handler that stops the server the way SIGINT does (KeyboardInterrupt)."""
+    raise KeyboardInterrupt
 
 
 def check_workers(settings: Settings) -> None:
@@ -119,6 +139,10 @@ def serve(
     socket (cli/workers.py). Returns the exit status.
     """
     check_workers(settings)
+    configure_logs(settings.log_format, getattr(logging, log_level.upper(), logging.INFO))
+    # uvicorn re-raises the stop signal once it has shut down; SIGTERM's default action would
+    # then end the process before the cleanup below (control file, storage) runs.
+    previous_term = signal.signal(signal.SIGTERM, interrupt_on_term)
     embedded = not is_server_url(settings.database)
     clock = make_clock(settings.now)
     storage: Storage | None = open_storage(
@@ -139,7 +163,7 @@ def serve(
             write_control(settings.database, Control(url, token, os.getpid()))
         echo(banner(url, settings.database, issued, FaultPlan.from_settings(settings).describe()))
         if settings.workers == 1:
-            _run(create_app(settings, storage=storage), sock, log_level)
+            _run(create_app(settings, storage=storage), sock, log_level, settings)
             return 0
         storage.close()  # before forking: each worker opens a pool of its own
         storage = None
@@ -148,7 +172,7 @@ def serve(
         def run_one(shared: socket.socket) -> None:
             own = open_storage(served.database, pool_size=served.pool_size, migrate=False)
             try:
-                _run(create_app(served, storage=own), shared, log_level)
+                _run(create_app(served, storage=own), shared, log_level, served)
             finally:
                 own.close()
 
@@ -160,3 +184,4 @@ def serve(
             remove_control(settings.database)
         if storage is not None:
             storage.close()
+        signal.signal(signal.SIGTERM, previous_term)

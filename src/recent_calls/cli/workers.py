@@ -34,6 +34,10 @@ def _die_with_parent() -> None:
     libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
 
 
+def _interrupt(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def serve_processes(
     count: int, sock: socket.socket, run_one: Callable[[socket.socket], None]
 ) -> int:
@@ -45,12 +49,17 @@ def serve_processes(
         if pid == 0:  # the worker
             status = 0
             try:
-                signal.signal(signal.SIGINT, signal.SIG_DFL)
-                signal.signal(signal.SIGTERM, signal.SIG_DFL)
+                # Both stop the worker through its cleanup (its storage is closed): uvicorn
+                # re-raises the signal after its shutdown, and this handler turns it into
+                # KeyboardInterrupt rather than the default, immediate death.
+                signal.signal(signal.SIGINT, signal.default_int_handler)
+                signal.signal(signal.SIGTERM, _interrupt)
                 _die_with_parent()
                 if os.getppid() != parent:  # the parent died before the request above
                     os._exit(1)
                 run_one(sock)
+            except KeyboardInterrupt:
+                status = 0
             except BaseException:
                 log.exception("API worker failed")
                 status = 1

@@ -67,8 +67,16 @@ def check_route(version: str, region: str) -> None:
 async def credential_of(request: Request, parts: Parts) -> Credential:
     """The caller's live credential (either spelling of the key header), or 401; then 429."""
     headers = request.headers
-    api_key = headers.get("8x8-apikey") or headers.get("8x8-api-key")
-    token = headers.get("token")
+    # Given twice, a credential would be read by whichever layer takes the first or the last.
+    keys = headers.getlist("8x8-apikey") + headers.getlist("8x8-api-key")
+    tokens = headers.getlist("token")
+    twice = [name for name, given in (("8x8-apikey", keys), ("token", tokens)) if len(given) > 1]
+    if twice:
+        raise InvalidRequest(
+            [FieldError(name, "is given more than once; send it once") for name in twice]
+        )
+    api_key = keys[0] if keys else None
+    token = tokens[0] if tokens else None
     credential = parts.auth.cached(api_key, token)
     if credential is None:
         credential = await run_in_threadpool(parts.auth.authenticate, api_key, token)
@@ -86,6 +94,8 @@ async def read_json(request: Request, limit: int) -> Any:
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise PayloadTooLarge(f"The body is larger than {limit} bytes.")
+    if len(request.headers.getlist("content-type")) > 1:
+        raise InvalidRequest([FieldError("Content-Type", "is given more than once; send it once")])
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media_type != "application/json":
         shown = media_type or "none"
@@ -118,11 +128,19 @@ async def body_chunks(request: Request) -> AsyncIterator[bytes]:
 
 
 def decode_json(raw: bytes) -> Any:
-    """`raw` as strict UTF-8 JSON; InvalidRequest naming `body` or the field when it is not."""
+    """`raw` as strict UTF-8 JSON; InvalidRequest naming `body` or the field when it is not,
+    or naming a key given twice in one object."""
     try:
-        return orjson.loads(raw)  # refuses invalid UTF-8, BOMs and lone surrogates itself
+        value = orjson.loads(raw)  # refuses invalid UTF-8, BOMs and lone surrogates itself
     except orjson.JSONDecodeError:
         pass
+    else:
+        if _may_repeat_a_key(raw, value):
+            try:
+                json.loads(raw, object_pairs_hook=_once_each)
+            except RecursionError:
+                raise InvalidRequest([FieldError("body", "is nested too deeply")]) from None
+        return value
     # orjson refuses integers past 64 bits, which are valid JSON: the field rules judge those.
     # The fallback must refuse what orjson does: other encodings, invalid UTF-8, lone surrogates.
     if raw.startswith((b"\xef\xbb\xbf", b"\xfe\xff", b"\xff\xfe")):
@@ -132,7 +150,9 @@ def decode_json(raw: bytes) -> Any:
     except UnicodeDecodeError:
         raise InvalidRequest([FieldError("body", "is not valid UTF-8; send UTF-8 JSON")]) from None
     try:
-        value = json.loads(text, parse_constant=_reject_constant, parse_int=_integer)
+        value = json.loads(
+            text, parse_constant=_reject_constant, parse_int=_integer, object_pairs_hook=_once_each
+        )
     except (ValueError, RecursionError):
         raise InvalidRequest(
             [FieldError("body", "is not valid JSON; expected a JSON object")]
@@ -141,6 +161,36 @@ def decode_json(raw: bytes) -> Any:
     if where is not None:
         raise InvalidRequest([FieldError(where, "holds a lone surrogate; text must be Unicode")])
     return value
+
+
+# Where a key's closing quote and its colon may not be side by side, or a quote or a colon
+# inside a string may be written so that the counts below would differ: the exact check.
+_UNCOUNTABLE = (b'" ', b'"\n', b'"\t', b'"\r', b"\\u0022", b"\\u003a", b"\\u003A")
+
+
+def _may_repeat_a_key(raw: bytes, value: Any) -> bool:
+    """False only when no object in `raw` gives a key twice; cheap, so every body is checked.
+
+    orjson keeps the last of repeated keys. Outside the cases above, `raw` holds one `":` per
+    key it writes plus one per `":` inside its strings; orjson's own encoding of what it
+    decoded holds the same per key kept and per string. Equal counts: no key was dropped.
+    """
+    if any(run in raw for run in _UNCOUNTABLE):
+        return True
+    return raw.count(b'":') != orjson.dumps(value).count(b'":')
+
+
+def _once_each(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result = dict(pairs)
+    if len(result) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise InvalidRequest(
+                    [FieldError(key[:100], "is given more than once in one object; give it once")]
+                )
+            seen.add(key)
+    return result
 
 
 # Past this many digits an integer is read as +-10**HUGE_DIGITS: out of range for every field

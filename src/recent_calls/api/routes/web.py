@@ -1,4 +1,5 @@
-"""GET /: the recent calls web page, its static files, and the definitions it reads.
+"""GET /: the recent calls web page, its static files, and the definitions it reads; GET
+/docs: the API's documentation, swagger-ui from a pinned package, served here too.
 
 The page copies nothing the server defines: `/static/schema.json` hands it the response keys,
 the filter names, the durations, the sort columns and the chart intervals from the Python
@@ -30,6 +31,14 @@ MEDIA_TYPES = {
     ".css": "text/css; charset=utf-8",
 }
 """What static/ may serve, by suffix: nothing else there (a licence, a map) is served."""
+
+# What /docs needs of the swagger-ui package, served from it (no CDN: nothing on this origin
+# comes from elsewhere).
+SWAGGER_FILES = {
+    "swagger-ui.css": MEDIA_TYPES[".css"],
+    "swagger-ui-bundle.js": MEDIA_TYPES[".js"],
+    "favicon-32x32.png": "image/png",
+}
 
 
 def _static_files() -> dict[str, str]:
@@ -85,6 +94,25 @@ def _file(name: str) -> Response:
 @router.get("/")
 async def page() -> Response:
     return _file("index.html")
+
+
+@router.get("/docs")
+async def docs_page() -> Response:
+    return _file("docs.html")
+
+
+@lru_cache(maxsize=len(SWAGGER_FILES))
+def _swagger_content(name: str) -> bytes:
+    # Read on first use: importing the package is not the app's business until /docs is asked.
+    return resources.files("swagger_ui").joinpath("static", name).read_bytes()
+
+
+@router.get("/docs/{name}")
+async def docs_file(name: str) -> Response:
+    media_type = SWAGGER_FILES.get(name)
+    if media_type is None:
+        raise NotFound("There is nothing at this address.")
+    return Response(_swagger_content(name), media_type=media_type)
 
 
 @router.get("/static/schema.json")

@@ -1,0 +1,146 @@
+"""What every endpoint shares (api/routes/common.py): one credential, one Content-Type, a JSON body
+whose every key is given once."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from recent_calls.api.routes.common import decode_json
+from recent_calls.errors import InvalidRequest
+from tests.calls import make_call
+from tests.support import LiveServer
+
+PATH = "/customerexperience/v1/recentCallData/us"
+BODY = b'{"tenantId": "acme", "page": 1, "rows": 5, "duration": "allhistory"}'
+JSON = ("Content-Type", "application/json")
+
+
+def _fields(answer: Any) -> list[str]:
+    assert answer.status_code == 400, answer.text
+    return [error["field"] for error in answer.json()["errors"]]
+
+
+@pytest.mark.parametrize(
+    ("second", "named"),
+    [("8x8-apikey", "8x8-apikey"), ("8x8-api-key", "8x8-apikey"), ("token", "token")],
+    ids=["key-twice", "both-spellings", "token-twice"],
+)
+def test_a_credential_header_given_twice_is_refused_naming_it(
+    api: LiveServer, second: str, named: str
+) -> None:
+    good = api.tenant("acme", calls=[make_call("c1", 1710345000000)])
+    other = api.tenant("other")
+    extra = other.token if second == "token" else other.api_key
+    headers = [("8x8-apikey", good.api_key), ("token", good.token), JSON, (second, extra)]
+    answer = api.http.post(PATH, headers=headers, content=BODY)
+    assert _fields(answer) == [named]
+    assert "once" in answer.json()["errors"][0]["message"]
+
+
+def test_content_type_given_twice_is_refused_naming_it(api: LiveServer) -> None:
+    good = api.tenant("acme")
+    headers = [("8x8-apikey", good.api_key), ("token", good.token), JSON, JSON]
+    assert _fields(api.http.post(PATH, headers=headers, content=BODY)) == ["Content-Type"]
+
+
+def test_a_repeated_key_is_refused_naming_it_and_the_last_never_wins(api: LiveServer) -> None:
+    britco = api.tenant("britco01")
+    api.tenant("acmecorp01", calls=[make_call("secret", 1710345000000)])
+    headers = [("8x8-apikey", britco.api_key), ("token", britco.token), JSON]
+    body = (
+        b'{"tenantId":"britco01","tenantId":"acmecorp01","page":1,"rows":5,"duration":"allhistory"}'
+    )
+    answer = api.http.post(PATH, headers=headers, content=body)
+    assert _fields(answer) == ["tenantId"]
+    assert "secret" not in answer.text
+
+
+@pytest.mark.parametrize(
+    ("raw", "key"),
+    [
+        (b'{"a": 1, "a": 1}', "a"),
+        (b'{"a" : 1, "a"\n:2}', "a"),
+        (b'{"calls": [{"callId": "x", "n": {"v": 1, "v": 2}}]}', "v"),
+        (b'{"x\\"": 1, "x\\"": 2}', 'x"'),
+        (b'{"big": 123456789012345678901234567890, "b": 1, "b": 2}', "b"),
+        # A quote or a colon inside a string written as an escape must not even the count.
+        (b'{"a":1,"a":2,"s":"\\u0022:"}', "a"),
+        (b'{"a":1,"a":2,"s":"\\"\\u003a"}', "a"),
+    ],
+    ids=["flat", "spaced", "nested", "escaped-quote", "fallback-decoder", "u0022", "u003a"],
+)
+def test_decoding_refuses_a_repeated_key_anywhere(raw: bytes, key: str) -> None:
+    with pytest.raises(InvalidRequest) as refused:
+        decode_json(raw)
+    [error] = refused.value.errors
+    assert error.field == key and "more than once" in error.message
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"a": "b\\":", "c": {"a": 1}}',  # a key-like run inside a string; the same key nested
+        b'{\n  "a" : 1,\n  "b" : [ {"a" : 2}, {"a" : 3} ]\n}',
+        b'[{"a": 1}, {"a": 2}]',
+        b"null",
+        b'"a\\":"',
+        b"7",
+    ],
+)
+def test_decoding_keeps_a_body_whose_keys_look_repeated_but_are_not(raw: bytes) -> None:
+    decode_json(raw)
+
+
+class _Obj(list[tuple[str, Any]]):
+    """A JSON object as written, so that a repeated key survives until it is encoded."""
+
+
+_keys = st.text(alphabet='ab":\\ é', max_size=3)
+_scalars = st.one_of(st.none(), st.integers(-5, 5), st.text(alphabet='ab":\\ é', max_size=4))
+_values = st.recursive(
+    _scalars,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3), st.lists(st.tuples(_keys, inner), max_size=4).map(_Obj)
+    ),
+    max_leaves=12,
+)
+
+
+def _encode(value: Any, draw: st.DrawFn) -> str:
+    space = draw(st.sampled_from(["", " ", "\n"]))
+    ascii_only = draw(st.booleans())
+    if isinstance(value, _Obj):
+        pairs = [
+            f"{json.dumps(k, ensure_ascii=ascii_only)}{space}:{_encode(v, draw)}" for k, v in value
+        ]
+        return "{" + ",".join(pairs) + "}"
+    if isinstance(value, list):
+        return "[" + f",{space}".join(_encode(v, draw) for v in value) + "]"
+    return json.dumps(value, ensure_ascii=ascii_only)
+
+
+def _repeats(value: Any) -> bool:
+    if isinstance(value, _Obj):
+        keys = [k for k, _ in value]
+        return len(set(keys)) != len(keys) or any(_repeats(v) for _, v in value)
+    if isinstance(value, list):
+        return any(_repeats(v) for v in value)
+    return False
+
+
+@given(data=st.data(), top=st.lists(st.tuples(_keys, _values), max_size=5).map(_Obj))
+@settings(max_examples=200, deadline=None)
+def test_any_written_object_is_refused_exactly_when_a_key_repeats(
+    data: st.DataObject, top: _Obj
+) -> None:
+    raw = _encode(top, data.draw).encode()
+    if _repeats(top):
+        with pytest.raises(InvalidRequest):
+            decode_json(raw)
+    else:
+        assert decode_json(raw) == json.loads(raw)
