@@ -10,6 +10,7 @@ import getpass
 import os
 import re
 import time
+import urllib.parse
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import IO, Any, Protocol
@@ -39,6 +40,10 @@ from .storage.base import AuditEntry, Storage
 ACTOR_HEADER = "X-Admin-Actor"
 SANE_ACTOR = re.compile(r"[A-Za-z0-9@._:()-]{1,100}", re.ASCII)
 TENANT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}", re.ASCII)
+TENANT_ID_RULE = "expected 1-128 letters, digits, '.', '_' or '-', starting with a letter or digit"
+# Key ids are 8 hex digits today; the rule leaves room but never admits '/', '.' or '%'.
+KEY_ID = re.compile(r"[A-Za-z0-9_-]{1,64}", re.ASCII)
+KEY_ID_RULE = "expected 1-64 letters, digits, '_' or '-' (the id `credentials list` shows)"
 DEMO_LABEL = "demo"
 
 
@@ -72,15 +77,28 @@ def local_actor() -> str:
     return actor if SANE_ACTOR.fullmatch(actor) else "cli"
 
 
-def check_new_tenant(tenant_id: str, region: str) -> None:
+def id_errors(tenant_id: str | None = None, key_id: str | None = None) -> list[FieldError]:
+    """What is wrong with a tenant id and a key id (those given), by the one rule of each."""
     errors = []
-    if not TENANT_ID.fullmatch(tenant_id):
-        errors.append(
-            FieldError(
-                "tenantId",
-                "expected 1-128 letters, digits, '.', '_' or '-', starting with a letter or digit",
-            )
-        )
+    if tenant_id is not None and not TENANT_ID.fullmatch(tenant_id):
+        errors.append(FieldError("tenantId", f"{TENANT_ID_RULE}, not {tenant_id[:200]!r}"))
+    if key_id is not None and not KEY_ID.fullmatch(key_id):
+        errors.append(FieldError("keyId", f"{KEY_ID_RULE}, not {key_id[:200]!r}"))
+    return errors
+
+
+def admin_path(*segments: str, tenant_id: str, key_id: str | None = None) -> str:
+    """An admin API path under the tenant (and key): ids checked, then percent-encoded."""
+    errors = id_errors(tenant_id, key_id)
+    if errors:
+        raise InvalidRequest(errors)
+    parts = [tenant_id] if key_id is None else [tenant_id, "credentials", key_id]
+    quoted = "/".join(urllib.parse.quote(part, safe="") for part in (*parts, *segments))
+    return f"/admin/v1/tenants/{quoted}"
+
+
+def check_new_tenant(tenant_id: str, region: str) -> None:
+    errors = id_errors(tenant_id)
     if region not in ("us", "uk"):
         errors.append(FieldError("region", "expected us or uk"))
     if errors:
@@ -286,29 +304,31 @@ class RemoteAdmin:
         return self._issued(self._json("POST", "/admin/v1/tenants", body, idempotent=False))
 
     def create_credential(self, tenant_id: str, label: str = "") -> IssuedCredential:
-        path = f"/admin/v1/tenants/{tenant_id}/credentials"
+        path = admin_path("credentials", tenant_id=tenant_id)
         return self._issued(self._json("POST", path, {"label": label}, idempotent=False))
 
     def list_credentials(self, tenant_id: str) -> list[dict[str, Any]]:
         result: list[dict[str, Any]] = self._call(
-            "GET", f"/admin/v1/tenants/{tenant_id}/credentials", idempotent=True
+            "GET", admin_path("credentials", tenant_id=tenant_id), idempotent=True
         )
         return result
 
     def revoke_credential(self, tenant_id: str, key_id: str) -> None:
-        path = f"/admin/v1/tenants/{tenant_id}/credentials/{key_id}"
+        path = admin_path(tenant_id=tenant_id, key_id=key_id)
         self._call("DELETE", path, idempotent=False)  # repeated, it would say "no live credential"
 
     def rotate_credential(
         self, tenant_id: str, key_id: str, grace_ms: int, label: str = ""
     ) -> IssuedCredential:
-        path = f"/admin/v1/tenants/{tenant_id}/credentials/{key_id}/rotate"
+        path = admin_path("rotate", tenant_id=tenant_id, key_id=key_id)
         body = {"graceMs": grace_ms, "label": label}
         return self._issued(self._json("POST", path, body, idempotent=False))
 
     def audit_log(self, tenant_id: str | None, limit: int) -> list[dict[str, Any]]:
         params: dict[str, Any] = {"limit": limit}
         if tenant_id is not None:
+            if errors := id_errors(tenant_id):
+                raise InvalidRequest(errors)
             params["tenantId"] = tenant_id
         result: list[dict[str, Any]] = self._call(
             "GET", "/admin/v1/audit", params=params, idempotent=True
@@ -322,7 +342,7 @@ class RemoteAdmin:
         try:
             data = self._call(
                 "POST",
-                f"/admin/v1/tenants/{tenant_id}/import",
+                admin_path("import", tenant_id=tenant_id),
                 params=params,
                 idempotent=True,  # replaces by callId; a streamed body is sent once anyway
                 content=iter(lambda: source.read(1 << 20), b""),
@@ -348,21 +368,22 @@ class RemoteAdmin:
         return bool(self._call("POST", "/admin/v1/compact", idempotent=True)["compacted"])
 
     def get_sync_watermark(self, tenant_id: str, source: str) -> int | None:
-        path = f"/admin/v1/tenants/{tenant_id}/sync-watermark"
+        path = admin_path("sync-watermark", tenant_id=tenant_id)
         found = self._call("GET", path, params={"source": source}, idempotent=True)["watermarkMs"]
         return None if found is None else int(found)
 
     def set_sync_watermark(self, tenant_id: str, source: str, watermark_ms: int) -> None:
         body = {"source": source, "watermarkMs": watermark_ms}
-        self._json("PUT", f"/admin/v1/tenants/{tenant_id}/sync-watermark", body, idempotent=True)
+        path = admin_path("sync-watermark", tenant_id=tenant_id)
+        self._json("PUT", path, body, idempotent=True)
 
     def replace_directory(self, tenant_id: str, entries: list[Entry]) -> int:
         body = [entry.as_json() for entry in entries]
-        path = f"/admin/v1/tenants/{tenant_id}/directory"
+        path = admin_path("directory", tenant_id=tenant_id)
         return int(self._json("PUT", path, body, idempotent=True)["entries"])
 
     def directory(self, tenant_id: str) -> list[Entry]:
-        path = f"/admin/v1/tenants/{tenant_id}/directory"
+        path = admin_path("directory", tenant_id=tenant_id)
         return parse_json(self._call("GET", path, idempotent=True))
 
 

@@ -15,7 +15,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from starlette.concurrency import run_in_threadpool
 
-from ..admin import ACTOR_HEADER, SANE_ACTOR, LocalAdmin
+from ..admin import ACTOR_HEADER, SANE_ACTOR, LocalAdmin, id_errors
 from ..directory import export_order, parse_csv, parse_json, to_csv
 from ..errors import FieldError, InvalidRequest, NotFound, PayloadTooLarge, Unauthorized
 from ..windows import MAX_EPOCH_MS
@@ -42,8 +42,18 @@ def _admin(request: Request, parts: PartsDep) -> LocalAdmin:
     return LocalAdmin(parts.storage, parts.clock, actor=actor)
 
 
+def _check_ids(request: Request) -> None:
+    # Ids reach storage and the audit trail as given: refuse what no tenant or key can be
+    # named, before any lookup, so that no id can stand for another.
+    tenant_id = request.path_params.get("tenant_id", request.query_params.get("tenantId"))
+    errors = id_errors(tenant_id, request.path_params.get("key_id"))
+    if errors:
+        raise InvalidRequest(errors)
+
+
 AdminDep = Annotated[LocalAdmin, Depends(_admin)]
-guarded = [Depends(_require_admin)]
+# The token first: a caller without it learns nothing, not even which ids are well formed.
+guarded = [Depends(_require_admin), Depends(_check_ids)]
 
 
 MAX_LABEL = 200

@@ -1,0 +1,87 @@
+"""The admin API and its client (`RemoteAdmin`): ids in paths, case-insensitive tenant ids,
+and structured problem documents."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+
+from recent_calls.admin import RemoteAdmin
+from recent_calls.errors import InvalidRequest
+from tests.support import LiveServer, ServerFactory
+
+ADMIN_TOKEN = "admin-token-for-tests"
+
+
+@dataclass
+class Admined:
+    server: LiveServer
+    admin: RemoteAdmin
+
+
+@pytest.fixture
+def admined(make_server: ServerFactory) -> Iterator[Admined]:
+    server = make_server(admin_token=ADMIN_TOKEN)
+    admin = RemoteAdmin(server.url, ADMIN_TOKEN, retries=0)
+    yield Admined(server, admin)
+    admin.close()
+
+
+def _live_keys(server: LiveServer, tenant_id: str) -> set[str]:
+    return {c.key_id for c in server.storage.list_credentials(tenant_id) if c.revoked_ms is None}
+
+
+@pytest.mark.parametrize(
+    ("tenant_id", "key_id", "field"),
+    [
+        ("other", "../../victim/credentials/{key}", "keyId"),
+        ("other/../victim", "{key}", "tenantId"),
+        ("other%2F..%2Fvictim", "{key}", "tenantId"),
+        ("..", "{key}", "tenantId"),
+    ],
+)
+def test_the_client_refuses_ids_that_would_leave_their_path_segment(
+    admined: Admined, tenant_id: str, key_id: str, field: str
+) -> None:
+    admined.server.tenant("other")
+    victim = admined.server.tenant("victim")
+    key = key_id.format(key=victim.key_id)
+    with pytest.raises(InvalidRequest) as refused:
+        admined.admin.revoke_credential(tenant_id, key)
+    assert [e.field for e in refused.value.errors] == [field]
+    with pytest.raises(InvalidRequest):
+        admined.admin.list_credentials(tenant_id if field == "tenantId" else "other/../victim")
+    assert _live_keys(admined.server, "victim") == {victim.key_id}
+
+
+def test_every_path_segment_is_encoded(admined: Admined) -> None:
+    seen: list[str] = []
+    admined.admin.http.event_hooks["request"] = [lambda r: seen.append(r.url.raw_path.decode())]
+    admined.server.tenant("a.b_c-1")
+    admined.admin.list_credentials("a.b_c-1")
+    admined.admin.get_sync_watermark("a.b_c-1", "x")
+    assert seen[0] == "/admin/v1/tenants/a.b_c-1/credentials"
+    assert seen[1].startswith("/admin/v1/tenants/a.b_c-1/sync-watermark?")
+
+
+@pytest.mark.parametrize(
+    ("path", "field"),
+    [
+        ("/admin/v1/tenants/-x/credentials", "tenantId"),
+        ("/admin/v1/tenants/a%20b/credentials", "tenantId"),
+        ("/admin/v1/tenants/%2E%2E/directory", "tenantId"),
+        ("/admin/v1/tenants/" + "a" * 129 + "/credentials", "tenantId"),
+        ("/admin/v1/tenants/victim/credentials/a%20b", "keyId"),
+        ("/admin/v1/audit?tenantId=a%00b", "tenantId"),
+    ],
+)
+def test_the_server_refuses_what_cannot_be_a_tenant_or_key_id(
+    admined: Admined, path: str, field: str
+) -> None:
+    admined.server.tenant("victim")
+    method = "DELETE" if "/credentials/" in path else "GET"
+    answer = admined.admin.http.request(method, path)
+    assert answer.status_code == 400, answer.text
+    assert [e["field"] for e in answer.json()["errors"]] == [field]
