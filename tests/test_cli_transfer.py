@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import os
+import socket
 import stat
 import threading
 from pathlib import Path
+from typing import Any
 
 import orjson
 from click.testing import CliRunner
 
 from recent_calls.cli import main
 from recent_calls.credentials import IssuedCredential
+from recent_calls.storage.base import Storage
 from tests.support import LiveServer, varied_calls
+from tests.upstream import answer, upstream
 
 
 def _env(server: LiveServer, credential: IssuedCredential) -> dict[str, str]:
@@ -105,3 +109,20 @@ def test_a_directory_target_is_refused_in_one_line(server: LiveServer, tmp_path:
     assert status == 1
     assert output == f"Error: {tmp_path} is a directory: give a file name with -o\n"
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_sync_that_fails_at_once_leaves_no_live_credential_and_prints_no_secret(
+    storage: Storage, database: str
+) -> None:
+    def refuses(body: dict[str, Any], conn: socket.socket) -> None:
+        answer(conn, b'{"title": "Unauthorized", "status": 401}', "401 Unauthorized")
+
+    with upstream(refuses) as (url, _):
+        args = ["sync", "--from", url, "--api-key", "k", "--token", "t", "--tenant", "acme"]
+        result = CliRunner().invoke(main, [*args, "--database", database])
+    assert result.exit_code == 1
+    assert "created tenant acme (region us)" in result.stderr
+    assert "recent-calls credentials create acme" in result.stderr
+    assert "token" not in result.stderr.replace("--token", "")
+    assert storage.get_tenant("acme") is not None
+    assert [c.revoked_ms is not None for c in storage.list_credentials("acme")] == [True]

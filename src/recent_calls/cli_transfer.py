@@ -243,9 +243,12 @@ def _ensure_tenant(admin: Admin, tenant_id: str, region: str) -> None:
         admin.list_credentials(tenant_id)
     except NotFound:
         issued = admin.create_tenant(tenant_id, region, "sync")
+        # Nobody asked for a credential: a secret printed here would end in logs, and one
+        # left live would outlast a sync that fails before its first page.
+        admin.revoke_credential(tenant_id, issued.key_id)
         click.echo(
-            f"created tenant {tenant_id} (region {region}); 8x8-apikey {issued.api_key} "
-            f"token {issued.token} (shown once)",
+            f"created tenant {tenant_id} (region {region}); to read it, issue a credential "
+            f"with: recent-calls credentials create {tenant_id}",
             err=True,
         )
 
