@@ -3,14 +3,23 @@ and structured problem documents."""
 
 from __future__ import annotations
 
+import io
+import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
+import orjson
 import pytest
 
-from recent_calls.admin import RemoteAdmin
-from recent_calls.errors import InvalidRequest
-from tests.support import LiveServer, ServerFactory
+from recent_calls.admin import LocalAdmin, RemoteAdmin
+from recent_calls.errors import ImportRejected, InvalidRequest
+from recent_calls.storage.base import Storage
+from tests.calls import make_call
+from tests.support import NOW, LiveServer, ServerFactory
+from tests.upstream import answer, upstream
+
+START = NOW - 3_600_000
 
 ADMIN_TOKEN = "admin-token-for-tests"
 
@@ -85,3 +94,59 @@ def test_the_server_refuses_what_cannot_be_a_tenant_or_key_id(
     answer = admined.admin.http.request(method, path)
     assert answer.status_code == 400, answer.text
     assert [e["field"] for e in answer.json()["errors"]] == [field]
+
+
+def _three_lines() -> bytes:
+    bad_twice = make_call("a", START, callDuration="-5", transferCount="x")
+    calls = [bad_twice, make_call("b", START), make_call("c", START, callDuration="-1")]
+    return b"\n".join(orjson.dumps(call) for call in calls)
+
+
+def test_a_rejected_import_counts_lines_not_errors(storage: Storage) -> None:
+    storage.create_tenant("acme", "us")
+    with pytest.raises(ImportRejected) as rejected:
+        LocalAdmin(storage).import_file(
+            "acme", io.BytesIO(_three_lines()), timezone="GMT", skip_invalid=False
+        )
+    assert str(rejected.value) == "2 of 3 lines are invalid; nothing was imported"
+    assert (rejected.value.total, rejected.value.invalid, len(rejected.value.errors)) == (3, 2, 3)
+
+
+def test_a_rejected_import_answers_its_counts_as_fields(admined: Admined) -> None:
+    admined.server.tenant("acme")
+    answer = admined.admin.http.post(
+        "/admin/v1/tenants/acme/import",
+        content=_three_lines(),
+        headers={"Content-Type": "application/x-ndjson"},
+    )
+    assert answer.status_code == 400
+    assert (answer.json()["lines"], answer.json()["invalid"]) == (3, 2)
+    with pytest.raises(ImportRejected) as rejected:
+        admined.admin.import_file(
+            "acme", io.BytesIO(_three_lines()), timezone="GMT", skip_invalid=False
+        )
+    assert (rejected.value.total, rejected.value.invalid) == (3, 2)
+    assert [e.field for e in rejected.value.errors] == ["line 1", "line 1", "line 3"]
+
+
+def test_the_admin_client_reads_the_counts_not_the_words() -> None:
+    problem = {
+        "title": "Bad Request",
+        "status": 400,
+        "detail": "Zwei von drei Zeilen sind ungültig.",
+        "lines": 3,
+        "invalid": 2,
+        "errors": [{"field": "line 1", "message": "x"}, {"field": "line 3", "message": "y"}],
+    }
+
+    def refuses(body: dict[str, Any], conn: socket.socket) -> None:
+        answer(conn, orjson.dumps(problem), "400 Bad Request")
+
+    with upstream(refuses) as (url, _):
+        admin = RemoteAdmin(url, ADMIN_TOKEN, retries=0)
+        try:
+            with pytest.raises(ImportRejected) as rejected:
+                admin.import_file("acme", io.BytesIO(b"{}"), timezone="GMT", skip_invalid=False)
+        finally:
+            admin.close()
+    assert (rejected.value.total, rejected.value.invalid) == (3, 2)

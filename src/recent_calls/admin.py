@@ -349,11 +349,9 @@ class RemoteAdmin:
                 headers={"Content-Type": "application/x-ndjson"},
             )
         except InvalidRequest as exc:
-            if exc.detail.endswith("nothing was imported"):
-                # The server's detail ("3 of 10 lines are invalid; ...") carries the total.
-                counted = re.match(r"\d+ of (\d+) lines", exc.detail)
-                total = int(counted.group(1)) if counted else len(exc.errors)
-                raise ImportRejected(exc.errors, total) from None
+            if "lines" in exc.counts and "invalid" in exc.counts:  # a rejected import
+                lines, invalid = exc.counts["lines"], exc.counts["invalid"]
+                raise ImportRejected(exc.errors, lines, invalid) from None
             raise
         report = ImportReport(**{k: v for k, v in data.items() if k != "errors"})
         report.errors = [FieldError(e["field"], e["message"]) for e in data["errors"]]

@@ -277,7 +277,7 @@ def import_lines(
             if progress:
                 progress(chunk.count)
         if report.invalid and not skip_invalid:
-            raise ImportRejected(report.errors, report.lines)
+            raise ImportRejected(report.errors, report.lines, report.invalid)
         result = staged.commit()
     storage.after_import(result.inserted + result.replaced)
     report.received, report.inserted, report.replaced = (
