@@ -15,7 +15,7 @@ from . import __version__
 from .admin import connect_admin
 from .clock import make_clock, system_clock
 from .credentials import IssuedCredential, parse_grace
-from .errors import ImportRejected, InvalidRequest, RecentCallsError
+from .errors import FieldError, ImportRejected, InvalidRequest, RecentCallsError
 from .settings import DEFAULT_DATABASE, Settings
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -55,8 +55,14 @@ class _Group(click.Group):
         except ImportRejected as exc:
             for error in exc.errors:
                 click.echo(f"{error.field}: {error.message}", err=True)
-            raise click.ClickException(str(exc)) from None
+            raise click.ClickException(
+                f"{exc}; add --skip-invalid to store the valid lines and report the rest"
+            ) from None
         except RecentCallsError as exc:
+            # A 400 names each bad field and what is wrong with it: say all of it.
+            for error in getattr(exc, "errors", None) or []:
+                if isinstance(error, FieldError):
+                    click.echo(f"{error.field}: {error.message}", err=True)
             raise click.ClickException(str(exc)) from None
 
 

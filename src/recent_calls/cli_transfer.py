@@ -24,6 +24,7 @@ from rich.progress import (
 
 from .admin import Admin, connect_admin
 from .client import Duration, Page, Query, RecentCallsClient, SortOrder
+from .client.errors import MissingCredentials
 from .errors import NotFound
 from .export import FORMATS, Format, export_calls
 from .settings import DEFAULT_DATABASE
@@ -133,7 +134,13 @@ def _query(options: dict[str, Any]) -> Query:
 def _client(
     base_url: str | None, api_key: str | None, token: str | None, region: str | None
 ) -> RecentCallsClient:
-    return RecentCallsClient(base_url, api_key=api_key, token=token, region=region)
+    try:
+        return RecentCallsClient(base_url, api_key=api_key, token=token, region=region)
+    except MissingCredentials:
+        raise click.UsageError(
+            "an API key and a token are needed: give --api-key and --token, or set "
+            "RECENT_CALLS_API_KEY and RECENT_CALLS_TOKEN"
+        ) from None
 
 
 @contextlib.contextmanager

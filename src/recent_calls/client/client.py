@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 from pydantic import ValidationError
 
-from .errors import ConfigurationError, UnexpectedResponse
+from .errors import ConfigurationError, MissingCredentials, UnexpectedResponse
 from .models import Call, Page, PushResult, page_of
 from .query import Query
 from .settings import ClientSettings
@@ -68,7 +68,7 @@ class RecentCallsClient:
             | ({} if isinstance(timeout, httpx.Timeout) else {"timeout_s": timeout}),
         )
         if chosen.api_key is None or chosen.token is None:
-            raise ConfigurationError(
+            raise MissingCredentials(
                 "an API key and a token are needed: pass api_key and token, or set "
                 "RECENT_CALLS_API_KEY and RECENT_CALLS_TOKEN"
             )
