@@ -106,6 +106,8 @@ def parse_csv(data: bytes | str) -> list[Entry]:
                 [FieldError(f"line {line}", "is not UTF-8 text")],
                 detail="The directory file is not UTF-8 text; nothing was stored.",
             ) from None
+    from .export import csv_uncell  # here: export's imports lead back to storage, and here
+
     reader = csv.reader(io.StringIO(data, newline=""))
     errors: list[FieldError] = []
     try:
@@ -127,7 +129,8 @@ def parse_csv(data: bytes | str) -> list[Entry]:
                 if len(row) != len(HEADER):
                     errors.append(FieldError(where, f"has {len(row)} fields; expected 3"))
                     continue
-                yield where, row[at["kind"]].strip().lower(), row[at["id"]], row[at["name"]]
+                entry_id, name = (csv_uncell(row[at[key]].strip()) for key in ("id", "name"))
+                yield where, row[at["kind"]].strip().lower(), entry_id, name
 
         entries = _checked(items(), errors)
     except csv.Error as exc:
@@ -169,11 +172,14 @@ def export_order(entries: Iterable[Entry]) -> list[Entry]:
 
 
 def to_csv(entries: Sequence[Entry]) -> str:
-    """The CSV that `parse_csv` reads back as the same entries."""
+    """The CSV that `parse_csv` reads back as the same entries; formula-safe, as the call
+    export is (`csv_cell`), since it is as likely to be opened in a spreadsheet."""
+    from .export import csv_cell  # here: export's imports lead back to storage, and here
+
     text = io.StringIO(newline="")
     rows = csv.writer(text, lineterminator="\n")
     rows.writerow(HEADER)
-    rows.writerows((e.kind, e.id, e.name) for e in export_order(entries))
+    rows.writerows((e.kind, csv_cell(e.id), csv_cell(e.name)) for e in export_order(entries))
     return text.getvalue()
 
 

@@ -34,7 +34,13 @@ FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 def csv_cell(value: Any) -> str:
     """One CSV cell's text: "" for None, and never a formula."""
     text = "" if value is None else str(value)
-    return "'" + text if text.startswith(FORMULA_STARTS) else text
+    # Quotes already before a formula get one more, so that `csv_uncell` gives back the text.
+    return "'" + text if text.lstrip("'").startswith(FORMULA_STARTS) else text
+
+
+def csv_uncell(cell: str) -> str:
+    """The text a `csv_cell` was made of (for files this project reads back)."""
+    return cell[1:] if cell[:1] == "'" and cell.lstrip("'").startswith(FORMULA_STARTS) else cell
 
 
 def csv_row(line: Mapping[str, Any]) -> list[str]:
