@@ -13,7 +13,7 @@ import orjson
 import pytest
 
 from recent_calls.admin import LocalAdmin, RemoteAdmin
-from recent_calls.errors import ImportRejected, InvalidRequest
+from recent_calls.errors import Conflict, DuplicateTenant, ImportRejected, InvalidRequest
 from recent_calls.storage.base import Storage
 from tests.calls import make_call
 from tests.support import NOW, LiveServer, ServerFactory
@@ -150,3 +150,17 @@ def test_the_admin_client_reads_the_counts_not_the_words() -> None:
         finally:
             admin.close()
     assert (rejected.value.total, rejected.value.invalid) == (3, 2)
+
+
+def test_tenant_ids_that_differ_only_in_case_cannot_coexist(admined: Admined) -> None:
+    local = LocalAdmin(admined.server.storage)
+    local.create_tenant("acmecorp01", "us")
+    with pytest.raises(Conflict, match="tenant 'acmecorp01' exists; tenant ids that differ only"):
+        local.create_tenant("AcmeCorp01", "us")
+    answer = admined.admin.http.post(
+        "/admin/v1/tenants", json={"tenantId": "ACMECORP01", "region": "uk"}
+    )
+    assert answer.status_code == 409 and "'acmecorp01' exists" in answer.json()["detail"]
+    assert [t.tenant_id for t in admined.server.storage.list_tenants()] == ["acmecorp01"]
+    with pytest.raises(DuplicateTenant, match="already exists"):
+        local.create_tenant("acmecorp01", "us")  # the same id: the duplicate it always was

@@ -25,6 +25,7 @@ from .control import read_control
 from .credentials import IssuedCredential, issue, new_credential, rotate
 from .directory import Entry, parse_json
 from .errors import (
+    Conflict,
     DatabaseLocked,
     FieldError,
     ImportRejected,
@@ -129,6 +130,14 @@ class LocalAdmin:
 
     def create_tenant(self, tenant_id: str, region: str, label: str = "") -> IssuedCredential:
         check_new_tenant(tenant_id, region)
+        # Ids that differ only in case would read as one tenant to people: refuse the second.
+        folded = tenant_id.casefold()
+        for existing in self.storage.list_tenants():
+            if existing.tenant_id.casefold() == folded and existing.tenant_id != tenant_id:
+                raise Conflict(
+                    f"tenant {existing.tenant_id!r} exists; tenant ids that differ only in "
+                    f"case are refused, so {tenant_id!r} cannot be created"
+                )
         issued, stored = new_credential(tenant_id, region, self.clock(), label)
         # One transaction: a failure leaves no tenant without its credential or audit row.
         audit = self._entry("tenant.create", tenant_id, issued.key_id, f"region={region}")
