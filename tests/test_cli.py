@@ -291,3 +291,22 @@ def test_a_rejected_import_says_how_to_store_the_valid_lines(database: str) -> N
         "Error: 2 of 3 lines are invalid; nothing was imported; add --skip-invalid to store "
         "the valid lines and report the rest\n"
     )
+
+
+def test_the_database_can_come_from_a_file_so_its_password_stays_out_of_ps(
+    database: str, tmp_path: Path
+) -> None:
+    secret = tmp_path / "database.url"
+    secret.write_text(database + "\n# anything after the first line is ignored\n")
+    created = cli("tenant", "create", "acme", "--region", "us", "--database-file", str(secret))
+    assert created.exit_code == 0, created.output
+    listed = cli("credentials", "list", "acme", "--json", env={"RECENT_CALLS_DATABASE": database})
+    assert len(json.loads(listed.stdout)) == 1
+    from_env = cli("credentials", "list", "acme", env={"RECENT_CALLS_DATABASE_FILE": str(secret)})
+    assert from_env.exit_code == 0 and from_env.stdout.count("live") == 1
+    both = cli(
+        "credentials", "list", "acme", "--database", database, "--database-file", str(secret)
+    )
+    assert both.exit_code == 2 and "give --database or --database-file, not both" in both.stderr
+    missing = cli("credentials", "list", "acme", "--database-file", str(tmp_path / "nope"))
+    assert missing.exit_code == 2 and "cannot read" in missing.stderr

@@ -13,21 +13,18 @@ import orjson
 
 from . import __version__
 from .admin import connect_admin
+from .cli_transfer import database_options
 from .clock import make_clock, system_clock
 from .credentials import IssuedCredential, parse_grace
 from .errors import FieldError, ImportRejected, InvalidRequest, RecentCallsError
-from .settings import DEFAULT_DATABASE, Settings
+from .settings import Settings
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
 def database_option(command: F) -> F:
-    return click.option(
-        "--database",
-        envvar="RECENT_CALLS_DATABASE",
-        default=DEFAULT_DATABASE,
-        show_default=True,
-        help="A DuckDB file path, or a postgresql:// URL (env RECENT_CALLS_DATABASE).",
+    return database_options(
+        "A DuckDB file path, or a postgresql:// URL (env RECENT_CALLS_DATABASE)."
     )(command)
 
 

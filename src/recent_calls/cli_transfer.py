@@ -31,6 +31,57 @@ from .settings import DEFAULT_DATABASE
 from .sync import DEFAULT_OVERLAP_MS, SyncReport, sync_tenant
 
 F = TypeVar("F", bound=Callable[..., Any])
+_FROM_FILE = "recent_calls.database_from_file"
+
+
+def _read_database_file(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+    # Read first (eager): `--database` then takes the URL from here. A URL given as an argument
+    # shows its password in `ps`; one in a file (or the environment) does not.
+    if value is None:
+        return
+    try:
+        with open(value, encoding="utf-8") as source:
+            url = source.readline().strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise click.BadParameter(f"cannot read {value}: {exc}") from None
+    if not url:
+        raise click.BadParameter(f"{value} holds no database path or URL on its first line")
+    ctx.meta[_FROM_FILE] = url
+
+
+def _database_from_file(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    from_file: str | None = ctx.meta.get(_FROM_FILE)
+    if from_file is None:
+        return value
+    if ctx.get_parameter_source("database") is click.core.ParameterSource.COMMANDLINE:
+        raise click.UsageError("give --database or --database-file, not both")
+    return from_file
+
+
+def database_options(help_text: str) -> Callable[[F], F]:
+    """`--database` (or `RECENT_CALLS_DATABASE`), and `--database-file` holding it instead."""
+
+    def decorate(command: F) -> F:
+        command = click.option(
+            "--database-file",
+            envvar="RECENT_CALLS_DATABASE_FILE",
+            is_eager=True,
+            expose_value=False,
+            callback=_read_database_file,
+            help="A file whose first line is the database path or URL, so that a password in "
+            "it stays out of the process list (env RECENT_CALLS_DATABASE_FILE).",
+        )(command)
+        return click.option(
+            "--database",
+            envvar="RECENT_CALLS_DATABASE",
+            default=DEFAULT_DATABASE,
+            show_default=True,
+            callback=_database_from_file,
+            help=help_text,
+        )(command)
+
+    return decorate
+
 
 _COUNT_HELP = 'Count range "range:X,Y" (-1: unbounded).'
 _DURATION_HELP = 'Duration range "sec:X,Y" or "min:X,Y" (-1: unbounded).'
@@ -262,12 +313,8 @@ def _ensure_tenant(admin: Admin, tenant_id: str, region: str) -> None:
 
 @click.command("sync")
 @_connection("--from")
-@click.option(
-    "--database",
-    envvar="RECENT_CALLS_DATABASE",
-    default=DEFAULT_DATABASE,
-    show_default=True,
-    help="The local database (env RECENT_CALLS_DATABASE); may be held by a running server.",
+@database_options(
+    "The local database (env RECENT_CALLS_DATABASE); may be held by a running server."
 )
 @click.option("--local-tenant", help="Store the calls under this tenant (default: --tenant).")
 @click.option(
