@@ -272,7 +272,10 @@ def import_lines(
     one chunk of them; they are stored in one transaction, in file order.
     """
     if storage.get_tenant(tenant_id) is None:
-        raise NotFound(f"tenant {tenant_id!r} does not exist; create it first")
+        raise NotFound(
+            f"tenant {tenant_id!r} does not exist; create it first with: "
+            f"recent-calls tenant create {tenant_id} --region us|uk"
+        )
     _reader(timezone)  # an unknown zone is refused before anything is read
     report = ImportReport()
     with storage.begin_import(tenant_id) as staged:
