@@ -22,7 +22,7 @@ from recent_calls.settings import Settings
 from recent_calls.storage import open_storage
 from tests.calls import make_call
 from tests.pg import fresh_database, migrated_template
-from tests.support import FROZEN_NOW, Served, alive, children_of, serve_demo
+from tests.support import FROZEN_NOW, LiveServer, Served, alive, children_of, serve_demo
 
 START = 1710000000000
 
@@ -243,3 +243,70 @@ def test_workers_need_a_server_database(duckdb_path: str) -> None:
     result = cli("serve", "--workers", "2", "--port", "0", "--database", duckdb_path)
     assert result.exit_code == 2
     assert "--workers needs a server database" in result.output
+
+
+def _client_env(url: str, credential: Any) -> dict[str, str]:
+    return {
+        "RECENT_CALLS_BASE_URL": url,
+        "RECENT_CALLS_API_KEY": credential.api_key,
+        "RECENT_CALLS_TOKEN": credential.token,
+    }
+
+
+def test_cli_errors_carry_the_servers_field_messages(server: LiveServer) -> None:
+    credential = server.tenant("acme")
+    args = ["export", "--tenant", "acme", "-o", "-", "--format", "jsonl"]
+    result = CliRunner().invoke(
+        main,
+        [*args, "--duration", "today", "--call-duration", "60,-1"],
+        env=_client_env(server.url, credential),
+    )
+    assert result.exit_code == 1
+    said = server.post(
+        {"tenantId": "acme", "page": 1, "rows": 1, "duration": "today", "callDuration": "60,-1"},
+        credential,
+    ).json()["errors"]
+    assert [e["field"] for e in said] == ["callDuration"]
+    assert f"callDuration: {said[0]['message']}\n" in result.stderr
+
+
+def test_missing_credentials_are_named_as_the_cli_takes_them() -> None:
+    args = ["export", "--tenant", "acme", "-o", "-", "--format", "jsonl"]
+    result = CliRunner().invoke(main, args, env={"RECENT_CALLS_API_KEY": ""})
+    assert result.exit_code == 2
+    assert "give --api-key and --token, or set RECENT_CALLS_API_KEY" in result.stderr
+    assert "api_key" not in result.stderr
+
+
+def test_a_rejected_import_says_how_to_store_the_valid_lines(database: str) -> None:
+    cli("tenant", "create", "acme", "--region", "us", "--database", database)
+    bad = orjson.dumps(make_call("a", START, callDuration="-5", transferCount="x"))
+    good = orjson.dumps(make_call("b", START))
+    source = b"\n".join([bad, good, orjson.dumps(make_call("c", START, callDuration="-1"))])
+    result = CliRunner().invoke(
+        main, ["import", "--tenant", "acme", "--database", database, "-"], input=source
+    )
+    assert result.exit_code == 1
+    assert result.stderr.endswith(
+        "Error: 2 of 3 lines are invalid; nothing was imported; add --skip-invalid to store "
+        "the valid lines and report the rest\n"
+    )
+
+
+def test_the_database_can_come_from_a_file_so_its_password_stays_out_of_ps(
+    database: str, tmp_path: Path
+) -> None:
+    secret = tmp_path / "database.url"
+    secret.write_text(database + "\n# anything after the first line is ignored\n")
+    created = cli("tenant", "create", "acme", "--region", "us", "--database-file", str(secret))
+    assert created.exit_code == 0, created.output
+    listed = cli("credentials", "list", "acme", "--json", env={"RECENT_CALLS_DATABASE": database})
+    assert len(json.loads(listed.stdout)) == 1
+    from_env = cli("credentials", "list", "acme", env={"RECENT_CALLS_DATABASE_FILE": str(secret)})
+    assert from_env.exit_code == 0 and from_env.stdout.count("live") == 1
+    both = cli(
+        "credentials", "list", "acme", "--database", database, "--database-file", str(secret)
+    )
+    assert both.exit_code == 2 and "give --database or --database-file, not both" in both.stderr
+    missing = cli("credentials", "list", "acme", "--database-file", str(tmp_path / "nope"))
+    assert missing.exit_code == 2 and "cannot read" in missing.stderr

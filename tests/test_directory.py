@@ -277,3 +277,15 @@ def test_directory_commands_go_through_the_server_holding_the_database(
         )
         assert response.status_code == 200, response.text
         assert json.loads(response.text)["queues"] == [{"id": "100", "name": "Billing"}]
+
+
+def test_the_csv_export_is_formula_safe_and_reads_back_exactly() -> None:
+    texts = ['=HYPERLINK("http://x","y")', "+18005550100", "-3", "@SUM(A1)", "'=quoted", "Plain"]
+    entries = [Entry("channel", text, f"name {text}") for text in texts]
+    entries += [Entry("agent", f"a{n}", text) for n, text in enumerate(texts)]
+    written = to_csv(entries)
+    cells = [cell for line in written.splitlines()[1:] for cell in line.split(",")[1:]]
+    for cell in cells:
+        assert not cell.lstrip('"').startswith(("=", "+", "-", "@")), cell
+    assert "'=HYPERLINK" in written and "''=quoted" in written and ",Plain\n" in written
+    assert sorted(parse_csv(written.encode()), key=str) == sorted(entries, key=str)

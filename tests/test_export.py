@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -14,10 +15,12 @@ from click.testing import CliRunner
 
 from recent_calls.cli.main import main
 from recent_calls.client import Call, Query, RecentCallsClient, count_range
-from recent_calls.client.files import CSV_COLUMNS, export_calls, parquet_row
+from recent_calls.client.files import export_calls, parquet_row
+from recent_calls.fields import CSV_COLUMNS
 from recent_calls.ingest.bulk import import_lines
 from tests.calls import make_call
 from tests.support import LiveServer, connect, varied_calls
+from tests.upstream import answer, item, page, upstream
 
 
 def api_calls(client: RecentCallsClient, query: Query | None = None) -> list[Call]:
@@ -169,3 +172,19 @@ def test_csv_cells_that_a_spreadsheet_would_run_are_neutralised(server: LiveServ
         assert rows[f"f{n}"]["callerNumber"] == "'+18005550100"
     assert rows["plain"]["callerName"] == "Pat = Caller"
     assert rows["plain"]["callerNumber"] == "7325550100"
+
+
+def test_export_from_a_server_that_ignores_page_stops_after_the_repeat() -> None:
+    same = [item("a", 1_700_000_000_000), item("b", 1_700_000_060_000)]
+
+    def ignores_page(body: dict[str, Any], conn: socket.socket) -> None:
+        answer(conn, page(same, hits=1_000_000))
+
+    target = io.BytesIO()
+    with (
+        upstream(ignores_page) as (url, seen),
+        RecentCallsClient(url, api_key="k", token="t", retries=0) as client,
+    ):
+        result = export_calls(client, "acme", None, target, "jsonl", rows=2)
+    assert (result.written, result.pages, len(seen)) == (2, 1, 2)
+    assert [orjson.loads(line)["callId"] for line in target.getvalue().splitlines()] == ["a", "b"]

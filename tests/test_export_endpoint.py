@@ -7,7 +7,8 @@ import io
 from typing import Any
 
 from recent_calls.client import Query
-from recent_calls.client.files import CSV_COLUMNS, export_calls
+from recent_calls.client.files import export_calls
+from recent_calls.fields import CSV_COLUMNS
 from recent_calls.ingest.bulk import import_lines
 from tests.calls import make_call
 from tests.support import FROZEN_NOW, LiveServer, connect, varied_calls

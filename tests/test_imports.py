@@ -450,3 +450,19 @@ def test_a_file_is_read_in_blocks_that_keep_line_numbers(
     with source.open("r", encoding="utf-8") as text:  # a text file is read line by line
         again = import_lines(storage, "acme", text, skip_invalid=True)
     assert (again.lines, again.replaced, again.invalid) == (400, 397, 1)
+
+
+def test_a_json_lines_file_with_a_byte_order_mark_imports(storage: Storage, tmp_path: Path) -> None:
+    storage.create_tenant("acme", "us")
+    calls = [make_call("bom-1", START), make_call("bom-2", START + 1000)]
+    path = tmp_path / "bom.jsonl"
+    path.write_bytes(b"\xef\xbb\xbf" + b"\n".join(lines(*calls)) + b"\n")
+    with path.open("rb") as source:
+        report = import_lines(storage, "acme", source)
+    assert (report.lines, report.inserted, report.invalid) == (2, 2, 0)
+    with path.open("r", encoding="utf-8") as text:  # a text file keeps its U+FEFF
+        again = import_lines(storage, "acme", text)
+    assert (again.replaced, again.invalid) == (2, 0)
+    listed = [b"\xef\xbb\xbf" + lines(calls[0])[0]]
+    assert import_lines(storage, "acme", listed).replaced == 1
+    assert set(stored(storage, "acme")) == {"bom-1", "bom-2"}

@@ -35,8 +35,7 @@ ALLOWED: dict[str, set[str]] = {
     "ingest": {"ingest", "storage", "query", "client", "clock", "settings"},
     "demo": {"demo", "ingest", "storage", "query", "clock"},
     "admin": {"admin", "ingest", "demo", "storage", "query", "client", "clock", "settings"},
-    # The server's CSV endpoint writes the same file as the client's writer (client/files.py).
-    "api": {"api", "admin", "ingest", "query", "storage", "client", "clock", "settings", "circuit"},
+    "api": {"api", "admin", "ingest", "query", "storage", "clock", "settings", "circuit"},
     "cli": {
         "cli",
         "api",

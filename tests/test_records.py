@@ -410,3 +410,50 @@ def test_a_start_past_what_renders_everywhere_is_refused_on_the_way_in(
     answer = http.post(PUSH, json=pushed, headers=auth(acme))
     assert answer.status_code == 400
     assert "startTime" in answer.text
+
+
+# -- the vendor's call ids and the import's zone -----------------------------------------------
+
+VENDOR_ID = "int-17e541ad2d9-0a1b2c3d-4e5f"  # started at 2022-01-13T15:42:31.129Z
+
+
+def vendor_line(call_date: str, **fields: Any) -> dict[str, Any]:
+    call = make_call(VENDOR_ID, 0, callDate=call_date)
+    del call["startTime"]
+    return {**call, **fields}
+
+
+def test_a_calldate_read_in_the_zone_it_was_written_in_agrees_with_the_vendor_id() -> None:
+    pacific = LocalTimeReader(ZoneInfo("America/Los_Angeles"))
+    row = row_of(vendor_line("01/13/2022 07:42:31"), pacific)
+    assert row[COLUMN["start_ms"]] == ms(2022, 1, 13, 15, 42, 31)
+    assert row_of(vendor_line("01/13/2022 15:42:31"))[COLUMN["start_ms"]] == ms(
+        2022, 1, 13, 15, 42, 31
+    )
+
+
+@pytest.mark.parametrize(
+    ("call_date", "fits"),
+    [
+        ("01/13/2022 07:42:31", "UTC-08:00; import with the time zone the dates were written in "
+         "(an IANA zone at UTC-08:00, e.g. Etc/GMT+8)"),
+        ("01/13/2022 21:27:31", "UTC+05:45; import with the time zone the dates were written in "
+         "(an IANA zone at UTC+05:45)"),
+    ],
+)  # fmt: skip
+def test_a_calldate_in_another_zone_than_the_imports_is_refused_naming_the_one_that_fits(
+    call_date: str, fits: str
+) -> None:
+    expected = (
+        f"callDate '{call_date}' read in GMT is {call_date[6:10]}-01-13T"
+        f"{call_date[11:19]}Z, but callId '{VENDOR_ID}' says the call started at "
+        f"2022-01-13T15:42:31Z: the dates fit {fits}"
+    )
+    assert errors_of(vendor_line(call_date)) == [expected]
+
+
+def test_the_vendor_id_is_not_consulted_when_the_start_is_given_or_the_id_is_another_kind() -> None:
+    given = vendor_line("01/13/2022 07:42:31", startTime=ms(2022, 1, 13, 7, 42, 31))
+    assert row_of(given)[COLUMN["start_ms"]] == ms(2022, 1, 13, 7, 42, 31)
+    other = {**vendor_line("01/13/2022 07:42:31"), "callId": "call-17e541ad2d9x"}
+    assert row_of(other)[COLUMN["start_ms"]] == ms(2022, 1, 13, 7, 42, 31)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -13,15 +14,16 @@ import pytest
 from click.testing import CliRunner
 
 from recent_calls.admin.credentials import IssuedCredential, issue
-from recent_calls.admin.local import RemoteAdmin
+from recent_calls.admin.local import LocalAdmin, RemoteAdmin
 from recent_calls.cli.main import main
 from recent_calls.client import Page, Query, RecentCallsClient
-from recent_calls.ingest.sync import SyncReport, source_key, sync_tenant
+from recent_calls.ingest.sync import MAX_SKEW_MS, SyncReport, source_key, sync_tenant
 from recent_calls.settings import Settings
 from recent_calls.storage import open_storage
 from recent_calls.storage.base import Storage
 from tests.calls import make_call
 from tests.support import FROZEN_NOW, NOW, LiveServer, connect, serving, varied_calls
+from tests.upstream import answer, item, page, upstream
 
 
 class Interrupted(Exception):
@@ -162,3 +164,53 @@ def test_watermarks_are_kept_per_tenant_and_source(storage: Storage) -> None:
     assert storage.get_sync_watermark("acme", "https://a/us") == 7
     assert storage.get_sync_watermark("acme", "https://b/us") == 1
     assert storage.get_sync_watermark("beta", "https://a/us") == 2
+
+
+# -- a hostile upstream -----------------------------------------------------------------------
+
+
+def hostile_sync(storage: Storage, url: str, **options: Any) -> SyncReport:
+    admin = LocalAdmin(storage, clock=lambda: NOW)
+    admin.create_tenant("acme", "us")
+    with RecentCallsClient(url, api_key="k", token="t", retries=0) as client:
+        return sync_tenant(client, admin, "acme", clock=lambda: NOW, **options)
+
+
+def test_sync_stops_at_hits_when_the_pages_never_end(storage: Storage) -> None:
+    counter = iter(range(1_000_000))
+
+    def endless(body: dict[str, Any], conn: socket.socket) -> None:
+        fresh = [item(f"c{next(counter)}", NOW - 3_600_000) for _ in range(body["rows"])]
+        answer(conn, page(fresh, hits=5, number=body["page"]))
+
+    with upstream(endless) as (url, seen):
+        report = hostile_sync(storage, url, rows=2)
+    assert (report.pages, report.fetched, len(seen)) == (3, 6, 3)
+    assert storage.count_calls("acme") == 6
+
+
+def test_sync_stops_when_a_page_brings_no_new_call(storage: Storage) -> None:
+    same = [item("a", NOW - 7_200_000), item("b", NOW - 3_600_000)]
+
+    def repeats(body: dict[str, Any], conn: socket.socket) -> None:
+        answer(conn, page(same, hits=1_000_000, number=body["page"]))
+
+    with upstream(repeats) as (url, seen):
+        report = hostile_sync(storage, url, rows=2)
+    assert (report.pages, report.fetched, len(seen)) == (1, 2, 2)
+    assert report.watermark_after == NOW - 3_600_000
+
+
+def test_a_call_stamped_in_the_future_moves_the_watermark_no_further_than_the_skew(
+    storage: Storage,
+) -> None:
+    calls = [item("now", NOW - 60_000), item("ahead", NOW + 23 * 3_600_000)]
+
+    def future(body: dict[str, Any], conn: socket.socket) -> None:
+        answer(conn, page(calls, hits=2))
+
+    with upstream(future) as (url, _):
+        report = hostile_sync(storage, url)
+    assert report.fetched == 2 and storage.count_calls("acme") == 2
+    assert report.watermark_after == NOW + MAX_SKEW_MS
+    assert storage.get_sync_watermark("acme", f"{url}/us") == NOW + MAX_SKEW_MS

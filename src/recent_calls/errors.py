@@ -82,13 +82,21 @@ class InvalidRequest(ProblemError):
     title = "Bad Request"
     slug = "invalid-request"
 
-    def __init__(self, errors: list[FieldError], detail: str | None = None) -> None:
+    def __init__(
+        self,
+        errors: list[FieldError],
+        detail: str | None = None,
+        counts: dict[str, int] | None = None,
+    ) -> None:
         self.errors = errors
+        # Figures a client reads instead of parsing `detail` (an import's `lines`, `invalid`).
+        self.counts = counts or {}
         fields = ", ".join(dict.fromkeys(e.field for e in errors))
         super().__init__(detail or f"The request has invalid fields: {fields}.")
 
     def problem(self) -> dict[str, Any]:
         doc = super().problem()
+        doc.update(self.counts)
         doc["errors"] = [e.as_dict() for e in self.errors]
         return doc
 
@@ -162,13 +170,15 @@ class InsufficientStorage(ProblemError):
 class ImportRejected(RecentCallsError):
     """An import whose lines are not all valid; nothing of it was stored."""
 
-    def __init__(self, errors: list[FieldError], total: int) -> None:
-        self.errors = errors
+    def __init__(self, errors: list[FieldError], total: int, invalid: int | None = None) -> None:
+        self.errors = errors  # one per bad field, so a line may have several; capped
         self.total = total
-        super().__init__(f"{len(errors)} of {total} lines are invalid; nothing was imported")
+        self.invalid = len({e.field.split(".")[0] for e in errors}) if invalid is None else invalid
+        super().__init__(f"{self.invalid} of {total} lines are invalid; nothing was imported")
 
     def as_problem(self) -> InvalidRequest:
-        return InvalidRequest(self.errors, detail=str(self))
+        counts = {"lines": self.total, "invalid": self.invalid}
+        return InvalidRequest(self.errors, detail=str(self), counts=counts)
 
 
 class StorageError(RecentCallsError):
@@ -227,7 +237,12 @@ def problem_error(status: int, document: dict[str, Any]) -> ProblemError:
             for e in document.get("errors") or []
             if isinstance(e, dict)
         ]
-        return InvalidRequest(errors, detail=detail)
+        counts = {
+            key: value
+            for key in ("lines", "invalid")
+            if isinstance(value := document.get(key), int) and not isinstance(value, bool)
+        }
+        return InvalidRequest(errors, detail=detail, counts=counts)
     if status == 429:
         return RateLimited(detail, 1)
     for kind in (Unauthorized, Forbidden, NotFound, Conflict, PayloadTooLarge,

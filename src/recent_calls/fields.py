@@ -10,6 +10,8 @@ in tests/test_fields.py pins the two together.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
+from typing import Any
 
 REGIONS = ("us", "uk")
 """The vendor's platforms: `uk` keeps a UK/EU tenant's data there."""
@@ -91,9 +93,38 @@ DATA_KEYS = (
 INTEGER_KEYS = frozenset({"muteDuration"})
 """The one `data` key the reference answers as a JSON number; every other is a string."""
 
+CSV_COLUMNS = (*DATA_KEYS, "startTime")
+"""The columns of an exported CSV file: a `data` item's keys, then the start in epoch ms."""
+
 _CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z])")
 
 
 def option_name(request_name: str) -> str:
     """A request field's CLI and client spelling: `timeInQueue` -> `time_in_queue`."""
     return _CAMEL.sub("_", request_name).lower()
+
+
+# A spreadsheet runs a cell that starts with one of these as a formula; such cells get a
+# leading single quote, as OWASP's "CSV Injection" page advises.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: Any) -> str:
+    """One CSV cell's text: "" for None, and never a formula."""
+    text = "" if value is None else str(value)
+    # Quotes already before a formula get one more, so that `csv_uncell` gives back the text.
+    return "'" + text if text.lstrip("'").startswith(FORMULA_STARTS) else text
+
+
+def csv_uncell(cell: str) -> str:
+    """The text a `csv_cell` was made of (for files this project reads back)."""
+    return cell[1:] if cell[:1] == "'" and cell.lstrip("'").startswith(FORMULA_STARTS) else cell
+
+
+def csv_row(line: Mapping[str, Any]) -> list[str]:
+    """The CSV cells (CSV_COLUMNS order) of an import line: a `data` item plus `startTime`.
+
+    The one definition of an exported CSV row, used by `recent-calls export --format csv`, the
+    recentCallExport endpoint and (its cells) the directory export.
+    """
+    return [csv_cell(line.get(key)) for key in CSV_COLUMNS]

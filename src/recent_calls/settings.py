@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_DATABASE = "recent-calls.duckdb"
@@ -18,6 +18,11 @@ class Settings(BaseSettings):
 
     database: str = Field(
         DEFAULT_DATABASE, description="A DuckDB file path or a postgresql:// URL."
+    )
+    database_file: str | None = Field(
+        None,
+        description="A file whose first line is `database`, so that a password stays out of the "
+        "process list; it takes the place of `database`.",
     )
     now: str | None = Field(None, description="Frozen clock: epoch ms or ISO-8601 with offset.")
     max_body_bytes: int = Field(1024 * 1024, description="Largest recentCallData body accepted.")
@@ -87,3 +92,18 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
+
+    @model_validator(mode="after")
+    def _database_from_file(self) -> Settings:
+        if self.database_file is not None:
+            try:
+                with open(self.database_file, encoding="utf-8") as source:
+                    database = source.readline().strip()
+            except (OSError, UnicodeDecodeError) as exc:
+                raise ValueError(f"cannot read {self.database_file}: {exc}") from None
+            if not database:
+                raise ValueError(
+                    f"{self.database_file} holds no database path or URL on its first line"
+                )
+            self.database = database
+        return self

@@ -10,6 +10,7 @@ import getpass
 import os
 import re
 import time
+import urllib.parse
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import IO, Any, Protocol
@@ -24,6 +25,7 @@ from recent_calls.client.transport import Transport, decode
 from recent_calls.clock import Clock, make_clock
 from recent_calls.demo import directory as demo_directory
 from recent_calls.errors import (
+    Conflict,
     DatabaseLocked,
     FieldError,
     ImportRejected,
@@ -41,6 +43,10 @@ from recent_calls.storage.base import AuditEntry, Storage
 ACTOR_HEADER = "X-Admin-Actor"
 SANE_ACTOR = re.compile(r"[A-Za-z0-9@._:()-]{1,100}", re.ASCII)
 TENANT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}", re.ASCII)
+TENANT_ID_RULE = "expected 1-128 letters, digits, '.', '_' or '-', starting with a letter or digit"
+# Key ids are 8 hex digits today; the rule leaves room but never admits '/', '.' or '%'.
+KEY_ID = re.compile(r"[A-Za-z0-9_-]{1,64}", re.ASCII)
+KEY_ID_RULE = "expected 1-64 letters, digits, '_' or '-' (the id `credentials list` shows)"
 DEMO_LABEL = "demo"
 
 
@@ -74,15 +80,28 @@ def local_actor() -> str:
     return actor if SANE_ACTOR.fullmatch(actor) else "cli"
 
 
-def check_new_tenant(tenant_id: str, region: str) -> None:
+def id_errors(tenant_id: str | None = None, key_id: str | None = None) -> list[FieldError]:
+    """What is wrong with a tenant id and a key id (those given), by the one rule of each."""
     errors = []
-    if not TENANT_ID.fullmatch(tenant_id):
-        errors.append(
-            FieldError(
-                "tenantId",
-                "expected 1-128 letters, digits, '.', '_' or '-', starting with a letter or digit",
-            )
-        )
+    if tenant_id is not None and not TENANT_ID.fullmatch(tenant_id):
+        errors.append(FieldError("tenantId", f"{TENANT_ID_RULE}, not {tenant_id[:200]!r}"))
+    if key_id is not None and not KEY_ID.fullmatch(key_id):
+        errors.append(FieldError("keyId", f"{KEY_ID_RULE}, not {key_id[:200]!r}"))
+    return errors
+
+
+def admin_path(*segments: str, tenant_id: str, key_id: str | None = None) -> str:
+    """An admin API path under the tenant (and key): ids checked, then percent-encoded."""
+    errors = id_errors(tenant_id, key_id)
+    if errors:
+        raise InvalidRequest(errors)
+    parts = [tenant_id] if key_id is None else [tenant_id, "credentials", key_id]
+    quoted = "/".join(urllib.parse.quote(part, safe="") for part in (*parts, *segments))
+    return f"/admin/v1/tenants/{quoted}"
+
+
+def check_new_tenant(tenant_id: str, region: str) -> None:
+    errors = id_errors(tenant_id)
     if region not in REGIONS:
         errors.append(FieldError("region", "expected us or uk"))
     if errors:
@@ -118,6 +137,14 @@ class LocalAdmin:
 
     def create_tenant(self, tenant_id: str, region: str, label: str = "") -> IssuedCredential:
         check_new_tenant(tenant_id, region)
+        # Ids that differ only in case would read as one tenant to people: refuse the second.
+        folded = tenant_id.casefold()
+        for existing in self.storage.list_tenants():
+            if existing.tenant_id.casefold() == folded and existing.tenant_id != tenant_id:
+                raise Conflict(
+                    f"tenant {existing.tenant_id!r} exists; tenant ids that differ only in "
+                    f"case are refused, so {tenant_id!r} cannot be created"
+                )
         issued, stored = new_credential(tenant_id, region, self.clock(), label)
         # One transaction: a failure leaves no tenant without its credential or audit row.
         audit = self._entry("tenant.create", tenant_id, issued.key_id, f"region={region}")
@@ -298,29 +325,31 @@ class RemoteAdmin:
         return self._issued(self._json("POST", "/admin/v1/tenants", body, idempotent=False))
 
     def create_credential(self, tenant_id: str, label: str = "") -> IssuedCredential:
-        path = f"/admin/v1/tenants/{tenant_id}/credentials"
+        path = admin_path("credentials", tenant_id=tenant_id)
         return self._issued(self._json("POST", path, {"label": label}, idempotent=False))
 
     def list_credentials(self, tenant_id: str) -> list[dict[str, Any]]:
         result: list[dict[str, Any]] = self._call(
-            "GET", f"/admin/v1/tenants/{tenant_id}/credentials", idempotent=True
+            "GET", admin_path("credentials", tenant_id=tenant_id), idempotent=True
         )
         return result
 
     def revoke_credential(self, tenant_id: str, key_id: str) -> None:
-        path = f"/admin/v1/tenants/{tenant_id}/credentials/{key_id}"
+        path = admin_path(tenant_id=tenant_id, key_id=key_id)
         self._call("DELETE", path, idempotent=False)  # repeated, it would say "no live credential"
 
     def rotate_credential(
         self, tenant_id: str, key_id: str, grace_ms: int, label: str = ""
     ) -> IssuedCredential:
-        path = f"/admin/v1/tenants/{tenant_id}/credentials/{key_id}/rotate"
+        path = admin_path("rotate", tenant_id=tenant_id, key_id=key_id)
         body = {"graceMs": grace_ms, "label": label}
         return self._issued(self._json("POST", path, body, idempotent=False))
 
     def audit_log(self, tenant_id: str | None, limit: int) -> list[dict[str, Any]]:
         params: dict[str, Any] = {"limit": limit}
         if tenant_id is not None:
+            if errors := id_errors(tenant_id):
+                raise InvalidRequest(errors)
             params["tenantId"] = tenant_id
         result: list[dict[str, Any]] = self._call(
             "GET", "/admin/v1/audit", params=params, idempotent=True
@@ -334,18 +363,16 @@ class RemoteAdmin:
         try:
             data = self._call(
                 "POST",
-                f"/admin/v1/tenants/{tenant_id}/import",
+                admin_path("import", tenant_id=tenant_id),
                 params=params,
                 idempotent=True,  # replaces by callId; a streamed body is sent once anyway
                 content=iter(lambda: source.read(1 << 20), b""),
                 headers={"Content-Type": "application/x-ndjson"},
             )
         except InvalidRequest as exc:
-            if exc.detail.endswith("nothing was imported"):
-                # The server's detail ("3 of 10 lines are invalid; ...") carries the total.
-                counted = re.match(r"\d+ of (\d+) lines", exc.detail)
-                total = int(counted.group(1)) if counted else len(exc.errors)
-                raise ImportRejected(exc.errors, total) from None
+            if "lines" in exc.counts and "invalid" in exc.counts:  # a rejected import
+                lines, invalid = exc.counts["lines"], exc.counts["invalid"]
+                raise ImportRejected(exc.errors, lines, invalid) from None
             raise
         report = ImportReport(**{k: v for k, v in data.items() if k != "errors"})
         report.errors = [FieldError(e["field"], e["message"]) for e in data["errors"]]
@@ -360,21 +387,22 @@ class RemoteAdmin:
         return bool(self._call("POST", "/admin/v1/compact", idempotent=True)["compacted"])
 
     def get_sync_watermark(self, tenant_id: str, source: str) -> int | None:
-        path = f"/admin/v1/tenants/{tenant_id}/sync-watermark"
+        path = admin_path("sync-watermark", tenant_id=tenant_id)
         found = self._call("GET", path, params={"source": source}, idempotent=True)["watermarkMs"]
         return None if found is None else int(found)
 
     def set_sync_watermark(self, tenant_id: str, source: str, watermark_ms: int) -> None:
         body = {"source": source, "watermarkMs": watermark_ms}
-        self._json("PUT", f"/admin/v1/tenants/{tenant_id}/sync-watermark", body, idempotent=True)
+        path = admin_path("sync-watermark", tenant_id=tenant_id)
+        self._json("PUT", path, body, idempotent=True)
 
     def replace_directory(self, tenant_id: str, entries: list[Entry]) -> int:
         body = [entry.as_json() for entry in entries]
-        path = f"/admin/v1/tenants/{tenant_id}/directory"
+        path = admin_path("directory", tenant_id=tenant_id)
         return int(self._json("PUT", path, body, idempotent=True)["entries"])
 
     def directory(self, tenant_id: str) -> list[Entry]:
-        path = f"/admin/v1/tenants/{tenant_id}/directory"
+        path = admin_path("directory", tenant_id=tenant_id)
         return parse_json(self._call("GET", path, idempotent=True))
 
 

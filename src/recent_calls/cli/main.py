@@ -17,7 +17,7 @@ from recent_calls.admin.local import connect_admin
 from recent_calls.cli.options import database_option, settings_from, unknown_variables
 from recent_calls.cli.transfer import export_command, sync_command
 from recent_calls.clock import system_clock
-from recent_calls.errors import ImportRejected, InvalidRequest, RecentCallsError
+from recent_calls.errors import FieldError, ImportRejected, InvalidRequest, RecentCallsError
 from recent_calls.fields import REGIONS
 from recent_calls.settings import Settings
 
@@ -48,8 +48,14 @@ class _Group(click.Group):
         except ImportRejected as exc:
             for error in exc.errors:
                 click.echo(f"{error.field}: {error.message}", err=True)
-            raise click.ClickException(str(exc)) from None
+            raise click.ClickException(
+                f"{exc}; add --skip-invalid to store the valid lines and report the rest"
+            ) from None
         except RecentCallsError as exc:
+            # A 400 names each bad field and what is wrong with it: say all of it.
+            for error in getattr(exc, "errors", None) or []:
+                if isinstance(error, FieldError):
+                    click.echo(f"{error.field}: {error.message}", err=True)
             raise click.ClickException(str(exc)) from None
 
 

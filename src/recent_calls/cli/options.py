@@ -33,12 +33,35 @@ def settings_from(**given: Any) -> Settings:
         raise click.UsageError(f"invalid settings: {problems}") from None
 
 
+_DATABASE_FILE = "recent_calls.database_file"
+
+
+def _remember_file(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+    ctx.meta[_DATABASE_FILE] = value  # eager: `--database` reads it when it makes the settings
+
+
 def _settings(ctx: click.Context, param: click.Parameter, value: str | None) -> Settings:
-    return settings_from(database=value)
+    database_file = ctx.meta.get(_DATABASE_FILE)
+    if value is not None and database_file is not None:
+        raise click.UsageError("give --database or --database-file, not both")
+    return settings_from(database=value, database_file=database_file)
 
 
 def database_option(command: F) -> F:
-    """`--database`, handed to the command as the `settings` it fills."""
+    """`--database` or `--database-file`, handed to the command as the `settings` they fill.
+
+    A URL given as an argument shows its password in `ps`; one in a file (or the environment)
+    does not.
+    """
+    command = click.option(
+        "--database-file",
+        is_eager=True,
+        expose_value=False,
+        callback=_remember_file,
+        metavar="FILE",
+        help="A file whose first line is the database path or URL, so that a password in it "
+        "stays out of the process list (default: RECENT_CALLS_DATABASE_FILE).",
+    )(command)
     return click.option(
         "--database",
         "settings",

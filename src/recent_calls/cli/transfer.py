@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import sys
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any, TypeVar, cast
@@ -23,6 +25,7 @@ from rich.progress import (
 from recent_calls.admin.local import Admin, connect_admin
 from recent_calls.cli.options import database_option
 from recent_calls.client import Duration, Page, Query, RecentCallsClient, SortOrder
+from recent_calls.client.errors import MissingCredentials
 from recent_calls.client.files import FORMATS, Format, export_calls
 from recent_calls.errors import NotFound
 from recent_calls.fields import COUNT_FILTERS, DURATION_FILTERS, DURATIONS, REGIONS, option_name
@@ -30,6 +33,7 @@ from recent_calls.ingest.sync import DEFAULT_OVERLAP_MS, SyncReport, sync_tenant
 from recent_calls.settings import Settings
 
 F = TypeVar("F", bound=Callable[..., Any])
+
 
 _COUNT_HELP = 'Count range "range:X,Y" (-1: unbounded).'
 _DURATION_HELP = 'Duration range "sec:X,Y" or "min:X,Y" (-1: unbounded).'
@@ -127,7 +131,13 @@ def _query(options: dict[str, Any]) -> Query:
 def _client(
     base_url: str | None, api_key: str | None, token: str | None, region: str | None
 ) -> RecentCallsClient:
-    return RecentCallsClient(base_url, api_key=api_key, token=token, region=region)
+    try:
+        return RecentCallsClient(base_url, api_key=api_key, token=token, region=region)
+    except MissingCredentials:
+        raise click.UsageError(
+            "an API key and a token are needed: give --api-key and --token, or set "
+            "RECENT_CALLS_API_KEY and RECENT_CALLS_TOKEN"
+        ) from None
 
 
 @contextlib.contextmanager
@@ -155,19 +165,39 @@ def _progress_bar(enabled: bool | None, what: str) -> Iterator[Callable[[int, in
 
 @contextlib.contextmanager
 def _output(path: str) -> Iterator[IO[bytes]]:
-    """The output file, written beside it and renamed into place only once complete."""
+    """The output file: a regular file (or a new one) is written to a partial file beside it,
+    created exclusively (mode 0600, a fresh name, never through an existing name or symlink)
+    and renamed into place only once complete; a FIFO, a device or `-` is written as it is."""
     if path == "-":
         yield sys.stdout.buffer
         sys.stdout.buffer.flush()
         return
     target = Path(path)
-    partial = target.with_name(target.name + ".part")
     try:
-        with partial.open("wb") as handle:
+        mode: int | None = target.stat().st_mode  # through a symlink: what is written to
+    except FileNotFoundError:
+        mode = None
+    except OSError as exc:
+        raise click.ClickException(f"cannot write {path}: {exc.strerror}") from None
+    if mode is not None and stat.S_ISDIR(mode):
+        raise click.ClickException(f"{path} is a directory: give a file name with -o")
+    if mode is not None and not stat.S_ISREG(mode):
+        # -o /dev/stdout or a FIFO is meant to be written to; replacing it would break that.
+        with target.open("wb") as handle:
+            yield handle
+        return
+    try:
+        # mkstemp opens with O_CREAT|O_EXCL|O_NOFOLLOW, mode 0600: the file holds personal data.
+        fd, partial = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+    except OSError as exc:
+        raise click.ClickException(f"cannot write beside {path}: {exc.strerror}") from None
+    try:
+        with os.fdopen(fd, "wb") as handle:
             yield handle
         os.replace(partial, target)
     finally:
-        partial.unlink(missing_ok=True)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(partial)
 
 
 @click.command("export")
@@ -217,9 +247,12 @@ def _ensure_tenant(admin: Admin, tenant_id: str, region: str) -> None:
         admin.list_credentials(tenant_id)
     except NotFound:
         issued = admin.create_tenant(tenant_id, region, "sync")
+        # Nobody asked for a credential: a secret printed here would end in logs, and one
+        # left live would outlast a sync that fails before its first page.
+        admin.revoke_credential(tenant_id, issued.key_id)
         click.echo(
-            f"created tenant {tenant_id} (region {region}); 8x8-apikey {issued.api_key} "
-            f"token {issued.token} (shown once)",
+            f"created tenant {tenant_id} (region {region}); to read it, issue a credential "
+            f"with: recent-calls credentials create {tenant_id}",
             err=True,
         )
 

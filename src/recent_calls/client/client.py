@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 from pydantic import ValidationError
 
-from recent_calls.client.errors import ConfigurationError, UnexpectedResponse
+from recent_calls.client.errors import ConfigurationError, MissingCredentials, UnexpectedResponse
 from recent_calls.client.models import Call, Page, PushResult, page_of
 from recent_calls.client.query import Query
 from recent_calls.client.settings import ClientSettings
@@ -68,7 +68,7 @@ class RecentCallsClient:
             | ({} if isinstance(timeout, httpx.Timeout) else {"timeout_s": timeout}),
         )
         if chosen.api_key is None or chosen.token is None:
-            raise ConfigurationError(
+            raise MissingCredentials(
                 "an API key and a token are needed: pass api_key and token, or set "
                 "RECENT_CALLS_API_KEY and RECENT_CALLS_TOKEN"
             )
@@ -89,6 +89,8 @@ class RecentCallsClient:
             max_retry_after=max_retry_after,
             transport=transport,
             sleep=sleep,
+            max_response_bytes=chosen.max_response_bytes,
+            response_deadline_s=chosen.response_deadline_s,
         )
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -121,13 +123,20 @@ class RecentCallsClient:
     def iter_pages(
         self, tenant_id: str, query: Query | None = None, *, rows: int = 1000, first_page: int = 1
     ) -> Iterator[Page]:
-        """Every page from `first_page` on, until a page comes back with no data."""
+        """Every page from `first_page` on, until a page comes back with no data, the pages
+        hold `hits` calls, or a page brings no call the page before did not (a server that
+        ignores `page` would otherwise be asked forever)."""
         number = first_page
+        previous: set[str] = set()
         while True:
             page = self.page(tenant_id, query, page=number, rows=rows)
-            if not page.calls:
+            ids = {call.call_id for call in page.calls}
+            if not ids or ids <= previous:
                 return
             yield page
+            if page.hits and (number - 1) * rows + len(page.calls) >= page.hits:
+                return
+            previous = ids
             number += 1
 
     def iter_calls(

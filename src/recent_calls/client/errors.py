@@ -2,6 +2,7 @@
 
 ClientError                      base of the client's errors (a RecentCallsError)
 +-- ConfigurationError           no API key or token, an unknown region, a bad setting
+|   +-- MissingCredentials       no API key or no token
 +-- TransportError               no answer after every retry: connection refused, timeout
 +-- UnexpectedResponse           a success answer that is not the documented shape
 +-- APIError                     an error answer; carries status, problem document, request
@@ -33,6 +34,10 @@ class ClientError(RecentCallsError):
 
 class ConfigurationError(ClientError):
     """The client was not given what it needs (credentials, a known region)."""
+
+
+class MissingCredentials(ConfigurationError):
+    """No API key or no token was given (a CLI names its own options for them)."""
 
 
 class TransportError(ClientError):

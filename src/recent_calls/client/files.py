@@ -9,42 +9,22 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Literal, Protocol
 
 import orjson
 
-from recent_calls.client import CALL_KEYS, Call, Query, RecentCallsClient
+from recent_calls.client import Call, Query, RecentCallsClient
+from recent_calls.fields import CSV_COLUMNS, csv_row
 
 if TYPE_CHECKING:  # pyarrow is imported when Parquet is written: the server never needs it
     import pyarrow as pa
 
 Format = Literal["csv", "jsonl", "parquet"]
 FORMATS: tuple[Format, ...] = ("csv", "jsonl", "parquet")
-CSV_COLUMNS = (*CALL_KEYS, "startTime")
 ROW_GROUP_ROWS = 50_000
-
-# A spreadsheet runs a cell that starts with one of these as a formula; such cells get a
-# leading single quote, as OWASP's "CSV Injection" page advises.
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
-
-def csv_cell(value: Any) -> str:
-    """One CSV cell's text: "" for None, and never a formula."""
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(FORMULA_STARTS) else text
-
-
-def csv_row(line: Mapping[str, Any]) -> list[str]:
-    """The CSV cells (CSV_COLUMNS order) of an import line: a `data` item plus `startTime`.
-
-    The one definition of an exported CSV row, used by `recent-calls export --format csv` and
-    by the recentCallExport endpoint.
-    """
-    return [csv_cell(line.get(key)) for key in CSV_COLUMNS]
-
 
 Progress = Callable[[int, int], None]
 """Called after each page with (calls written so far, hits)."""

@@ -6,6 +6,10 @@ answers (after the `Retry-After` they ask for, up to `max_retry_after` seconds),
 safe to repeat (`idempotent=False`) is retried only when the server cannot have acted on it:
 no connection was made, or the answer was 429 or 503. A streamed body is never retried.
 Error answers raise the `APIError` of their status (see `errors`).
+
+An answer's body is read with two bounds, whatever the server does: at most
+`max_response_bytes` (decoded), and within `response_deadline_s` of the request in all (a
+server that sends a byte every few seconds never trips a per-read timeout).
 """
 
 from __future__ import annotations
@@ -25,6 +29,18 @@ USER_AGENT = f"recent-calls-client/{__version__}"
 _RETRIED_STATUSES = frozenset({429, 500, 502, 503, 504})
 _UNSERVED_STATUSES = frozenset({429, 503})  # the server says it did not act on the request
 _UNSENT = (httpx.ConnectError, httpx.ConnectTimeout)  # the request never reached the server
+MAX_RESPONSE_BYTES = 64 << 20
+RESPONSE_DEADLINE_S = 120.0
+# Describe the body as it is once decoded: it is handed on decoded.
+_BODY_HEADERS = frozenset({"content-encoding", "content-length", "transfer-encoding"})
+
+
+class ResponseDeadline(httpx.ReadTimeout):
+    """The answer's body did not arrive in full within the response deadline."""
+
+
+class ResponseTooLarge(Exception):
+    """The answer's body is larger than the client accepts."""
 
 
 def _request_of(exc: httpx.TransportError) -> httpx.Request | None:
@@ -49,8 +65,12 @@ class Transport:
         max_retry_after: float = 120.0,
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        max_response_bytes: int = MAX_RESPONSE_BYTES,
+        response_deadline_s: float = RESPONSE_DEADLINE_S,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        self.max_response_bytes = max_response_bytes
+        self.response_deadline_s = response_deadline_s
         self.retries = retries
         self.backoff = backoff
         self.max_backoff = max_backoff
@@ -87,9 +107,13 @@ class Transport:
         while True:
             may_retry = replayable and attempt < self.retries
             try:
-                response = self.http.request(
-                    method, path, content=content, params=params, headers=headers
+                response = self._bounded(
+                    self.http.build_request(
+                        method, path, content=content, params=params, headers=headers
+                    )
                 )
+            except ResponseTooLarge as exc:
+                raise TransportError(str(exc)) from None
             except httpx.TransportError as exc:
                 if not (may_retry and (idempotent or isinstance(exc, _UNSENT))):
                     raise TransportError(
@@ -113,6 +137,36 @@ class Transport:
             if status >= 400:
                 raise api_error(response)
             return response
+
+    def _bounded(self, request: httpx.Request) -> httpx.Response:
+        """The answer to `request`, its body read within the size and time bounds."""
+        deadline = time.monotonic() + self.response_deadline_s
+        streamed = self.http.send(request, stream=True)
+        try:
+            body = bytearray()
+            for chunk in streamed.iter_bytes():
+                body += chunk
+                if len(body) > self.max_response_bytes:
+                    raise ResponseTooLarge(
+                        f"the answer from {self.base_url} is larger than "
+                        f"{self.max_response_bytes} bytes (RECENT_CALLS_MAX_RESPONSE_BYTES)"
+                    )
+                if time.monotonic() > deadline:
+                    raise ResponseDeadline(
+                        f"the answer did not arrive in full within {self.response_deadline_s} s "
+                        "(RECENT_CALLS_RESPONSE_DEADLINE_S)",
+                        request=request,
+                    )
+        finally:
+            streamed.close()
+        headers = [(k, v) for k, v in streamed.headers.multi_items() if k not in _BODY_HEADERS]
+        return httpx.Response(
+            streamed.status_code,
+            headers=headers,
+            content=bytes(body),
+            request=request,
+            extensions=streamed.extensions,
+        )
 
     def json(
         self,

@@ -200,6 +200,17 @@ def _blocks(source: Any, size: int, max_line: int) -> Iterator[tuple[bytes | str
         yield rest, first
 
 
+def _without_bom(chunk: Any) -> Any:
+    """The first chunk without a UTF-8 byte order mark (editors on Windows write one)."""
+    if isinstance(chunk, list) and chunk:
+        return [_without_bom(chunk[0]), *chunk[1:]]
+    if isinstance(chunk, bytes) and chunk.startswith(b"\xef\xbb\xbf"):
+        return chunk[3:]
+    if isinstance(chunk, str) and chunk.startswith("\ufeff"):
+        return chunk[1:]
+    return chunk
+
+
 def _chunks(lines: Iterable[Line], size: int) -> Iterator[tuple[list[Line], int]]:
     chunk: list[Line] = []
     first = 1
@@ -274,6 +285,7 @@ def _parsed(
     first = next(chunks, None)
     if first is None:
         return
+    first = (_without_bom(first[0]), first[1])
     second = next(chunks, None) if workers > 1 else None
     if second is None:  # a small import, or no worker processes: parse here
         yield parse_chunk(first[0], first[1], timezone, encode)
@@ -337,7 +349,7 @@ def import_lines(
             if progress:
                 progress(chunk.count)
         if report.invalid and not skip_invalid:
-            raise ImportRejected(report.errors, report.lines)
+            raise ImportRejected(report.errors, report.lines, report.invalid)
         result = staged.commit()
     storage.after_import(result.inserted + result.replaced)
     report.received, report.inserted, report.replaced = (

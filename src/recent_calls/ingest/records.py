@@ -5,7 +5,7 @@ from __future__ import annotations
 import operator
 import re
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import msgspec
@@ -157,6 +157,48 @@ class LocalTimeReader:
         return (naive_seconds + second + offset) * 1000
 
 
+# The vendor's call ids carry the call's start in hex epoch ms: `int-17e541ad2d9-...` started
+# at 2022-01-13T15:42:31.129Z. A callDate read in the wrong zone is off by whole quarter hours.
+_VENDOR_ID = re.compile(r"[a-z]{2,8}-([0-9a-f]{11})-", re.ASCII)
+_ID_TIME_SLACK_MS = 10 * 60 * 1000
+_ID_TIME_RANGE = (1_262_304_000_000, 4_102_444_800_000)  # 2010 to 2100: a start, not chance
+_QUARTER_HOUR_MS = 15 * 60 * 1000
+
+
+def _id_start_ms(call_id: str) -> int | None:
+    """The start a vendor call id carries, or None for any other id."""
+    found = _VENDOR_ID.match(call_id)
+    if found is None:
+        return None
+    start = int(found.group(1), 16)
+    return start if _ID_TIME_RANGE[0] <= start <= _ID_TIME_RANGE[1] else None
+
+
+def _iso_utc(epoch_ms: int) -> str:
+    return datetime.fromtimestamp(epoch_ms // 1000, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def check_zone_by_id(call_id: str, call_date: str, start: int, clock: LocalTimeReader) -> None:
+    """ValueError naming the UTC offset that fits, when `call_date` read in the import's zone
+    (as `start`) disagrees with the start a vendor call id carries."""
+    carried = _id_start_ms(call_id)
+    if carried is None or abs(start - carried) <= _ID_TIME_SLACK_MS:
+        return
+    as_utc = LocalTimeReader(UTC).epoch_ms(call_date)
+    quarters = round((as_utc - carried) / _QUARTER_HOUR_MS)
+    sign, minutes = ("+" if quarters >= 0 else "-"), abs(quarters) * 15
+    fits = f"UTC{sign}{minutes // 60:02d}:{minutes % 60:02d}"
+    hint = (
+        f", e.g. Etc/GMT{'-' if sign == '+' else '+'}{minutes // 60}" if minutes % 60 == 0 else ""
+    )
+    raise ValueError(
+        f"callDate {call_date.strip()!r} read in {clock.tz} is {_iso_utc(start)}, but callId "
+        f"{call_id[:40]!r} says the call started at {_iso_utc(carried)}: the dates fit "
+        f"{fits}; import with the time zone the dates were written in (an IANA zone at "
+        f"{fits}{hint})"
+    )
+
+
 _TEXT_FIELDS = tuple(
     name for name, info in ImportedCall.model_fields.items() if info.annotation in (str, Text)
 )
@@ -268,6 +310,7 @@ def _start_ms(call: ImportedCall, clock: LocalTimeReader) -> int:
             start = clock.epoch_ms(call.callDate)
         except ValueError as exc:
             raise ValueError(f"callDate {exc}") from None
+        check_zone_by_id(call.callId, call.callDate, start, clock)
     else:
         raise ValueError("callDate or startTime is required")
     if not MIN_START_MS <= start <= MAX_START_MS:
@@ -371,6 +414,7 @@ def fast_row(line: bytes | str, clock: LocalTimeReader) -> tuple[Any, ...] | Non
             start = int(raw)
         elif raw == b"null" and call.callDate is not None:
             start = clock.epoch_ms(call.callDate)
+            check_zone_by_id(call_id, call.callDate, start, clock)  # ValueError: the slow path
         else:
             return None
         if not MIN_START_MS <= start <= MAX_START_MS:

@@ -10,6 +10,9 @@ every call has been mirrored; it is kept per (tenant, source) in the local datab
 - When it does not (the vendor's API ignores `sortOrder`), pages come newest first, and the
   watermark moves only once the whole window is mirrored: an interrupted run starts over.
 
+The watermark never moves past the local clock plus `MAX_SKEW_MS`: a call the source stamps in
+the future is stored, but does not make the next run skip the real calls before it.
+
 The overlap (15 minutes unless told) re-reads calls that reached the source after the last run
 although they started before its watermark, as calls do that end after the run began.
 """
@@ -29,6 +32,7 @@ from recent_calls.ingest.bulk import ImportReport
 
 DEFAULT_OVERLAP_MS = 15 * 60 * 1000
 LOOKAHEAD_MS = 24 * 3600 * 1000
+MAX_SKEW_MS = 5 * 60 * 1000
 
 
 class Mirror(Protocol):
@@ -102,7 +106,7 @@ def sync_tenant(
         report.replaced += stored.replaced
         report.hits = page.hits
         report.ordered = page.sort_order == "asc" and page.sort_column == "callDate"
-        latest = max(call.start_ms for call in page.calls)
+        latest = min(max(call.start_ms for call in page.calls), clock() + MAX_SKEW_MS)
         newest = latest if newest is None else max(newest, latest)
         if report.ordered and newest != report.watermark_after:
             # Oldest first: every call that started before this page's last one is stored.

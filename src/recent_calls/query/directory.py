@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from recent_calls.errors import MAX_REPORTED_ERRORS, FieldError, InvalidRequest
+from recent_calls.fields import csv_cell, csv_uncell
 
 KINDS = ("agent", "queue", "group", "channel")
 """The kinds of id a directory names, in the order exports list them."""
@@ -127,7 +128,8 @@ def parse_csv(data: bytes | str) -> list[Entry]:
                 if len(row) != len(HEADER):
                     errors.append(FieldError(where, f"has {len(row)} fields; expected 3"))
                     continue
-                yield where, row[at["kind"]].strip().lower(), row[at["id"]], row[at["name"]]
+                entry_id, name = (csv_uncell(row[at[key]].strip()) for key in ("id", "name"))
+                yield where, row[at["kind"]].strip().lower(), entry_id, name
 
         entries = _checked(items(), errors)
     except csv.Error as exc:
@@ -182,11 +184,12 @@ def export_order(entries: Iterable[Entry]) -> list[Entry]:
 
 
 def to_csv(entries: Sequence[Entry]) -> str:
-    """The CSV that `parse_csv` reads back as the same entries."""
+    """The CSV that `parse_csv` reads back as the same entries; formula-safe, as the call
+    export is (`csv_cell`), since it is as likely to be opened in a spreadsheet."""
     text = io.StringIO(newline="")
     rows = csv.writer(text, lineterminator="\n")
     rows.writerow(HEADER)
-    rows.writerows((e.kind, e.id, e.name) for e in export_order(entries))
+    rows.writerows((e.kind, csv_cell(e.id), csv_cell(e.name)) for e in export_order(entries))
     return text.getvalue()
 
 

@@ -15,7 +15,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from starlette.concurrency import run_in_threadpool
 
-from recent_calls.admin.local import ACTOR_HEADER, SANE_ACTOR, LocalAdmin
+from recent_calls.admin.local import ACTOR_HEADER, SANE_ACTOR, LocalAdmin, id_errors
 from recent_calls.api.routes.common import PartsDep, body_chunks, read_json
 from recent_calls.errors import FieldError, InvalidRequest, NotFound, PayloadTooLarge, Unauthorized
 from recent_calls.query.directory import export_order, parse_csv, parse_json, to_csv
@@ -44,8 +44,18 @@ def _admin(request: Request, parts: PartsDep) -> LocalAdmin:
     )
 
 
+def _check_ids(request: Request) -> None:
+    # Ids reach storage and the audit trail as given: refuse what no tenant or key can be
+    # named, before any lookup, so that no id can stand for another.
+    tenant_id = request.path_params.get("tenant_id", request.query_params.get("tenantId"))
+    errors = id_errors(tenant_id, request.path_params.get("key_id"))
+    if errors:
+        raise InvalidRequest(errors)
+
+
 AdminDep = Annotated[LocalAdmin, Depends(_admin)]
-guarded = [Depends(_require_admin)]
+# The token first: a caller without it learns nothing, not even which ids are well formed.
+guarded = [Depends(_require_admin), Depends(_check_ids)]
 
 
 MAX_LABEL = 200

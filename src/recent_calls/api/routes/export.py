@@ -30,7 +30,7 @@ from recent_calls.api.routes.common import (
     read_json,
 )
 from recent_calls.api.schemas import PROBLEM_RESPONSES
-from recent_calls.client.files import CSV_COLUMNS, csv_row
+from recent_calls.fields import CSV_COLUMNS, csv_row
 from recent_calls.query.request import MAX_ROWS, CallQuery, RecentCallsRequest, parse_request
 from recent_calls.query.windows import zone
 from recent_calls.storage.base import Credential, SearchResult, Storage, Tenant
