@@ -1,0 +1,1 @@
+"""Ingestion: call records from files, pushes, other servers and telephony, into storage."""

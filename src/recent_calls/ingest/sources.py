@@ -1,0 +1,124 @@
+"""What the telephony readers share: their report, their one error, and local wall-clock times."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from ..errors import FieldError, RecentCallsError
+from ..windows import zone
+
+MAX_REPORTED_ERRORS = 1000
+
+# The import shape's empty values: what a field is when a source cannot give it.
+EMPTY_CALL: dict[str, Any] = {
+    "callDuration": 0,
+    "agentCallHandlingDuration": 0,
+    "timeInIVR": 0,
+    "holdDuration": 0,
+    "maximumHoldDuration": 0,
+    "waitTime": 0,
+    "abandonTime": 0,
+    "transferCount": 0,
+    "muteDuration": 0,
+    "agentHoldCount": 0,
+    "agentMuteCount": 0,
+    "queueId": "",
+    "agentId": "",
+    "agentGroup": "",
+    "transactionId": "",
+    "callerName": "",
+    "callerNumber": "",
+    "dialedNumber": "",
+    "scheduleHours": "",
+    "callType": "",
+    "callSubType": "",
+    "hungupBy": "",
+    "postCallSurvey": "[]",
+    "voiceComment": "{}",
+    "totalScore": "",
+    "destinationNumber": "",
+    "voiceCommentFileNames": "",
+    "callerPhoneNumber": "",
+}
+
+
+class SourceError(RecentCallsError):
+    """A record (or a whole file) that cannot be read, named as the JSON import names lines."""
+
+    def __init__(self, where: str, message: str) -> None:
+        super().__init__(f"{where}: {message}")
+        self.error = FieldError(where, message)
+
+
+@dataclass
+class SourceReport:
+    """What a reader read: lines, calls made, bad records named, calls left open, unknown events."""
+
+    lines: int = 0
+    calls: int = 0
+    invalid: int = 0
+    open_calls: int = 0
+    unknown_events: int = 0
+    skipped: int = 0  # records that are not calls to store (agent legs, chats, older duplicates)
+    errors: list[FieldError] = field(default_factory=list)
+
+    def fail(self, where: str, message: str) -> None:
+        """Count one bad record and keep its error (up to MAX_REPORTED_ERRORS of them)."""
+        self.invalid += 1
+        if len(self.errors) < MAX_REPORTED_ERRORS:
+            self.errors.append(FieldError(where, message))
+
+
+def numbered(text: str | bytes) -> list[tuple[int, str]]:
+    """A whole file's text as (line number, line) pairs, numbered from 1."""
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", errors="replace")
+    return list(enumerate(text.splitlines(), start=1))
+
+
+class LocalClock:
+    """Reads `YYYY-MM-DD HH:MM:SS` written in one zone into epoch seconds, caching per hour."""
+
+    def __init__(self, timezone: str) -> None:
+        try:
+            self.tz = zone(timezone)
+        except KeyError:
+            raise SourceError("timezone", f"{timezone!r} is not an IANA time zone") from None
+        self._hours: dict[str, int] = {}
+
+    def seconds(self, text: str) -> int:
+        """Epoch seconds of a local time; ValueError says what is wrong with it."""
+        base = self._hours.get(text[:13])
+        if base is None:
+            base = self._hour(text)
+        minute, second = text[14:16], text[17:19]
+        if (
+            len(text) != 19
+            or text[13] != ":"
+            or text[16] != ":"
+            or not (minute.isdigit() and second.isdigit() and minute.isascii())
+            or not second.isascii()
+            or int(minute) > 59
+            or int(second) > 60
+        ):
+            raise ValueError(f"{text[:40]!r} is not a time YYYY-MM-DD HH:MM:SS")
+        return base + int(minute) * 60 + int(second)
+
+    def _hour(self, text: str) -> int:
+        # Once per hour of the file: check the date and find the zone's offset for that hour.
+        try:
+            naive = datetime.strptime(text[:13], "%Y-%m-%d %H")
+        except ValueError:
+            raise ValueError(f"{text[:40]!r} is not a time YYYY-MM-DD HH:MM:SS") from None
+        if not text[:13].isascii():
+            raise ValueError(f"{text[:40]!r} is not a time YYYY-MM-DD HH:MM:SS")
+        try:
+            base = int(naive.replace(tzinfo=self.tz).timestamp())
+        except (OverflowError, ValueError):
+            raise ValueError(f"{text[:40]!r} is out of range") from None
+        if len(self._hours) > 100_000:
+            self._hours.clear()
+        self._hours[text[:13]] = base
+        return base
