@@ -294,7 +294,8 @@ class QueueLogReader:
                     self._finished_order.append((t, callid))
                 if not hold:
                     out.append(self._call(callid, state))
-            elif event == "ENTERQUEUE":
+                continue
+            if event == "ENTERQUEUE":
                 state[VISIT_OPEN] = True
                 state[VISIT_ENTERED] = t
                 if state[ENTERED] < 0 or t < state[ENTERED]:
@@ -366,7 +367,7 @@ class QueueLogReader:
             # ABANDON, EXIT*, WITHDRAW: the wait is the event's waittime; the oldest forms
             # lack it, and then the time since this visit's ENTERQUEUE says the same.
             at = 8 if event == "EXITWITHKEY" else 7
-            if n > at and parts[at].isdigit():
+            if n > at and parts[at].strip():
                 waited = _seconds(parts[at])
             else:
                 waited = max(t - state[VISIT_ENTERED], 0) if state[VISIT_OPEN] else 0
