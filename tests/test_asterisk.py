@@ -283,6 +283,7 @@ def test_unknown_events_are_counted_not_errors() -> None:
         ("garbage", "is not epoch|callid|queue|agent|EVENT|data..."),
         (f"17e8|{ID}|sales|NONE|ENTERQUEUE||1", "time '17e8' is not epoch seconds"),
         (f"{T}||sales|NONE|ENTERQUEUE||1", "has no callid"),
+        (f"{T}| {ID}|sales|NONE|ENTERQUEUE||1", "has no callid (or one with blanks"),
         (f"{T}|{ID}|sales|NONE|ABANDON|1|1|12x", "ABANDON: '12x' is not a number of seconds"),
         (f"{T}|{ID}|sales|NONE|CONNECT|-5", "CONNECT: '-5' is not a number of seconds"),
         (f"{T}|{ID}|sa\x00les|NONE|ENTERQUEUE||1", "contains a NUL character"),

@@ -104,86 +104,108 @@ class CdrIndex:
         self.clock = LocalClock(timezone)
         self.name = name
         self.report = SourceReport()
-        # key -> [start, end, src, clid name, dst, dcontext, lastapp, billsec, answered, line]
+        # key -> [start, end, src, clid, dst, dcontext, lastapp, billsec, answered, line]
         self.calls: dict[str, list[Any]] = {}
 
     def feed(self, lines: Iterable[Line]) -> None:
         """Read more rows (numbered lines of Master.csv)."""
         report = self.report
+        fail = report.fail
         calls = self.calls
         seconds = self.clock.seconds
-        for number, text in lines:
-            report.lines += 1
-            if not text.strip():
-                continue
-            where = f"{self.name} line {number}"
-            if problem := _bad_text(text, ","):
-                report.fail(where, problem)
-                continue
+        at = [0]  # the number of the line csv is reading
+
+        def texts() -> Iterator[str]:
+            for number, text in lines:
+                at[0] = number
+                report.lines += 1
+                # cdr_csv never writes a line break inside a field: a row is a line.
+                if "\n" in text.rstrip("\r\n"):
+                    text = text.replace("\n", " ")
+                yield text
+
+        rows = csv.reader(texts())
+        while True:
             try:
-                row = next(csv.reader((text,)))
-            except (csv.Error, StopIteration) as exc:
-                report.fail(where, f"is not a CSV row ({exc})")
+                row = next(rows)
+            except StopIteration:
+                break
+            except csv.Error as exc:
+                fail(f"{self.name} line {at[0]}", f"is not a CSV row ({exc})")
                 continue
+            number = at[0]
             width = len(row)
+            if width == 0:
+                continue
             if width in (17, 18):
                 key = row[16]
             elif width in (19, 20, 21):
                 key = row[width - 2] or (row[16] if width > 19 else "")
             elif width == 16:
-                report.fail(where, "has 16 columns: log the uniqueid (loguniqueid) to match rows")
+                fail(
+                    f"{self.name} line {number}",
+                    "has 16 columns: log the uniqueid (loguniqueid) to match rows",
+                )
                 continue
             else:
-                report.fail(
-                    where,
+                fail(
+                    f"{self.name} line {number}",
                     f"has {width} columns; Master.csv has 17 or 18 (with uniqueid, userfield) "
                     "or 19 to 21 (with peeraccount, linkedid, sequence)",
                 )
                 continue
+            src, dst, clid, start_text, end_text = row[1], row[2], row[4], row[9], row[11]
+            if not (src + dst + clid + key).isascii() or max(map(len, row)) > 1024:
+                if problem := _bad_text("|".join(row)):
+                    fail(f"{self.name} line {number}", problem)
+                    continue
+            elif "\x00" in src + dst + clid + key:
+                fail(f"{self.name} line {number}", "contains a NUL character")
+                continue
             key = key.strip()
             if not key:
-                report.fail(where, "has an empty uniqueid/linkedid")
+                fail(f"{self.name} line {number}", "has an empty uniqueid/linkedid")
                 continue
             try:
-                start = seconds(row[9].strip())
-                end = seconds(row[11].strip()) if row[11].strip() else start
+                start = seconds(start_text)
+                end = seconds(end_text) if end_text else start
             except ValueError as exc:
-                report.fail(where, f"start/end {exc}")
+                fail(f"{self.name} line {number}", f"start/end {exc}")
                 continue
             if end < start:
-                report.fail(where, "ends before it starts")
+                fail(f"{self.name} line {number}", "ends before it starts")
                 continue
-            billsec = _seconds(row[13].strip())
-            answered = row[14].strip() == "ANSWERED"
             entry = calls.get(key)
             if entry is None:
+                billsec = row[13]
                 calls[key] = [
                     start,
                     end,
-                    row[1].strip(),
-                    _clid_name(row[4]),
-                    row[2].strip(),
-                    row[3].strip(),
-                    row[7].strip(),
-                    billsec,
-                    answered,
+                    src.strip(),
+                    clid,
+                    dst.strip(),
+                    row[3],
+                    row[7],
+                    int(billsec) if billsec.isdigit() and len(billsec) < 8 else 0,
+                    row[14] == "ANSWERED",
                     number,
                 ]
             else:
                 if start < entry[0]:  # an earlier row: the call's first leg names the caller
-                    entry[0], entry[2], entry[3], entry[4] = (
+                    billsec = row[13]
+                    entry[:9] = [
                         start,
-                        row[1].strip(),
-                        _clid_name(row[4]),
-                        row[2].strip(),
-                    )
-                    entry[5], entry[6], entry[7], entry[8] = (
-                        row[3].strip(),
-                        row[7].strip(),
-                        (billsec),
-                        answered,
-                    )
-                entry[1] = max(entry[1], end)
+                        entry[1],
+                        src.strip(),
+                        clid,
+                        dst.strip(),
+                        row[3],
+                        row[7],
+                        int(billsec) if billsec.isdigit() and len(billsec) < 8 else 0,
+                        row[14] == "ANSWERED",
+                    ]
+                if end > entry[1]:
+                    entry[1] = end
 
 
 def _clid_name(clid: str) -> str:
@@ -231,87 +253,110 @@ class QueueLogReader:
 
     def feed(self, lines: Iterable[Line]) -> list[dict[str, Any]]:
         """Read more numbered lines; the calls they finished (or finished long enough ago)."""
+        # The hot loop of an import (5 lines a call): everything is a local name, and the
+        # common events are tested first.
         out: list[dict[str, Any]] = []
         report = self.report
+        fail = report.fail
         open_calls = self.open
         finished = self.finished
+        finished_order = self._finished_order
         hold = self.hold_finished
+        make_call = self._call
+        not_calls, ends_visit, known, ignored = NOT_CALLS, ENDS_VISIT, _EVENTS, IGNORED
+        latest = self._latest
+        count = unknown = 0
         for number, text in lines:
-            report.lines += 1
+            count += 1
             parts = text.rstrip("\r\n").split("|")
             if len(parts) < 5:
                 if text.strip():
-                    report.fail(f"line {number}", "is not epoch|callid|queue|agent|EVENT|data...")
+                    fail(f"line {number}", "is not epoch|callid|queue|agent|EVENT|data...")
                 continue
-            when, callid, queue, agent, event = parts[0], parts[1], parts[2], parts[3], parts[4]
-            if callid in NOT_CALLS:
+            callid = parts[1]
+            if callid in not_calls:
                 continue
-            if (len(text) > 1024 or not text.isascii() or "\x00" in text) and (
-                problem := _bad_text(text)
-            ):
-                report.fail(f"line {number}", problem)
+            if not text.isascii() or len(text) > 1024 or "\x00" in text:
+                problem = _bad_text(text) or (None if parts[0].isascii() else "has a bad time")
+                if problem:
+                    fail(f"line {number}", problem)
+                    continue
+            when = parts[0]
+            if not when.isdigit() or (t := int(when)) > 99_999_999_999:
+                fail(f"line {number}", f"time {when[:30]!r} is not epoch seconds")
                 continue
-            callid = callid.strip()
-            if not (when.isdigit() and when.isascii()) or len(when) > 11:
-                report.fail(f"line {number}", f"time {when[:30]!r} is not epoch seconds")
+            event = parts[4]
+            if event in ignored:  # nothing the record holds; never the last line of a call
                 continue
-            if not callid or len(callid) > 200:
-                report.fail(f"line {number}", "has no callid (or one over 200 characters)")
-                continue
-            t = int(when)
-            if t > self._latest:
-                self._latest = t
+            if t > latest:
+                latest = t
             state = open_calls.get(callid)
             if state is None:
                 state = finished.get(callid)
-                if state is not None and event == "ENTERQUEUE":
-                    del finished[callid]
-                    open_calls[callid] = state
-                elif state is None:
-                    if event not in ENDS_VISIT and event not in _EVENTS:
-                        report.unknown_events += 1
+                if state is None:
+                    if event not in known and event not in ends_visit:
+                        unknown += 1
+                        continue
+                    if not callid or len(callid) > 200 or callid.strip() != callid:
+                        fail(
+                            f"line {number}",
+                            "has no callid (or one with blanks, or over 200 characters)",
+                        )
                         continue
                     state = [t, t, -1, 0, 0, 0, 0, 0, 0, 0, -1, [], [], "", "", "", "", ""]
                     state += [False, t, number]
                     open_calls[callid] = state
+                elif event == "ENTERQUEUE":
+                    del finished[callid]
+                    open_calls[callid] = state
             if t > state[LAST]:
                 state[LAST] = t
-            if t < state[START]:
+            elif t < state[START]:
                 state[START] = t
-            try:
-                if event in ENDS_VISIT:
-                    self._end_visit(state, t, event, parts)
-                elif event == "CONNECT":
-                    holdtime = _seconds(parts[5]) if len(parts) > 5 else 0
-            except ValueError as exc:
-                report.fail(f"line {number}", f"{event}: {exc}")
-                continue
-            if event in ENDS_VISIT:
-                state[VISIT_OPEN] = False
-                if callid in open_calls:
-                    del open_calls[callid]
-                    finished[callid] = state
-                    self._finished_order.append((t, callid))
-                if not hold:
-                    out.append(self._call(callid, state))
-                continue
             if event == "ENTERQUEUE":
                 state[VISIT_OPEN] = True
                 state[VISIT_ENTERED] = t
                 if state[ENTERED] < 0 or t < state[ENTERED]:
                     state[ENTERED] = t
-                if queue and queue not in state[QUEUES]:
-                    state[QUEUES].append(queue)
-                if len(parts) > 6 and not state[NUMBER]:
+                queues = state[QUEUES]
+                if (queue := parts[2]) and queue not in queues:
+                    queues.append(queue)
+                n = len(parts)
+                if n > 6 and not state[NUMBER]:
                     state[NUMBER] = parts[6].strip()
-                if len(parts) > 8 and not state[NAME]:
+                if n > 8 and not state[NAME]:
                     state[NAME] = parts[8].strip()
-            elif event == "CONNECT":
+                continue
+            if event == "CONNECT":
+                raw = parts[5] if len(parts) > 5 else ""
+                if raw.isdigit() and len(raw) < 8:
+                    holdtime = int(raw)
+                else:
+                    try:
+                        holdtime = _seconds(raw)
+                    except ValueError as exc:
+                        fail(f"line {number}", f"{event}: {exc}")
+                        continue
                 state[WAIT] += holdtime
                 if t - holdtime < state[START]:
                     state[START] = max(t - holdtime, 0)
+                agent = parts[3]
                 if agent and agent not in state[AGENTS]:
                     state[AGENTS].append(agent)
+            elif event in ends_visit:
+                try:
+                    self._end_visit(state, t, event, parts)
+                except ValueError as exc:
+                    fail(f"line {number}", f"{event}: {exc}")
+                    continue
+                state[VISIT_OPEN] = False
+                if callid in open_calls:
+                    del open_calls[callid]
+                    finished[callid] = state
+                    finished_order.append((t, callid))
+                if not hold:
+                    out.append(make_call(callid, state))
+                continue
             elif event == "CALLERONHOLD":
                 state[HOLD_SINCE] = t
             elif event == "CALLEROFFHOLD":
@@ -326,15 +371,17 @@ class QueueLogReader:
             elif event == "DID":
                 if len(parts) > 5:
                     state[DIALED] = parts[5].strip()
-            elif event in IGNORED:
-                continue
             else:
-                report.unknown_events += 1
+                unknown += 1
                 continue
-            if not hold and event != "ENTERQUEUE" and callid in finished:
+            if not hold and callid in finished:
                 # A late line of a call already returned: return it again, completed.
-                out.append(self._call(callid, state))
-        out += self._settled()
+                out.append(make_call(callid, state))
+        report.lines += count
+        report.unknown_events += unknown
+        self._latest = latest
+        if finished_order and finished_order[0][0] < latest - self.settle:
+            out += self._settled()
         return out
 
     def _end_visit(self, state: list[Any], t: int, event: str, parts: list[str]) -> None:
@@ -413,7 +460,6 @@ class QueueLogReader:
     def _call(self, callid: str, state: list[Any]) -> dict[str, Any]:
         start = state[START]
         end = state[LAST]
-        call = dict(EMPTY_CALL)
         number, name, dialed = state[NUMBER], state[NAME], state[DIALED]
         ivr = 0
         cdr = self.cdr.calls.get(callid) if self.cdr is not None else None
@@ -423,41 +469,53 @@ class QueueLogReader:
             if state[ENTERED] >= 0:
                 ivr = max(state[ENTERED] - cdr[0], 0)
             number = cdr[2] or number
-            name = cdr[3] or name
+            name = _clid_name(cdr[3]) or name
             dialed = dialed or cdr[4]
         self.report.calls += 1
-        call["callId"] = f"{self.server}:{callid}"
-        call["startTime"] = start * 1000
-        call["callDuration"] = (end - start) * 1000
-        call["timeInIVR"] = ivr * 1000
-        call["waitTime"] = state[WAIT] * 1000
-        call["abandonTime"] = state[ABANDON] * 1000
-        call["agentCallHandlingDuration"] = state[HANDLING] * 1000
-        call["transferCount"] = state[TRANSFERS]
-        call["holdDuration"] = state[HOLD] * 1000
-        call["maximumHoldDuration"] = state[MAX_HOLD] * 1000
-        call["agentHoldCount"] = state[HOLDS]
-        call["queueId"] = list(state[QUEUES])
-        call["agentId"] = list(state[AGENTS])
-        call["callerNumber"] = call["callerPhoneNumber"] = number
-        call["callerName"] = name
-        call["dialedNumber"] = dialed
-        call["destinationNumber"] = state[DESTINATION]
-        call["callType"] = "Inbound"
-        call["callSubType"] = "Queued"
-        call["hungupBy"] = state[HUNGUP]
-        return call
+        return {
+            "callId": f"{self.server}:{callid}",
+            "startTime": start * 1000,
+            "callDuration": (end - start) * 1000,
+            "agentCallHandlingDuration": state[HANDLING] * 1000,
+            "timeInIVR": ivr * 1000,
+            "holdDuration": state[HOLD] * 1000,
+            "maximumHoldDuration": state[MAX_HOLD] * 1000,
+            "waitTime": state[WAIT] * 1000,
+            "abandonTime": state[ABANDON] * 1000,
+            "transferCount": state[TRANSFERS],
+            "muteDuration": 0,
+            "agentHoldCount": state[HOLDS],
+            "agentMuteCount": 0,
+            "queueId": list(state[QUEUES]),
+            "agentId": list(state[AGENTS]),
+            "agentGroup": "",
+            "transactionId": "",
+            "callerName": name,
+            "callerNumber": number,
+            "dialedNumber": dialed,
+            "scheduleHours": "",
+            "callType": "Inbound",
+            "callSubType": "Queued",
+            "hungupBy": state[HUNGUP],
+            "postCallSurvey": "[]",
+            "voiceComment": "{}",
+            "totalScore": "",
+            "destinationNumber": state[DESTINATION],
+            "voiceCommentFileNames": "",
+            "callerPhoneNumber": number,
+        }
 
     def _cdr_call(self, key: str, entry: list[Any]) -> dict[str, Any]:
-        start, end, src, name, dst, context, app, billsec, answered, _ = entry
+        start, end, src, clid, dst, context, app, billsec, answered, _ = entry
+        name = _clid_name(clid)
         self.report.calls += 1
         call = dict(EMPTY_CALL)
         call["callId"] = f"{self.server}:{key}"
         call["startTime"] = start * 1000
         call["callDuration"] = (end - start) * 1000
         call["callSubType"] = "No Queue"
-        direct = app == "Dial"
-        if context == "from-internal":
+        direct = app.strip() == "Dial"
+        if context.strip() == "from-internal":
             # Dialled by an extension (FreePBX's context for its phones): the far end is the
             # customer.
             call["callType"] = "Outbound"
@@ -475,7 +533,7 @@ class QueueLogReader:
         return call
 
 
-_EVENTS = frozenset({"ENTERQUEUE", "CONNECT", "CALLERONHOLD", "CALLEROFFHOLD", "DID"}) | IGNORED
+_EVENTS = frozenset({"ENTERQUEUE", "CONNECT", "CALLERONHOLD", "CALLEROFFHOLD", "DID"})
 
 
 def read_asterisk(

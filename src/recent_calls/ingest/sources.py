@@ -79,46 +79,41 @@ def numbered(text: str | bytes) -> list[tuple[int, str]]:
 
 
 class LocalClock:
-    """Reads `YYYY-MM-DD HH:MM:SS` written in one zone into epoch seconds, caching per hour."""
+    """Reads `YYYY-MM-DD HH:MM:SS` written in one zone into epoch seconds, caching per minute.
+
+    A local time that a change of offset repeats is read with fold=0 (the first reading)."""
 
     def __init__(self, timezone: str) -> None:
         try:
             self.tz = zone(timezone)
         except KeyError:
             raise SourceError("timezone", f"{timezone!r} is not an IANA time zone") from None
-        self._hours: dict[str, int] = {}
+        self._minutes: dict[str, int] = {}
 
     def seconds(self, text: str) -> int:
         """Epoch seconds of a local time; ValueError says what is wrong with it."""
-        base = self._hours.get(text[:13])
+        base = self._minutes.get(text[:16])
         if base is None:
-            base = self._hour(text)
-        minute, second = text[14:16], text[17:19]
-        if (
-            len(text) != 19
-            or text[13] != ":"
-            or text[16] != ":"
-            or not (minute.isdigit() and second.isdigit() and minute.isascii())
-            or not second.isascii()
-            or int(minute) > 59
-            or int(second) > 60
-        ):
+            base = self._minute(text)
+        second = text[17:]
+        if len(second) != 2 or not second.isdigit() or text[16] != ":" or second > "60":
             raise ValueError(f"{text[:40]!r} is not a time YYYY-MM-DD HH:MM:SS")
-        return base + int(minute) * 60 + int(second)
+        return base + int(second)
 
-    def _hour(self, text: str) -> int:
-        # Once per hour of the file: check the date and find the zone's offset for that hour.
+    def _minute(self, text: str) -> int:
+        # Once per minute of the file: check the date and find the zone's offset then.
+        minute = text[:16]
+        if len(minute) != 16 or not minute.isascii():
+            raise ValueError(f"{text[:40]!r} is not a time YYYY-MM-DD HH:MM:SS")
         try:
-            naive = datetime.strptime(text[:13], "%Y-%m-%d %H")
+            naive = datetime.strptime(minute, "%Y-%m-%d %H:%M")
         except ValueError:
             raise ValueError(f"{text[:40]!r} is not a time YYYY-MM-DD HH:MM:SS") from None
-        if not text[:13].isascii():
-            raise ValueError(f"{text[:40]!r} is not a time YYYY-MM-DD HH:MM:SS")
         try:
             base = int(naive.replace(tzinfo=self.tz).timestamp())
         except (OverflowError, ValueError):
             raise ValueError(f"{text[:40]!r} is out of range") from None
-        if len(self._hours) > 100_000:
-            self._hours.clear()
-        self._hours[text[:13]] = base
+        if len(self._minutes) > 100_000:
+            self._minutes.clear()
+        self._minutes[minute] = base
         return base
