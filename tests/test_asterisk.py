@@ -487,3 +487,33 @@ def test_any_text_gives_named_errors_or_valid_calls(lines: list[str], cdr: list[
     # `read` checks that every call it gives passes the import's own validation.
     _, report = read(lines, cdr)
     assert all(error.field.startswith(("line ", "Master.csv line ")) for error in report.errors)
+
+
+def test_a_follower_joins_master_csv_rows_that_come_after_the_call() -> None:
+    reader = QueueLogReader("pbx1", cdr=CdrIndex("UTC"))
+    [bare] = reader.feed(numbered(CALL))
+    assert (bare["timeInIVR"], bare["callerName"]) == (0, "")
+    row = cdr_row("2023-11-14 22:13:20", "2023-11-14 22:15:00", ID, "", "", ID, "1")
+    [joined] = reader.feed_cdr([(1, row)])
+    assert joined["callId"] == bare["callId"]
+    assert (joined["timeInIVR"], joined["callerName"]) == (20_000, "Ada Lovelace")
+    # A row of a call that never reached a queue is a call of its own, stored at once.
+    direct = cdr_row("2023-11-14 22:20:00", "2023-11-14 22:21:00", "9.9", app="Dial")
+    [plain] = reader.feed_cdr([(2, direct)])
+    assert (plain["callId"], plain["callSubType"]) == ("pbx1:9.9", "No Queue")
+
+
+def test_a_follower_forgets_old_calls_and_their_rows() -> None:
+    reader = QueueLogReader("pbx1", cdr=CdrIndex("UTC"), settle=60)
+    reader.feed(numbered(CALL))
+    reader.feed_cdr([(1, cdr_row("2023-11-14 22:13:20", "2023-11-14 22:15:00", ID))])
+    # Much later: the call is forgotten, yet its id is kept a while so a late row of it is
+    # not taken for a call without a queue.
+    reader.feed([(9, f"{T + 200}|other|sales|NONE|ENTERQUEUE||1|1")])
+    assert ID not in reader.finished
+    assert ID not in reader.cdr.calls  # type: ignore[union-attr]
+    assert reader.feed_cdr([(2, cdr_row("2023-11-14 22:13:20", "2023-11-14 22:15:00", ID))]) == []
+    # Past twice `settle`, the id is gone too: the reader's state stays small.
+    reader.feed([(10, f"{T + 1000}|other|sales|NONE|ABANDON|1|1|800")])
+    late = reader.feed_cdr([(3, cdr_row("2023-11-14 22:13:20", "2023-11-14 22:15:00", ID))])
+    assert [call["callSubType"] for call in late] == ["No Queue"]

@@ -1,10 +1,16 @@
 """Asterisk: calls from `queue_log` lines, optionally joined with `Master.csv` rows (cdr_csv).
 
+`read_asterisk` is an import's read: every finished call once, Master.csv joined.
+
 `QueueLogReader` is incremental, for a follower as much as for an import: `feed` takes numbered
 lines and returns the calls those lines finished; a call whose queue visit has ended is kept a
 while (`settle` seconds of log time) so that an ENTERQUEUE continuing it (a caller re-entering
 another queue) re-opens it, and it is then returned again under the same callId. Only calls with
-an open visit, or finished within `settle`, are held in memory.
+an open visit, or finished within `settle`, are held in memory. A follower also gives it the
+Master.csv rows as they come (`feed_cdr`: cdr_csv writes a row at hangup, after the queue_log's
+last line), stores what either returns, and keeps as its position the line
+`oldest_pending_line` names: reading again from there after a restart rebuilds the calls it
+held, and stores nothing that differs from what it stored.
 """
 
 from __future__ import annotations
@@ -107,8 +113,9 @@ class CdrIndex:
         # key -> [start, end, src, clid, dst, dcontext, lastapp, billsec, answered, line]
         self.calls: dict[str, list[Any]] = {}
 
-    def feed(self, lines: Iterable[Line]) -> None:
-        """Read more rows (numbered lines of Master.csv)."""
+    def feed(self, lines: Iterable[Line]) -> list[str]:
+        """Read more rows (numbered lines of Master.csv); the keys of the calls they touched."""
+        touched: dict[str, None] = {}
         report = self.report
         fail = report.fail
         calls = self.calls
@@ -175,6 +182,7 @@ class CdrIndex:
             if end < start:
                 fail(f"{self.name} line {number}", "ends before it starts")
                 continue
+            touched[key] = None
             entry = calls.get(key)
             if entry is None:
                 billsec = row[13]
@@ -206,6 +214,7 @@ class CdrIndex:
                     ]
                 if end > entry[1]:
                     entry[1] = end
+        return list(touched)
 
 
 def _clid_name(clid: str) -> str:
@@ -244,6 +253,8 @@ class QueueLogReader:
         self._finished_order: deque[tuple[int, str]] = deque()
         self._latest = 0
         self._queue_ids: set[str] = set()
+        self._forgotten: dict[str, int] = {}  # callid -> last line's time, oldest first
+        self._cdr_only: dict[str, int] = {}  # a follower's calls without a queue -> their end
 
     def oldest_pending_line(self) -> int | None:
         """The first line of the oldest call still held: where a restarted follower resumes."""
@@ -380,7 +391,7 @@ class QueueLogReader:
         report.lines += count
         report.unknown_events += unknown
         self._latest = latest
-        if finished_order and finished_order[0][0] < latest - self.settle:
+        if (finished_order and finished_order[0][0] < latest - self.settle) or self._forgotten:
             out += self._settled()
         return out
 
@@ -438,8 +449,46 @@ class QueueLogReader:
                 del finished[callid]
                 if self.hold_finished:
                     out.append(self._call(callid, state))
+                else:
+                    # A follower keeps the ids a while longer, so that a late Master.csv row
+                    # of a queued call is not taken for a call that never reached a queue;
+                    # and forgets the call's rows.
+                    self._forgotten[callid] = state[LAST]
+                    if self.cdr is not None:
+                        self.cdr.calls.pop(callid, None)
             elif state is not None:
                 order.append((state[LAST], callid))
+        while self._forgotten:
+            callid, last = next(iter(self._forgotten.items()))
+            if last >= horizon - self.settle:
+                break
+            del self._forgotten[callid]
+        while self._cdr_only and self.cdr is not None:
+            key, last = next(iter(self._cdr_only.items()))
+            if last >= horizon - self.settle:
+                break
+            del self._cdr_only[key]
+            self.cdr.calls.pop(key, None)
+        return out
+
+    def feed_cdr(self, lines: Iterable[Line]) -> list[dict[str, Any]]:
+        """A follower's read of more Master.csv rows: the calls they complete (a finished call
+        now joined with its rows, or a call that never reached a queue), to store again."""
+        if self.cdr is None:
+            raise SourceError("cdr", "this reader was made without a Master.csv")
+        out = []
+        for key in self.cdr.feed(lines):
+            if self.hold_finished or key in self.open:
+                continue  # an import joins at the end; an open call joins when it finishes
+            state = self.finished.get(key)
+            if state is not None:
+                out.append(self._call(key, state))
+            elif key not in self._forgotten:
+                # Kept a while: the call's other rows may follow (cdr_csv writes one per leg).
+                entry = self.cdr.calls[key]
+                self._cdr_only.pop(key, None)
+                self._cdr_only[key] = entry[1]
+                out.append(self._cdr_call(key, entry))
         return out
 
     def close(self) -> list[dict[str, Any]]:
