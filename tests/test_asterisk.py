@@ -380,6 +380,9 @@ def test_a_master_csv_row_without_queue_lines_is_a_no_queue_call() -> None:
         (cdr_row("14/11/2023 22:13", "2023-11-14 22:15:00", ID), "start/end"),
         (cdr_row("2023-11-14 22:13:20", "2023-11-14 22:10:00", ID), "ends before it starts"),
         (cdr_row("2023-11-14 22:13:20", "2023-11-14 22:15:00", ""), "empty uniqueid"),
+        (cdr_row("2023-11-14 22:13:20", "2023-11-14 22:15:00", "x" * 1025), "over 1024"),
+        (cdr_row("2023-11-14 22:13:20", "2023-11-14 22:15:00", "a\x00"), "a NUL character"),
+        (cdr_row("2023-11-14 22:13:20", "2023-11-14 22:15:00", "\udcff"), "not valid UTF-8"),
     ],
 )  # fmt: skip
 def test_bad_master_csv_rows_are_named(row: str, message: str) -> None:

@@ -120,15 +120,13 @@ class CdrIndex:
         fail = report.fail
         calls = self.calls
         seconds = self.clock.seconds
-        at = [0]  # the number of the line csv is reading
+        at: list[Any] = [0, False]  # the number of the line csv is reading; is it suspect
 
         def texts() -> Iterator[str]:
             for number, text in lines:
                 at[0] = number
-                report.lines += 1
-                # cdr_csv never writes a line break inside a field: a row is a line.
-                if "\n" in text.rstrip("\r\n"):
-                    text = text.replace("\n", " ")
+                # A line to look at field by field: a NUL, text not UTF-8, a long field.
+                at[1] = not text.isascii() or len(text) > 1024 or "\x00" in text
                 yield text
 
         rows = csv.reader(texts())
@@ -162,12 +160,8 @@ class CdrIndex:
                 )
                 continue
             src, dst, clid, start_text, end_text = row[1], row[2], row[4], row[9], row[11]
-            if not (src + dst + clid + key).isascii() or max(map(len, row)) > 1024:
-                if problem := _bad_text("|".join(row)):
-                    fail(f"{self.name} line {number}", problem)
-                    continue
-            elif "\x00" in src + dst + clid + key:
-                fail(f"{self.name} line {number}", "contains a NUL character")
+            if at[1] and (problem := _bad_fields(row)):
+                fail(f"{self.name} line {number}", problem)
                 continue
             key = key.strip()
             if not key:
@@ -214,7 +208,15 @@ class CdrIndex:
                     ]
                 if end > entry[1]:
                     entry[1] = end
+        report.lines += rows.line_num
         return list(touched)
+
+
+def _bad_fields(row: list[str]) -> str | None:
+    # What no record may hold, in a Master.csv row.
+    if max(map(len, row)) > 1024:
+        return "has a field over 1024 characters"
+    return _bad_text("".join(row))
 
 
 def _clid_name(clid: str) -> str:
