@@ -299,7 +299,7 @@ def test_any_post_body_is_a_call_or_a_named_error(body: bytes, content_type: str
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.binary(max_size=400) | _JSON.map(json.dumps))
+@given(st.binary(max_size=400) | st.text(max_size=200) | _JSON.map(json.dumps))
 def test_any_file_is_calls_or_named_errors(data: bytes | str) -> None:
     report = SourceReport()
     read_freeswitch(data, name="x.json", report=report)
