@@ -520,3 +520,21 @@ def test_a_follower_forgets_old_calls_and_their_rows() -> None:
     reader.feed([(10, f"{T + 1000}|other|sales|NONE|ABANDON|1|1|800")])
     late = reader.feed_cdr([(3, cdr_row("2023-11-14 22:13:20", "2023-11-14 22:15:00", ID))])
     assert [call["callSubType"] for call in late] == ["No Queue"]
+
+
+def test_a_did_line_of_a_call_that_never_reaches_a_queue_leaves_no_open_call() -> None:
+    lines = [f"{T}|{T}.5|NONE|NONE|DID|18005550100", f"{T + 1}|{T}.6|NONE|NONE|CALLERONHOLD|"]
+    calls, report = read(lines)
+    assert calls == []
+    assert (report.open_calls, report.unknown_events, report.invalid) == (0, 0, 0)
+
+
+def test_a_follower_drops_calls_whose_last_line_never_comes() -> None:
+    reader = QueueLogReader("pbx1", stale=600)
+    reader.feed(numbered([q(0, "ENTERQUEUE", "", "5551234", "1"), q(5, "CONNECT", "5")]))
+    reader.feed([(3, f"{T}|{T}.5|NONE|NONE|DID|18005550100")])
+    assert reader.oldest_pending_line() == 1
+    reader.feed([(4, f"{T + 4000}|other|sales|NONE|ENTERQUEUE||1|1")])
+    assert reader.oldest_pending_line() == 4
+    assert reader.report.stale_calls == 1
+    assert reader._dids == {}

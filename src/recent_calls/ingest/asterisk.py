@@ -239,6 +239,7 @@ class QueueLogReader:
         *,
         cdr: CdrIndex | None = None,
         settle: int = 3600,
+        stale: int = 86_400,
         hold_finished: bool = False,
     ) -> None:
         if not server or not server.strip():
@@ -256,12 +257,15 @@ class QueueLogReader:
         self._latest = 0
         self._queue_ids: set[str] = set()
         self._forgotten: dict[str, int] = {}  # callid -> last line's time, oldest first
+        self._dids: dict[str, tuple[int, str, int]] = {}  # callid -> (time, DID, line number)
+        self.stale = stale
         self._cdr_only: dict[str, int] = {}  # a follower's calls without a queue -> their end
 
     def oldest_pending_line(self) -> int | None:
         """The first line of the oldest call still held: where a restarted follower resumes."""
         lines = [state[FIRST_LINE] for state in self.open.values()]
         lines += [state[FIRST_LINE] for state in self.finished.values()]
+        lines += [line for _, _, line in self._dids.values()]
         return min(lines) if lines else None
 
     def feed(self, lines: Iterable[Line]) -> list[dict[str, Any]]:
@@ -277,6 +281,8 @@ class QueueLogReader:
         hold = self.hold_finished
         make_call = self._call
         not_calls, ends_visit, known, ignored = NOT_CALLS, ENDS_VISIT, _EVENTS, IGNORED
+        starts = _STARTS
+        dids = self._dids
         latest = self._latest
         count = unknown = 0
         for number, text in lines:
@@ -307,8 +313,11 @@ class QueueLogReader:
             if state is None:
                 state = finished.get(callid)
                 if state is None:
-                    if event not in known and event not in ends_visit:
-                        unknown += 1
+                    if event not in starts and event not in ends_visit:
+                        if event == "DID":  # written before the call reaches a queue, if ever
+                            self._did(callid, t, parts, number)
+                        elif event not in known:
+                            unknown += 1
                         continue
                     if not callid or len(callid) > 200 or callid.strip() != callid:
                         fail(
@@ -319,6 +328,10 @@ class QueueLogReader:
                     state = [t, t, -1, 0, 0, 0, 0, 0, 0, 0, -1, [], [], "", "", "", "", ""]
                     state += [False, t, number]
                     open_calls[callid] = state
+                    if dids and (did := dids.pop(callid, None)):
+                        state[START] = min(did[0], t)
+                        state[DIALED] = did[1]
+                        state[FIRST_LINE] = min(did[2], number)
                 elif event == "ENTERQUEUE":
                     del finished[callid]
                     open_calls[callid] = state
@@ -393,6 +406,7 @@ class QueueLogReader:
         report.lines += count
         report.unknown_events += unknown
         self._latest = latest
+        self._drop_stale()
         if (finished_order and finished_order[0][0] < latest - self.settle) or self._forgotten:
             out += self._settled()
         return out
@@ -438,6 +452,32 @@ class QueueLogReader:
             implied = t - waited
         if implied < state[START]:
             state[START] = max(implied, 0)
+
+    def _did(self, callid: str, t: int, parts: list[str], number: int) -> None:
+        # A DID line ahead of the call's first queue line: kept until that line comes, for a
+        # while (most calls that never reach a queue have one too).
+        dids = self._dids
+        if len(parts) > 5 and callid.strip() == callid and len(callid) <= 200:
+            dids.pop(callid, None)
+            dids[callid] = (t, parts[5].strip(), number)
+
+    def _drop_stale(self) -> None:
+        # Calls that will never end (their last line lost in a crash of Asterisk), and DIDs of
+        # calls that never reached a queue: forgotten, oldest first, so the state stays small.
+        horizon = self._latest - self.stale
+        open_calls = self.open
+        while open_calls:
+            callid, state = next(iter(open_calls.items()))
+            if state[LAST] >= horizon:
+                break
+            del open_calls[callid]
+            self.report.stale_calls += 1
+        dids = self._dids
+        while dids:
+            callid, (t, _, _) = next(iter(dids.items()))
+            if t >= self._latest - self.settle:
+                break
+            del dids[callid]
 
     def _settled(self) -> list[dict[str, Any]]:
         # Forget (and, when holding, return) the calls finished more than `settle` ago.
@@ -585,6 +625,8 @@ class QueueLogReader:
 
 
 _EVENTS = frozenset({"ENTERQUEUE", "CONNECT", "CALLERONHOLD", "CALLEROFFHOLD", "DID"})
+# The events that make a call known (with the ends of visits); the others only add to one.
+_STARTS = frozenset({"ENTERQUEUE", "CONNECT"})
 
 
 def read_asterisk(
@@ -625,5 +667,6 @@ def _merge(into: SourceReport, part: SourceReport) -> None:
     into.invalid += part.invalid
     into.open_calls += part.open_calls
     into.unknown_events += part.unknown_events
+    into.stale_calls += part.stale_calls
     into.skipped += part.skipped
     into.errors.extend(part.errors[: max(0, 1000 - len(into.errors))])

@@ -61,6 +61,7 @@ class SourceReport:
     invalid: int = 0
     open_calls: int = 0
     unknown_events: int = 0
+    stale_calls: int = 0  # calls a follower gave up on: no line for a day (a lost last line)
     skipped: int = 0  # records that are not calls to store (agent legs, chats, older duplicates)
     errors: list[FieldError] = field(default_factory=list)
 
