@@ -563,6 +563,7 @@ class QueueLogReader:
             name = _clid_name(cdr[3]) or name
             dialed = dialed or cdr[4]
         self.report.calls += 1
+        # Only the fields queue_log can give: the others take the import's empty values.
         return {
             "callId": f"{self.server}:{callid}",
             "startTime": start * 1000,
@@ -574,25 +575,16 @@ class QueueLogReader:
             "waitTime": state[WAIT] * 1000,
             "abandonTime": state[ABANDON] * 1000,
             "transferCount": state[TRANSFERS],
-            "muteDuration": 0,
             "agentHoldCount": state[HOLDS],
-            "agentMuteCount": 0,
             "queueId": list(state[QUEUES]),
             "agentId": list(state[AGENTS]),
-            "agentGroup": "",
-            "transactionId": "",
             "callerName": name,
             "callerNumber": number,
             "dialedNumber": dialed,
-            "scheduleHours": "",
             "callType": "Inbound",
             "callSubType": "Queued",
             "hungupBy": state[HUNGUP],
-            "postCallSurvey": "[]",
-            "voiceComment": "{}",
-            "totalScore": "",
             "destinationNumber": state[DESTINATION],
-            "voiceCommentFileNames": "",
             "callerPhoneNumber": number,
         }
 

@@ -11,7 +11,10 @@ from ..windows import zone
 
 MAX_REPORTED_ERRORS = 1000
 
-# The import shape's empty values: what a field is when a source cannot give it.
+# The import shape's empty values, for the fields some telephony source gives: what a field is
+# when this source cannot give it. The fields none gives (muteDuration, agentMuteCount,
+# scheduleHours, postCallSurvey, voiceComment, totalScore, voiceCommentFileNames) are left
+# out of the calls the readers make, and take the import's own empty values.
 EMPTY_CALL: dict[str, Any] = {
     "callDuration": 0,
     "agentCallHandlingDuration": 0,
@@ -21,9 +24,7 @@ EMPTY_CALL: dict[str, Any] = {
     "waitTime": 0,
     "abandonTime": 0,
     "transferCount": 0,
-    "muteDuration": 0,
     "agentHoldCount": 0,
-    "agentMuteCount": 0,
     "queueId": "",
     "agentId": "",
     "agentGroup": "",
@@ -31,15 +32,10 @@ EMPTY_CALL: dict[str, Any] = {
     "callerName": "",
     "callerNumber": "",
     "dialedNumber": "",
-    "scheduleHours": "",
     "callType": "",
     "callSubType": "",
     "hungupBy": "",
-    "postCallSurvey": "[]",
-    "voiceComment": "{}",
-    "totalScore": "",
     "destinationNumber": "",
-    "voiceCommentFileNames": "",
     "callerPhoneNumber": "",
 }
 
