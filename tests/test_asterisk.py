@@ -538,3 +538,11 @@ def test_a_follower_drops_calls_whose_last_line_never_comes() -> None:
     assert reader.oldest_pending_line() == 4
     assert reader.report.stale_calls == 1
     assert reader._dids == {}
+
+
+def test_a_follower_forgets_the_rows_of_calls_without_a_queue() -> None:
+    reader = QueueLogReader("pbx1", cdr=CdrIndex("UTC"), settle=60)
+    direct = cdr_row("2023-11-14 22:13:20", "2023-11-14 22:15:00", "9.9", app="Dial")
+    assert len(reader.feed_cdr([(1, direct)])) == 1
+    reader.feed([(1, f"{T + 1000}|other|sales|NONE|ENTERQUEUE||1|1")])
+    assert "9.9" not in reader.cdr.calls  # type: ignore[union-attr]

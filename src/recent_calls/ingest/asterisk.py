@@ -407,7 +407,9 @@ class QueueLogReader:
         report.unknown_events += unknown
         self._latest = latest
         self._drop_stale()
-        if (finished_order and finished_order[0][0] < latest - self.settle) or self._forgotten:
+        # Due: calls finished `settle` ago, or the ids and rows a follower keeps a while.
+        due = finished_order and finished_order[0][0] < latest - self.settle
+        if due or self._forgotten or self._cdr_only:
             out += self._settled()
         return out
 
