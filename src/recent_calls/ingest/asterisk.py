@@ -110,7 +110,8 @@ class CdrIndex:
         self.clock = LocalClock(timezone)
         self.name = name
         self.report = SourceReport()
-        # key -> [start, end, src, clid, dst, dcontext, lastapp, billsec, answered, line]
+        # key -> [start, end, src, clid, dst, placed by a phone (dcontext from-internal),
+        #         dialled straight to someone (lastapp Dial), billsec, answered, line]
         self.calls: dict[str, list[Any]] = {}
 
     def feed(self, lines: Iterable[Line]) -> list[str]:
@@ -186,8 +187,8 @@ class CdrIndex:
                     src.strip(),
                     clid,
                     dst.strip(),
-                    row[3],
-                    row[7],
+                    row[3].strip() == "from-internal",
+                    row[7].strip() == "Dial",
                     int(billsec) if billsec.isdigit() and len(billsec) < 8 else 0,
                     row[14] == "ANSWERED",
                     number,
@@ -201,8 +202,8 @@ class CdrIndex:
                         src.strip(),
                         clid,
                         dst.strip(),
-                        row[3],
-                        row[7],
+                        row[3].strip() == "from-internal",
+                        row[7].strip() == "Dial",
                         int(billsec) if billsec.isdigit() and len(billsec) < 8 else 0,
                         row[14] == "ANSWERED",
                     ]
@@ -255,7 +256,6 @@ class QueueLogReader:
         self.finished: dict[str, list[Any]] = {}
         self._finished_order: deque[tuple[int, str]] = deque()
         self._latest = 0
-        self._queue_ids: set[str] = set()
         self._forgotten: dict[str, int] = {}  # callid -> last line's time, oldest first
         self._dids: dict[str, tuple[int, str, int]] = {}  # callid -> (time, DID, line number)
         self.stale = stale
@@ -541,7 +541,7 @@ class QueueLogReader:
         if self.hold_finished:
             out = [self._call(callid, state) for callid, state in self.finished.items()]
         self.report.open_calls = len(self.open)
-        seen = self._queue_ids | self.finished.keys() | self.open.keys()
+        seen = self.finished.keys() | self.open.keys()
         self.finished.clear()
         self._finished_order.clear()
         if self.cdr is not None:
@@ -555,9 +555,13 @@ class QueueLogReader:
         end = state[LAST]
         number, name, dialed = state[NUMBER], state[NAME], state[DIALED]
         ivr = 0
-        cdr = self.cdr.calls.get(callid) if self.cdr is not None else None
+        cdr = None
+        if self.cdr is not None:
+            # An import returns each call once: its rows are done with (and make no call of
+            # their own at the end). A follower keeps them until it forgets the call.
+            calls = self.cdr.calls
+            cdr = calls.pop(callid, None) if self.hold_finished else calls.get(callid)
         if cdr is not None:
-            self._queue_ids.add(callid)
             start, end = min(start, cdr[0]), max(end, cdr[1])
             if state[ENTERED] >= 0:
                 ivr = max(state[ENTERED] - cdr[0], 0)
@@ -591,7 +595,7 @@ class QueueLogReader:
         }
 
     def _cdr_call(self, key: str, entry: list[Any]) -> dict[str, Any]:
-        start, end, src, clid, dst, context, app, billsec, answered, _ = entry
+        start, end, src, clid, dst, outbound, direct, billsec, answered, _ = entry
         name = _clid_name(clid)
         self.report.calls += 1
         call = dict(EMPTY_CALL)
@@ -599,8 +603,7 @@ class QueueLogReader:
         call["startTime"] = start * 1000
         call["callDuration"] = (end - start) * 1000
         call["callSubType"] = "No Queue"
-        direct = app.strip() == "Dial"
-        if context.strip() == "from-internal":
+        if outbound:
             # Dialled by an extension (FreePBX's context for its phones): the far end is the
             # customer.
             call["callType"] = "Outbound"
