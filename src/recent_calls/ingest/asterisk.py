@@ -114,9 +114,10 @@ class CdrIndex:
         #         dialled straight to someone (lastapp Dial), billsec, answered, line]
         self.calls: dict[str, list[Any]] = {}
 
-    def feed(self, lines: Iterable[Line]) -> list[str]:
-        """Read more rows (numbered lines of Master.csv); the keys of the calls they touched."""
-        touched: dict[str, None] = {}
+    def feed(self, lines: Iterable[Line], *, touched: bool = True) -> list[str]:
+        """Read more rows (numbered lines of Master.csv); the keys of the calls they touched
+        (none unless `touched`: an import reads the whole file first and needs none)."""
+        keys: dict[str, None] = {}
         report = self.report
         fail = report.fail
         calls = self.calls
@@ -177,7 +178,8 @@ class CdrIndex:
             if end < start:
                 fail(f"{self.name} line {number}", "ends before it starts")
                 continue
-            touched[key] = None
+            if touched:
+                keys[key] = None
             entry = calls.get(key)
             if entry is None:
                 billsec = row[13]
@@ -210,7 +212,7 @@ class CdrIndex:
                 if end > entry[1]:
                     entry[1] = end
         report.lines += rows.line_num
-        return list(touched)
+        return list(keys)
 
 
 def _bad_fields(row: list[str]) -> str | None:
@@ -642,7 +644,7 @@ def read_asterisk(
     index = None
     if cdr is not None:
         index = CdrIndex(timezone, cdr_name)
-        index.feed(cdr)
+        index.feed(cdr, touched=False)
     reader = QueueLogReader(server, cdr=index, hold_finished=True)
     batch: list[Line] = []
     for line in queue_log:
