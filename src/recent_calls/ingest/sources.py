@@ -1,0 +1,116 @@
+"""What the telephony readers share: their report, their one error, and local wall-clock times."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from recent_calls.errors import FieldError, RecentCallsError
+from recent_calls.query.windows import zone
+
+MAX_REPORTED_ERRORS = 1000
+
+# The import shape's empty values, for the fields some telephony source gives: what a field is
+# when this source cannot give it. The fields none gives (muteDuration, agentMuteCount,
+# scheduleHours, postCallSurvey, voiceComment, totalScore, voiceCommentFileNames) are left
+# out of the calls the readers make, and take the import's own empty values.
+EMPTY_CALL: dict[str, Any] = {
+    "callDuration": 0,
+    "agentCallHandlingDuration": 0,
+    "timeInIVR": 0,
+    "holdDuration": 0,
+    "maximumHoldDuration": 0,
+    "waitTime": 0,
+    "abandonTime": 0,
+    "transferCount": 0,
+    "agentHoldCount": 0,
+    "queueId": "",
+    "agentId": "",
+    "agentGroup": "",
+    "transactionId": "",
+    "callerName": "",
+    "callerNumber": "",
+    "dialedNumber": "",
+    "callType": "",
+    "callSubType": "",
+    "hungupBy": "",
+    "destinationNumber": "",
+    "callerPhoneNumber": "",
+}
+
+
+class SourceError(RecentCallsError):
+    """A record (or a whole file) that cannot be read, named as the JSON import names lines."""
+
+    def __init__(self, where: str, message: str) -> None:
+        super().__init__(f"{where}: {message}")
+        self.error = FieldError(where, message)
+
+
+@dataclass
+class SourceReport:
+    """What a reader read: lines, calls made, bad records named, calls left open, unknown events."""
+
+    lines: int = 0
+    calls: int = 0
+    invalid: int = 0
+    open_calls: int = 0
+    unknown_events: int = 0
+    stale_calls: int = 0  # calls a follower gave up on: no line for a day (a lost last line)
+    skipped: int = 0  # records that are not calls to store (agent legs, chats, older duplicates)
+    errors: list[FieldError] = field(default_factory=list)
+
+    def fail(self, where: str, message: str) -> None:
+        """Count one bad record and keep its error (up to MAX_REPORTED_ERRORS of them)."""
+        self.invalid += 1
+        if len(self.errors) < MAX_REPORTED_ERRORS:
+            self.errors.append(FieldError(where, message))
+
+
+def numbered(text: str | bytes) -> list[tuple[int, str]]:
+    """A whole file's text as (line number, line) pairs, numbered from 1."""
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", errors="replace")
+    return list(enumerate(text.splitlines(), start=1))
+
+
+class LocalClock:
+    """Reads `YYYY-MM-DD HH:MM:SS` written in one zone into epoch seconds, caching per minute.
+
+    A local time that a change of offset repeats is read with fold=0 (the first reading)."""
+
+    def __init__(self, timezone: str) -> None:
+        try:
+            self.tz = zone(timezone)
+        except KeyError:
+            raise SourceError("timezone", f"{timezone!r} is not an IANA time zone") from None
+        self._minutes: dict[str, int] = {}
+
+    def seconds(self, text: str) -> int:
+        """Epoch seconds of a local time; ValueError says what is wrong with it."""
+        base = self._minutes.get(text[:16])
+        if base is None:
+            base = self._minute(text)
+        second = text[17:]
+        if len(second) != 2 or not second.isdigit() or text[16] != ":" or second > "60":
+            raise ValueError(f"{text[:40]!r} is not a time YYYY-MM-DD HH:MM:SS")
+        return base + int(second)
+
+    def _minute(self, text: str) -> int:
+        # Once per minute of the file: check the date and find the zone's offset then.
+        minute = text[:16]
+        if len(minute) != 16 or not minute.isascii():
+            raise ValueError(f"{text[:40]!r} is not a time YYYY-MM-DD HH:MM:SS")
+        try:
+            naive = datetime.strptime(minute, "%Y-%m-%d %H:%M")
+        except ValueError:
+            raise ValueError(f"{text[:40]!r} is not a time YYYY-MM-DD HH:MM:SS") from None
+        try:
+            base = int(naive.replace(tzinfo=self.tz).timestamp())
+        except (OverflowError, ValueError):
+            raise ValueError(f"{text[:40]!r} is out of range") from None
+        if len(self._minutes) > 100_000:
+            self._minutes.clear()
+        self._minutes[minute] = base
+        return base
