@@ -12,9 +12,13 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from recent_calls.api import logs
 from recent_calls.api.app import create_app
 from recent_calls.settings import Settings
 
 
 def app() -> FastAPI:
-    return create_app(Settings())
+    settings = Settings()
+    # The server sets up logging (create_app leaves it alone): here the factory is the server.
+    logs.configure(settings.log_format)
+    return create_app(settings)

@@ -143,6 +143,7 @@ def head_limited_protocol(
                 raise _Refused(_bad_framing("Transfer-Encoding may be given once"))
             self._head_bytes = None
             super().on_headers_complete()
+            self._disarm_body()
             if not self.parser.should_upgrade() and self._expects_body():
                 self._body_timer = self.loop.call_later(body_timeout_s, self._body_expired)
 
