@@ -8,7 +8,14 @@ from typing import Any
 
 import pytest
 
-from recent_calls.breakdowns import MAX_ROWS, Grouping, build_breakdown, parse_grouping
+from recent_calls.breakdowns import (
+    GROUP_BY,
+    MAX_ROWS,
+    ROW_FILTER,
+    Grouping,
+    build_breakdown,
+    parse_grouping,
+)
 from recent_calls.filters import build_where
 from recent_calls.imports import import_lines
 from recent_calls.query import parse_request
@@ -20,6 +27,7 @@ from tests.support import FROZEN_NOW, LiveServer
 
 NOW = int(FROZEN_NOW)
 STATS = "/customerexperience/v1/recentCallStats"
+DATA = "/customerexperience/v1/recentCallData"
 FIELDS = {
     "queue": "queueId",
     "agent": "agentId",
@@ -122,6 +130,30 @@ def test_every_figure_matches_a_plain_computation(
         "rows": expected_rows(calls, by, 20),
     }
     assert answer["totals"]["calls"] == 300  # buckets and totals as without groupBy
+
+
+def test_each_rows_filter_selects_exactly_that_rows_calls(
+    server: LiveServer, generated: tuple[Any, list[dict[str, Any]]]
+) -> None:
+    """The console filters by a clicked row through ROW_FILTER: the filter must find its calls."""
+    acme, _ = generated
+    assert set(ROW_FILTER) == set(GROUP_BY)
+    headers = {"8x8-apikey": acme.api_key, "token": acme.token}
+    for by, field in ROW_FILTER.items():
+        rows = stats(server, acme, groupBy=by).json()["breakdown"]["rows"]
+        for row in rows:
+            if row["key"] == "":
+                continue
+            body = {
+                "tenantId": "acme",
+                "timeRange": WINDOW,
+                field: [row["key"]],
+                "page": 1,
+                "rows": 1,
+            }
+            found = server.http.post(f"{DATA}/{acme.region}", headers=headers, json=body)
+            assert found.status_code == 200, found.text
+            assert found.json()["hits"] == row["calls"], (by, row["key"])
 
 
 def test_the_filters_and_threshold_apply(

@@ -18,7 +18,7 @@ import pytest
 from playwright.sync_api import Browser, expect
 from playwright.sync_api import Error as PlaywrightError
 
-from recent_calls import query, render, stats, windows
+from recent_calls import breakdowns, query, render, stats, windows
 from recent_calls.imports import import_lines
 from tests.support import FROZEN_NOW, LiveServer, ServerFactory
 from tests.webpage import DESKTOP, PHONE, ROOT, TENANT, ZONE, Api, Console, browser, load_demo
@@ -26,6 +26,13 @@ from tests.webpage import DESKTOP, PHONE, ROOT, TENANT, ZONE, Api, Console, brow
 __all__ = ["browser"]
 
 DAY_MS = 86_400_000
+
+
+@pytest.fixture
+def engine(request: pytest.FixtureRequest) -> str:
+    """The page does not depend on the engine: DuckDB, unless a test asks for PostgreSQL too."""
+    engine_name: str = getattr(request, "param", "duckdb")
+    return engine_name
 
 
 @pytest.fixture
@@ -60,10 +67,12 @@ def test_the_schema_is_the_servers_own_definitions(server: LiveServer) -> None:
     assert schema["countFilters"] == list(query.COUNT_FILTERS)
     assert schema["durationFilters"] == list(query.DURATION_FILTERS)
     assert schema["intervals"] == list(stats.INTERVALS)
+    assert schema["breakdownFilters"] == breakdowns.ROW_FILTER
     assert schema["now"] == int(FROZEN_NOW)
     page_js = "".join(p.read_text() for p in (ROOT / "src/recent_calls/static").glob("*.js"))
     # The page holds no copy of the key list (its 31 keys in a row would betray one).
     assert '"callDuration", "queueId", "agentCallHandlingDuration"' not in page_js
+    assert 'queue: "tenantQueues"' not in page_js  # nor of the breakdown-to-filter mapping
     assert server.http.get("/static/../web.py").status_code == 404
     assert server.http.get("/static/vendor/nothing.js").status_code == 404
 
@@ -86,6 +95,8 @@ def test_signed_out_page_refuses_a_wrong_token_and_keeps_nothing(demo: Api, desk
     desk.axe("sign-in error")
 
 
+# The one smoke test on both engines: sign-in to a complete page.
+@pytest.mark.parametrize("engine", ["duckdb", "postgres"], indirect=True)
 def test_results_come_first_today_with_chart_and_figures(demo: Api, desk: Console) -> None:
     page = desk.sign_in(demo.credential)
     assert page.evaluate("Object.keys(sessionStorage)") == ["recentCalls.session"]

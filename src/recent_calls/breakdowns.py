@@ -23,6 +23,13 @@ GROUP_BY: dict[str, tuple[str, bool]] = {
     "agentGroup": ("agent_groups", True),
     "channel": ("dialed_number", False),
 }
+# groupBy value -> the list filter that selects one of its keys: what a breakdown row filters by.
+ROW_FILTER: dict[str, str] = {
+    "queue": "tenantQueues",
+    "agent": "tenantAgents",
+    "agentGroup": "tenantGroups",
+    "channel": "tenantChannels",
+}
 MAX_ROWS = 1000
 DEFAULT_SERVICE_LEVEL_S = 20
 MAX_SERVICE_LEVEL_S = 86_400

@@ -34,7 +34,8 @@ export function sortRows(rows, key, order, nameOfKey = (k) => k) {
 }
 
 export class Breakdowns {
-  constructor({ onPick }) {
+  // onPick(by, key): a row was chosen; onBy(by): another breakdown; onServiceLevel(seconds).
+  constructor({ onPick, onBy, onServiceLevel }) {
     this.onPick = onPick;
     this.names = {};
     this.breakdown = null;
@@ -49,6 +50,24 @@ export class Breakdowns {
       });
       return el("th", { scope: "col" }, button);
     }));
+    $("breakdown-by").addEventListener("change", () => onBy($("breakdown-by").value));
+    $("service-level").addEventListener("change", () => {
+      const value = Number($("service-level").value);
+      if (Number.isInteger(value) && value >= 0 && value <= 86400) {
+        $("service-level").removeAttribute("aria-invalid");
+        onServiceLevel(value);
+      } else {
+        $("service-level").setAttribute("aria-invalid", "true");
+        $("filter-error").textContent = "Service level: enter whole seconds from 0 to 86,400.";
+        $("service-level").focus();
+      }
+    });
+  }
+
+  // Put the view's breakdown choices into the controls.
+  write(view) {
+    $("breakdown-by").value = view.by;
+    $("service-level").value = String(view.serviceLevel);
   }
 
   render(breakdown) {

@@ -35,9 +35,11 @@ export function epochToWall(epochMs, zone) {
 }
 
 export class Filters {
-  constructor(schema, { onChange }) {
+  // onChange(patch): the controls changed; onRemoveChip(chip): a chip's remove button.
+  constructor(schema, { onChange, onRemoveChip }) {
     this.schema = schema;
     this.onChange = onChange;
+    this.onRemoveChip = onRemoveChip;
     this.names = {};
     this.facets = {};
     this.timer = null;
@@ -209,7 +211,6 @@ export class Filters {
   }
 
   chips(view) {
-    this.onRemoveChip ??= () => {};
     const items = chips(view, this.schema).map((chip) => {
       const text = this.chipText(chip);
       const button = el("button", { type: "button", class: "chip", "aria-label": `Remove filter ${text}` },

@@ -7,11 +7,6 @@ export const RANGE = "range";
 export const DAY_MS = 86_400_000;
 const HOUR_MS = 3_600_000;
 const ROWS_CHOICES = [25, 50, 100, 500];
-// The list filter each breakdown's row filters by when clicked.
-export const BREAKDOWN_FILTER = {
-  queue: "tenantQueues", agent: "tenantAgents", agentGroup: "tenantGroups",
-  channel: "tenantChannels",
-};
 
 export function rowsChoices(schema) {
   return ROWS_CHOICES.filter((rows) => rows <= schema.maxRows);
