@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .query import CallQuery, CountRange, DurationRange
-from .searchkey import search_key
+from .searchkey import number_key, search_key
 
 if TYPE_CHECKING:  # the compilers are pure: no storage module is loaded for them
     from .storage.dialects import Dialect
@@ -75,12 +75,20 @@ def build_where(query: CallQuery, where: Where) -> Where:
     window = query.window
     _add_range(where, "start_ms", "start", window.start_ms, window.end_ms, high_exclusive=True)
 
-    needle = search_key((request.callerName or ("",))[0])
+    typed = (request.callerName or ("",))[0]
+    needle = search_key(typed)
     if needle:
         where.bind("caller", dialect.contains_value(needle))
+        # A number typed with punctuation, a trunk prefix or a country code is found by its
+        # digits (docs/api.md); the name is still searched for the text as typed.
+        digits = number_key(typed)
+        number_param = "caller"
+        if digits is not None and digits != needle:
+            number_param = "caller_digits"
+            where.bind(number_param, dialect.contains_value(digits))
         where.add(
             f"({dialect.contains('caller_name_key', 'caller')}"
-            f" OR {dialect.contains('caller_number_key', 'caller')})"
+            f" OR {dialect.contains('caller_number_key', number_param)})"
         )
 
     for name, column in LIST_FILTERS.items():

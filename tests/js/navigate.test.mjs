@@ -112,6 +112,7 @@ test("a chart drag zooms to a range, and the empty state widens or clears", () =
   const widened = navigate(narrow, { type: "widen" });
   assert.equal(widened.view.period, "last7");
   assert.equal(widened.view.caller, "zed");
+  assert.equal(navigate({ ...narrow, view: widened.view }, { type: "widen" }).view.period, "allhistory");
   const reset = navigate(narrow, { type: "reset" });
   assert.equal(reset.url, "?rows=50");
 });

@@ -18,6 +18,7 @@ import {
   chartInterval, csvFilename, defaults, includesNow, pageCount, problems, requestBody,
 } from "./state.js";
 import { CallsTable } from "./table.js";
+import { emptyWords } from "./words.js";
 
 const ALERT_KEY = "recentCalls.alertWaitSeconds";
 const REFRESH_KEY = "recentCalls.refreshSeconds";
@@ -166,6 +167,12 @@ class ConsolePage {
     $("last").disabled = view.page >= pages;
     this.table.render(answer.data, view, { markNew });
     const empty = answer.hits === 0;
+    if (empty) {
+      const words = emptyWords(view);
+      $("empty-title").textContent = words.title;
+      $("empty-hint").textContent = words.hint;
+      $("empty-week").textContent = words.widen;
+    }
     $("empty").hidden = !empty;
     $("table-wrap").hidden = empty;
     const details = this.details;

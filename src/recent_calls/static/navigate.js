@@ -5,6 +5,7 @@
 import {
   LAST_7_DAYS, RANGE, defaults, fromQuery, pageCount, removeChip, sortedBy, toQuery, withFilters,
 } from "./state.js";
+import { widerPeriod } from "./words.js";
 
 // What each kind of change reloads: the calls page, the figures (chart, totals, breakdown).
 const ALL = { data: true, stats: true };
@@ -82,7 +83,7 @@ export function navigate(state, action) {
         zone: view.zone, rows: view.rows,
       });
     case "widen":
-      return step(withFilters(view, { period: LAST_7_DAYS, from: null, to: null }));
+      return step(withFilters(view, { period: widerPeriod(view.period), from: null, to: null }));
     case "fallback":
       // Nothing yet today on a first, unasked-for open: the last 7 days, in place of today.
       return step({ ...view, period: LAST_7_DAYS }, { history: "replace" });

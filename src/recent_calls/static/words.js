@@ -87,3 +87,24 @@ export const PERIOD_WORDS = {
 export function label(name, labels = FIELD_LABELS) {
   return labels[name] ?? FILTER_LABELS[name] ?? name;
 }
+
+// The period a fruitless search widens to: a week from a day, all history from anything longer.
+export function widerPeriod(period) {
+  return period === "today" || period === "yesterday" ? "last7" : "allhistory";
+}
+
+// The empty state's words: what was searched, over which period, and the wider search offered.
+export function emptyWords(view) {
+  const when = view.period === "range" ? "in the chosen range" : (PERIOD_WORDS[view.period] ?? view.period).toLowerCase();
+  const wider = widerPeriod(view.period);
+  const widen = `Search ${(PERIOD_WORDS[wider] ?? wider).toLowerCase()}`;
+  const caller = view.caller.trim();
+  if (!caller) {
+    return { title: `No calls match these filters ${when}.`, hint: "Clear the filters, or search a longer period.", widen };
+  }
+  const number = /^[0-9+().\- ]+$/.test(caller) && /[0-9]/.test(caller);
+  const hint = number
+    ? "Numbers are found by their digits, however they are typed: try fewer digits, or a longer period."
+    : "Names are found by any part of them: try fewer letters, or a longer period.";
+  return { title: `No calls from “${caller}” ${when}.`, hint, widen };
+}
