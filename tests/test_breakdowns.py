@@ -127,9 +127,34 @@ def test_every_figure_matches_a_plain_computation(
     assert answer["breakdown"] == {
         "by": by,
         "serviceLevelSeconds": 20,
+        "serviceLevel": answer["breakdown"]["serviceLevel"],
         "rows": expected_rows(calls, by, 20),
     }
     assert answer["totals"]["calls"] == 300  # buckets and totals as without groupBy
+
+
+@pytest.mark.parametrize("threshold", [0, 20, 61])
+def test_the_overall_service_level_counts_each_call_once(
+    server: LiveServer, generated: tuple[Any, list[dict[str, Any]]], threshold: int
+) -> None:
+    acme, calls = generated
+    within = sum(
+        1
+        for c in calls
+        if _number(c, "agentCallHandlingDuration") > 0
+        and _number(c, "waitTime") <= threshold * 1000
+    )
+    answer = stats(server, acme, groupBy="queue", serviceLevelSeconds=threshold).json()
+    # Calls with several queues count under each row, but once in the overall figure.
+    assert sum(row["calls"] for row in answer["breakdown"]["rows"]) > len(calls)
+    assert answer["breakdown"]["serviceLevel"] == round(within / len(calls), 4)
+    empty = stats(server, acme, groupBy="queue", tenantQueues=["nothing"]).json()
+    assert empty["breakdown"] == {
+        "by": "queue",
+        "serviceLevelSeconds": 20,
+        "serviceLevel": None,
+        "rows": [],
+    }
 
 
 def test_each_rows_filter_selects_exactly_that_rows_calls(

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
-from ..breakdowns import Grouping, breakdown_of, build_breakdown
+from ..breakdowns import Grouping, breakdown_of, build_breakdown, build_overall
 from ..clock import Clock, system_clock
 from ..directory import Entry
 from ..errors import DuplicateTenant
@@ -487,7 +487,10 @@ class Storage(ABC):
                 answer = summarise(tenant.tenant_id, query, interval, edges, found)
             if grouping is not None:
                 grouped = build_breakdown(where, grouping)
-                answer.breakdown = breakdown_of(grouping, run(grouped.sql, grouped.params))
+                overall = build_overall(where, grouping)
+                answer.breakdown = breakdown_of(
+                    grouping, run(grouped.sql, grouped.params), run(overall.sql, overall.params)[0]
+                )
             return answer
 
         return self._read(aggregate)
