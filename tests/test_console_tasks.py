@@ -12,8 +12,9 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Browser, expect
 
-from tests.support import LiveServer
-from tests.webpage import DESKTOP, Api, Console, browser, load_demo
+from recent_calls.imports import import_lines
+from tests.support import FROZEN_NOW, LiveServer
+from tests.webpage import DESKTOP, TENANT, Api, Console, browser, load_demo
 
 __all__ = ["browser"]
 
@@ -63,3 +64,119 @@ def test_a_number_is_found_as_the_table_shows_it_and_as_typed(demo: Api, desk: C
     desk.change(lambda: page.get_by_role("button", name="Search last 7 days").click())
     expect(page.get_by_label("Period", exact=True)).to_have_value("last7")
     expect(caller).to_have_value("(999) 000-0000")
+
+
+KEY_COLUMNS = ["Time", "Caller name", "Queue", "Agent", "Wait", "Handle time", "Outcome"]
+
+
+def header_lefts(desk: Console) -> dict[str, float]:
+    return dict(
+        desk.page.locator("#calls-head th").evaluate_all(
+            "cells => cells.map(c => [c.textContent, c.getBoundingClientRect().left])"
+        )
+    )
+
+
+def test_the_key_columns_are_in_view_and_new_marks_shift_nothing(demo: Api, desk: Console) -> None:
+    page = desk.page
+    page.clock.install()
+    desk.sign_in(demo.credential)
+    # At 1440x900, what a supervisor reads first is in view without scrolling sideways.
+    for name in KEY_COLUMNS:
+        box = page.locator("#calls-head th", has_text=re.compile(f"^{name}")).first.bounding_box()
+        assert box is not None, name
+        assert box["x"] >= 0 and box["x"] + box["width"] <= DESKTOP["width"], name
+    assert page.locator("#table-wrap").evaluate("e => e.scrollLeft") == 0
+    first = demo.calls(duration="today")["data"][0]
+    outcome = page.locator("#calls-body tr").first.locator("td").nth(7)
+    expected = "Answered" if float(first["agentCallHandlingDuration"]) > 0 else None
+    if expected is None:
+        expected = "Abandoned" if float(first["abandonTime"]) > 0 else "Other"
+    expect(outcome).to_have_text(expected)
+    before = header_lefts(desk)
+    # A call arrives: marked new at the next refresh, and no column moves for the mark.
+    fresh = {
+        "callId": "fresh-call-1",
+        "callerName": "Fresh Caller",
+        "startTime": int(FROZEN_NOW) - 1000,
+        "callDuration": "2000",
+    }
+    import_lines(demo.server.storage, TENANT, [fresh], workers=1)
+    desk.change(lambda: page.clock.run_for(31_000))
+    expect(page.locator("#calls-body tr.new")).to_have_count(1)
+    expect(page.locator("#calls-body tr.new .badge")).to_have_text("New")
+    assert header_lefts(desk) == before
+    desk.axe("a new call marked")
+    # Nobody at the screen: the mark stays through the next refresh.
+    desk.change(lambda: page.clock.run_for(31_000))
+    expect(page.locator("#calls-body tr.new")).to_have_count(1)
+    # Someone moves the mouse: seen, so the mark goes at the refresh after.
+    page.mouse.move(300, 300)
+    page.mouse.move(320, 310)
+    desk.change(lambda: page.clock.run_for(31_000))
+    expect(page.locator("#calls-body tr.new")).to_have_count(0)
+    assert header_lefts(desk) == before
+
+
+def test_the_top_agent_of_the_week_and_the_service_level_are_first_read(
+    demo: Api, desk: Console
+) -> None:
+    page = desk.sign_in(demo.credential)
+    desk.change(lambda: page.get_by_label("Period", exact=True).select_option("week"))
+    desk.change(lambda: page.get_by_label("By", exact=True).select_option("agent"))
+    stats = demo.stats(duration="week", interval="day", groupBy="agent")["breakdown"]
+    assert any(row["key"] == "" for row in stats["rows"])  # calls no agent took
+    top = max((row for row in stats["rows"] if row["key"]), key=lambda row: row["calls"])
+    # One press from the calls to the breakdown, whose first row is the busiest agent.
+    page.get_by_role("link", name="Go to the breakdown").click()
+    first = page.locator("#breakdown-body tr").first
+    expect(first).to_have_attribute("data-key", top["key"])
+    box = first.bounding_box()
+    assert box is not None and box["y"] >= 0 and box["y"] + box["height"] <= DESKTOP["height"]
+    expect(page.locator("#breakdown-body tr").last).to_have_attribute("data-key", "")
+    # The overall service level among the figures, each call once, and what it means in place.
+    expect(page.locator("#sum-service")).to_have_text(f"{stats['serviceLevel']:.1%}")
+    expect(page.locator("#sum-service-label")).to_have_text("Service level (20 s)")
+    expect(page.locator("#sl-definition")).to_have_text(
+        "Service level: the share of calls answered within 20 seconds of waiting,"
+        " out of all calls (abandoned ones included)."
+    )
+    expect(page).not_to_have_url(re.compile("#"))
+    desk.axe("breakdown by agent")
+
+
+def test_the_last_hour_is_one_choice_and_an_incomplete_date_says_so(
+    demo: Api, desk: Console
+) -> None:
+    page = desk.sign_in(demo.credential)
+    period = page.get_by_label("Period", exact=True)
+    now = int(FROZEN_NOW)
+    for value, span in (("last15m", 15 * 60_000), ("last1h", 3_600_000), ("last4h", 4 * 3_600_000)):
+        desk.change(lambda value=value: period.select_option(value))
+        hits = demo.calls(timeRange=f"{now - span}-{now}")["hits"]
+        expect(page.locator("#hits")).to_have_text(f"{hits:,} calls match")
+        expect(page.locator("#pause")).to_be_visible()  # a rolling period is live
+    assert "period=last4h" in page.url
+    desk.axe("last 4 hours")
+    # A range typed by hand: a date left without its time says so when the field is left.
+    period.select_option("range")
+    start = page.locator("#range-from")
+    start.click()
+    start.press_sequentially("03122024")
+    page.get_by_label("Caller name or number").focus()
+    expect(start).to_have_attribute("aria-invalid", "true")
+    expect(page.locator("#filter-error")).to_have_text(
+        "Date and time range (from): the date is incomplete; enter the day, month, year and time."
+    )
+    expect(page.get_by_label("Caller name or number")).to_be_focused()
+    desk.axe("incomplete date")
+    # Completed, with the other end still empty: what is missing, and no request yet.
+    start.fill("2024-03-12T09:00:00")
+    start.dispatch_event("change")
+    expect(page.locator("#filter-error")).to_have_text(
+        "Date and time range: choose both the start and the end."
+    )
+    page.locator("#range-to").fill("2024-03-12T17:00:00")
+    desk.change(lambda: page.locator("#range-to").dispatch_event("change"))
+    expect(page.locator("#filter-error")).to_be_empty()
+    expect(page.locator("#hits")).to_contain_text("calls match")

@@ -111,7 +111,11 @@ class ConsolePage {
   // Carry out navigate's answer: the one place that sets the view and writes the history.
   apply(next) {
     if (next.pending) {
+      // One end of a range chosen: show it, and what is still missing, without moving focus.
       this.writeControls(next.pending);
+      const { from, to } = next.pending;
+      const missing = from === null && to === null ? [] : problems(next.pending, this.schema);
+      this.filters.showProblems([...this.filters.rangeProblems(), ...missing], { focus: false });
       return undefined;
     }
     this.view = next.view;
@@ -255,6 +259,8 @@ class ConsolePage {
     $("chart-title").textContent = `Calls per ${stats.interval} (${stats.timezone})`;
     this.chart.draw(stats);
     this.breakdowns.render(stats.breakdown ?? null);
+    $("sum-service").textContent = formatRate(stats.breakdown?.serviceLevel ?? null);
+    $("sum-service-label").textContent = `Service level (${formatCount(this.view.serviceLevel)} s)`;
     $("note").textContent = note;
     return stats;
   }

@@ -64,6 +64,13 @@ export class Filters {
       this.timer = setTimeout(now, 350);
     };
     for (const id of ["period", "interval", "range-from", "range-to"]) $(id).addEventListener("change", now);
+    // A date left part typed changes nothing the page can see: say so when the field is left.
+    for (const id of ["range-from", "range-to"]) {
+      $(id).addEventListener("blur", () => {
+        const found = this.rangeProblems();
+        if (found.length) this.showProblems(found, { focus: false });
+      });
+    }
     $("timezone").addEventListener("change", now);
     $("caller").addEventListener("input", soon);
     $("bar").addEventListener("submit", (event) => { event.preventDefault(); now(); });
@@ -222,14 +229,30 @@ export class Filters {
     $("chips").hidden = !items.length;
   }
 
-  // Errors in the field's own words, on the field: aria-invalid, and focus on the first.
-  showProblems(found) {
+  // The range's date fields that hold something other than a whole date and time.
+  rangeProblems() {
+    if ($("range-from").closest(".range-only").hidden) return [];
+    const found = [];
+    for (const [id, end] of [["range-from", "min"], ["range-to", "max"]]) {
+      const { validity } = $(id);
+      if (validity.badInput) found.push({ field: "timeRange", end, kind: "incomplete" });
+      else if (validity.rangeOverflow || validity.rangeUnderflow) {
+        found.push({ field: "timeRange", end, kind: "year" });
+      }
+    }
+    return found;
+  }
+
+  // Errors in the field's own words, on the field: aria-invalid, and focus on the first
+  // (unless the user is still choosing, as between the two ends of a range).
+  showProblems(found, { focus = true } = {}) {
     this.clearProblems();
     const messages = [];
     let first = null;
     for (const problem of found) {
+      const ends = problem.field === "timeRange" ? { min: "from", max: "to" } : { min: "at least", max: "at most" };
       const words = fieldMessage(label(problem.field),
-        problem.kind).replace(/^([^:]+):/, (all, name) => (problem.end ? `${name} (${problem.end === "min" ? "at least" : "at most"}):` : all));
+        problem.kind).replace(/^([^:]+):/, (all, name) => (problem.end ? `${name} (${ends[problem.end]}):` : all));
       const text = problem.message ? `${label(problem.field)}: ${problem.message}` : words;
       messages.push(text);
       const target = this.control(problem);
@@ -241,7 +264,7 @@ export class Filters {
       }
     }
     $("filter-error").textContent = messages.join("\n");
-    if (first) {
+    if (first && focus) {
       if ($("more-filters").contains(first)) this.toggleMore(true);
       first.focus();
     }
@@ -250,7 +273,10 @@ export class Filters {
   control(problem) {
     const { field, end } = problem;
     if (field === "timezone") return $("timezone");
-    if (field === "timeRange" || field === "duration") return $("range-from").closest(".range-only").hidden ? $("period") : $("range-from");
+    if (field === "timeRange" || field === "duration") {
+      if ($("range-from").closest(".range-only").hidden) return $("period");
+      return end === "max" ? $("range-to") : $("range-from");
+    }
     if (field === "callerName") return $("caller");
     if (field === "interval") return $("interval");
     if (field === "rows") return $("rows");

@@ -7,14 +7,16 @@ export const RANGE = "range";
 export const DAY_MS = 86_400_000;
 const HOUR_MS = 3_600_000;
 const ROWS_CHOICES = [25, 50, 100, 500];
+// Rolling periods ending now, as the page computes them: a supervisor's "what just happened".
+export const ROLLING = { last15m: 15 * 60_000, last1h: HOUR_MS, last4h: 4 * HOUR_MS };
 
 export function rowsChoices(schema) {
   return ROWS_CHOICES.filter((rows) => rows <= schema.maxRows);
 }
 
-// The periods offered: the server's named durations, the last 7 days, and a custom range.
+// The periods offered: rolling ones, the server's named durations, the last 7 days, a range.
 export function periods(schema) {
-  return [...schema.durations, LAST_7_DAYS, RANGE];
+  return [...Object.keys(ROLLING), ...schema.durations, LAST_7_DAYS, RANGE];
 }
 
 // The view a fresh page opens on: today's calls, newest first.
@@ -165,6 +167,7 @@ const bound = (text) => (text === "" ? "-1" : String(Number(text)));
 // The window as [start, end] epoch ms when the page can know it, else null (named periods
 // other than the last 7 days are the server's to compute).
 export function knownWindow(view, now) {
+  if (Object.hasOwn(ROLLING, view.period)) return [now - ROLLING[view.period], now];
   if (view.period === LAST_7_DAYS) return [now - 7 * DAY_MS, now];
   if (view.period === RANGE && view.from !== null && view.to !== null) return [view.from, view.to];
   return null;
@@ -175,6 +178,11 @@ export function includesNow(view, now) {
   if (view.period === "yesterday") return false;
   const window = knownWindow(view, now);
   return window === null ? true : window[1] >= now - 60_000;
+}
+
+// Whether the view's window lies within one day, so a row's date would repeat on every row.
+export function showsOneDay(view) {
+  return view.period === "today" || view.period === "yesterday" || Object.hasOwn(ROLLING, view.period);
 }
 
 // The recentCallData body of a view, for `tenant` at server time `now`; page and rows given.

@@ -33,7 +33,9 @@ export const FIELD_LABELS = {
   totalScore: "Total score",
   transactionId: "Transaction ids",
   tenantId: "Tenant",
+  outcome: "Outcome",
 };
+export const OUTCOME_WORDS = { answered: "Answered", abandoned: "Abandoned", other: "Other" };
 
 // How a data key is shown: durations and counts by name; everything else is text.
 export const DURATION_KEYS = new Set([
@@ -75,6 +77,9 @@ export const LIST_DIRECTORY = {
 };
 export const UNIT_WORDS = { sec: "seconds", min: "minutes" };
 export const PERIOD_WORDS = {
+  last15m: "Last 15 minutes",
+  last1h: "Last hour",
+  last4h: "Last 4 hours",
   today: "Today",
   yesterday: "Yesterday",
   week: "This week (from Monday)",
@@ -88,9 +93,9 @@ export function label(name, labels = FIELD_LABELS) {
   return labels[name] ?? FILTER_LABELS[name] ?? name;
 }
 
-// The period a fruitless search widens to: a week from a day, all history from anything longer.
+// The period a fruitless search widens to: a week from a day or less, all history from longer.
 export function widerPeriod(period) {
-  return period === "today" || period === "yesterday" ? "last7" : "allhistory";
+  return ["last15m", "last1h", "last4h", "today", "yesterday"].includes(period) ? "last7" : "allhistory";
 }
 
 // The empty state's words: what was searched, over which period, and the wider search offered.
