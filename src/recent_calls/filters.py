@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .query import CallQuery, CountRange, DurationRange
+from .query import OUTCOMES, CallQuery, CountRange, DurationRange
 from .searchkey import number_key, search_key
 
 if TYPE_CHECKING:  # the compilers are pure: no storage module is loaded for them
@@ -32,6 +32,13 @@ DURATION_FILTERS = {
     "timeInIVR": "time_in_ivr",
     "agentCallDuration": "agent_handling",
     "agentHoldDuration": "hold_duration",
+}
+# Outcome -> the condition that selects it: every call has exactly one, answered first, as the
+# breakdown counts them (answered: handling above 0; abandoned: an abandon time above 0).
+OUTCOME_CONDITIONS = {
+    "answered": "agent_handling > 0",
+    "abandoned": "(coalesce(agent_handling, 0) <= 0 AND abandon_time > 0)",
+    "other": "(coalesce(agent_handling, 0) <= 0 AND coalesce(abandon_time, 0) <= 0)",
 }
 
 
@@ -100,6 +107,10 @@ def build_where(query: CallQuery, where: Where) -> Where:
         where.bind("tenantChannels", list(request.tenantChannels))
         where.add(dialect.one_of("dialed_number", "tenantChannels"))
 
+    if _narrowing_outcomes(request.outcome):
+        chosen = request.outcome or ()
+        where.add(f"({' OR '.join(OUTCOME_CONDITIONS[name] for name in chosen)})")
+
     for name, column in COUNT_FILTERS.items():
         counts: CountRange | None = getattr(request, name)
         if counts is not None:
@@ -113,10 +124,15 @@ def build_where(query: CallQuery, where: Where) -> Where:
     return where
 
 
+def _narrowing_outcomes(chosen: tuple[str, ...] | None) -> bool:
+    """Whether the outcomes asked for leave some calls out (all of them, or none, leave none)."""
+    return bool(chosen) and set(chosen or ()) != set(OUTCOMES)
+
+
 def only_window(query: CallQuery) -> bool:
     """Whether `query` selects by its time window alone (no filter narrows it further)."""
     request = query.request
-    if (request.callerName or ("",))[0]:
+    if (request.callerName or ("",))[0] or _narrowing_outcomes(request.outcome):
         return False
     lists = (*LIST_FILTERS, "tenantChannels")
     ranges = (*COUNT_FILTERS, *DURATION_FILTERS)

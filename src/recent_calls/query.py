@@ -54,6 +54,8 @@ DURATION_FILTERS = (
     "agentHoldDuration",
 )
 LIST_FILTERS = ("tenantAgents", "tenantQueues", "tenantGroups", "tenantChannels")
+# Extension: what became of a call, each call exactly one (filters.OUTCOME_CONDITIONS).
+OUTCOMES = ("answered", "abandoned", "other")
 
 EXPECTED = {
     "body": "a JSON object",
@@ -67,6 +69,7 @@ EXPECTED = {
     "sortColumn": "one of " + ", ".join(SORT_COLUMNS),
     "sortOrder": '"asc" or "desc"',
     **{name: "an array of strings" for name in LIST_FILTERS},
+    "outcome": "an array of " + ", ".join(OUTCOMES),
     **{name: '"range:X,Y" with integers X <= Y, -1 meaning unbounded' for name in COUNT_FILTERS},
     **{
         name: '"sec:X,Y" or "min:X,Y" with integers X <= Y, -1 meaning unbounded'
@@ -264,6 +267,18 @@ Rows = Annotated[
 Strings = Annotated[
     tuple[str, ...] | None, BeforeValidator(_string_list(MAX_LIST)), _schema(_STRINGS)
 ]
+
+
+def _outcomes(value: Any) -> tuple[str, ...] | None:
+    chosen = _string_list(MAX_LIST)(value)
+    if chosen is None:
+        return None
+    for item in chosen:
+        if item not in OUTCOMES:
+            raise _fail(f"{item[:MAX_TEXT]!r} is not a known value")
+    return tuple(sorted(set(chosen), key=OUTCOMES.index))
+
+
 Count = Annotated[CountRange | None, BeforeValidator(_count_range), _schema(_COUNT)]
 Duration = Annotated[DurationRange | None, BeforeValidator(_duration_range), _schema(_DURATION)]
 
@@ -298,6 +313,15 @@ class RecentCallsRequest(BaseModel):
     tenantQueues: Strings = Field(None, description="Queue ids; a call matches any of them.")
     tenantGroups: Strings = Field(None, description="Agent group ids; any of them.")
     tenantChannels: Strings = Field(None, description="Channels (dialed numbers); any of them.")
+    outcome: Annotated[
+        tuple[str, ...] | None,
+        BeforeValidator(_outcomes),
+        _schema({"type": "array", "items": {"type": "string", "enum": list(OUTCOMES)}}),
+    ] = Field(
+        None,
+        description="Extension: answered (an agent handled it), abandoned (not answered, with an "
+        "abandon time) or other calls; a call matches any of them.",
+    )
     agentHoldCount: Count = None
     agentMuteCount: Count = None
     transferCount: Count = None
