@@ -13,8 +13,9 @@ import pytest
 from playwright.sync_api import Browser, expect
 
 from recent_calls.imports import import_lines
+from tests.calls import make_call
 from tests.support import FROZEN_NOW, LiveServer
-from tests.webpage import DESKTOP, TENANT, Api, Console, browser, load_demo
+from tests.webpage import DESKTOP, ROOT, TENANT, Api, Console, browser, load_demo
 
 __all__ = ["browser"]
 
@@ -143,6 +144,7 @@ def test_the_top_agent_of_the_week_and_the_service_level_are_first_read(
     )
     expect(page).not_to_have_url(re.compile("#"))
     desk.axe("breakdown by agent")
+    page.screenshot(path=str(ROOT / "docs" / "screenshot-breakdown.png"))
 
 
 def test_the_last_hour_is_one_choice_and_an_incomplete_date_says_so(
@@ -157,7 +159,24 @@ def test_the_last_hour_is_one_choice_and_an_incomplete_date_says_so(
         expect(page.locator("#hits")).to_have_text(f"{hits:,} calls match")
         expect(page.locator("#pause")).to_be_visible()  # a rolling period is live
     assert "period=last4h" in page.url
-    desk.axe("last 4 hours")
+    # Abandoned calls of the last hour: two choices in the bar.
+    desk.change(lambda: period.select_option("last1h"))
+    desk.change(lambda: page.locator("#outcome").select_option("abandoned"))
+    window = f"{now - 3_600_000}-{now}"
+    abandoned = demo.calls(timeRange=window, outcome=["abandoned"])
+    every = demo.every_call(timeRange=window)
+    assert abandoned["hits"] == sum(
+        1
+        for c in every
+        if float(c["agentCallHandlingDuration"]) <= 0 and float(c["abandonTime"]) > 0
+    )
+    assert abandoned["hits"] >= 1
+    expect(page.locator("#hits")).to_have_text(f"{abandoned['hits']:,} calls match")
+    assert desk.shown_ids() == [c["callId"] for c in abandoned["data"]]
+    expect(page.locator("#calls-body tr td:nth-child(8)").first).to_have_text("Abandoned")
+    expect(page.get_by_role("button", name="Remove filter Outcome: Abandoned")).to_be_visible()
+    assert "outcome=abandoned" in page.url
+    desk.axe("abandoned in the last hour")
     # A range typed by hand: a date left without its time says so when the field is left.
     period.select_option("range")
     start = page.locator("#range-from")
@@ -180,3 +199,76 @@ def test_the_last_hour_is_one_choice_and_an_incomplete_date_says_so(
     desk.change(lambda: page.locator("#range-to").dispatch_event("change"))
     expect(page.locator("#filter-error")).to_be_empty()
     expect(page.locator("#hits")).to_contain_text("calls match")
+
+
+def test_the_bell_counts_new_long_waits_since_last_looked_and_shows_them(
+    demo: Api, desk: Console
+) -> None:
+    page = desk.page
+    page.clock.install()
+    desk.sign_in(demo.credential)
+    bell = page.locator("#bell")
+    # On by default, with an inline SVG glyph (no emoji), nothing new on a first visit.
+    expect(bell).to_be_visible()
+    expect(page.locator("#bell-count")).to_have_text("0")
+    assert bell.locator("svg").count() == 1
+    assert not re.search("[\U0001f300-\U0001faff]", bell.text_content() or "")
+    # Two calls arrive after the visit began: one waited 3 minutes, one 30 seconds.
+    start = int(FROZEN_NOW) + 5_000
+    arrived = [
+        make_call("long-wait-new", start, waitTime="180000.0", callerName="Long Wait"),
+        make_call("short-wait-new", start + 1000, waitTime="30000.0", callerName="Short Wait"),
+    ]
+    import_lines(demo.server.storage, TENANT, arrived, workers=1)
+    desk.change(lambda: page.clock.run_for(31_000))
+    expect(page.locator("#bell-count")).to_have_text("1")
+    expect(bell).to_have_class(re.compile("ringing"))
+    desk.axe("the bell rings")
+    # A click shows those calls, and the bell counts from then on.
+    desk.change(lambda: bell.click())
+    assert desk.shown_ids() == ["long-wait-new"]
+    expect(page.locator("#bell-count")).to_have_text("0")
+    assert "timeInQueue=sec%3A120%2C" in page.url and "period=range" in page.url
+    # The tenant's threshold changes: 20 seconds; empty switches the bell off.
+    page.get_by_role("button", name="More filters").click()
+    threshold = page.get_by_label(re.compile("^Ring the bell when"))
+    expect(threshold).to_have_value("120")
+    desk.change(lambda: (threshold.fill(""), threshold.press("Tab")))
+    expect(bell).to_be_hidden()
+    page.reload()
+    desk.settled()
+    expect(bell).to_be_hidden()
+
+
+def test_the_chart_has_a_legend_counts_every_call_and_draws_nothing_ahead(
+    demo: Api, desk: Console
+) -> None:
+    page = desk.sign_in(demo.credential)
+    today = demo.stats(duration="today", interval="hour")
+    buckets = today["buckets"]
+    expect(page.locator(".legend li")).to_have_text(
+        ["Answered", "Abandoned", "Other", "Average wait (m:ss, right axis)"]
+    )
+    # One unit for time: the wait axis reads m:ss, as the figures and the table do.
+    ticks = (page.locator("#chart").get_attribute("data-wait-ticks") or "").split(" | ")
+    assert ticks and all(re.fullmatch(r"\d+:\d{2}", tick) for tick in ticks), ticks
+    # The busiest hour's reading: every call in one of three outcomes, the range in the
+    # page's date format.
+    busiest = max(range(len(buckets)), key=lambda i: buckets[i]["calls"])
+    bucket = buckets[busiest]
+    other = bucket["calls"] - bucket["answered"] - bucket["abandoned"]
+    page.locator("#chart").focus()
+    page.keyboard.press("Home")
+    for _ in range(busiest):
+        page.keyboard.press("ArrowRight")
+    tip = page.locator("#chart-tip")
+    expect(tip).to_contain_text(
+        f"{bucket['calls']:,} calls, {bucket['answered']:,} answered, "
+        f"{bucket['abandoned']:,} abandoned, {other:,} other"
+    )
+    assert re.match(r"^Wed, 3/13/2024, \d{1,2}:00\s.\s\d{1,2}:00\s[AP]M:", tip.text_content() or "")
+    # The last hour of today has not begun at the server's now: nothing to read there.
+    assert buckets[-1]["start"] > int(FROZEN_NOW)
+    page.keyboard.press("End")
+    expect(tip).to_contain_text("not yet")
+    desk.axe("chart with legend")

@@ -25,6 +25,7 @@ test("every filter survives a trip through the URL", () => {
   view.to = 1710129599999;
   view.zone = "America/New_York";
   view.caller = "smith & co";
+  view.outcome = "abandoned";
   view.lists.tenantQueues = ["2583", "a b"];
   view.lists.tenantAgents = ["ag1"];
   view.counts.transferCount = { min: "1", max: "" };
@@ -122,4 +123,14 @@ test("rolling periods end at the server's now and show times only", () => {
     assert.equal(fromQuery(toQuery(view, schema), schema).period, period);
   }
   assert.equal(showsOneDay({ ...defaults(schema), period: "week" }), false);
+});
+
+test("the outcome filter goes to the API as a list, shows as a chip and removes as one", () => {
+  const view = { ...defaults(schema), outcome: "other" };
+  assert.deepEqual(requestBody(view, schema, { tenant: "t", now: NOW }).outcome, ["other"]);
+  const [chip] = chips(view, schema);
+  assert.deepEqual(chip, { id: "outcome", field: "outcome", value: "other" });
+  assert.equal(removeChip(view, chip, schema).outcome, "");
+  assert.equal(fromQuery("?outcome=lost", schema).outcome, "", "an unknown outcome is ignored");
+  assert.deepEqual(schema.outcomes, ["answered", "abandoned", "other"]);
 });

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 
 import { defaults } from "../../src/recent_calls/static/state.js";
-import { emptyWords, widerPeriod } from "../../src/recent_calls/static/words.js";
+import { detailGroups, emptyWords, widerPeriod } from "../../src/recent_calls/static/words.js";
 import { schema } from "./schema.mjs";
 
 const view = (patch) => ({ ...defaults(schema, "GMT"), ...patch });
@@ -25,4 +25,15 @@ test("a day widens to the last 7 days, anything longer to all history", () => {
   assert.equal(widerPeriod("today"), "last7");
   assert.equal(widerPeriod("yesterday"), "last7");
   for (const period of ["last7", "week", "month", "range"]) assert.equal(widerPeriod(period), "allhistory");
+});
+
+test("the details panel shows every field once, grouped by meaning", () => {
+  const groups = detailGroups(schema.dataKeys);
+  assert.deepEqual(groups.map(([title]) => title), ["When", "Who called", "Where it went", "Outcome", "Timings", "More"]);
+  const shown = groups.flatMap(([, keys]) => keys);
+  assert.equal(new Set(shown).size, shown.length, "no field twice");
+  for (const key of schema.dataKeys) {
+    assert.equal(shown.includes(key), !["callDateOnly", "callTime", "callId"].includes(key), key);
+  }
+  assert.ok(shown.includes("outcome"));
 });

@@ -15,12 +15,16 @@ import { formatCount, formatDuration, formatRate, formatTime, problemWords } fro
 import { navigate } from "./navigate.js";
 import { directoryMaps } from "./names.js";
 import {
-  chartInterval, csvFilename, defaults, includesNow, pageCount, problems, requestBody,
+  bellBody, chartInterval, csvFilename, defaults, includesNow, pageCount, problems, requestBody,
 } from "./state.js";
 import { CallsTable } from "./table.js";
 import { emptyWords } from "./words.js";
 
+// Per tenant: the bell's threshold ("" when switched off) and when it was last looked at.
 const ALERT_KEY = "recentCalls.alertWaitSeconds";
+const BELL_SEEN_KEY = "recentCalls.bellSeenAt";
+// The bell is on until a tenant's supervisor changes it: a wait of two minutes rings it.
+const DEFAULT_ALERT_SECONDS = 120;
 const REFRESH_KEY = "recentCalls.refreshSeconds";
 const CSV_PAGE_ROWS = 5000;
 
@@ -32,8 +36,9 @@ function setOffline(offline) {
   $("offline").hidden = !offline;
 }
 
-function alertSeconds() {
-  const text = localStorage.getItem(ALERT_KEY) ?? "";
+function alertSeconds(tenant) {
+  const text = localStorage.getItem(`${ALERT_KEY}.${tenant}`);
+  if (text === null) return DEFAULT_ALERT_SECONDS;
   return /^[0-9]{1,6}$/.test(text) ? Number(text) : null;
 }
 
@@ -257,7 +262,7 @@ class ConsolePage {
     }
     renderSummary(stats);
     $("chart-title").textContent = `Calls per ${stats.interval} (${stats.timezone})`;
-    this.chart.draw(stats);
+    this.chart.draw(stats, this.now());
     this.breakdowns.render(stats.breakdown ?? null);
     $("sum-service").textContent = formatRate(stats.breakdown?.serviceLevel ?? null);
     $("sum-service-label").textContent = `Service level (${formatCount(this.view.serviceLevel)} s)`;
@@ -265,17 +270,45 @@ class ConsolePage {
     return stats;
   }
 
+  get tenant() {
+    return this.api.session.tenant;
+  }
+
+  // When the bell was last looked at: on a first visit, from then on. Never after the server's
+  // now (a clock that went back, or another tab ahead of this one), so the window is valid.
+  bellSeenAt() {
+    const key = `${BELL_SEEN_KEY}.${this.tenant}`;
+    const saved = Number(localStorage.getItem(key));
+    const now = Math.floor(this.now());
+    if (Number.isInteger(saved) && saved > 0) return Math.min(saved, now);
+    localStorage.setItem(key, String(now));
+    return now;
+  }
+
   async loadBell() {
-    const seconds = alertSeconds();
+    const seconds = alertSeconds(this.tenant);
     if (seconds === null) {
       $("bell-count").textContent = "0";
       $("bell").hidden = true;
       return;
     }
-    const body = this.body({ page: 1, rows: 1 });
-    const answer = await this.api.post("recentCallData", { ...body, timeInQueue: `sec:${seconds},-1` }, "bell");
+    const since = this.bellSeenAt();
+    const body = bellBody(this.view, this.schema, { tenant: this.tenant, now: Math.floor(this.now()), since, seconds });
+    const answer = await this.api.post("recentCallData", body, "bell");
     $("bell").hidden = false;
+    $("bell").classList.toggle("ringing", answer.hits > 0);
     $("bell-count").textContent = formatCount(answer.hits);
+    $("bell").setAttribute("aria-label", `Bell: ${formatCount(answer.hits)} new calls waited ${formatDuration(seconds * 1000)} or more since you looked; show them`);
+  }
+
+  // The bell clicked: show its calls, and count from now on.
+  lookAtBell() {
+    const seconds = alertSeconds(this.tenant);
+    if (seconds === null) return undefined;
+    const since = this.bellSeenAt();
+    const now = Math.floor(this.now());
+    localStorage.setItem(`${BELL_SEEN_KEY}.${this.tenant}`, String(now));
+    return this.act({ type: "bell", since, now, seconds });
   }
 
   // Reload what a change affects: data (the page), stats (chart, figures, breakdown), bell.
@@ -439,6 +472,9 @@ class ConsolePage {
     const names = directoryMaps(directory);
     this.filters.offer(facets, names);
     for (const view of [this.table, this.details, this.breakdowns]) view.names = names;
+    const seconds = alertSeconds(session.tenant);
+    $("alert-wait").value = seconds ?? "";
+    this.table.alertMs = seconds === null ? null : seconds * 1000;
     this.showSignedIn(true);
   }
 
@@ -512,13 +548,13 @@ class ConsolePage {
       if (Number.isInteger(page) && page >= 1) act("page", { page });
       else $("page-number").value = String(this.view.page);
     });
-    $("alert-wait").value = alertSeconds() ?? "";
+    $("bell").addEventListener("click", () => this.lookAtBell());
     $("alert-wait").addEventListener("change", () => {
       const text = $("alert-wait").value.trim();
       if (text === "" || /^[0-9]{1,6}$/.test(text)) {
         $("alert-wait").removeAttribute("aria-invalid");
-        if (text === "") localStorage.removeItem(ALERT_KEY);
-        else localStorage.setItem(ALERT_KEY, text);
+        // Empty switches the bell off for this tenant, until a threshold is set again.
+        localStorage.setItem(`${ALERT_KEY}.${this.tenant}`, text);
         this.table.alertMs = text === "" ? null : Number(text) * 1000;
         this.load({ stats: false });
       } else {
@@ -527,7 +563,6 @@ class ConsolePage {
         $("alert-wait").focus();
       }
     });
-    this.table.alertMs = alertSeconds() === null ? null : alertSeconds() * 1000;
     $("refresh-every").value = String(refreshSeconds());
     $("refresh-every").addEventListener("change", () => {
       localStorage.setItem(REFRESH_KEY, $("refresh-every").value);

@@ -6,7 +6,7 @@ import { $, el } from "./dom.js";
 import { fieldMessage, formatCount } from "./format.js";
 import { byName, matches, nameOf } from "./names.js";
 import { chips, periods, RANGE, rowsChoices } from "./state.js";
-import { FILTER_LABELS, LIST_DIRECTORY, PERIOD_WORDS, UNIT_WORDS, label } from "./words.js";
+import { FILTER_LABELS, LIST_DIRECTORY, OUTCOME_WORDS, PERIOD_WORDS, UNIT_WORDS, label } from "./words.js";
 
 // datetime-local text of an instant in `zone`, and back, by the zone's own offset.
 function zoneOffsetMs(zone, epochMs) {
@@ -51,6 +51,8 @@ export class Filters {
     $("period").replaceChildren(...periods(schema).map((p) => new Option(PERIOD_WORDS[p] ?? p, p)));
     $("interval").replaceChildren(new Option("Automatic", "auto"),
       ...schema.intervals.map((i) => new Option(i === "hour" ? "Hour" : i === "day" ? "Day" : i, i)));
+    $("outcome").replaceChildren(new Option("Any", ""),
+      ...schema.outcomes.map((o) => new Option(OUTCOME_WORDS[o] ?? o, o)));
     $("rows").replaceChildren(...rowsChoices(schema).map((r) => new Option(String(r), String(r))));
     const zones = ["GMT", "UTC", ...(Intl.supportedValuesOf?.("timeZone") ?? [])];
     $("timezones").replaceChildren(...zones.map((zone) => new Option(zone)));
@@ -63,7 +65,7 @@ export class Filters {
       clearTimeout(this.timer);
       this.timer = setTimeout(now, 350);
     };
-    for (const id of ["period", "interval", "range-from", "range-to"]) $(id).addEventListener("change", now);
+    for (const id of ["period", "outcome", "interval", "range-from", "range-to"]) $(id).addEventListener("change", now);
     // A date left part typed changes nothing the page can see: say so when the field is left.
     for (const id of ["range-from", "range-to"]) {
       $(id).addEventListener("blur", () => {
@@ -146,7 +148,7 @@ export class Filters {
   // The view's filters as the controls hold them.
   read() {
     const zone = $("timezone").value.trim();
-    const patch = { period: $("period").value, zone, caller: $("caller").value,
+    const patch = { period: $("period").value, zone, caller: $("caller").value, outcome: $("outcome").value,
       interval: $("interval").value, lists: {}, counts: {}, durations: {}, from: null, to: null };
     if (patch.period === RANGE) {
       const from = $("range-from").value;
@@ -176,6 +178,7 @@ export class Filters {
   write(view) {
     $("period").value = view.period;
     $("timezone").value = view.zone;
+    $("outcome").value = view.outcome;
     if (document.activeElement !== $("caller")) $("caller").value = view.caller;
     $("interval").value = view.interval;
     $("rows").value = String(view.rows);
@@ -209,6 +212,7 @@ export class Filters {
     const what = FILTER_LABELS[chip.field] ?? chip.field;
     if (chip.value !== undefined) {
       const kind = LIST_DIRECTORY[chip.field];
+      if (chip.field === "outcome") return `${what}: ${OUTCOME_WORDS[chip.value] ?? chip.value}`;
       return `${what}: ${kind ? nameOf(this.names, kind, chip.value) : chip.value}`;
     }
     const unit = chip.unit ? ` ${UNIT_WORDS[chip.unit] ?? chip.unit}` : "";

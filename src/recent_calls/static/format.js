@@ -60,6 +60,17 @@ export function formatDateTime(epochMs, zone, locale = undefined) {
   }).format(new Date(when));
 }
 
+// A chart bucket's range in `zone`, in the page's date format (weekday, numeric date, time):
+// "Wed, 3/13/2024, 2:00 – 3:00 PM" for an hour, "Wed, 3/13/2024" for a day.
+export function formatBucket(startMs, endMs, zone, interval, locale = undefined) {
+  const options = { timeZone: zone, weekday: "short", year: "numeric", month: "numeric", day: "numeric" };
+  if (interval === "hour") Object.assign(options, { hour: "numeric", minute: "2-digit" });
+  const format = new Intl.DateTimeFormat(locale, options);
+  const start = new Date(Number(startMs));
+  const end = new Date(Number(endMs) - (interval === "hour" ? 0 : 1));
+  return format.formatRange(start, end);
+}
+
 // A short time of day in `zone` ("2:05:09 PM"), for "updated at".
 export function formatTime(epochMs, zone, locale = undefined) {
   return new Intl.DateTimeFormat(locale, { timeZone: zone, timeStyle: "medium" })

@@ -84,6 +84,12 @@ export function navigate(state, action) {
       });
     case "widen":
       return step(withFilters(view, { period: widerPeriod(view.period), from: null, to: null }));
+    case "bell": {
+      // The bell's calls: those that waited at least its threshold since it was last looked at.
+      const timeInQueue = { min: String(action.seconds), max: "", unit: "sec" };
+      const durations = { ...view.durations, timeInQueue };
+      return step(withFilters(view, { period: RANGE, from: action.since, to: action.now, durations }));
+    }
     case "fallback":
       // Nothing yet today on a first, unasked-for open: the last 7 days, in place of today.
       return step({ ...view, period: LAST_7_DAYS }, { history: "replace" });

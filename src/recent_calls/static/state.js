@@ -27,6 +27,7 @@ export function defaults(schema, zone = "GMT") {
     to: null,
     zone,
     caller: "",
+    outcome: "",
     lists: Object.fromEntries(schema.listFilters.map((name) => [name, []])),
     counts: Object.fromEntries(schema.countFilters.map((name) => [name, { min: "", max: "" }])),
     durations: Object.fromEntries(
@@ -68,6 +69,8 @@ export function fromQuery(search, schema, zone = "GMT") {
   }
   if (params.get("tz")) view.zone = params.get("tz");
   view.caller = params.get("caller") ?? "";
+  const outcome = params.get("outcome");
+  if (outcome && schema.outcomes.includes(outcome)) view.outcome = outcome;
   for (const name of schema.listFilters) view.lists[name] = params.getAll(name).filter(Boolean);
   for (const name of schema.countFilters) {
     const [min = "", max = ""] = (params.get(name) ?? "").split(",");
@@ -109,6 +112,7 @@ export function toQuery(view, schema, zone = "GMT") {
   }
   if (view.zone !== base.zone) params.set("tz", view.zone);
   if (view.caller) params.set("caller", view.caller);
+  if (view.outcome) params.set("outcome", view.outcome);
   for (const name of schema.listFilters) {
     for (const value of view.lists[name] ?? []) params.append(name, value);
   }
@@ -192,6 +196,7 @@ export function requestBody(view, schema, { tenant, now, page = view.page, rows 
   if (window) body.timeRange = `${window[0]}-${window[1]}`;
   else body.duration = view.period;
   if (view.caller.trim()) body.callerName = [view.caller.trim()];
+  if (view.outcome) body.outcome = [view.outcome];
   for (const name of schema.listFilters) {
     if (view.lists[name]?.length) body[name] = [...view.lists[name]];
   }
@@ -205,6 +210,15 @@ export function requestBody(view, schema, { tenant, now, page = view.page, rows 
   }
   if (view.sort) body.sortColumn = view.sort;
   if (view.order) body.sortOrder = view.order;
+  return body;
+}
+
+// The bell's question: the view's calls that waited `seconds` or more and started since `since`
+// (when the bell was last looked at), up to `now`; only the count is read.
+export function bellBody(view, schema, { tenant, now, since, seconds }) {
+  const window = { ...view, period: RANGE, from: since, to: now };
+  const body = requestBody(window, schema, { tenant, now, page: 1, rows: 1 });
+  body.timeInQueue = `sec:${seconds},-1`;
   return body;
 }
 
@@ -241,6 +255,7 @@ export function withFilters(view, patch) {
 export function chips(view, schema) {
   const found = [];
   if (view.caller.trim()) found.push({ id: "caller", field: "caller", value: view.caller.trim() });
+  if (view.outcome) found.push({ id: "outcome", field: "outcome", value: view.outcome });
   for (const name of schema.listFilters) {
     for (const value of view.lists[name]) found.push({ id: `${name}=${value}`, field: name, value });
   }
@@ -259,6 +274,7 @@ export function chips(view, schema) {
 export function removeChip(view, chip, schema) {
   const next = structuredClone(view);
   if (chip.field === "caller") next.caller = "";
+  else if (chip.field === "outcome") next.outcome = "";
   else if (schema.listFilters.includes(chip.field)) {
     next.lists[chip.field] = next.lists[chip.field].filter((value) => value !== chip.value);
   } else if (schema.countFilters.includes(chip.field)) next.counts[chip.field] = { min: "", max: "" };

@@ -146,7 +146,7 @@ export class CallsTable {
     });
     tr.append(...this.keys.map((key, index) => {
       const words = key === "callDate" && this.timeOnly ? "Time" : FIELD_LABELS[key] ?? key;
-      const td = el("td", { dataset: { label: words } });
+      const td = el("td", { dataset: { label: words, key } });
       if (PINNED.includes(key)) td.classList.add("pin", `pin-${key}`);
       if (DURATION_KEYS.has(key) || COUNT_KEYS.has(key)) td.classList.add("number");
       td.textContent = cellText(call, key, this.names, { timeOnly: this.timeOnly });

@@ -35,6 +35,28 @@ export const FIELD_LABELS = {
   tenantId: "Tenant",
   outcome: "Outcome",
 };
+// The details panel's groups, by meaning, each field once: the date and time are callDate's
+// (callDateOnly and callTime repeat it) and the call id is in the panel's head. Data keys not
+// named here are shown under "More".
+export const DETAIL_GROUPS = [
+  ["When", ["callDate", "scheduleHours"]],
+  ["Who called", ["callerName", "callerNumber", "callerPhoneNumber"]],
+  ["Where it went", ["dialedNumber", "queueId", "agentGroup", "agentId", "destinationNumber"]],
+  ["Outcome", ["outcome", "hungupBy", "abandonTime", "transferCount", "callType", "callSubType"]],
+  ["Timings", ["waitTime", "timeInIVR", "agentCallHandlingDuration", "holdDuration",
+    "maximumHoldDuration", "muteDuration", "callDuration"]],
+];
+export const DETAIL_REPEATS = new Set(["callDateOnly", "callTime", "callId"]);
+
+// The details panel's groups for the server's keys: [[title, keys]], every key once.
+export function detailGroups(dataKeys) {
+  const known = new Set(dataKeys);
+  const placed = new Set(DETAIL_GROUPS.flatMap(([, keys]) => keys));
+  const groups = DETAIL_GROUPS.map(([title, keys]) => [title, keys.filter((key) => known.has(key) || key === "outcome")]);
+  const more = dataKeys.filter((key) => !placed.has(key) && !DETAIL_REPEATS.has(key));
+  return [...groups, ["More", more]].filter(([, keys]) => keys.length);
+}
+
 export const OUTCOME_WORDS = { answered: "Answered", abandoned: "Abandoned", other: "Other" };
 
 // How a data key is shown: durations and counts by name; everything else is text.
@@ -65,6 +87,7 @@ export const FILTER_LABELS = {
   agentCallDuration: "Agent handle time",
   agentHoldDuration: "Hold time",
   caller: "Caller",
+  outcome: "Outcome",
   timezone: "Time zone",
   timeRange: "Date and time range",
   interval: "Chart by",

@@ -54,6 +54,7 @@ def page_schema(now_ms: int) -> dict[str, Any]:
         "sortColumns": list(query.SORT_COLUMNS),
         "durations": list(windows.DURATIONS),
         "listFilters": list(query.LIST_FILTERS),
+        "outcomes": list(query.OUTCOMES),
         "countFilters": list(query.COUNT_FILTERS),
         "durationFilters": list(query.DURATION_FILTERS),
         "durationUnits": list(query.DURATION_UNITS),
