@@ -9,7 +9,14 @@ from typing import Any
 import pytest
 
 from recent_calls.ingest.bulk import import_lines
-from recent_calls.query.breakdowns import MAX_ROWS, Grouping, build_breakdown, parse_grouping
+from recent_calls.query.breakdowns import (
+    GROUP_BY,
+    MAX_ROWS,
+    ROW_FILTER,
+    Grouping,
+    build_breakdown,
+    parse_grouping,
+)
 from recent_calls.query.dialects import DUCKDB, POSTGRES, Dialect
 from recent_calls.query.filters import build_where
 from recent_calls.query.request import parse_request
@@ -20,6 +27,7 @@ from tests.support import FROZEN_NOW, LiveServer
 
 NOW = int(FROZEN_NOW)
 STATS = "/customerexperience/v1/recentCallStats"
+DATA = "/customerexperience/v1/recentCallData"
 FIELDS = {
     "queue": "queueId",
     "agent": "agentId",
@@ -119,9 +127,58 @@ def test_every_figure_matches_a_plain_computation(
     assert answer["breakdown"] == {
         "by": by,
         "serviceLevelSeconds": 20,
+        "serviceLevel": answer["breakdown"]["serviceLevel"],
         "rows": expected_rows(calls, by, 20),
     }
     assert answer["totals"]["calls"] == 300  # buckets and totals as without groupBy
+
+
+@pytest.mark.parametrize("threshold", [0, 20, 61])
+def test_the_overall_service_level_counts_each_call_once(
+    server: LiveServer, generated: tuple[Any, list[dict[str, Any]]], threshold: int
+) -> None:
+    acme, calls = generated
+    within = sum(
+        1
+        for c in calls
+        if _number(c, "agentCallHandlingDuration") > 0
+        and _number(c, "waitTime") <= threshold * 1000
+    )
+    answer = stats(server, acme, groupBy="queue", serviceLevelSeconds=threshold).json()
+    # Calls with several queues count under each row, but once in the overall figure.
+    assert sum(row["calls"] for row in answer["breakdown"]["rows"]) > len(calls)
+    assert answer["breakdown"]["serviceLevel"] == round(within / len(calls), 4)
+    empty = stats(server, acme, groupBy="queue", tenantQueues=["nothing"]).json()
+    assert empty["breakdown"] == {
+        "by": "queue",
+        "serviceLevelSeconds": 20,
+        "serviceLevel": None,
+        "rows": [],
+    }
+
+
+def test_each_rows_filter_selects_exactly_that_rows_calls(
+    server: LiveServer, generated: tuple[Any, list[dict[str, Any]]]
+) -> None:
+    """The console filters by a clicked row through ROW_FILTER: the filter must find its calls."""
+    acme, _ = generated
+    assert set(ROW_FILTER) == set(GROUP_BY)
+    headers = {"8x8-apikey": acme.api_key, "token": acme.token}
+    for by, field in ROW_FILTER.items():
+        rows = stats(server, acme, groupBy=by).json()["breakdown"]["rows"]
+        for row in rows:
+            if row["key"] == "":
+                continue
+            body = {
+                "tenantId": "acme",
+                "timeRange": WINDOW,
+                field: [row["key"]],
+                "page": 1,
+                "rows": 1,
+            }
+            found = server.http.post(f"{DATA}/{acme.region}", headers=headers, json=body)
+            assert found.status_code == 200, found.text
+            assert found.json()["hits"] == row["calls"], (by, row["key"])
 
 
 def test_the_filters_and_threshold_apply(

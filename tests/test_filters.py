@@ -7,12 +7,17 @@ from typing import Any
 import pytest
 
 from recent_calls.query.dialects import DUCKDB, POSTGRES, Dialect
-from recent_calls.query.filters import Where, build_where
+from recent_calls.query.filters import Where, build_where, only_window
 from recent_calls.query.request import parse_request
 from recent_calls.storage.scope import scoped
+from tests.calls import make_call
+from tests.support import FROZEN_NOW, LiveServer
 
 BASE = {"tenantId": "acme", "page": 1, "rows": 10, "duration": "allhistory"}
 TENANT = ("tenant_id = $tenant_id", {"tenant_id": "acme"})
+NOW = int(FROZEN_NOW)
+DATA = "/customerexperience/v1/recentCallData"
+STATS = "/customerexperience/v1/recentCallStats"
 
 
 def compile_(fields: dict[str, Any], dialect: Dialect = DUCKDB) -> tuple[str, dict[str, Any]]:
@@ -123,3 +128,82 @@ def test_a_parameter_cannot_be_bound_twice() -> None:
     where = scoped("mine", DUCKDB)
     with pytest.raises(ValueError, match="tenant_id"):
         where.bind("tenant_id", "theirs")
+
+
+OUTCOME_CALLS = [
+    ("answered-1", "30000.0", "0.0"),
+    ("answered-2", "1000.0", "0.0"),
+    ("abandoned-1", "0.0", "4000.0"),
+    ("other-1", "0.0", "0.0"),
+]
+
+
+def outcome_calls() -> list[dict[str, Any]]:
+    return [
+        make_call(
+            call_id,
+            NOW - (index + 1) * 60_000,
+            agentCallHandlingDuration=handling,
+            abandonTime=abandon,
+        )
+        for index, (call_id, handling, abandon) in enumerate(OUTCOME_CALLS)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("outcome", "found"),
+    [
+        (["answered"], {"answered-1", "answered-2"}),
+        (["abandoned"], {"abandoned-1"}),
+        (["other"], {"other-1"}),
+        (["abandoned", "other"], {"abandoned-1", "other-1"}),
+        (["answered", "abandoned", "other"], {c[0] for c in OUTCOME_CALLS}),
+        ([], {c[0] for c in OUTCOME_CALLS}),
+    ],
+)
+def test_the_outcome_filter_selects_each_call_by_what_became_of_it(
+    api: LiveServer, outcome: list[str], found: set[str]
+) -> None:
+    credential = api.tenant("acme", calls=outcome_calls())
+    headers = {"8x8-apikey": credential.api_key, "token": credential.token}
+    body = {**BASE, "outcome": outcome}
+    answer = api.http.post(f"{DATA}/{credential.region}", headers=headers, json=body)
+    assert answer.status_code == 200, answer.text
+    assert {item["callId"] for item in answer.json()["data"]} == found
+    # The figures count the same calls the page lists.
+    stats = api.http.post(
+        f"{STATS}/{credential.region}", headers=headers, json={**body, "interval": "day"}
+    ).json()
+    assert stats["totals"]["calls"] == len(found)
+
+
+@pytest.mark.parametrize(
+    ("outcome", "reason"),
+    [
+        ("answered", "not an array"),
+        (["lost"], "'lost' is not a known value"),
+        ([1], "not a string"),
+    ],
+)
+def test_a_bad_outcome_is_a_400_naming_it(api: LiveServer, outcome: Any, reason: str) -> None:
+    credential = api.tenant("acme", calls=[])
+    headers = {"8x8-apikey": credential.api_key, "token": credential.token}
+    answer = api.http.post(
+        f"{DATA}/{credential.region}", headers=headers, json={**BASE, "outcome": outcome}
+    )
+    assert answer.status_code == 400
+    errors = answer.json()["errors"]
+    assert [error["field"] for error in errors] == ["outcome"]
+    assert reason in errors[0]["message"]
+    assert "answered, abandoned, other" in errors[0]["message"]
+
+
+def test_the_outcome_compiles_to_fixed_conditions_and_narrows_the_window_only_query() -> None:
+    sql, params = compile_({"outcome": ["abandoned", "answered"]})
+    assert sql == (
+        "tenant_id = $tenant_id AND (agent_handling > 0 OR "
+        "(coalesce(agent_handling, 0) <= 0 AND abandon_time > 0))"
+    )
+    assert params == {"tenant_id": "acme"}
+    assert not only_window(parse_request({**BASE, "outcome": ["other"]}, 0))
+    assert only_window(parse_request({**BASE, "outcome": ["other", "answered", "abandoned"]}, 0))

@@ -55,6 +55,9 @@ DURATION_FILTERS = (
 )
 """Filters that take a duration range, "sec:X,Y" or "min:X,Y"."""
 
+OUTCOMES = ("answered", "abandoned", "other")
+"""Extension: what became of a call, each call exactly one (query/filters.py OUTCOME_CONDITIONS)."""
+
 DATA_KEYS = (
     "callDuration",
     "queueId",

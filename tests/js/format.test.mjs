@@ -2,8 +2,8 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 
 import {
-  durationWords, fieldMessage, formatCallDate, formatCount, formatDuration, formatPhone,
-  formatRate, formatTick, jsonEntries, problemWords,
+  durationWords, fieldMessage, formatCallDate, formatCallTime, formatCount, formatDuration,
+  formatPhone, formatRate, formatTick, jsonEntries, outcomeOf, problemWords,
 } from "../../src/recent_calls/static/format.js";
 import { countLines, csvCell, csvLine, csvRows } from "../../src/recent_calls/static/csv.js";
 import { byName, directoryMaps, matches, namesOf } from "../../src/recent_calls/static/names.js";
@@ -80,4 +80,17 @@ test("names replace ids; pickers match either; unknown ids stay ids", () => {
   assert.ok(!matches("xyz", "2583", "Billing"));
   assert.deepEqual(byName(maps, "queues", ["2583", "77", "9"]), ["77", "9", "2583"]);
   assert.deepEqual(directoryMaps(null).agents.size, 0);
+});
+
+test("a call's time of day alone, in the locale, for a one-day window", () => {
+  assert.equal(formatCallTime("03/13/2024 14:05:09", "en-US"), "2:05:09 PM");
+  assert.equal(formatCallTime("03/13/2024 14:05:09", "en-GB"), "14:05:09");
+  assert.equal(formatCallTime("not a date", "en-US"), "not a date");
+});
+
+test("a call's outcome is answered, abandoned or other, as the figures count them", () => {
+  assert.equal(outcomeOf({ agentCallHandlingDuration: "1000.0", abandonTime: "0.0" }), "answered");
+  assert.equal(outcomeOf({ agentCallHandlingDuration: "0.0", abandonTime: "4000.0" }), "abandoned");
+  assert.equal(outcomeOf({ agentCallHandlingDuration: "0", abandonTime: "0" }), "other");
+  assert.equal(outcomeOf({}), "other");
 });

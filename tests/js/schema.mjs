@@ -6,7 +6,7 @@ import path from "node:path";
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
 const python = process.env.PYTHON ?? path.join(root, ".venv", "bin", "python");
 const run = spawnSync(python, ["-c",
-  "import json; from recent_calls.views.web import page_schema; print(json.dumps(page_schema(1710345600000)))"],
+  "import json; from recent_calls.api.routes.web import page_schema; print(json.dumps(page_schema(1710345600000)))"],
 { encoding: "utf-8" });
 if (run.status !== 0) throw new Error(`cannot read the page schema: ${run.stderr}`);
 

@@ -3,7 +3,7 @@ import { test } from "node:test";
 
 import {
   chartInterval, chips, csvFilename, defaults, fromQuery, includesNow, pageCount, problems,
-  removeChip, requestBody, sortedBy, toQuery, withFilters,
+  removeChip, requestBody, showsOneDay, sortedBy, toQuery, withFilters,
 } from "../../src/recent_calls/static/state.js";
 import { schema } from "./schema.mjs";
 
@@ -25,6 +25,7 @@ test("every filter survives a trip through the URL", () => {
   view.to = 1710129599999;
   view.zone = "America/New_York";
   view.caller = "smith & co";
+  view.outcome = "abandoned";
   view.lists.tenantQueues = ["2583", "a b"];
   view.lists.tenantAgents = ["ag1"];
   view.counts.transferCount = { min: "1", max: "" };
@@ -110,4 +111,26 @@ test("sorting flips on a second press; filters reset the page", () => {
   assert.equal(pageCount(0, 25), 1);
   assert.equal(pageCount(51, 25), 3);
   assert.equal(csvFilename("acme", defaults(schema), "2024-03-13"), "acme_today_2024-03-13.csv");
+});
+
+test("rolling periods end at the server's now and show times only", () => {
+  for (const [period, span] of [["last15m", 15 * 60_000], ["last1h", 3_600_000], ["last4h", 4 * 3_600_000]]) {
+    const view = { ...defaults(schema), period };
+    assert.equal(requestBody(view, schema, { tenant: "t", now: NOW }).timeRange, `${NOW - span}-${NOW}`);
+    assert.equal(includesNow(view, NOW), true);
+    assert.equal(showsOneDay(view), true);
+    assert.equal(chartInterval(view, schema, NOW).interval, "hour");
+    assert.equal(fromQuery(toQuery(view, schema), schema).period, period);
+  }
+  assert.equal(showsOneDay({ ...defaults(schema), period: "week" }), false);
+});
+
+test("the outcome filter goes to the API as a list, shows as a chip and removes as one", () => {
+  const view = { ...defaults(schema), outcome: "other" };
+  assert.deepEqual(requestBody(view, schema, { tenant: "t", now: NOW }).outcome, ["other"]);
+  const [chip] = chips(view, schema);
+  assert.deepEqual(chip, { id: "outcome", field: "outcome", value: "other" });
+  assert.equal(removeChip(view, chip, schema).outcome, "");
+  assert.equal(fromQuery("?outcome=lost", schema).outcome, "", "an unknown outcome is ignored");
+  assert.deepEqual(schema.outcomes, ["answered", "abandoned", "other"]);
 });

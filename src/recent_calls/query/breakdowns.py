@@ -23,6 +23,13 @@ GROUP_BY: dict[str, tuple[str, bool]] = {
     "agentGroup": ("agent_groups", True),
     "channel": ("dialed_number", False),
 }
+# groupBy value -> the list filter that selects one of its keys: what a breakdown row filters by.
+ROW_FILTER: dict[str, str] = {
+    "queue": "tenantQueues",
+    "agent": "tenantAgents",
+    "agentGroup": "tenantGroups",
+    "channel": "tenantChannels",
+}
 MAX_ROWS = 1000
 DEFAULT_SERVICE_LEVEL_S = 20
 MAX_SERVICE_LEVEL_S = 86_400
@@ -76,6 +83,15 @@ def build_breakdown(where: Where, grouping: Grouping) -> BreakdownQuery:
     return BreakdownQuery(sql, params)
 
 
+def build_overall(where: Where, grouping: Grouping) -> BreakdownQuery:
+    """SQL answering (calls, answered within the threshold) over the calls `where` selects,
+    each call once: the service level of them all, which the rows cannot add up to."""
+    params = dict(where.params)
+    params["sl_threshold"] = grouping.service_level_s * 1000
+    within = _MEASURES[5].format(threshold=where.dialect.param("sl_threshold"))
+    return BreakdownQuery(f"SELECT count(*), {within} FROM calls WHERE {where.sql}", params)
+
+
 class BreakdownRow(BaseModel):
     """The figures of the calls that hold one queue, agent, group or channel."""
 
@@ -99,11 +115,18 @@ class Breakdown(BaseModel):
 
     by: str = Field(examples=["queue"])
     serviceLevelSeconds: int
+    serviceLevel: float | None = Field(
+        None,
+        description="Calls answered with a wait at most the threshold, over all the matching "
+        "calls, each counted once, 0..1; null if none.",
+    )
     rows: list[BreakdownRow]
 
 
-def breakdown_of(grouping: Grouping, found: Sequence[Sequence[Any]]) -> Breakdown:
-    """The answer from the rows `build_breakdown`'s SQL returned."""
+def breakdown_of(
+    grouping: Grouping, found: Sequence[Sequence[Any]], overall: Sequence[Any] = (0, 0)
+) -> Breakdown:
+    """The answer from the rows `build_breakdown`'s SQL returned, and `build_overall`'s row."""
     rows = []
     for key, calls, answered, abandoned, wait, handling, within, transfers in found:
         calls, answered = int(calls), int(answered)
@@ -120,7 +143,13 @@ def breakdown_of(grouping: Grouping, found: Sequence[Sequence[Any]]) -> Breakdow
                 transfers=int(transfers),
             )
         )
-    return Breakdown(by=grouping.by, serviceLevelSeconds=grouping.service_level_s, rows=rows)
+    calls, within = (int(value) for value in overall)
+    return Breakdown(
+        by=grouping.by,
+        serviceLevelSeconds=grouping.service_level_s,
+        serviceLevel=round(within / calls, 4) if calls else None,
+        rows=rows,
+    )
 
 
 _BY_EXPECTED = "expected " + ", ".join(f'"{name}"' for name in GROUP_BY) + " or null"

@@ -9,8 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from recent_calls.fields import OUTCOMES
 from recent_calls.query.request import CallQuery, CountRange, DurationRange
-from recent_calls.query.searchkey import search_key
+from recent_calls.query.searchkey import number_key, search_key
 
 if TYPE_CHECKING:  # the compilers are pure: no storage module is loaded for them
     from recent_calls.query.dialects import Dialect
@@ -32,6 +33,13 @@ DURATION_FILTERS = {
     "timeInIVR": "time_in_ivr",
     "agentCallDuration": "agent_handling",
     "agentHoldDuration": "hold_duration",
+}
+# Outcome -> the condition that selects it: every call has exactly one, answered first, as the
+# breakdown counts them (answered: handling above 0; abandoned: an abandon time above 0).
+OUTCOME_CONDITIONS = {
+    "answered": "agent_handling > 0",
+    "abandoned": "(coalesce(agent_handling, 0) <= 0 AND abandon_time > 0)",
+    "other": "(coalesce(agent_handling, 0) <= 0 AND coalesce(abandon_time, 0) <= 0)",
 }
 
 
@@ -75,12 +83,20 @@ def build_where(query: CallQuery, where: Where) -> Where:
     window = query.window
     _add_range(where, "start_ms", "start", window.start_ms, window.end_ms, high_exclusive=True)
 
-    needle = search_key((request.callerName or ("",))[0])
+    typed = (request.callerName or ("",))[0]
+    needle = search_key(typed)
     if needle:
         where.bind("caller", dialect.contains_value(needle))
+        # A number typed with punctuation, a trunk prefix or a country code is found by its
+        # digits (docs/api.md); the name is still searched for the text as typed.
+        digits = number_key(typed)
+        number_param = "caller"
+        if digits is not None and digits != needle:
+            number_param = "caller_digits"
+            where.bind(number_param, dialect.contains_value(digits))
         where.add(
             f"({dialect.contains('caller_name_key', 'caller')}"
-            f" OR {dialect.contains('caller_number_key', 'caller')})"
+            f" OR {dialect.contains('caller_number_key', number_param)})"
         )
 
     for name, column in LIST_FILTERS.items():
@@ -91,6 +107,10 @@ def build_where(query: CallQuery, where: Where) -> Where:
     if request.tenantChannels:
         where.bind("tenantChannels", list(request.tenantChannels))
         where.add(dialect.one_of("dialed_number", "tenantChannels"))
+
+    if _narrowing_outcomes(request.outcome):
+        chosen = request.outcome or ()
+        where.add(f"({' OR '.join(OUTCOME_CONDITIONS[name] for name in chosen)})")
 
     for name, column in COUNT_FILTERS.items():
         counts: CountRange | None = getattr(request, name)
@@ -105,10 +125,15 @@ def build_where(query: CallQuery, where: Where) -> Where:
     return where
 
 
+def _narrowing_outcomes(chosen: tuple[str, ...] | None) -> bool:
+    """Whether the outcomes asked for leave some calls out (all of them, or none, leave none)."""
+    return bool(chosen) and set(chosen or ()) != set(OUTCOMES)
+
+
 def only_window(query: CallQuery) -> bool:
     """Whether `query` selects by its time window alone (no filter narrows it further)."""
     request = query.request
-    if (request.callerName or ("",))[0]:
+    if (request.callerName or ("",))[0] or _narrowing_outcomes(request.outcome):
         return False
     lists = (*LIST_FILTERS, "tenantChannels")
     ranges = (*COUNT_FILTERS, *DURATION_FILTERS)

@@ -27,6 +27,7 @@ from recent_calls.fields import (
     DURATION_UNITS,
     DURATIONS,
     LIST_FILTERS,
+    OUTCOMES,
     SORT_COLUMNS,
 )
 from recent_calls.query.windows import Window, duration_window, parse_time_range, zone
@@ -49,6 +50,7 @@ EXPECTED = {
     "sortColumn": "one of " + ", ".join(SORT_COLUMNS),
     "sortOrder": '"asc" or "desc"',
     **{name: "an array of strings" for name in LIST_FILTERS},
+    "outcome": "an array of " + ", ".join(OUTCOMES),
     **{name: '"range:X,Y" with integers X <= Y, -1 meaning unbounded' for name in COUNT_FILTERS},
     **{
         name: '"sec:X,Y" or "min:X,Y" with integers X <= Y, -1 meaning unbounded'
@@ -245,6 +247,18 @@ Rows = Annotated[
 Strings = Annotated[
     tuple[str, ...] | None, BeforeValidator(_string_list(MAX_LIST)), _schema(_STRINGS)
 ]
+
+
+def _outcomes(value: Any) -> tuple[str, ...] | None:
+    chosen = _string_list(MAX_LIST)(value)
+    if chosen is None:
+        return None
+    for item in chosen:
+        if item not in OUTCOMES:
+            raise _fail(f"{item[:MAX_TEXT]!r} is not a known value")
+    return tuple(sorted(set(chosen), key=OUTCOMES.index))
+
+
 Count = Annotated[CountRange | None, BeforeValidator(_count_range), _schema(_COUNT)]
 Duration = Annotated[DurationRange | None, BeforeValidator(_duration_range), _schema(_DURATION)]
 
@@ -279,6 +293,15 @@ class RecentCallsRequest(BaseModel):
     tenantQueues: Strings = Field(None, description="Queue ids; a call matches any of them.")
     tenantGroups: Strings = Field(None, description="Agent group ids; any of them.")
     tenantChannels: Strings = Field(None, description="Channels (dialed numbers); any of them.")
+    outcome: Annotated[
+        tuple[str, ...] | None,
+        BeforeValidator(_outcomes),
+        _schema({"type": "array", "items": {"type": "string", "enum": list(OUTCOMES)}}),
+    ] = Field(
+        None,
+        description="Extension: answered (an agent handled it), abandoned (not answered, with an "
+        "abandon time) or other calls; a call matches any of them.",
+    )
     agentHoldCount: Count = None
     agentMuteCount: Count = None
     transferCount: Count = None

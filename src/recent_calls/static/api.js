@@ -69,7 +69,12 @@ export class Api {
       signal = controller.signal;
     }
     const response = await this.request(endpoint, body, signal);
-    const answer = await response.json().catch(() => ({}));
+    // A body cut short by a newer request is an abort, not an empty answer to draw.
+    const answer = await response.json().catch((error) => {
+      if (error.name === "AbortError") throw error;
+      if (response.ok) throw new Offline(`The answer could not be read: ${error.message}`);
+      return {};
+    });
     if (!response.ok) throw new ApiError(response.status, answer);
     return answer;
   }

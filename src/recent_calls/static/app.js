@@ -1,6 +1,8 @@
 // The recent calls console: wires the API, the view state and the views together.
 // The view lives in the URL (never the credentials); every change reloads what it affects,
 // with the previous request aborted, so what is shown always matches the filters shown.
+// What a change leads to is navigate.js's to decide; `apply` is the one place that carries it
+// out (the view, the address bar, the controls, the loads).
 
 import { Api, ApiError, Offline, fetchSchema, forgetSession, loadSession, saveSession } from "./api.js";
 import { Breakdowns } from "./breakdowns.js";
@@ -10,58 +12,49 @@ import { Details } from "./details.js";
 import { $ } from "./dom.js";
 import { Filters } from "./filters.js";
 import { formatCount, formatDuration, formatRate, formatTime, problemWords } from "./format.js";
+import { navigate } from "./navigate.js";
 import { directoryMaps } from "./names.js";
 import {
-  BREAKDOWN_FILTER, LAST_7_DAYS, RANGE, chartInterval, csvFilename, defaults, fromQuery,
-  includesNow, pageCount, problems, removeChip, requestBody, sortedBy, toQuery, withFilters,
+  bellBody, chartInterval, csvFilename, defaults, includesNow, pageCount, problems, requestBody,
 } from "./state.js";
 import { CallsTable } from "./table.js";
+import { emptyWords } from "./words.js";
 
+// Per tenant: the bell's threshold ("" when switched off) and when it was last looked at.
 const ALERT_KEY = "recentCalls.alertWaitSeconds";
+const BELL_SEEN_KEY = "recentCalls.bellSeenAt";
+// The bell is on until a tenant's supervisor changes it: a wait of two minutes rings it.
+const DEFAULT_ALERT_SECONDS = 120;
 const REFRESH_KEY = "recentCalls.refreshSeconds";
 const CSV_PAGE_ROWS = 5000;
 
-const app = {
-  schema: null, api: null, view: null, zone: "GMT", hits: 0, loadedAt: 0, serverNow: 0,
-  paused: false, timer: null, download: null, firstRender: true, implicitDefault: false,
-  restored: false, generation: 0,
-};
-
-function now() {
-  return app.serverNow + (Date.now() - app.loadedAt);
-}
-
 function browserZone() {
   return Intl.DateTimeFormat().resolvedOptions().timeZone || "GMT";
-}
-
-// -- views --------------------------------------------------------------------------------
-
-let filters;
-let table;
-let details;
-let chart;
-let breakdowns;
-
-function showSignedIn(signedIn) {
-  $("sign-in").hidden = signedIn;
-  $("workspace").hidden = !signedIn;
-  $("sign-out").hidden = !signedIn;
-  $("who").hidden = !signedIn;
-  $("live").hidden = !signedIn;
-  if (signedIn) $("who").textContent = `${app.api.session.tenant} (${app.api.session.region})`;
 }
 
 function setOffline(offline) {
   $("offline").hidden = !offline;
 }
 
-let loadingTimer = null;
-function setLoading(loading) {
-  clearTimeout(loadingTimer);
-  $("results").setAttribute("aria-busy", String(loading));
-  if (loading) loadingTimer = setTimeout(() => { $("loading").hidden = false; }, 250);
-  else $("loading").hidden = true;
+function alertSeconds(tenant) {
+  const text = localStorage.getItem(`${ALERT_KEY}.${tenant}`);
+  if (text === null) return DEFAULT_ALERT_SECONDS;
+  return /^[0-9]{1,6}$/.test(text) ? Number(text) : null;
+}
+
+function refreshSeconds() {
+  const saved = Number(localStorage.getItem(REFRESH_KEY));
+  return [10, 30, 60, 300].includes(saved) ? saved : 30;
+}
+
+function save(blob, filename) {
+  const link = document.createElement("a");
+  link.href = URL.createObjectURL(blob);
+  link.download = filename;
+  document.body.append(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(link.href), 10000);
 }
 
 function renderSummary(stats) {
@@ -74,527 +67,539 @@ function renderSummary(stats) {
   $("sum-transfers").textContent = formatCount(totals.transfers);
 }
 
-function renderCalls(answer, { markNew = false } = {}) {
-  const view = app.view;
-  app.hits = answer.hits;
-  const pages = pageCount(answer.hits, view.rows);
-  $("hits").textContent = `${formatCount(answer.hits)} calls match`;
-  $("page-number").value = String(view.page);
-  $("page-number").max = String(pages);
-  $("page-count").textContent = `of ${formatCount(pages)}`;
-  $("first").disabled = view.page <= 1;
-  $("prev").disabled = view.page <= 1;
-  $("next").disabled = view.page >= pages;
-  $("last").disabled = view.page >= pages;
-  table.render(answer.data, view, { markNew });
-  const empty = answer.hits === 0;
-  $("empty").hidden = !empty;
-  $("table-wrap").hidden = empty;
-  if (view.call) {
-    const call = answer.data.find((item) => item.callId === view.call);
-    if (call && details.call?.callId !== call.callId) details.open(call, table.rowOf(call.callId));
-  } else if (details.isOpen) {
-    details.close({ quiet: true });
+class ConsolePage {
+  constructor(schema, zone) {
+    this.schema = schema;
+    this.zone = zone;
+    this.serverNow = schema.now;
+    this.loadedAt = Date.now();
+    this.api = null;
+    this.view = defaults(schema, zone);
+    this.hits = 0;
+    this.paused = false;
+    this.timer = null;
+    this.loadingTimer = null;
+    this.download = null;
+    this.firstRender = true;
+    this.implicitDefault = false;
+    this.restored = false;
+    this.generation = 0;
+    const act = (type, fields = {}) => this.act({ type, ...fields });
+    this.filters = new Filters(schema, {
+      onChange: (patch) => act("filters", { patch }),
+      onRemoveChip: (chip) => act("removeChip", { chip }),
+    });
+    this.table = new CallsTable(schema, {
+      onSort: (column) => act("sort", { column }),
+      onOpen: (call) => act("openCall", { callId: call.callId }),
+    });
+    this.details = new Details(schema, { onClose: () => act("closeCall") });
+    this.chart = new Chart({ onZoom: (from, to) => act("zoom", { from, to }) });
+    this.breakdowns = new Breakdowns({
+      onPick: (by, key) => act("pickBreakdownRow", { by, key }),
+      onBy: (by) => act("breakdownBy", { by }),
+      onServiceLevel: (seconds) => act("serviceLevel", { seconds }),
+    });
+    this.wire(act);
   }
-}
 
-// -- loading ------------------------------------------------------------------------------
+  now() {
+    return this.serverNow + (Date.now() - this.loadedAt);
+  }
 
-function fieldProblems(error) {
-  const schema = app.schema;
-  return error.fieldErrors.map(({ field, message }) => {
-    if (schema.countFilters.includes(field) || schema.durationFilters.includes(field)) {
-      return { field, kind: "whole" };
+  // -- changes ----------------------------------------------------------------------------
+
+  act(action) {
+    return this.apply(navigate({ schema: this.schema, zone: this.zone, view: this.view, hits: this.hits }, action));
+  }
+
+  // Carry out navigate's answer: the one place that sets the view and writes the history.
+  apply(next) {
+    if (next.pending) {
+      // One end of a range chosen: show it, and what is still missing, without moving focus.
+      this.writeControls(next.pending);
+      const { from, to } = next.pending;
+      const missing = from === null && to === null ? [] : problems(next.pending, this.schema);
+      this.filters.showProblems([...this.filters.rangeProblems(), ...missing], { focus: false });
+      return undefined;
     }
-    if (field === "timezone") return { field, kind: "zone" };
-    return { field, message };
-  });
-}
-
-function failed(error) {
-  if (error.name === "AbortError") return;
-  if (error instanceof Offline) {
-    setOffline(true);
-    return;
-  }
-  setOffline(false);
-  if (error instanceof ApiError && error.status === 401) {
-    signOut("Your session has ended: sign in again.");
-    return;
-  }
-  if (error instanceof ApiError && error.status === 400 && error.fieldErrors.length) {
-    filters.showProblems(fieldProblems(error));
-    return;
-  }
-  $("filter-error").textContent = error instanceof ApiError
-    ? problemWords(error.status, error.problem.detail)
-    : String(error.message || error);
-}
-
-async function loadData({ markNew = false } = {}) {
-  const body = requestBody(app.view, app.schema, { tenant: app.api.session.tenant, now: now() });
-  const answer = await app.api.post("recentCallData", body, "data");
-  renderCalls(answer, { markNew });
-  return answer;
-}
-
-async function loadStats() {
-  const view = app.view;
-  const { interval, coarser } = chartInterval(view, app.schema, now());
-  const body = {
-    ...requestBody(view, app.schema, { tenant: app.api.session.tenant, now: now() }),
-    interval, groupBy: view.by, serviceLevelSeconds: view.serviceLevel,
-  };
-  delete body.page;
-  delete body.rows;
-  let stats;
-  let note = coarser ? `Shown by ${interval}: the window is too long to chart by the hour.` : "";
-  try {
-    stats = await app.api.post("recentCallStats", body, "stats");
-  } catch (error) {
-    const tooMany = error instanceof ApiError && error.status === 400
-      && error.fieldErrors.some((item) => item.field === "interval");
-    if (!tooMany) throw error;
-    const coarsest = app.schema.intervals.at(-1);
-    if (interval === coarsest) {
-      // Even the coarsest interval holds too many buckets: say so in words, without a chart.
-      chart.clear("This window is too long to chart; choose a shorter period to see the chart.");
-      breakdowns.render(null);
-      return null;
+    this.view = next.view;
+    const url = location.pathname + (next.url ?? "");
+    if (next.history === "push") history.pushState(null, "", url);
+    else if (next.history === "replace") history.replaceState(null, "", url);
+    this.writeControls(next.view);
+    if (next.details === "open") {
+      const call = this.table.calls.find((item) => item.callId === next.view.call);
+      if (call && this.details.call?.callId !== call.callId) this.details.open(call, this.table.rowOf(call.callId));
+    } else if (next.details === "close") {
+      this.details.close({ quiet: true });
     }
-    stats = await app.api.post("recentCallStats", { ...body, interval: coarsest }, "stats");
-    note = `Shown by ${coarsest}: the window is too long to chart by the ${interval}.`;
+    if (next.reload) return this.load(next.reload);
+    this.schedule();
+    return undefined;
   }
-  renderSummary(stats);
-  $("chart-title").textContent = `Calls per ${stats.interval} (${stats.timezone})`;
-  chart.draw(stats);
-  breakdowns.render(stats.breakdown ?? null);
-  $("note").textContent = note;
-  return stats;
-}
 
-async function loadBell() {
-  const seconds = alertSeconds();
-  if (seconds === null) {
-    $("bell-count").textContent = "0";
-    $("bell").hidden = true;
-    return;
+  writeControls(view) {
+    this.filters.write(view);
+    this.breakdowns.write(view);
   }
-  const body = requestBody(app.view, app.schema, { tenant: app.api.session.tenant, now: now(), page: 1, rows: 1 });
-  const answer = await app.api.post("recentCallData", { ...body, timeInQueue: `sec:${seconds},-1` }, "bell");
-  $("bell").hidden = false;
-  $("bell-count").textContent = formatCount(answer.hits);
-}
 
-// Reload what a change affects: data (the page), stats (chart, figures, breakdown), bell.
-async function load({ data = true, stats = true, markNew = false } = {}) {
-  const found = problems(app.view, app.schema);
-  if (found.length) {
-    filters.showProblems(found);
-    return;
+  // -- views ------------------------------------------------------------------------------
+
+  showSignedIn(signedIn) {
+    $("sign-in").hidden = signedIn;
+    $("workspace").hidden = !signedIn;
+    $("sign-out").hidden = !signedIn;
+    $("who").hidden = !signedIn;
+    $("live").hidden = !signedIn;
+    if (signedIn) $("who").textContent = `${this.api.session.tenant} (${this.api.session.region})`;
   }
-  filters.clearProblems();
-  const started = performance.now();
-  // Only the newest load may end the loading state: an older one ends when it is aborted.
-  const generation = ++app.generation;
-  setLoading(true);
-  try {
-    const work = [];
-    if (data) work.push(loadData({ markNew }));
-    if (stats) work.push(loadStats());
-    work.push(loadBell());
-    const results = await Promise.allSettled(work);
-    const failure = results.find((result) => result.status === "rejected");
-    if (failure) {
-      failed(failure.reason);
-      if (failure.reason?.name === "AbortError") return;
-    } else {
-      setOffline(false);
+
+  setLoading(loading) {
+    clearTimeout(this.loadingTimer);
+    $("results").setAttribute("aria-busy", String(loading));
+    if (loading) this.loadingTimer = setTimeout(() => { $("loading").hidden = false; }, 250);
+    else $("loading").hidden = true;
+  }
+
+  renderCalls(answer, { markNew = false } = {}) {
+    const view = this.view;
+    this.hits = answer.hits;
+    const pages = pageCount(answer.hits, view.rows);
+    $("hits").textContent = `${formatCount(answer.hits)} calls match`;
+    $("page-number").value = String(view.page);
+    $("page-number").max = String(pages);
+    $("page-count").textContent = `of ${formatCount(pages)}`;
+    $("first").disabled = view.page <= 1;
+    $("prev").disabled = view.page <= 1;
+    $("next").disabled = view.page >= pages;
+    $("last").disabled = view.page >= pages;
+    this.table.render(answer.data, view, { markNew });
+    const empty = answer.hits === 0;
+    if (empty) {
+      const words = emptyWords(view);
+      $("empty-title").textContent = words.title;
+      $("empty-hint").textContent = words.hint;
+      $("empty-week").textContent = words.widen;
     }
-    if (app.implicitDefault && stats && !failure) {
-      app.implicitDefault = false;
-      if (app.hits === 0 && app.view.period === "today") {
-        // Nothing yet today (early morning, a weekend): open on the last 7 days instead.
-        app.view = { ...app.view, period: LAST_7_DAYS };
-        history.replaceState(null, "", location.pathname + toQuery(app.view, app.schema, app.zone));
-        filters.write(app.view);
-        await load();
-        $("note").textContent = "No calls yet today: showing the last 7 days.";
-        return;
+    $("empty").hidden = !empty;
+    $("table-wrap").hidden = empty;
+    const details = this.details;
+    if (view.call) {
+      const call = answer.data.find((item) => item.callId === view.call);
+      if (call && details.call?.callId !== call.callId) details.open(call, this.table.rowOf(call.callId));
+    } else if (details.isOpen) {
+      details.close({ quiet: true });
+    }
+  }
+
+  // -- loading ----------------------------------------------------------------------------
+
+  fieldProblems(error) {
+    const schema = this.schema;
+    return error.fieldErrors.map(({ field, message }) => {
+      if (schema.countFilters.includes(field) || schema.durationFilters.includes(field)) {
+        return { field, kind: "whole" };
       }
-    }
-    $("updated").textContent = `Updated at ${formatTime(now(), app.view.zone)}`;
-    const mark = app.firstRender ? "first-render" : "filter-change";
-    performance.measure(mark, { start: started, end: performance.now() });
-    if (app.firstRender && app.restored) {
-      // Opened with a session already in the tab: from navigation to the first full render.
-      performance.measure("page-ready", { start: 0, end: performance.now() });
-    }
-    app.firstRender = false;
-    document.body.dataset.ready = String(Date.now());
-  } finally {
-    if (generation === app.generation) {
-      setLoading(false);
-      schedule();
-    }
+      if (field === "timezone") return { field, kind: "zone" };
+      return { field, message };
+    });
   }
-}
 
-// -- changes ------------------------------------------------------------------------------
-
-function show(view, { push = true, data = true, stats = true } = {}) {
-  app.view = view;
-  const query = toQuery(view, app.schema, app.zone);
-  if (query !== location.search) {
-    const url = location.pathname + query;
-    if (push) history.pushState(null, "", url);
-    else history.replaceState(null, "", url);
-  }
-  filters.write(view);
-  return load({ data, stats });
-}
-
-function changeFilters(patch) {
-  const merged = { ...app.view, ...patch };
-  if (merged.period === RANGE && (merged.from === null || merged.to === null)) {
-    // The range is chosen end by end: wait for both before asking.
-    filters.write(merged);
-    return;
-  }
-  show(withFilters(app.view, merged));
-}
-
-function goTo(page) {
-  const pages = pageCount(app.hits, app.view.rows);
-  const target = Math.min(Math.max(1, page), pages);
-  show({ ...app.view, page: target, call: null }, { stats: false });
-}
-
-function alertSeconds() {
-  const text = localStorage.getItem(ALERT_KEY) ?? "";
-  return /^[0-9]{1,6}$/.test(text) ? Number(text) : null;
-}
-
-// -- live ---------------------------------------------------------------------------------
-
-function refreshSeconds() {
-  const saved = Number(localStorage.getItem(REFRESH_KEY));
-  return [10, 30, 60, 300].includes(saved) ? saved : 30;
-}
-
-function schedule() {
-  clearTimeout(app.timer);
-  const live = app.api && app.view && includesNow(app.view, now());
-  $("pause").hidden = !live;
-  if (!live) {
-    $("updated").textContent = app.view ? `${$("updated").textContent.replace(/ · not live$/, "")} · not live` : "";
-    return;
-  }
-  if (app.paused) return;
-  app.timer = setTimeout(() => {
-    if (!app.paused && !details.isOpen && !app.download) load({ markNew: true });
-    else schedule();
-  }, refreshSeconds() * 1000);
-}
-
-function togglePause() {
-  app.paused = !app.paused;
-  $("pause").setAttribute("aria-pressed", String(app.paused));
-  $("pause").textContent = app.paused ? "Resume live updates" : "Pause live updates";
-  if (app.paused) clearTimeout(app.timer);
-  else load({ markNew: true });
-}
-
-// -- CSV ----------------------------------------------------------------------------------
-
-function save(blob, filename) {
-  const link = document.createElement("a");
-  link.href = URL.createObjectURL(blob);
-  link.download = filename;
-  document.body.append(link);
-  link.click();
-  link.remove();
-  setTimeout(() => URL.revokeObjectURL(link.href), 10000);
-}
-
-async function streamed(response, status, signal) {
-  const total = Number(response.headers.get("X-Total-Count"));
-  const reader = response.body.getReader();
-  const chunks = [];
-  let lines = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    if (signal.aborted) throw new DOMException("cancelled", "AbortError");
-    chunks.push(value);
-    lines += countLines(value);
-    const rows = Math.max(0, lines - 1);
-    status.textContent = Number.isFinite(total) && total > 0
-      ? `Downloading: ${formatCount(Math.min(rows, total))} of ${formatCount(total)} calls (${Math.floor((Math.min(rows, total) / total) * 100)} %)…`
-      : `Downloading: ${formatCount(rows)} calls…`;
-  }
-  const disposition = response.headers.get("Content-Disposition") ?? "";
-  const named = /filename="([^"]+)"/.exec(disposition)?.[1];
-  return { blob: new Blob(chunks, { type: "text/csv;charset=utf-8" }), count: Math.max(0, lines - 1), named };
-}
-
-// Without the export endpoint: page through recentCallData, with the same cell rules.
-async function paged(status, signal) {
-  const keys = app.schema.dataKeys;
-  const parts = [csvLine(keys)];
-  let page = 1;
-  let hits = Infinity;
-  let count = 0;
-  while ((page - 1) * CSV_PAGE_ROWS < hits) {
-    if (signal.aborted) throw new DOMException("cancelled", "AbortError");
-    const body = requestBody(app.view, app.schema, { tenant: app.api.session.tenant, now: now(), page, rows: CSV_PAGE_ROWS });
-    const response = await app.api.request("recentCallData", body, signal);
-    const answer = await response.json();
-    if (!response.ok) throw new ApiError(response.status, answer);
-    hits = answer.hits;
-    parts.push(csvRows(answer.data, keys));
-    count += answer.data.length;
-    status.textContent = `Downloading: ${formatCount(count)} of ${formatCount(hits)} calls (${hits ? Math.floor((count / hits) * 100) : 100} %)…`;
-    if (answer.data.length < CSV_PAGE_ROWS) break;
-    page += 1;
-  }
-  return { blob: new Blob(parts, { type: "text/csv;charset=utf-8" }), count, named: null };
-}
-
-async function downloadCsv() {
-  const status = $("download-status");
-  const controller = new AbortController();
-  app.download = controller;
-  $("download").hidden = true;
-  $("cancel-download").hidden = false;
-  status.textContent = "Preparing the download…";
-  try {
-    const body = requestBody(app.view, app.schema, { tenant: app.api.session.tenant, now: now(), page: 1, rows: CSV_PAGE_ROWS });
-    const response = await app.api.exportStream(body, controller.signal);
-    const result = response
-      ? await streamed(response, status, controller.signal)
-      : await paged(status, controller.signal);
-    const today = new Date(now()).toISOString().slice(0, 10);
-    save(result.blob, result.named ?? csvFilename(app.api.session.tenant, app.view, today));
-    status.textContent = `Downloaded ${formatCount(result.count)} calls.`;
-  } catch (error) {
-    if (error.name === "AbortError") status.textContent = "Download cancelled.";
-    else {
-      status.textContent = "";
-      failed(error);
-    }
-  } finally {
-    app.download = null;
-    $("download").hidden = false;
-    $("cancel-download").hidden = true;
-    schedule();
-  }
-}
-
-// -- sign in ------------------------------------------------------------------------------
-
-async function start(session) {
-  app.api = new Api(session);
-  const [facets, directory] = await Promise.all([
-    app.api.post("recentCallFacets", { tenantId: session.tenant }),
-    app.api.directory(),
-  ]);
-  const names = directoryMaps(directory);
-  filters.offer(facets, names);
-  for (const view of [table, details, breakdowns]) view.names = names;
-  showSignedIn(true);
-}
-
-function openFromUrl() {
-  app.view = fromQuery(location.search, app.schema, app.zone);
-  app.implicitDefault = location.search === "";
-  filters.write(app.view);
-  return load();
-}
-
-async function signIn(event) {
-  event.preventDefault();
-  const session = {
-    apiKey: $("api-key").value.trim(),
-    token: $("token").value.trim(),
-    region: $("region").value,
-    tenant: $("tenant").value.trim(),
-  };
-  $("sign-in-error").textContent = "";
-  const missing = [["api-key", session.apiKey], ["token", session.token], ["tenant", session.tenant]]
-    .filter(([, value]) => !value).map(([id]) => id);
-  for (const id of ["api-key", "token", "tenant"]) $(id).removeAttribute("aria-invalid");
-  if (missing.length) {
-    for (const id of missing) $(id).setAttribute("aria-invalid", "true");
-    $("sign-in-error").textContent = "API key, token and tenant id are all needed.";
-    $(missing[0]).focus();
-    return;
-  }
-  try {
-    await start(session);
-  } catch (error) {
-    app.api = null;
-    $("sign-in-error").textContent = error instanceof Offline
-      ? "The server cannot be reached. Check your connection and try again."
-      : error instanceof ApiError ? problemWords(error.status, error.problem.detail) : String(error);
-    return;
-  }
-  saveSession(session);
-  $("sign-in-form").reset();
-  await openFromUrl();
-  $("results").focus({ preventScroll: true });
-}
-
-function signOut(message = "") {
-  forgetSession();
-  clearTimeout(app.timer);
-  app.api = null;
-  details.close({ quiet: true });
-  showSignedIn(false);
-  $("calls-body").replaceChildren();
-  $("sign-in-error").textContent = message;
-  $("api-key").focus();
-}
-
-// -- set up -------------------------------------------------------------------------------
-
-function wire() {
-  filters = new Filters(app.schema, { onChange: changeFilters });
-  filters.onRemoveChip = (chip) => show(removeChip(app.view, chip, app.schema));
-  table = new CallsTable(app.schema, {
-    onSort: (column) => show(sortedBy(app.view, column), { stats: false }),
-    onOpen: (call, row) => {
-      details.open(call, row);
-      app.view = { ...app.view, call: call.callId };
-      history.pushState(null, "", location.pathname + toQuery(app.view, app.schema, app.zone));
-    },
-  });
-  details = new Details(app.schema, {
-    onClose: () => {
-      app.view = { ...app.view, call: null };
-      history.pushState(null, "", location.pathname + toQuery(app.view, app.schema, app.zone));
-      schedule();
-    },
-  });
-  chart = new Chart({
-    onZoom: (from, to) => show(withFilters(app.view, { period: RANGE, from, to })),
-  });
-  breakdowns = new Breakdowns({
-    onPick: (by, key) => {
-      const field = BREAKDOWN_FILTER[by];
-      const lists = { ...app.view.lists, [field]: [key] };
-      show(withFilters(app.view, { lists }));
-    },
-  });
-
-  $("sign-in-form").addEventListener("submit", signIn);
-  $("sign-out").addEventListener("click", () => signOut());
-  $("pause").addEventListener("click", togglePause);
-  $("download").addEventListener("click", downloadCsv);
-  $("cancel-download").addEventListener("click", () => app.download?.abort());
-  $("reset-filters").addEventListener("click", () => show({ ...defaults(app.schema, app.zone), rows: app.view.rows }));
-  $("empty-clear").addEventListener("click", () =>
-    show({ ...defaults(app.schema, app.zone), period: app.view.period, from: app.view.from, to: app.view.to, zone: app.view.zone, rows: app.view.rows }));
-  $("empty-week").addEventListener("click", () => show(withFilters(app.view, { period: LAST_7_DAYS, from: null, to: null })));
-  $("rows").addEventListener("change", () => show({ ...app.view, rows: Number($("rows").value), page: 1, call: null }, { stats: false }));
-  $("first").addEventListener("click", () => goTo(1));
-  $("prev").addEventListener("click", () => goTo(app.view.page - 1));
-  $("next").addEventListener("click", () => goTo(app.view.page + 1));
-  $("last").addEventListener("click", () => goTo(pageCount(app.hits, app.view.rows)));
-  $("page-number").addEventListener("change", () => {
-    const page = Number($("page-number").value);
-    if (Number.isInteger(page) && page >= 1) goTo(page);
-    else $("page-number").value = String(app.view.page);
-  });
-  $("breakdown-by").addEventListener("change", () => show({ ...app.view, by: $("breakdown-by").value }, { data: false }));
-  $("service-level").addEventListener("change", () => {
-    const value = Number($("service-level").value);
-    if (Number.isInteger(value) && value >= 0 && value <= 86400) {
-      $("service-level").removeAttribute("aria-invalid");
-      show({ ...app.view, serviceLevel: value }, { data: false });
-    } else {
-      $("service-level").setAttribute("aria-invalid", "true");
-      $("filter-error").textContent = "Service level: enter whole seconds from 0 to 86,400.";
-      $("service-level").focus();
-    }
-  });
-  $("alert-wait").value = alertSeconds() ?? "";
-  $("alert-wait").addEventListener("change", () => {
-    const text = $("alert-wait").value.trim();
-    if (text === "" || /^[0-9]{1,6}$/.test(text)) {
-      $("alert-wait").removeAttribute("aria-invalid");
-      if (text === "") localStorage.removeItem(ALERT_KEY);
-      else localStorage.setItem(ALERT_KEY, text);
-      table.alertMs = text === "" ? null : Number(text) * 1000;
-      load({ stats: false });
-    } else {
-      $("alert-wait").setAttribute("aria-invalid", "true");
-      $("filter-error").textContent = "Alert: enter a whole number of seconds, or leave it empty.";
-      $("alert-wait").focus();
-    }
-  });
-  table.alertMs = alertSeconds() === null ? null : alertSeconds() * 1000;
-  $("refresh-every").value = String(refreshSeconds());
-  $("refresh-every").addEventListener("change", () => {
-    localStorage.setItem(REFRESH_KEY, $("refresh-every").value);
-    schedule();
-  });
-  window.addEventListener("popstate", () => {
-    if (!app.api) return;
-    const view = fromQuery(location.search, app.schema, app.zone);
-    const onlyCall = JSON.stringify({ ...view, call: null }) === JSON.stringify({ ...app.view, call: null });
-    app.view = view;
-    filters.write(view);
-    if (onlyCall) {
-      if (!view.call) details.close({ quiet: true });
-      else {
-        const call = table.calls.find((item) => item.callId === view.call);
-        if (call) details.open(call, table.rowOf(call.callId));
-      }
+  failed(error) {
+    if (error.name === "AbortError") return;
+    if (error instanceof Offline) {
+      setOffline(true);
       return;
     }
-    load();
-  });
-  window.addEventListener("online", () => { if (app.api) load(); });
-  window.addEventListener("offline", () => setOffline(true));
-  const syncBreakdownControls = () => {
-    $("breakdown-by").value = app.view?.by ?? "queue";
-    $("service-level").value = String(app.view?.serviceLevel ?? 20);
-  };
-  const write = filters.write.bind(filters);
-  filters.write = (view) => {
-    write(view);
-    syncBreakdownControls();
-  };
+    setOffline(false);
+    if (error instanceof ApiError && error.status === 401) {
+      this.signOut("Your session has ended: sign in again.");
+      return;
+    }
+    if (error instanceof ApiError && error.status === 400 && error.fieldErrors.length) {
+      this.filters.showProblems(this.fieldProblems(error));
+      return;
+    }
+    $("filter-error").textContent = error instanceof ApiError
+      ? problemWords(error.status, error.problem.detail)
+      : String(error.message || error);
+  }
+
+  body(fields = {}) {
+    return requestBody(this.view, this.schema, { tenant: this.api.session.tenant, now: this.now(), ...fields });
+  }
+
+  async loadData({ markNew = false } = {}) {
+    const answer = await this.api.post("recentCallData", this.body(), "data");
+    this.renderCalls(answer, { markNew });
+    return answer;
+  }
+
+  async loadStats() {
+    const view = this.view;
+    const { interval, coarser } = chartInterval(view, this.schema, this.now());
+    const body = { ...this.body(), interval, groupBy: view.by, serviceLevelSeconds: view.serviceLevel };
+    delete body.page;
+    delete body.rows;
+    let stats;
+    let note = coarser ? `Shown by ${interval}: the window is too long to chart by the hour.` : "";
+    try {
+      stats = await this.api.post("recentCallStats", body, "stats");
+    } catch (error) {
+      const tooMany = error instanceof ApiError && error.status === 400
+        && error.fieldErrors.some((item) => item.field === "interval");
+      if (!tooMany) throw error;
+      const coarsest = this.schema.intervals.at(-1);
+      if (interval === coarsest) {
+        // Even the coarsest interval holds too many buckets: say so in words, without a chart.
+        this.chart.clear("This window is too long to chart; choose a shorter period to see the chart.");
+        this.breakdowns.render(null);
+        return null;
+      }
+      stats = await this.api.post("recentCallStats", { ...body, interval: coarsest }, "stats");
+      note = `Shown by ${coarsest}: the window is too long to chart by the ${interval}.`;
+    }
+    renderSummary(stats);
+    $("chart-title").textContent = `Calls per ${stats.interval} (${stats.timezone})`;
+    this.chart.draw(stats, this.now());
+    this.breakdowns.render(stats.breakdown ?? null);
+    $("sum-service").textContent = formatRate(stats.breakdown?.serviceLevel ?? null);
+    $("sum-service-label").textContent = `Service level (${formatCount(this.view.serviceLevel)} s)`;
+    $("note").textContent = note;
+    return stats;
+  }
+
+  get tenant() {
+    return this.api.session.tenant;
+  }
+
+  // When the bell was last looked at: on a first visit, from then on. Never after the server's
+  // now (a clock that went back, or another tab ahead of this one), so the window is valid.
+  bellSeenAt() {
+    const key = `${BELL_SEEN_KEY}.${this.tenant}`;
+    const saved = Number(localStorage.getItem(key));
+    const now = Math.floor(this.now());
+    if (Number.isInteger(saved) && saved > 0) return Math.min(saved, now);
+    localStorage.setItem(key, String(now));
+    return now;
+  }
+
+  async loadBell() {
+    const seconds = alertSeconds(this.tenant);
+    if (seconds === null) {
+      $("bell-count").textContent = "0";
+      $("bell").hidden = true;
+      return;
+    }
+    const since = this.bellSeenAt();
+    const body = bellBody(this.view, this.schema, { tenant: this.tenant, now: Math.floor(this.now()), since, seconds });
+    const answer = await this.api.post("recentCallData", body, "bell");
+    $("bell").hidden = false;
+    $("bell").classList.toggle("ringing", answer.hits > 0);
+    $("bell-count").textContent = formatCount(answer.hits);
+    $("bell").setAttribute("aria-label", `Bell: ${formatCount(answer.hits)} new calls waited ${formatDuration(seconds * 1000)} or more since you looked; show them`);
+  }
+
+  // The bell clicked: show its calls, and count from now on.
+  lookAtBell() {
+    const seconds = alertSeconds(this.tenant);
+    if (seconds === null) return undefined;
+    const since = this.bellSeenAt();
+    const now = Math.floor(this.now());
+    localStorage.setItem(`${BELL_SEEN_KEY}.${this.tenant}`, String(now));
+    return this.act({ type: "bell", since, now, seconds });
+  }
+
+  // Reload what a change affects: data (the page), stats (chart, figures, breakdown), bell.
+  async load({ data = true, stats = true, markNew = false } = {}) {
+    const found = problems(this.view, this.schema);
+    if (found.length) {
+      this.filters.showProblems(found);
+      return;
+    }
+    this.filters.clearProblems();
+    const started = performance.now();
+    // Only the newest load may end the loading state: an older one ends when it is aborted.
+    const generation = ++this.generation;
+    this.setLoading(true);
+    try {
+      const work = [];
+      if (data) work.push(this.loadData({ markNew }));
+      if (stats) work.push(this.loadStats());
+      work.push(this.loadBell());
+      const results = await Promise.allSettled(work);
+      const failure = results.find((result) => result.status === "rejected");
+      if (failure) {
+        this.failed(failure.reason);
+        if (failure.reason?.name === "AbortError") return;
+      } else {
+        setOffline(false);
+      }
+      if (this.implicitDefault && stats && !failure) {
+        this.implicitDefault = false;
+        if (this.hits === 0 && this.view.period === "today") {
+          // Nothing yet today (early morning, a weekend): open on the last 7 days instead.
+          await this.act({ type: "fallback" });
+          $("note").textContent = "No calls yet today: showing the last 7 days.";
+          return;
+        }
+      }
+      $("updated").textContent = `Updated at ${formatTime(this.now(), this.view.zone)}`;
+      const mark = this.firstRender ? "first-render" : "filter-change";
+      performance.measure(mark, { start: started, end: performance.now() });
+      if (this.firstRender && this.restored) {
+        // Opened with a session already in the tab: from navigation to the first full render.
+        performance.measure("page-ready", { start: 0, end: performance.now() });
+      }
+      this.firstRender = false;
+      document.body.dataset.ready = String(Date.now());
+    } finally {
+      if (generation === this.generation) {
+        this.setLoading(false);
+        this.schedule();
+      }
+    }
+  }
+
+  // -- live -------------------------------------------------------------------------------
+
+  schedule() {
+    clearTimeout(this.timer);
+    const live = this.api && includesNow(this.view, this.now());
+    $("pause").hidden = !live;
+    if (!live) {
+      $("updated").textContent = this.api ? `${$("updated").textContent.replace(/ · not live$/, "")} · not live` : "";
+      return;
+    }
+    if (this.paused) return;
+    this.timer = setTimeout(() => {
+      if (!this.paused && !this.details.isOpen && !this.download) this.load({ markNew: true });
+      else this.schedule();
+    }, refreshSeconds() * 1000);
+  }
+
+  togglePause() {
+    this.paused = !this.paused;
+    $("pause").setAttribute("aria-pressed", String(this.paused));
+    $("pause").textContent = this.paused ? "Resume live updates" : "Pause live updates";
+    if (this.paused) clearTimeout(this.timer);
+    else this.load({ markNew: true });
+  }
+
+  // -- CSV --------------------------------------------------------------------------------
+
+  async streamed(response, status, signal) {
+    const total = Number(response.headers.get("X-Total-Count"));
+    const reader = response.body.getReader();
+    const chunks = [];
+    let lines = 0;
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      if (signal.aborted) throw new DOMException("cancelled", "AbortError");
+      chunks.push(value);
+      lines += countLines(value);
+      const rows = Math.max(0, lines - 1);
+      status.textContent = Number.isFinite(total) && total > 0
+        ? `Downloading: ${formatCount(Math.min(rows, total))} of ${formatCount(total)} calls (${Math.floor((Math.min(rows, total) / total) * 100)} %)…`
+        : `Downloading: ${formatCount(rows)} calls…`;
+    }
+    const disposition = response.headers.get("Content-Disposition") ?? "";
+    const named = /filename="([^"]+)"/.exec(disposition)?.[1];
+    return { blob: new Blob(chunks, { type: "text/csv;charset=utf-8" }), count: Math.max(0, lines - 1), named };
+  }
+
+  // Without the export endpoint: page through recentCallData, with the same cell rules.
+  async paged(status, signal) {
+    const keys = this.schema.dataKeys;
+    const parts = [csvLine(keys)];
+    let page = 1;
+    let hits = Infinity;
+    let count = 0;
+    while ((page - 1) * CSV_PAGE_ROWS < hits) {
+      if (signal.aborted) throw new DOMException("cancelled", "AbortError");
+      const response = await this.api.request("recentCallData", this.body({ page, rows: CSV_PAGE_ROWS }), signal);
+      const answer = await response.json();
+      if (!response.ok) throw new ApiError(response.status, answer);
+      hits = answer.hits;
+      parts.push(csvRows(answer.data, keys));
+      count += answer.data.length;
+      status.textContent = `Downloading: ${formatCount(count)} of ${formatCount(hits)} calls (${hits ? Math.floor((count / hits) * 100) : 100} %)…`;
+      if (answer.data.length < CSV_PAGE_ROWS) break;
+      page += 1;
+    }
+    return { blob: new Blob(parts, { type: "text/csv;charset=utf-8" }), count, named: null };
+  }
+
+  async downloadCsv() {
+    const status = $("download-status");
+    const controller = new AbortController();
+    this.download = controller;
+    $("download").hidden = true;
+    $("cancel-download").hidden = false;
+    status.textContent = "Preparing the download…";
+    try {
+      const response = await this.api.exportStream(this.body({ page: 1, rows: CSV_PAGE_ROWS }), controller.signal);
+      const result = response
+        ? await this.streamed(response, status, controller.signal)
+        : await this.paged(status, controller.signal);
+      const today = new Date(this.now()).toISOString().slice(0, 10);
+      save(result.blob, result.named ?? csvFilename(this.api.session.tenant, this.view, today));
+      status.textContent = `Downloaded ${formatCount(result.count)} calls.`;
+    } catch (error) {
+      if (error.name === "AbortError") status.textContent = "Download cancelled.";
+      else {
+        status.textContent = "";
+        this.failed(error);
+      }
+    } finally {
+      this.download = null;
+      $("download").hidden = false;
+      $("cancel-download").hidden = true;
+      this.schedule();
+    }
+  }
+
+  // -- sign in ----------------------------------------------------------------------------
+
+  async start(session) {
+    this.api = new Api(session);
+    const [facets, directory] = await Promise.all([
+      this.api.post("recentCallFacets", { tenantId: session.tenant }),
+      this.api.directory(),
+    ]);
+    const names = directoryMaps(directory);
+    this.filters.offer(facets, names);
+    for (const view of [this.table, this.details, this.breakdowns]) view.names = names;
+    const seconds = alertSeconds(session.tenant);
+    $("alert-wait").value = seconds ?? "";
+    this.table.alertMs = seconds === null ? null : seconds * 1000;
+    this.showSignedIn(true);
+  }
+
+  openFromUrl() {
+    this.implicitDefault = location.search === "";
+    return this.act({ type: "open", search: location.search });
+  }
+
+  async signIn(event) {
+    event.preventDefault();
+    const session = {
+      apiKey: $("api-key").value.trim(),
+      token: $("token").value.trim(),
+      region: $("region").value,
+      tenant: $("tenant").value.trim(),
+    };
+    $("sign-in-error").textContent = "";
+    const missing = [["api-key", session.apiKey], ["token", session.token], ["tenant", session.tenant]]
+      .filter(([, value]) => !value).map(([id]) => id);
+    for (const id of ["api-key", "token", "tenant"]) $(id).removeAttribute("aria-invalid");
+    if (missing.length) {
+      for (const id of missing) $(id).setAttribute("aria-invalid", "true");
+      $("sign-in-error").textContent = "API key, token and tenant id are all needed.";
+      $(missing[0]).focus();
+      return;
+    }
+    try {
+      await this.start(session);
+    } catch (error) {
+      this.api = null;
+      $("sign-in-error").textContent = error instanceof Offline
+        ? "The server cannot be reached. Check your connection and try again."
+        : error instanceof ApiError ? problemWords(error.status, error.problem.detail) : String(error);
+      return;
+    }
+    saveSession(session);
+    $("sign-in-form").reset();
+    await this.openFromUrl();
+    $("results").focus({ preventScroll: true });
+  }
+
+  signOut(message = "") {
+    forgetSession();
+    clearTimeout(this.timer);
+    this.api = null;
+    this.details.close({ quiet: true });
+    this.showSignedIn(false);
+    $("calls-body").replaceChildren();
+    $("sign-in-error").textContent = message;
+    $("api-key").focus();
+  }
+
+  // -- set up -----------------------------------------------------------------------------
+
+  wire(act) {
+    $("sign-in-form").addEventListener("submit", (event) => this.signIn(event));
+    $("sign-out").addEventListener("click", () => this.signOut());
+    $("pause").addEventListener("click", () => this.togglePause());
+    $("download").addEventListener("click", () => this.downloadCsv());
+    $("cancel-download").addEventListener("click", () => this.download?.abort());
+    $("reset-filters").addEventListener("click", () => act("reset"));
+    $("empty-clear").addEventListener("click", () => act("clearFilters"));
+    $("empty-week").addEventListener("click", () => act("widen"));
+    $("rows").addEventListener("change", () => act("rows", { rows: Number($("rows").value) }));
+    $("first").addEventListener("click", () => act("page", { page: 1 }));
+    $("prev").addEventListener("click", () => act("page", { page: this.view.page - 1 }));
+    $("next").addEventListener("click", () => act("page", { page: this.view.page + 1 }));
+    $("last").addEventListener("click", () => act("lastPage"));
+    $("page-number").addEventListener("change", () => {
+      const page = Number($("page-number").value);
+      if (Number.isInteger(page) && page >= 1) act("page", { page });
+      else $("page-number").value = String(this.view.page);
+    });
+    $("bell").addEventListener("click", () => this.lookAtBell());
+    $("alert-wait").addEventListener("change", () => {
+      const text = $("alert-wait").value.trim();
+      if (text === "" || /^[0-9]{1,6}$/.test(text)) {
+        $("alert-wait").removeAttribute("aria-invalid");
+        // Empty switches the bell off for this tenant, until a threshold is set again.
+        localStorage.setItem(`${ALERT_KEY}.${this.tenant}`, text);
+        this.table.alertMs = text === "" ? null : Number(text) * 1000;
+        this.load({ stats: false });
+      } else {
+        $("alert-wait").setAttribute("aria-invalid", "true");
+        $("filter-error").textContent = "Alert: enter a whole number of seconds, or leave it empty.";
+        $("alert-wait").focus();
+      }
+    });
+    $("refresh-every").value = String(refreshSeconds());
+    $("refresh-every").addEventListener("change", () => {
+      localStorage.setItem(REFRESH_KEY, $("refresh-every").value);
+      this.schedule();
+    });
+    window.addEventListener("popstate", () => {
+      if (this.api) act("popstate", { search: location.search });
+    });
+    window.addEventListener("online", () => { if (this.api) this.load(); });
+    window.addEventListener("offline", () => setOffline(true));
+  }
 }
 
 async function setUp() {
+  let schema;
   try {
-    app.schema = await fetchSchema();
+    schema = await fetchSchema();
   } catch {
     setOffline(true);
     return;
   }
-  app.serverNow = app.schema.now;
-  app.loadedAt = Date.now();
-  app.zone = browserZone();
-  app.view = defaults(app.schema, app.zone);
-  wire();
+  const page = new ConsolePage(schema, browserZone());
   const session = loadSession();
   if (!session) {
-    showSignedIn(false);
+    page.showSignedIn(false);
     return;
   }
-  app.restored = true;
+  page.restored = true;
   try {
-    await start(session);
+    await page.start(session);
   } catch (error) {
     if (error instanceof ApiError) forgetSession();
-    showSignedIn(false);
+    page.showSignedIn(false);
     if (error instanceof Offline) setOffline(true);
     return;
   }
-  await openFromUrl();
+  await page.openFromUrl();
 }
 
 setUp();

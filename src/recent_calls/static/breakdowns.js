@@ -19,10 +19,12 @@ const COLUMNS = [
   { key: "transfers", label: "Transfers", show: formatCount },
 ];
 
-// Rows sorted by one column; nulls last either way. Pure, exported for the tests.
+// Rows sorted by one column; nulls last either way, and the calls without a value ("(none)")
+// after every named row, since a supervisor reads the named ones. Pure, exported for the tests.
 export function sortRows(rows, key, order, nameOfKey = (k) => k) {
   const value = (row) => (key === "key" ? nameOfKey(row.key).toLowerCase() : row[key]);
   return [...rows].sort((a, b) => {
+    if ((a.key === "") !== (b.key === "")) return a.key === "" ? 1 : -1;
     const left = value(a);
     const right = value(b);
     if (left === right) return 0;
@@ -33,8 +35,14 @@ export function sortRows(rows, key, order, nameOfKey = (k) => k) {
   });
 }
 
+// What service level means, said where it is shown.
+export function serviceLevelWords(seconds) {
+  return `Service level: the share of calls answered within ${formatCount(seconds)} seconds of waiting, out of all calls (abandoned ones included).`;
+}
+
 export class Breakdowns {
-  constructor({ onPick }) {
+  // onPick(by, key): a row was chosen; onBy(by): another breakdown; onServiceLevel(seconds).
+  constructor({ onPick, onBy, onServiceLevel }) {
     this.onPick = onPick;
     this.names = {};
     this.breakdown = null;
@@ -49,12 +57,38 @@ export class Breakdowns {
       });
       return el("th", { scope: "col" }, button);
     }));
+    // One press from the calls to the breakdown, without a #fragment in the view's URL.
+    $("to-breakdown").addEventListener("click", (event) => {
+      event.preventDefault();
+      $("breakdowns").scrollIntoView({ block: "start" });
+      $("breakdown-title").focus({ preventScroll: true });
+    });
+    $("breakdown-by").addEventListener("change", () => onBy($("breakdown-by").value));
+    $("service-level").addEventListener("change", () => {
+      const value = Number($("service-level").value);
+      if (Number.isInteger(value) && value >= 0 && value <= 86400) {
+        $("service-level").removeAttribute("aria-invalid");
+        onServiceLevel(value);
+      } else {
+        $("service-level").setAttribute("aria-invalid", "true");
+        $("filter-error").textContent = "Service level: enter whole seconds from 0 to 86,400.";
+        $("service-level").focus();
+      }
+    });
+  }
+
+  // Put the view's breakdown choices into the controls.
+  write(view) {
+    $("breakdown-by").value = view.by;
+    $("service-level").value = String(view.serviceLevel);
   }
 
   render(breakdown) {
     this.breakdown = breakdown ?? null;
     $("breakdowns").hidden = !breakdown;
+    $("to-breakdown").hidden = !breakdown;
     if (!breakdown) return;
+    $("sl-definition").textContent = serviceLevelWords(breakdown.serviceLevelSeconds);
     const kind = KIND[breakdown.by];
     const named = (key) => (key === "" ? "(none)" : nameOf(this.names, kind, key));
     const rows = sortRows(breakdown.rows, this.sort, this.order, named).map((row) => {

@@ -1,9 +1,25 @@
-// Calls per bucket with uPlot (vendored under static/vendor): answered and abandoned calls as
-// bars, the average wait as a line on its own axis. Ticks name the weekday; a tooltip follows
-// the pointer, a tap, or the arrow keys; dragging across a range zooms the window to it.
+// Calls per bucket with uPlot (vendored under static/vendor): answered, abandoned and other
+// calls as stacked bars, the average wait as a line (m:ss) on its own axis, under a legend.
+// Ticks name the weekday; a tooltip follows the pointer, a tap, or the arrow keys; dragging
+// across a range zooms the window to it.
 
 import { $ } from "./dom.js";
-import { formatCount, formatDateTime, formatDuration, formatTick } from "./format.js";
+import { formatBucket, formatCount, formatDuration, formatTick } from "./format.js";
+
+// The plotted series of `stats` at time `now`, pure: x (epoch s), then the stacked bar tops
+// (every call, answered + abandoned, answered) and the average wait in seconds. A bucket with
+// no calls, or not begun by `now`, draws nothing (null): no bar, no dash, a gap in the line.
+export function chartData(stats, now) {
+  const buckets = stats.buckets;
+  const drawn = (bucket, value) => (bucket.calls > 0 && bucket.start <= now ? value : null);
+  return [
+    buckets.map((bucket) => bucket.start / 1000),
+    buckets.map((bucket) => drawn(bucket, bucket.calls)),
+    buckets.map((bucket) => drawn(bucket, Math.min(bucket.calls, bucket.answered + bucket.abandoned))),
+    buckets.map((bucket) => drawn(bucket, bucket.answered)),
+    buckets.map((bucket) => (bucket.avgWaitTime === null ? null : drawn(bucket, bucket.avgWaitTime / 1000))),
+  ];
+}
 
 // About one tick label per 90 px, at most 12.
 function tickSplits(starts, width) {
@@ -63,10 +79,15 @@ export class Chart {
       return;
     }
     const bucket = this.stats.buckets[index];
-    const when = formatDateTime(bucket.start, this.stats.timezone);
+    const when = formatBucket(bucket.start, bucket.end, this.stats.timezone, this.stats.interval);
+    if (bucket.start > this.now) {
+      tip.textContent = `${when}: not yet`;
+      return;
+    }
+    const other = Math.max(0, bucket.calls - bucket.answered - bucket.abandoned);
     const wait = bucket.avgWaitTime === null ? "no wait" : `average wait ${formatDuration(bucket.avgWaitTime)}`;
     const handle = bucket.avgHandleTime === null ? "" : `, average handle time ${formatDuration(bucket.avgHandleTime)}`;
-    tip.textContent = `${when}: ${formatCount(bucket.calls)} calls, ${formatCount(bucket.answered)} answered, ${formatCount(bucket.abandoned)} abandoned, ${wait}${handle}`;
+    tip.textContent = `${when}: ${formatCount(bucket.calls)} calls, ${formatCount(bucket.answered)} answered, ${formatCount(bucket.abandoned)} abandoned, ${formatCount(other)} other, ${wait}${handle}`;
   }
 
   clear(message) {
@@ -77,20 +98,16 @@ export class Chart {
     $("chart-tip").textContent = message ?? "";
   }
 
-  draw(stats) {
+  // Draw `stats` as of `now` (epoch ms, the server's clock): later buckets stay empty.
+  draw(stats, now = Infinity) {
     this.plot?.destroy();
     this.stats = stats;
+    this.now = now;
     this.index = null;
     const zone = stats.timezone;
     const interval = stats.interval;
-    const starts = stats.buckets.map((bucket) => bucket.start);
-    const x = starts.map((start) => start / 1000);
-    const data = [
-      x,
-      stats.buckets.map((bucket) => bucket.answered),
-      stats.buckets.map((bucket) => bucket.abandoned),
-      stats.buckets.map((bucket) => (bucket.avgWaitTime === null ? null : bucket.avgWaitTime / 1000)),
-    ];
+    const data = chartData(stats, now);
+    const x = data[0];
     const uPlot = globalThis.uPlot;
     const bars = uPlot.paths.bars({ size: [0.8, 60], align: 1 });
     const box = $("chart");
@@ -123,16 +140,24 @@ export class Chart {
           grid: { stroke: "#e1e6eb" },
         },
         {
-          scale: "wait", side: 1, label: "Avg wait (s)", stroke: "#8a3c00", size: 60,
-          values: (u, splits) => splits.map((value) => formatCount(value)),
+          scale: "wait", side: 1, label: "Average wait (m:ss)", stroke: "#8a3c00", size: 60,
+          // Whole seconds only, so every tick reads as m:ss without rounding to a repeat.
+          incrs: [1, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200],
+          values: (u, splits) => {
+            const ticks = splits.map((value) => formatDuration(value * 1000));
+            box.dataset.waitTicks = ticks.join(" | ");
+            return ticks;
+          },
           grid: { show: false },
         },
       ],
       series: [
         {},
-        { label: "Answered", scale: "calls", paths: bars, fill: "#1f6fbf", stroke: "#1f6fbf", points: { show: false } },
+        // Stacked: each bar is drawn to its running total, the tallest first, behind the rest.
+        { label: "Other", scale: "calls", paths: bars, fill: "#8d99a6", stroke: "#8d99a6", points: { show: false } },
         { label: "Abandoned", scale: "calls", paths: bars, fill: "#c0392b", stroke: "#c0392b", points: { show: false } },
-        { label: "Average wait", scale: "wait", stroke: "#8a3c00", width: 2, spanGaps: true, points: { show: false } },
+        { label: "Answered", scale: "calls", paths: bars, fill: "#1f6fbf", stroke: "#1f6fbf", points: { show: false } },
+        { label: "Average wait", scale: "wait", stroke: "#8a3c00", width: 2, spanGaps: false, points: { show: false } },
       ],
       hooks: {
         setCursor: [(u) => {

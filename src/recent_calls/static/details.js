@@ -3,10 +3,12 @@
 
 import { $, el } from "./dom.js";
 import {
-  durationWords, formatCallDate, formatCount, formatDuration, formatPhone, jsonEntries,
+  durationWords, formatCallDate, formatCount, formatDuration, formatPhone, jsonEntries, outcomeOf,
 } from "./format.js";
 import { nameOf } from "./names.js";
-import { COUNT_KEYS, DURATION_KEYS, FIELD_LABELS, NAMED_KEYS, PHONE_KEYS } from "./words.js";
+import {
+  COUNT_KEYS, DURATION_KEYS, FIELD_LABELS, NAMED_KEYS, OUTCOME_WORDS, PHONE_KEYS, detailGroups,
+} from "./words.js";
 
 export class Details {
   constructor(schema, { onClose }) {
@@ -25,7 +27,8 @@ export class Details {
     $("copy-id").addEventListener("click", () => this.copy());
   }
 
-  value(key, raw) {
+  value(key, raw, call) {
+    if (key === "outcome") return OUTCOME_WORDS[outcomeOf(call)];
     if (DURATION_KEYS.has(key)) {
       const words = durationWords(raw);
       return words ? `${words} (${formatDuration(raw)})` : "";
@@ -57,10 +60,15 @@ export class Details {
     $("details-title").textContent = `Call from ${call.callerName || formatPhone(call.callerNumber) || "an unknown caller"}`;
     $("details-id").textContent = call.callId;
     $("copy-status").textContent = "";
-    const rows = this.schema.dataKeys.map((key) =>
-      el("div", { dataset: { key } }, el("dt", {}, FIELD_LABELS[key] ?? key),
-        el("dd", {}, this.value(key, call[key]))));
-    $("details-fields").replaceChildren(...rows);
+    const groups = detailGroups(this.schema.dataKeys).map(([title, keys], index) => {
+      const id = `details-group-${index}`;
+      const rows = keys.map((key) =>
+        el("div", { dataset: { key } }, el("dt", {}, FIELD_LABELS[key] ?? key),
+          el("dd", {}, this.value(key, call[key], call))));
+      return el("section", { class: "group", "aria-labelledby": id },
+        el("h3", { id }, title), el("dl", { class: "fields" }, rows));
+    });
+    $("details-fields").replaceChildren(...groups);
     $("details").hidden = false;
     document.body.classList.add("details-open");
     $("details-title").focus();

@@ -6,7 +6,7 @@ import { $, el } from "./dom.js";
 import { fieldMessage, formatCount } from "./format.js";
 import { byName, matches, nameOf } from "./names.js";
 import { chips, periods, RANGE, rowsChoices } from "./state.js";
-import { FILTER_LABELS, LIST_DIRECTORY, PERIOD_WORDS, UNIT_WORDS, label } from "./words.js";
+import { FILTER_LABELS, LIST_DIRECTORY, OUTCOME_WORDS, PERIOD_WORDS, UNIT_WORDS, label } from "./words.js";
 
 // datetime-local text of an instant in `zone`, and back, by the zone's own offset.
 function zoneOffsetMs(zone, epochMs) {
@@ -35,9 +35,11 @@ export function epochToWall(epochMs, zone) {
 }
 
 export class Filters {
-  constructor(schema, { onChange }) {
+  // onChange(patch): the controls changed; onRemoveChip(chip): a chip's remove button.
+  constructor(schema, { onChange, onRemoveChip }) {
     this.schema = schema;
     this.onChange = onChange;
+    this.onRemoveChip = onRemoveChip;
     this.names = {};
     this.facets = {};
     this.timer = null;
@@ -49,6 +51,8 @@ export class Filters {
     $("period").replaceChildren(...periods(schema).map((p) => new Option(PERIOD_WORDS[p] ?? p, p)));
     $("interval").replaceChildren(new Option("Automatic", "auto"),
       ...schema.intervals.map((i) => new Option(i === "hour" ? "Hour" : i === "day" ? "Day" : i, i)));
+    $("outcome").replaceChildren(new Option("Any", ""),
+      ...schema.outcomes.map((o) => new Option(OUTCOME_WORDS[o] ?? o, o)));
     $("rows").replaceChildren(...rowsChoices(schema).map((r) => new Option(String(r), String(r))));
     const zones = ["GMT", "UTC", ...(Intl.supportedValuesOf?.("timeZone") ?? [])];
     $("timezones").replaceChildren(...zones.map((zone) => new Option(zone)));
@@ -61,7 +65,14 @@ export class Filters {
       clearTimeout(this.timer);
       this.timer = setTimeout(now, 350);
     };
-    for (const id of ["period", "interval", "range-from", "range-to"]) $(id).addEventListener("change", now);
+    for (const id of ["period", "outcome", "interval", "range-from", "range-to"]) $(id).addEventListener("change", now);
+    // A date left part typed changes nothing the page can see: say so when the field is left.
+    for (const id of ["range-from", "range-to"]) {
+      $(id).addEventListener("blur", () => {
+        const found = this.rangeProblems();
+        if (found.length) this.showProblems(found, { focus: false });
+      });
+    }
     $("timezone").addEventListener("change", now);
     $("caller").addEventListener("input", soon);
     $("bar").addEventListener("submit", (event) => { event.preventDefault(); now(); });
@@ -137,7 +148,7 @@ export class Filters {
   // The view's filters as the controls hold them.
   read() {
     const zone = $("timezone").value.trim();
-    const patch = { period: $("period").value, zone, caller: $("caller").value,
+    const patch = { period: $("period").value, zone, caller: $("caller").value, outcome: $("outcome").value,
       interval: $("interval").value, lists: {}, counts: {}, durations: {}, from: null, to: null };
     if (patch.period === RANGE) {
       const from = $("range-from").value;
@@ -167,6 +178,7 @@ export class Filters {
   write(view) {
     $("period").value = view.period;
     $("timezone").value = view.zone;
+    $("outcome").value = view.outcome;
     if (document.activeElement !== $("caller")) $("caller").value = view.caller;
     $("interval").value = view.interval;
     $("rows").value = String(view.rows);
@@ -200,6 +212,7 @@ export class Filters {
     const what = FILTER_LABELS[chip.field] ?? chip.field;
     if (chip.value !== undefined) {
       const kind = LIST_DIRECTORY[chip.field];
+      if (chip.field === "outcome") return `${what}: ${OUTCOME_WORDS[chip.value] ?? chip.value}`;
       return `${what}: ${kind ? nameOf(this.names, kind, chip.value) : chip.value}`;
     }
     const unit = chip.unit ? ` ${UNIT_WORDS[chip.unit] ?? chip.unit}` : "";
@@ -209,7 +222,6 @@ export class Filters {
   }
 
   chips(view) {
-    this.onRemoveChip ??= () => {};
     const items = chips(view, this.schema).map((chip) => {
       const text = this.chipText(chip);
       const button = el("button", { type: "button", class: "chip", "aria-label": `Remove filter ${text}` },
@@ -221,14 +233,30 @@ export class Filters {
     $("chips").hidden = !items.length;
   }
 
-  // Errors in the field's own words, on the field: aria-invalid, and focus on the first.
-  showProblems(found) {
+  // The range's date fields that hold something other than a whole date and time.
+  rangeProblems() {
+    if ($("range-from").closest(".range-only").hidden) return [];
+    const found = [];
+    for (const [id, end] of [["range-from", "min"], ["range-to", "max"]]) {
+      const { validity } = $(id);
+      if (validity.badInput) found.push({ field: "timeRange", end, kind: "incomplete" });
+      else if (validity.rangeOverflow || validity.rangeUnderflow) {
+        found.push({ field: "timeRange", end, kind: "year" });
+      }
+    }
+    return found;
+  }
+
+  // Errors in the field's own words, on the field: aria-invalid, and focus on the first
+  // (unless the user is still choosing, as between the two ends of a range).
+  showProblems(found, { focus = true } = {}) {
     this.clearProblems();
     const messages = [];
     let first = null;
     for (const problem of found) {
+      const ends = problem.field === "timeRange" ? { min: "from", max: "to" } : { min: "at least", max: "at most" };
       const words = fieldMessage(label(problem.field),
-        problem.kind).replace(/^([^:]+):/, (all, name) => (problem.end ? `${name} (${problem.end === "min" ? "at least" : "at most"}):` : all));
+        problem.kind).replace(/^([^:]+):/, (all, name) => (problem.end ? `${name} (${ends[problem.end]}):` : all));
       const text = problem.message ? `${label(problem.field)}: ${problem.message}` : words;
       messages.push(text);
       const target = this.control(problem);
@@ -240,7 +268,7 @@ export class Filters {
       }
     }
     $("filter-error").textContent = messages.join("\n");
-    if (first) {
+    if (first && focus) {
       if ($("more-filters").contains(first)) this.toggleMore(true);
       first.focus();
     }
@@ -249,7 +277,10 @@ export class Filters {
   control(problem) {
     const { field, end } = problem;
     if (field === "timezone") return $("timezone");
-    if (field === "timeRange" || field === "duration") return $("range-from").closest(".range-only").hidden ? $("period") : $("range-from");
+    if (field === "timeRange" || field === "duration") {
+      if ($("range-from").closest(".range-only").hidden) return $("period");
+      return end === "max" ? $("range-to") : $("range-from");
+    }
     if (field === "callerName") return $("caller");
     if (field === "interval") return $("interval");
     if (field === "rows") return $("rows");

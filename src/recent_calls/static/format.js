@@ -60,6 +60,17 @@ export function formatDateTime(epochMs, zone, locale = undefined) {
   }).format(new Date(when));
 }
 
+// A chart bucket's range in `zone`, in the page's date format (weekday, numeric date, time):
+// "Wed, 3/13/2024, 2:00 – 3:00 PM" for an hour, "Wed, 3/13/2024" for a day.
+export function formatBucket(startMs, endMs, zone, interval, locale = undefined) {
+  const options = { timeZone: zone, weekday: "short", year: "numeric", month: "numeric", day: "numeric" };
+  if (interval === "hour") Object.assign(options, { hour: "numeric", minute: "2-digit" });
+  const format = new Intl.DateTimeFormat(locale, options);
+  const start = new Date(Number(startMs));
+  const end = new Date(Number(endMs) - (interval === "hour" ? 0 : 1));
+  return format.formatRange(start, end);
+}
+
 // A short time of day in `zone` ("2:05:09 PM"), for "updated at".
 export function formatTime(epochMs, zone, locale = undefined) {
   return new Intl.DateTimeFormat(locale, { timeZone: zone, timeStyle: "medium" })
@@ -87,6 +98,25 @@ export function formatCallDate(callDate, locale = undefined) {
     timeZone: "UTC", weekday: "short", year: "numeric", month: "numeric", day: "numeric",
     hour: "numeric", minute: "2-digit", second: "2-digit",
   }).format(new Date(wall));
+}
+
+// The time of day of a response's local "MM/DD/YYYY HH:MM:SS" in the browser's locale
+// ("2:05:09 PM" in en-US), for a window of one day where the date would repeat on every row.
+export function formatCallTime(callDate, locale = undefined) {
+  const match = /^\d{2}\/\d{2}\/\d{4} (\d{2}):(\d{2}):(\d{2})$/.exec(String(callDate ?? "").trim());
+  if (!match) return formatCallDate(callDate, locale);
+  const [, hours, minutes, seconds] = match.map(Number);
+  return new Intl.DateTimeFormat(locale, {
+    timeZone: "UTC", hour: "numeric", minute: "2-digit", second: "2-digit",
+  }).format(new Date(Date.UTC(2000, 0, 1, hours, minutes, seconds)));
+}
+
+// What became of a call, as the figures count it: answered (an agent handled it), abandoned
+// (an abandon time), or other (neither: voicemail, an IVR exit, an outbound call unanswered).
+export function outcomeOf(call) {
+  if (Number(call.agentCallHandlingDuration) > 0) return "answered";
+  if (Number(call.abandonTime) > 0) return "abandoned";
+  return "other";
 }
 
 // North American numbers as (800) 555-0100, +1 and 11 digits as +1 (800) 555-0100, UK
@@ -143,6 +173,8 @@ export function fieldMessage(label, kind) {
     case "whole": return `${label}: enter a whole number of 0 or more, or leave it empty.`;
     case "zone": return `${label}: not a time zone this browser knows. Try one from the list, e.g. America/New_York.`;
     case "range": return `${label}: choose both the start and the end.`;
+    case "incomplete": return `${label}: the date is incomplete; enter the day, month, year and time.`;
+    case "year": return `${label}: enter a year from 1970 to 9999.`;
     case "rangeOrder": return `${label}: the end must come after the start.`;
     default: return `${label}: this value was not accepted.`;
   }

@@ -7,19 +7,16 @@ export const RANGE = "range";
 export const DAY_MS = 86_400_000;
 const HOUR_MS = 3_600_000;
 const ROWS_CHOICES = [25, 50, 100, 500];
-// The list filter each breakdown's row filters by when clicked.
-export const BREAKDOWN_FILTER = {
-  queue: "tenantQueues", agent: "tenantAgents", agentGroup: "tenantGroups",
-  channel: "tenantChannels",
-};
+// Rolling periods ending now, as the page computes them: a supervisor's "what just happened".
+export const ROLLING = { last15m: 15 * 60_000, last1h: HOUR_MS, last4h: 4 * HOUR_MS };
 
 export function rowsChoices(schema) {
   return ROWS_CHOICES.filter((rows) => rows <= schema.maxRows);
 }
 
-// The periods offered: the server's named durations, the last 7 days, and a custom range.
+// The periods offered: rolling ones, the server's named durations, the last 7 days, a range.
 export function periods(schema) {
-  return [...schema.durations, LAST_7_DAYS, RANGE];
+  return [...Object.keys(ROLLING), ...schema.durations, LAST_7_DAYS, RANGE];
 }
 
 // The view a fresh page opens on: today's calls, newest first.
@@ -30,6 +27,7 @@ export function defaults(schema, zone = "GMT") {
     to: null,
     zone,
     caller: "",
+    outcome: "",
     lists: Object.fromEntries(schema.listFilters.map((name) => [name, []])),
     counts: Object.fromEntries(schema.countFilters.map((name) => [name, { min: "", max: "" }])),
     durations: Object.fromEntries(
@@ -71,6 +69,8 @@ export function fromQuery(search, schema, zone = "GMT") {
   }
   if (params.get("tz")) view.zone = params.get("tz");
   view.caller = params.get("caller") ?? "";
+  const outcome = params.get("outcome");
+  if (outcome && schema.outcomes.includes(outcome)) view.outcome = outcome;
   for (const name of schema.listFilters) view.lists[name] = params.getAll(name).filter(Boolean);
   for (const name of schema.countFilters) {
     const [min = "", max = ""] = (params.get(name) ?? "").split(",");
@@ -112,6 +112,7 @@ export function toQuery(view, schema, zone = "GMT") {
   }
   if (view.zone !== base.zone) params.set("tz", view.zone);
   if (view.caller) params.set("caller", view.caller);
+  if (view.outcome) params.set("outcome", view.outcome);
   for (const name of schema.listFilters) {
     for (const value of view.lists[name] ?? []) params.append(name, value);
   }
@@ -170,6 +171,7 @@ const bound = (text) => (text === "" ? "-1" : String(Number(text)));
 // The window as [start, end] epoch ms when the page can know it, else null (named periods
 // other than the last 7 days are the server's to compute).
 export function knownWindow(view, now) {
+  if (Object.hasOwn(ROLLING, view.period)) return [now - ROLLING[view.period], now];
   if (view.period === LAST_7_DAYS) return [now - 7 * DAY_MS, now];
   if (view.period === RANGE && view.from !== null && view.to !== null) return [view.from, view.to];
   return null;
@@ -182,6 +184,11 @@ export function includesNow(view, now) {
   return window === null ? true : window[1] >= now - 60_000;
 }
 
+// Whether the view's window lies within one day, so a row's date would repeat on every row.
+export function showsOneDay(view) {
+  return view.period === "today" || view.period === "yesterday" || Object.hasOwn(ROLLING, view.period);
+}
+
 // The recentCallData body of a view, for `tenant` at server time `now`; page and rows given.
 export function requestBody(view, schema, { tenant, now, page = view.page, rows = view.rows }) {
   const body = { tenantId: tenant, page, rows, timezone: view.zone };
@@ -189,6 +196,7 @@ export function requestBody(view, schema, { tenant, now, page = view.page, rows 
   if (window) body.timeRange = `${window[0]}-${window[1]}`;
   else body.duration = view.period;
   if (view.caller.trim()) body.callerName = [view.caller.trim()];
+  if (view.outcome) body.outcome = [view.outcome];
   for (const name of schema.listFilters) {
     if (view.lists[name]?.length) body[name] = [...view.lists[name]];
   }
@@ -202,6 +210,15 @@ export function requestBody(view, schema, { tenant, now, page = view.page, rows 
   }
   if (view.sort) body.sortColumn = view.sort;
   if (view.order) body.sortOrder = view.order;
+  return body;
+}
+
+// The bell's question: the view's calls that waited `seconds` or more and started since `since`
+// (when the bell was last looked at), up to `now`; only the count is read.
+export function bellBody(view, schema, { tenant, now, since, seconds }) {
+  const window = { ...view, period: RANGE, from: since, to: now };
+  const body = requestBody(window, schema, { tenant, now, page: 1, rows: 1 });
+  body.timeInQueue = `sec:${seconds},-1`;
   return body;
 }
 
@@ -238,6 +255,7 @@ export function withFilters(view, patch) {
 export function chips(view, schema) {
   const found = [];
   if (view.caller.trim()) found.push({ id: "caller", field: "caller", value: view.caller.trim() });
+  if (view.outcome) found.push({ id: "outcome", field: "outcome", value: view.outcome });
   for (const name of schema.listFilters) {
     for (const value of view.lists[name]) found.push({ id: `${name}=${value}`, field: name, value });
   }
@@ -256,6 +274,7 @@ export function chips(view, schema) {
 export function removeChip(view, chip, schema) {
   const next = structuredClone(view);
   if (chip.field === "caller") next.caller = "";
+  else if (chip.field === "outcome") next.outcome = "";
   else if (schema.listFilters.includes(chip.field)) {
     next.lists[chip.field] = next.lists[chip.field].filter((value) => value !== chip.value);
   } else if (schema.countFilters.includes(chip.field)) next.counts[chip.field] = { min: "", max: "" };

@@ -2,24 +2,31 @@
 // open the details panel by click or Enter. On a phone the CSS lays each row out as a card.
 
 import { $, el } from "./dom.js";
-import { formatCallDate, formatCount, formatDuration, formatPhone } from "./format.js";
+import { formatCallDate, formatCallTime, formatCount, formatDuration, formatPhone, outcomeOf } from "./format.js";
 import { namesOf } from "./names.js";
-import { COUNT_KEYS, DURATION_KEYS, FIELD_LABELS, NAMED_KEYS, PHONE_KEYS, label } from "./words.js";
+import { showsOneDay } from "./state.js";
+import {
+  COUNT_KEYS, DURATION_KEYS, FIELD_LABELS, NAMED_KEYS, OUTCOME_WORDS, PHONE_KEYS, label,
+} from "./words.js";
 
 const COLUMNS_KEY = "recentCalls.columns";
-// Shown until the user picks: the date and caller first (pinned), then the main figures.
+// Shown until the user picks: the date and caller first (pinned), then what a supervisor
+// reads first (queue, agent, wait, handle time, outcome), so they fit a 1440 px screen.
 const DEFAULT_COLUMNS = [
-  "callDate", "callerName", "callerNumber", "queueId", "agentId", "agentGroup", "dialedNumber",
-  "callDuration", "waitTime", "agentCallHandlingDuration", "holdDuration", "abandonTime",
-  "transferCount", "callType", "hungupBy",
+  "callDate", "callerName", "callerNumber", "queueId", "agentId", "waitTime",
+  "agentCallHandlingDuration", "outcome", "callDuration", "transferCount", "holdDuration",
+  "agentGroup", "dialedNumber", "abandonTime", "callType", "hungupBy",
 ];
 const PINNED = ["callDate", "callerName"];
+// Columns the page derives from a call's fields: shown and picked like the API's own.
+const DERIVED = ["outcome"];
 
-export function cellText(call, key, names) {
+export function cellText(call, key, names, { timeOnly = false } = {}) {
   const value = call[key];
+  if (key === "outcome") return OUTCOME_WORDS[outcomeOf(call)];
   if (DURATION_KEYS.has(key)) return formatDuration(value);
   if (COUNT_KEYS.has(key)) return formatCount(Math.round(Number(value)));
-  if (key === "callDate") return formatCallDate(value);
+  if (key === "callDate") return timeOnly ? formatCallTime(value) : formatCallDate(value);
   if (NAMED_KEYS[key]) return namesOf(names, NAMED_KEYS[key], value);
   if (PHONE_KEYS.has(key)) return formatPhone(value);
   return value === null || value === undefined ? "" : String(value);
@@ -33,7 +40,16 @@ export class CallsTable {
     this.names = {};
     this.calls = [];
     this.known = new Set();
+    // Calls marked new, and those of them on screen when the user was last active: a mark
+    // stays until it has been seen, then goes at the next refresh (not under the cursor).
+    this.fresh = new Set();
+    this.seen = new Set();
+    for (const type of ["pointermove", "pointerdown", "keydown", "wheel", "touchstart"]) {
+      document.addEventListener(type, () => this.markSeen(), { passive: true });
+    }
     this.alertMs = null;
+    this.timeOnly = false;
+    this.columns = [...schema.dataKeys, ...DERIVED];
     this.keys = this.loadColumns();
     this.buildPicker();
     this.buildHead();
@@ -43,27 +59,27 @@ export class CallsTable {
     try {
       const saved = JSON.parse(localStorage.getItem(COLUMNS_KEY) || "null");
       if (Array.isArray(saved)) {
-        const keys = saved.filter((key) => this.schema.dataKeys.includes(key));
+        const keys = saved.filter((key) => this.columns.includes(key));
         if (keys.length) return this.ordered(keys);
       }
     } catch {
       // A damaged setting falls back to the defaults.
     }
-    return this.ordered(DEFAULT_COLUMNS.filter((key) => this.schema.dataKeys.includes(key)));
+    return this.ordered(DEFAULT_COLUMNS.filter((key) => this.columns.includes(key)));
   }
 
   // Pinned columns first, the rest in the default order, then in the API's order.
   ordered(keys) {
     const rank = (key) => {
       const preferred = DEFAULT_COLUMNS.indexOf(key);
-      return preferred >= 0 ? preferred : 100 + this.schema.dataKeys.indexOf(key);
+      return preferred >= 0 ? preferred : 100 + this.columns.indexOf(key);
     };
     return [...new Set(keys)].sort((a, b) => rank(a) - rank(b));
   }
 
   buildPicker() {
     const list = $("column-list");
-    const boxes = this.schema.dataKeys
+    const boxes = this.columns
       .slice()
       .sort((a, b) => label(a).localeCompare(label(b)))
       .map((key) => {
@@ -92,8 +108,8 @@ export class CallsTable {
         th.textContent = FIELD_LABELS[key] ?? key;
         return th;
       }
-      const button = el("button", { type: "button", class: "sort", dataset: { sort: key } },
-        FIELD_LABELS[key] ?? key);
+      const words = key === "callDate" && this.timeOnly ? "Time" : FIELD_LABELS[key] ?? key;
+      const button = el("button", { type: "button", class: "sort", dataset: { sort: key } }, words);
       button.addEventListener("click", () => this.onSort(key));
       th.append(button);
       return th;
@@ -116,6 +132,11 @@ export class CallsTable {
     }
   }
 
+  markSeen() {
+    if (document.visibilityState !== "visible") return;
+    for (const id of this.fresh) this.seen.add(id);
+  }
+
   row(call, fresh) {
     const longWait = this.alertMs !== null && Number(call.waitTime) >= this.alertMs;
     const tr = el("tr", {
@@ -124,15 +145,19 @@ export class CallsTable {
       dataset: { callId: call.callId },
     });
     tr.append(...this.keys.map((key, index) => {
-      const td = el("td", { dataset: { label: FIELD_LABELS[key] ?? key } });
+      const words = key === "callDate" && this.timeOnly ? "Time" : FIELD_LABELS[key] ?? key;
+      const td = el("td", { dataset: { label: words, key } });
       if (PINNED.includes(key)) td.classList.add("pin", `pin-${key}`);
       if (DURATION_KEYS.has(key) || COUNT_KEYS.has(key)) td.classList.add("number");
-      td.textContent = cellText(call, key, this.names);
+      td.textContent = cellText(call, key, this.names, { timeOnly: this.timeOnly });
       if (DURATION_KEYS.has(key)) td.title = `${Number(call[key])} ms`;
       else if (NAMED_KEYS[key] && td.textContent !== String(call[key] ?? "")) td.title = call[key];
-      if (index === 0) {
-        if (fresh) td.append(el("span", { class: "badge" }, "New"));
-        if (longWait) td.append(el("span", { class: "badge warn" }, "Long wait"));
+      // Marks take no width of their own, so nothing shifts when they come and go: "New"
+      // sits in space the first column keeps for it, a long wait colours its Wait cell.
+      if (index === 0 && fresh) td.append(el("span", { class: "badge" }, "New"));
+      if (key === "waitTime" && longWait) {
+        td.classList.add("over");
+        td.append(el("span", { class: "visually-hidden" }, " (long wait)"));
       }
       return td;
     }));
@@ -146,11 +171,23 @@ export class CallsTable {
     return tr;
   }
 
-  // Show `calls`; with `markNew`, calls not shown before are marked as new.
+  // Show `calls`; with `markNew`, calls not shown before are marked as new, and marks seen
+  // since the last refresh are dropped.
   render(calls, view, { markNew = false } = {}) {
+    if (markNew) {
+      for (const id of this.seen) this.fresh.delete(id);
+      this.seen.clear();
+      for (const call of calls) if (!this.known.has(call.callId)) this.fresh.add(call.callId);
+    }
     this.calls = calls;
     this.view = view;
-    const rows = calls.map((call) => this.row(call, markNew && !this.known.has(call.callId)));
+    // A window of one day: the date would repeat on every row, so rows show the time only.
+    this.timeOnly = showsOneDay(view);
+    if ($("calls").classList.toggle("time-only", this.timeOnly) !== this.shownTimeOnly) {
+      this.shownTimeOnly = this.timeOnly;
+      this.buildHead();
+    }
+    const rows = calls.map((call) => this.row(call, this.fresh.has(call.callId)));
     for (const call of calls) this.known.add(call.callId);
     $("calls-body").replaceChildren(...rows);
     this.markSort(view);

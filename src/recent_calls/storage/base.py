@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 from recent_calls.circuit import Breaker
 from recent_calls.clock import Clock, system_clock
 from recent_calls.errors import DuplicateTenant
-from recent_calls.query.breakdowns import Grouping, breakdown_of, build_breakdown
+from recent_calls.query.breakdowns import Grouping, breakdown_of, build_breakdown, build_overall
 from recent_calls.query.buckets import bucket_edges, build_stats, facets_sql, span_sql, summarise
 from recent_calls.query.dialects import Dialect
 from recent_calls.query.directory import Entry
@@ -506,7 +506,10 @@ class Storage(ABC):
                 answer = summarise(tenant.tenant_id, query, interval, edges, found)
             if grouping is not None:
                 grouped = build_breakdown(where, grouping)
-                answer.breakdown = breakdown_of(grouping, run(grouped.sql, grouped.params))
+                overall = build_overall(where, grouping)
+                answer.breakdown = breakdown_of(
+                    grouping, run(grouped.sql, grouped.params), run(overall.sql, overall.params)[0]
+                )
             return answer
 
         return self._read(aggregate)

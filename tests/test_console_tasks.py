@@ -1,0 +1,274 @@
+"""A supervisor's everyday tasks in the console (issue 23), each driven in the real page.
+
+Chromium at 1440x900 (and 390x844 for the phone), on demo data, axe-core on every new state.
+The page does not depend on the engine: these run on DuckDB only.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+import pytest
+from playwright.sync_api import Browser, expect
+
+from recent_calls.ingest.bulk import import_lines
+from tests.calls import make_call
+from tests.support import FROZEN_NOW, LiveServer
+from tests.webpage import DESKTOP, ROOT, TENANT, Api, Console, browser, load_demo
+
+__all__ = ["browser"]
+
+
+@pytest.fixture
+def engine() -> str:
+    return "duckdb"
+
+
+@pytest.fixture
+def demo(server: LiveServer) -> Api:
+    return load_demo(server)
+
+
+@pytest.fixture
+def desk(browser: Browser, server: LiveServer) -> Iterator[Console]:
+    console = Console(browser, server, DESKTOP)
+    yield console
+    console.close()
+
+
+def test_a_number_is_found_as_the_table_shows_it_and_as_typed(demo: Api, desk: Console) -> None:
+    page = desk.sign_in(demo.credential)
+    caller = page.get_by_label("Caller name or number")
+    # The table's own format of the first call's number, typed back into the search.
+    first = demo.calls(duration="today")["data"][0]
+    digits = re.sub(r"\D", "", first["callerNumber"])[-10:]
+    assert len(digits) == 10, first["callerNumber"]
+    shown = page.locator("#calls-body tr").first.locator("td").nth(2).text_content() or ""
+    assert shown != first["callerNumber"]  # formatted: punctuation the store does not hold
+    expected = demo.calls(duration="today", callerName=[digits[-7:]])["hits"]
+    assert expected >= 1
+    international = f"+1 {digits[:3]}-{digits[3:6]}-{digits[6:]}"
+    for typed in (shown, international, f"{digits[3:6]}-{digits[6:]}"):
+        desk.change(lambda typed=typed: caller.fill(typed))
+        hits = int((page.locator("#hits").text_content() or "").split()[0].replace(",", ""))
+        assert hits >= 1, typed
+        ids = desk.shown_ids()
+        assert first["callId"] in ids, typed
+    assert hits == expected
+    # A number nobody has: the empty state says what was searched and offers a wider search.
+    desk.change(lambda: caller.fill("(999) 000-0000"))
+    expect(page.locator("#empty")).to_be_visible()
+    expect(page.locator("#empty-title")).to_have_text("No calls from “(999) 000-0000” today.")
+    expect(page.locator("#empty-hint")).to_contain_text("digits")
+    desk.axe("empty number search")
+    desk.change(lambda: page.get_by_role("button", name="Search last 7 days").click())
+    expect(page.get_by_label("Period", exact=True)).to_have_value("last7")
+    expect(caller).to_have_value("(999) 000-0000")
+
+
+KEY_COLUMNS = ["Time", "Caller name", "Queue", "Agent", "Wait", "Handle time", "Outcome"]
+
+
+def header_lefts(desk: Console) -> dict[str, float]:
+    return dict(
+        desk.page.locator("#calls-head th").evaluate_all(
+            "cells => cells.map(c => [c.textContent, c.getBoundingClientRect().left])"
+        )
+    )
+
+
+def test_the_key_columns_are_in_view_and_new_marks_shift_nothing(demo: Api, desk: Console) -> None:
+    page = desk.page
+    page.clock.install()
+    desk.sign_in(demo.credential)
+    # At 1440x900, what a supervisor reads first is in view without scrolling sideways.
+    for name in KEY_COLUMNS:
+        box = page.locator("#calls-head th", has_text=re.compile(f"^{name}")).first.bounding_box()
+        assert box is not None, name
+        assert box["x"] >= 0 and box["x"] + box["width"] <= DESKTOP["width"], name
+    assert page.locator("#table-wrap").evaluate("e => e.scrollLeft") == 0
+    first = demo.calls(duration="today")["data"][0]
+    outcome = page.locator("#calls-body tr").first.locator("td").nth(7)
+    expected = "Answered" if float(first["agentCallHandlingDuration"]) > 0 else None
+    if expected is None:
+        expected = "Abandoned" if float(first["abandonTime"]) > 0 else "Other"
+    expect(outcome).to_have_text(expected)
+    before = header_lefts(desk)
+    # A call arrives: marked new at the next refresh, and no column moves for the mark.
+    fresh = {
+        "callId": "fresh-call-1",
+        "callerName": "Fresh Caller",
+        "startTime": int(FROZEN_NOW) - 1000,
+        "callDuration": "2000",
+    }
+    import_lines(demo.server.storage, TENANT, [fresh], workers=1)
+    desk.change(lambda: page.clock.run_for(31_000))
+    expect(page.locator("#calls-body tr.new")).to_have_count(1)
+    expect(page.locator("#calls-body tr.new .badge")).to_have_text("New")
+    assert header_lefts(desk) == before
+    desk.axe("a new call marked")
+    # Nobody at the screen: the mark stays through the next refresh.
+    desk.change(lambda: page.clock.run_for(31_000))
+    expect(page.locator("#calls-body tr.new")).to_have_count(1)
+    # Someone moves the mouse: seen, so the mark goes at the refresh after.
+    page.mouse.move(300, 300)
+    page.mouse.move(320, 310)
+    desk.change(lambda: page.clock.run_for(31_000))
+    expect(page.locator("#calls-body tr.new")).to_have_count(0)
+    assert header_lefts(desk) == before
+
+
+def test_the_top_agent_of_the_week_and_the_service_level_are_first_read(
+    demo: Api, desk: Console
+) -> None:
+    page = desk.sign_in(demo.credential)
+    desk.change(lambda: page.get_by_label("Period", exact=True).select_option("week"))
+    desk.change(lambda: page.get_by_label("By", exact=True).select_option("agent"))
+    stats = demo.stats(duration="week", interval="day", groupBy="agent")["breakdown"]
+    assert any(row["key"] == "" for row in stats["rows"])  # calls no agent took
+    top = max((row for row in stats["rows"] if row["key"]), key=lambda row: row["calls"])
+    # One press from the calls to the breakdown, whose first row is the busiest agent.
+    page.get_by_role("link", name="Go to the breakdown").click()
+    first = page.locator("#breakdown-body tr").first
+    expect(first).to_have_attribute("data-key", top["key"])
+    box = first.bounding_box()
+    assert box is not None and box["y"] >= 0 and box["y"] + box["height"] <= DESKTOP["height"]
+    expect(page.locator("#breakdown-body tr").last).to_have_attribute("data-key", "")
+    # The overall service level among the figures, each call once, and what it means in place.
+    expect(page.locator("#sum-service")).to_have_text(f"{stats['serviceLevel']:.1%}")
+    expect(page.locator("#sum-service-label")).to_have_text("Service level (20 s)")
+    expect(page.locator("#sl-definition")).to_have_text(
+        "Service level: the share of calls answered within 20 seconds of waiting,"
+        " out of all calls (abandoned ones included)."
+    )
+    expect(page).not_to_have_url(re.compile("#"))
+    desk.axe("breakdown by agent")
+    page.screenshot(path=str(ROOT / "docs" / "screenshot-breakdown.png"))
+
+
+def test_the_last_hour_is_one_choice_and_an_incomplete_date_says_so(
+    demo: Api, desk: Console
+) -> None:
+    page = desk.sign_in(demo.credential)
+    period = page.get_by_label("Period", exact=True)
+    now = int(FROZEN_NOW)
+    for value, span in (("last15m", 15 * 60_000), ("last1h", 3_600_000), ("last4h", 4 * 3_600_000)):
+        desk.change(lambda value=value: period.select_option(value))
+        hits = demo.calls(timeRange=f"{now - span}-{now}")["hits"]
+        expect(page.locator("#hits")).to_have_text(f"{hits:,} calls match")
+        expect(page.locator("#pause")).to_be_visible()  # a rolling period is live
+    assert "period=last4h" in page.url
+    # Abandoned calls of the last hour: two choices in the bar.
+    desk.change(lambda: period.select_option("last1h"))
+    desk.change(lambda: page.locator("#outcome").select_option("abandoned"))
+    window = f"{now - 3_600_000}-{now}"
+    abandoned = demo.calls(timeRange=window, outcome=["abandoned"])
+    every = demo.every_call(timeRange=window)
+    assert abandoned["hits"] == sum(
+        1
+        for c in every
+        if float(c["agentCallHandlingDuration"]) <= 0 and float(c["abandonTime"]) > 0
+    )
+    assert abandoned["hits"] >= 1
+    expect(page.locator("#hits")).to_have_text(f"{abandoned['hits']:,} calls match")
+    assert desk.shown_ids() == [c["callId"] for c in abandoned["data"]]
+    expect(page.locator("#calls-body tr td:nth-child(8)").first).to_have_text("Abandoned")
+    expect(page.get_by_role("button", name="Remove filter Outcome: Abandoned")).to_be_visible()
+    assert "outcome=abandoned" in page.url
+    desk.axe("abandoned in the last hour")
+    # A range typed by hand: a date left without its time says so when the field is left.
+    period.select_option("range")
+    start = page.locator("#range-from")
+    start.click()
+    start.press_sequentially("03122024")
+    page.get_by_label("Caller name or number").focus()
+    expect(start).to_have_attribute("aria-invalid", "true")
+    expect(page.locator("#filter-error")).to_have_text(
+        "Date and time range (from): the date is incomplete; enter the day, month, year and time."
+    )
+    expect(page.get_by_label("Caller name or number")).to_be_focused()
+    desk.axe("incomplete date")
+    # Completed, with the other end still empty: what is missing, and no request yet.
+    start.fill("2024-03-12T09:00:00")
+    start.dispatch_event("change")
+    expect(page.locator("#filter-error")).to_have_text(
+        "Date and time range: choose both the start and the end."
+    )
+    page.locator("#range-to").fill("2024-03-12T17:00:00")
+    desk.change(lambda: page.locator("#range-to").dispatch_event("change"))
+    expect(page.locator("#filter-error")).to_be_empty()
+    expect(page.locator("#hits")).to_contain_text("calls match")
+
+
+def test_the_bell_counts_new_long_waits_since_last_looked_and_shows_them(
+    demo: Api, desk: Console
+) -> None:
+    page = desk.page
+    page.clock.install()
+    desk.sign_in(demo.credential)
+    bell = page.locator("#bell")
+    # On by default, with an inline SVG glyph (no emoji), nothing new on a first visit.
+    expect(bell).to_be_visible()
+    expect(page.locator("#bell-count")).to_have_text("0")
+    assert bell.locator("svg").count() == 1
+    assert not re.search("[\U0001f300-\U0001faff]", bell.text_content() or "")
+    # Two calls arrive after the visit began: one waited 3 minutes, one 30 seconds.
+    start = int(FROZEN_NOW) + 5_000
+    arrived = [
+        make_call("long-wait-new", start, waitTime="180000.0", callerName="Long Wait"),
+        make_call("short-wait-new", start + 1000, waitTime="30000.0", callerName="Short Wait"),
+    ]
+    import_lines(demo.server.storage, TENANT, arrived, workers=1)
+    desk.change(lambda: page.clock.run_for(31_000))
+    expect(page.locator("#bell-count")).to_have_text("1")
+    expect(bell).to_have_class(re.compile("ringing"))
+    desk.axe("the bell rings")
+    # A click shows those calls, and the bell counts from then on.
+    desk.change(lambda: bell.click())
+    assert desk.shown_ids() == ["long-wait-new"]
+    expect(page.locator("#bell-count")).to_have_text("0")
+    assert "timeInQueue=sec%3A120%2C" in page.url and "period=range" in page.url
+    # The tenant's threshold changes: 20 seconds; empty switches the bell off.
+    page.get_by_role("button", name="More filters").click()
+    threshold = page.get_by_label(re.compile("^Ring the bell when"))
+    expect(threshold).to_have_value("120")
+    desk.change(lambda: (threshold.fill(""), threshold.press("Tab")))
+    expect(bell).to_be_hidden()
+    page.reload()
+    desk.settled()
+    expect(bell).to_be_hidden()
+
+
+def test_the_chart_has_a_legend_counts_every_call_and_draws_nothing_ahead(
+    demo: Api, desk: Console
+) -> None:
+    page = desk.sign_in(demo.credential)
+    today = demo.stats(duration="today", interval="hour")
+    buckets = today["buckets"]
+    expect(page.locator(".legend li")).to_have_text(
+        ["Answered", "Abandoned", "Other", "Average wait (m:ss, right axis)"]
+    )
+    # One unit for time: the wait axis reads m:ss, as the figures and the table do.
+    ticks = (page.locator("#chart").get_attribute("data-wait-ticks") or "").split(" | ")
+    assert ticks and all(re.fullmatch(r"\d+:\d{2}", tick) for tick in ticks), ticks
+    # The busiest hour's reading: every call in one of three outcomes, the range in the
+    # page's date format.
+    busiest = max(range(len(buckets)), key=lambda i: buckets[i]["calls"])
+    bucket = buckets[busiest]
+    other = bucket["calls"] - bucket["answered"] - bucket["abandoned"]
+    page.locator("#chart").focus()
+    page.keyboard.press("Home")
+    for _ in range(busiest):
+        page.keyboard.press("ArrowRight")
+    tip = page.locator("#chart-tip")
+    expect(tip).to_contain_text(
+        f"{bucket['calls']:,} calls, {bucket['answered']:,} answered, "
+        f"{bucket['abandoned']:,} abandoned, {other:,} other"
+    )
+    assert re.match(r"^Wed, 3/13/2024, \d{1,2}:00\s.\s\d{1,2}:00\s[AP]M:", tip.text_content() or "")
+    # The last hour of today has not begun at the server's now: nothing to read there.
+    assert buckets[-1]["start"] > int(FROZEN_NOW)
+    page.keyboard.press("End")
+    expect(tip).to_contain_text("not yet")
+    desk.axe("chart with legend")
