@@ -300,3 +300,14 @@ def descendants(root: int) -> set[int]:
 
 def mode_of(path: Path | str) -> int:
     return stat.S_IMODE(os.lstat(path).st_mode)
+
+
+def mount_tmpfs(where: Path, size: str, *options: str) -> subprocess.CompletedProcess[str]:
+    """Mount (or with "remount", resize) a tmpfs of `size` at `where`: a disk that fills."""
+    opts = ",".join((*options, f"size={size}"))
+    return subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", opts, "tmpfs", str(where)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )

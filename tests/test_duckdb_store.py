@@ -27,29 +27,19 @@ from recent_calls.settings import Settings
 from recent_calls.storage import open_storage
 from recent_calls.storage.duckdb_store import REOPEN_INTERVAL_S, DuckDBStorage
 from tests.calls import make_call, rows_of
-from tests.support import FROZEN_NOW, InProcessHTTP, add_tenant, mode_of
+from tests.support import FROZEN_NOW, InProcessHTTP, add_tenant, mode_of, mount_tmpfs
 
 START = 1_710_000_000_000
 BATCH = 1000
 BODY = {"tenantId": "acme", "page": 1, "rows": 1, "duration": "allhistory"}
 
 
-def _mount(where: Path, size: str, *options: str) -> subprocess.CompletedProcess[str]:
-    opts = ",".join((*options, f"size={size}"))
-    return subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", opts, "tmpfs", str(where)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-
-
 @pytest.fixture
 def small_disk(tmp_path: Path) -> Iterator[Path]:
-    """A 3 MiB tmpfs; the test may grow it with `_mount(disk, size, "remount")`."""
+    """A 3 MiB tmpfs; the test may grow it with `mount_tmpfs(disk, size, "remount")`."""
     disk = tmp_path / "disk"
     disk.mkdir()
-    mounted = _mount(disk, "3m")
+    mounted = mount_tmpfs(disk, "3m")
     if mounted.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here (needs root): {mounted.stderr.strip()}")
     try:
@@ -95,7 +85,7 @@ def test_a_full_disk_is_a_507_and_the_server_recovers_without_a_restart(
             read = http.post("/customerexperience/v1/recentCallData/us", json=BODY, headers=headers)
             assert read.status_code in (200, 503, 507), read.text
             assert http.get("/healthz").status_code in (200, 503)
-        assert _mount(small_disk, "64m", "remount").returncode == 0
+        assert mount_tmpfs(small_disk, "64m", "remount").returncode == 0
         # Room again: the same storage answers and takes writes, without a restart (a reopen
         # is tried at most once a second, so the first answer may still be a 503).
         deadline = time.monotonic() + 5 * REOPEN_INTERVAL_S

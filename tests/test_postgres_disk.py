@@ -23,21 +23,11 @@ from recent_calls.settings import Settings
 from recent_calls.storage import open_storage
 from tests.calls import make_call
 from tests.pg import fresh_database, start_throwaway_cluster
-from tests.support import FROZEN_NOW, InProcessHTTP, add_tenant
+from tests.support import FROZEN_NOW, InProcessHTTP, add_tenant, mount_tmpfs
 
 START = 1_710_000_000_000
 BATCH = 1000
 BODY = {"tenantId": "acme", "page": 1, "rows": 1, "duration": "allhistory"}
-
-
-def _mount(where: Path, size: str, *options: str) -> subprocess.CompletedProcess[str]:
-    opts = ",".join((*options, f"size={size}"))
-    return subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", opts, "tmpfs", str(where)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
 
 
 @pytest.fixture
@@ -45,7 +35,7 @@ def small_tablespace() -> Iterator[tuple[str, Path]]:
     """A database whose tables live on a 12 MiB tmpfs: its URL and the mount point."""
     # Not under the test's tmp_path, which the server's account may not enter.
     disk = Path(tempfile.mkdtemp(prefix="rc-test-disk-"))
-    mounted = _mount(disk, "12m")
+    mounted = mount_tmpfs(disk, "12m")
     if mounted.returncode != 0:
         disk.rmdir()
         pytest.skip(f"cannot mount a tmpfs here (needs root): {mounted.stderr.strip()}")
@@ -107,7 +97,7 @@ def test_a_full_disk_is_a_507_and_writes_resume_with_room_postgres(
         read = http.post("/customerexperience/v1/recentCallData/us", json=BODY, headers=headers)
         assert read.status_code == 200, read.text
         assert read.json()["hits"] == acknowledged * BATCH  # every acknowledged call, no more
-        assert _mount(disk, "128m", "remount").returncode == 0
+        assert mount_tmpfs(disk, "128m", "remount").returncode == 0
         again = http.post("/customerexperience/v1/calls/us", json=_batch(999), headers=headers)
         assert again.status_code == 200, again.text
     finally:
