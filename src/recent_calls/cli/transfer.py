@@ -50,21 +50,18 @@ def _connection(url_flag: str) -> Callable[[F], F]:
 
     def decorate(command: F) -> F:
         options = [
+            # No envvar=: the client's settings (ClientSettings) read RECENT_CALLS_* themselves.
             click.option(
                 url_flag,
                 "base_url",
-                envvar="RECENT_CALLS_BASE_URL",
-                help="The server's base URL (env RECENT_CALLS_BASE_URL; default the vendor's).",
+                help="The server's base URL (default: RECENT_CALLS_BASE_URL, else the vendor's).",
             ),
-            click.option(
-                "--api-key", envvar="RECENT_CALLS_API_KEY", help="(env RECENT_CALLS_API_KEY)"
-            ),
-            click.option("--token", envvar="RECENT_CALLS_TOKEN", help="(env RECENT_CALLS_TOKEN)"),
+            click.option("--api-key", help="(default: RECENT_CALLS_API_KEY)"),
+            click.option("--token", help="(default: RECENT_CALLS_TOKEN)"),
             click.option(
                 "--region",
-                envvar="RECENT_CALLS_REGION",
                 type=click.Choice(REGIONS),
-                help="(env RECENT_CALLS_REGION; default us)",
+                help="(default: RECENT_CALLS_REGION, else us)",
             ),
             click.option("--tenant", "tenant_id", required=True, help="The tenant's id."),
             click.option("--rows", default=1000, show_default=True, help="Calls per page (≤5000)."),
