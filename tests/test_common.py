@@ -111,17 +111,26 @@ _values = st.recursive(
 )
 
 
+def _string(text: str, draw: st.DrawFn) -> str:
+    written = json.dumps(text, ensure_ascii=draw(st.booleans()))
+    # A colon or a quote inside a string may also be written as an escape.
+    if draw(st.booleans()):
+        written = written.replace(":", "\\u003a")
+    if draw(st.booleans()):
+        written = '"' + written[1:-1].replace('\\"', "\\u0022") + '"'
+    return written
+
+
 def _encode(value: Any, draw: st.DrawFn) -> str:
     space = draw(st.sampled_from(["", " ", "\n"]))
-    ascii_only = draw(st.booleans())
     if isinstance(value, _Obj):
-        pairs = [
-            f"{json.dumps(k, ensure_ascii=ascii_only)}{space}:{_encode(v, draw)}" for k, v in value
-        ]
+        pairs = [f"{_string(k, draw)}{space}:{_encode(v, draw)}" for k, v in value]
         return "{" + ",".join(pairs) + "}"
     if isinstance(value, list):
         return "[" + f",{space}".join(_encode(v, draw) for v in value) + "]"
-    return json.dumps(value, ensure_ascii=ascii_only)
+    if isinstance(value, str):
+        return _string(value, draw)
+    return json.dumps(value)
 
 
 def _repeats(value: Any) -> bool:
