@@ -1,19 +1,35 @@
-"""What every endpoint shares (api/routes/common.py): one credential, one Content-Type, a JSON body
-whose every key is given once."""
+"""api/routes/common.py: what every endpoint checks first, in SPEC's order (route, credentials,
+body, fields, tenant): one credential, one Content-Type, a JSON body with each key once."""
 
 from __future__ import annotations
 
+import gzip
 import json
 from typing import Any
 
+import orjson
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from recent_calls.admin.credentials import IssuedCredential
 from recent_calls.api.routes.common import decode_json
 from recent_calls.errors import InvalidRequest
 from tests.calls import make_call
-from tests.support import LiveServer
+from tests.endpoints import (
+    DATA,
+    FACETS,
+    LONE_ESCAPE,
+    LONE_RAW,
+    PUSH,
+    QUERY,
+    STATS,
+    auth,
+    body_with,
+    fields_of,
+    raw,
+)
+from tests.support import InProcessHTTP, LiveServer
 
 PATH = "/customerexperience/v1/recentCallData/us"
 BODY = b'{"tenantId": "acme", "page": 1, "rows": 5, "duration": "allhistory"}'
@@ -153,3 +169,78 @@ def test_any_written_object_is_refused_exactly_when_a_key_repeats(
             decode_json(raw)
     else:
         assert decode_json(raw) == json.loads(raw)
+
+
+@pytest.mark.parametrize("text", [LONE_ESCAPE, LONE_RAW], ids=["escape", "raw"])
+@pytest.mark.parametrize(
+    ("path", "base", "field"),
+    [
+        (DATA, QUERY, "callerName"),
+        (DATA, QUERY, "agentId"),
+        (STATS, QUERY, "callerName"),
+        (STATS, QUERY, "queueId"),
+        (FACETS, {"tenantId": "acme"}, "tenantId"),
+        (PUSH, {"tenantId": "acme", "calls": []}, "tenantId"),
+    ],
+)
+def test_a_lone_surrogate_is_a_400_on_every_endpoint(
+    http: InProcessHTTP,
+    acme: IssuedCredential,
+    path: str,
+    base: dict[str, Any],
+    field: str,
+    text: bytes,
+) -> None:
+    listed = field in ("agentId", "queueId", "callerName")  # these filters take an array
+    body = body_with(base, field, b"[" + text + b"]" if listed else text)
+    found = fields_of(raw(http, path, body, **auth(acme)))
+    # The escape is decoded and found in its field; raw bytes are not UTF-8 at all.
+    assert found == ([f"{field}[0]" if listed else field] if text == LONE_ESCAPE else ["body"])
+
+
+ENDPOINT_BODIES = [
+    (DATA, {**QUERY, "tenantId": "other"}, {**QUERY, "tenantId": "other", "rows": "many"}),
+    (STATS, {**QUERY, "tenantId": "other"}, {**QUERY, "tenantId": "other", "interval": "year"}),
+    (FACETS, {"tenantId": "other"}, {"tenantId": ""}),
+    (
+        PUSH,
+        {"tenantId": "other", "calls": [make_call("x", 1710000000000)]},
+        {"tenantId": "other", "calls": [make_call("x", 1710000000000, waitTime="soon")]},
+    ),
+]
+
+
+@pytest.mark.parametrize(("path", "forbidden", "bad_field"), ENDPOINT_BODIES)
+def test_checks_run_in_spec_order_route_credentials_body_fields_tenant(
+    http: InProcessHTTP,
+    acme: IssuedCredential,
+    path: str,
+    forbidden: dict[str, Any],
+    bad_field: dict[str, Any],
+) -> None:
+    good = auth(acme)
+    wrong_route = path.replace("/v1/", "/v9/")
+    assert raw(http, wrong_route, b"{", **{"8x8-apikey": "x"}).status_code == 404
+    assert raw(http, path.replace("/us", "/zz"), b"{").status_code == 404
+    assert raw(http, path, b"{").status_code == 401  # credentials before the body
+    big = b"{" + b" " * (20 * 1024 * 1024) + b"}"
+    assert raw(http, path, big, **good).status_code == 413
+    assert http.post(path, content=b"{}", headers=good).status_code == 415
+    assert raw(http, path, b"{", **good).status_code == 400
+    assert http.post(path, json=bad_field, headers=good).status_code == 400  # fields before 403
+    assert http.post(path, json=forbidden, headers=good).status_code == 403
+
+
+def test_a_body_with_a_bom_or_in_utf16_is_a_400_naming_the_body(
+    http: InProcessHTTP, acme: IssuedCredential
+) -> None:
+    text = orjson.dumps(QUERY).decode()
+    for content in (b"\xef\xbb\xbf" + text.encode(), text.encode("utf-16"), text.encode("utf-32")):
+        assert fields_of(raw(http, DATA, content, **auth(acme))) == ["body"]
+
+
+def test_a_compressed_body_is_a_415(http: InProcessHTTP, acme: IssuedCredential) -> None:
+    content = gzip.compress(orjson.dumps(QUERY))
+    answer = raw(http, DATA, content, **auth(acme), **{"Content-Encoding": "gzip"})
+    assert answer.status_code == 415
+    assert "Content-Encoding" in answer.json()["detail"]
