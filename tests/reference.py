@@ -213,13 +213,23 @@ def _amount(call: dict[str, Any], key: str) -> Decimal:
     return Decimal(str(value)) if value not in (None, "") else Decimal(0)
 
 
+def _typed_number(text: str) -> str | None:
+    """docs/api.md's numbers as typed: the digits a number-only search compares, else None."""
+    if not text or set(text) - set("0123456789+()-. ") or not set(text) & set("0123456789"):
+        return None
+    digits = "".join(char for char in text if char in "0123456789")
+    national = digits.lstrip("0")
+    return digits if len(national) < 7 else national[-10:]
+
+
 def _caller_matches(call: dict[str, Any], search: Any) -> bool:
     if search is None or search == [] or search == [""]:
         return True
     term = caseless(search[0])
     name = caseless(str(call.get("callerName") or ""))
     number = caseless(str(call.get("callerNumber") or ""))
-    return term in name or term in number
+    digits = _typed_number(search[0])
+    return term in name or term in number or (digits is not None and digits in number)
 
 
 def _matches(call: dict[str, Any], body: dict[str, Any]) -> bool:

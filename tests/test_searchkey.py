@@ -75,6 +75,7 @@ STORED = [
     ("us-2", "Bob", "2125559999"),
     ("uk-1", "Carol", "+442079460000"),
     ("dash-1", "555-1212 Plumbing", "+13125550000"),
+    ("spaced-1", "Dee", "+44 20 7946 0001"),  # stored with spaces, as some imports hold them
 ]
 
 
@@ -90,6 +91,7 @@ STORED = [
         ("ann", {"us-1"}),  # the vendor's substring search, unchanged for text
         ("1212 Plumbing", {"dash-1"}),
         ("555 1212 9", set()),
+        ("20 7946 0001", {"spaced-1"}),  # the vendor's substring match still holds
     ],
 )
 def test_the_caller_search_finds_numbers_as_typed(

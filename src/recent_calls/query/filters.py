@@ -87,17 +87,17 @@ def build_where(query: CallQuery, where: Where) -> Where:
     needle = search_key(typed)
     if needle:
         where.bind("caller", dialect.contains_value(needle))
-        # A number typed with punctuation, a trunk prefix or a country code is found by its
-        # digits (docs/api.md); the name is still searched for the text as typed.
+        conditions = [
+            dialect.contains("caller_name_key", "caller"),
+            dialect.contains("caller_number_key", "caller"),
+        ]
+        # A number typed with punctuation, a trunk prefix or a country code is also found by
+        # its digits (docs/api.md): the vendor's substring match still holds beside it.
         digits = number_key(typed)
-        number_param = "caller"
         if digits is not None and digits != needle:
-            number_param = "caller_digits"
-            where.bind(number_param, dialect.contains_value(digits))
-        where.add(
-            f"({dialect.contains('caller_name_key', 'caller')}"
-            f" OR {dialect.contains('caller_number_key', number_param)})"
-        )
+            where.bind("caller_digits", dialect.contains_value(digits))
+            conditions.append(dialect.contains("caller_number_key", "caller_digits"))
+        where.add(f"({' OR '.join(conditions)})")
 
     for name, column in LIST_FILTERS.items():
         values = getattr(request, name)
