@@ -17,9 +17,10 @@ from recent_calls.circuit import Breaker
 from recent_calls.clock import Clock, system_clock
 from recent_calls.errors import DuplicateTenant
 from recent_calls.query.breakdowns import Grouping, breakdown_of, build_breakdown, build_overall
-from recent_calls.query.buckets import bucket_edges, build_stats, facets_sql, span_sql, summarise
+from recent_calls.query.buckets import bucket_edges, build_stats, span_sql, summarise
 from recent_calls.query.dialects import Dialect
 from recent_calls.query.directory import Entry
+from recent_calls.query.facets import facets_sql
 from recent_calls.query.filters import Where, build_where
 from recent_calls.query.ordering import Ordering
 from recent_calls.query.request import CallQuery

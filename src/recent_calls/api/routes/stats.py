@@ -27,12 +27,12 @@ from recent_calls.query.breakdowns import Grouping, request_properties
 from recent_calls.query.buckets import (
     INTERVALS,
     MAX_BUCKETS,
-    MAX_FACET_VALUES,
     TooManyBuckets,
     check_bucket_count,
     parse_stats_request,
     too_many_buckets,
 )
+from recent_calls.query.facets import MAX_FACET_VALUES
 from recent_calls.query.request import CallQuery, RecentCallsRequest, parse_tenant_body
 from recent_calls.query.responses import FacetsRequest, FacetsResponse, StatsResponse
 from recent_calls.storage.base import Credential
