@@ -310,3 +310,24 @@ def test_the_database_can_come_from_a_file_so_its_password_stays_out_of_ps(
     assert both.exit_code == 2 and "give --database or --database-file, not both" in both.stderr
     missing = cli("credentials", "list", "acme", "--database-file", str(tmp_path / "nope"))
     assert missing.exit_code == 2 and "cannot read" in missing.stderr
+
+
+def test_errors_give_the_command_that_fixes_them(database: str) -> None:
+    line = orjson.dumps(make_call("a", START))
+    result = CliRunner().invoke(
+        main, ["import", "--tenant", "nobody", "--database", database, "-"], input=line
+    )
+    assert result.exit_code == 1
+    assert "create it first with: recent-calls tenant create nobody --region us|uk" in (
+        result.stderr
+    )
+    listed = CliRunner().invoke(main, ["credentials", "list", "nobody", "--database", database])
+    assert "create it with: recent-calls tenant create nobody --region us|uk" in listed.stderr
+    cli("tenant", "create", "acme", "--region", "us", "--database", database)
+    revoked = CliRunner().invoke(
+        main, ["credentials", "revoke", "acme", "0000beef", "--database", database]
+    )
+    assert revoked.exit_code == 1
+    assert "no live credential '0000beef'; its credentials: recent-calls credentials list acme" in (
+        revoked.stderr
+    )

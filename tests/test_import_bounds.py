@@ -104,7 +104,7 @@ def test_an_unreadable_special_file_is_one_line_of_error(storage: Storage, datab
     assert result.exit_code == 1
     assert "Traceback" not in result.output
     assert result.output.strip().splitlines() == [
-        "Error: /proc/self/mem cannot be read (Input/output error); nothing was imported."
+        "Error: /proc/self/mem cannot be read: Input/output error; nothing was imported."
     ]
 
 

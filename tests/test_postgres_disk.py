@@ -14,11 +14,14 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+import orjson
 import psycopg
 import pytest
+from click.testing import CliRunner
 from psycopg import sql
 
 from recent_calls.api.app import create_app
+from recent_calls.cli.main import main
 from recent_calls.settings import Settings
 from recent_calls.storage import open_storage
 from tests.calls import make_call
@@ -103,3 +106,23 @@ def test_a_full_disk_is_a_507_and_writes_resume_with_room_postgres(
     finally:
         http.close()
         storage.close()
+
+
+def test_a_full_disk_during_import_is_one_line_of_error_postgres(
+    small_tablespace: tuple[str, Path], tmp_path: Path
+) -> None:
+    url, _ = small_tablespace
+    storage = open_storage(url)
+    storage.create_tenant("acme", "us")
+    storage.close()
+    source = tmp_path / "calls.jsonl"
+    with source.open("wb") as lines:
+        for i in range(60_000):
+            lines.write(orjson.dumps(make_call(f"c{i}", START + i, callerName=f"c {i}")) + b"\n")
+    result = CliRunner().invoke(
+        main, ["import", "--tenant", "acme", "--database", url, str(source)]
+    )
+    assert result.exit_code == 1
+    assert "Traceback" not in result.output
+    lines_out = result.output.strip().splitlines()
+    assert len(lines_out) == 1 and "disk is full" in lines_out[0], result.output

@@ -132,7 +132,10 @@ class LocalAdmin:
     def _tenant_region(self, tenant_id: str) -> str:
         tenant = self.storage.get_tenant(tenant_id)
         if tenant is None:
-            raise NotFound(f"tenant {tenant_id!r} does not exist")
+            raise NotFound(
+                f"tenant {tenant_id!r} does not exist; create it with: "
+                f"recent-calls tenant create {tenant_id} --region us|uk"
+            )
         return tenant.region
 
     def create_tenant(self, tenant_id: str, region: str, label: str = "") -> IssuedCredential:
@@ -197,7 +200,10 @@ class LocalAdmin:
     def revoke_credential(self, tenant_id: str, key_id: str) -> None:
         self._tenant_region(tenant_id)
         if not self.storage.revoke_credential(tenant_id, key_id):
-            raise NotFound(f"tenant {tenant_id!r} has no live credential {key_id!r}")
+            raise NotFound(
+                f"tenant {tenant_id!r} has no live credential {key_id!r}; its credentials: "
+                f"recent-calls credentials list {tenant_id}"
+            )
         self._audit("credential.revoke", tenant_id, key_id)
 
     def import_file(

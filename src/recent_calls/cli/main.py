@@ -52,9 +52,9 @@ class _Group(click.Group):
                 f"{exc}; add --skip-invalid to store the valid lines and report the rest"
             ) from None
         except RecentCallsError as exc:
-            # A 400 names each bad field and what is wrong with it: say all of it.
+            # A 400 names each bad field and what is wrong with it: say all of it, once.
             for error in getattr(exc, "errors", None) or []:
-                if isinstance(error, FieldError):
+                if isinstance(error, FieldError) and error.message not in str(exc):
                     click.echo(f"{error.field}: {error.message}", err=True)
             raise click.ClickException(str(exc)) from None
 

@@ -166,7 +166,7 @@ def _read(source: Any, size: int) -> Any:
         reason = exc.strerror or str(exc)
         raise InvalidRequest(
             [FieldError("file", f"cannot be read: {reason}")],
-            detail=f"{shown} cannot be read ({reason}); nothing was imported.",
+            detail=f"{shown} cannot be read: {reason}; nothing was imported.",
         ) from None
     return chunk
 
@@ -332,7 +332,10 @@ def import_lines(
     longer than `max_line_bytes` is refused (InvalidRequest naming it) as soon as it is read.
     """
     if storage.get_tenant(tenant_id) is None:
-        raise NotFound(f"tenant {tenant_id!r} does not exist; create it first")
+        raise NotFound(
+            f"tenant {tenant_id!r} does not exist; create it first with: "
+            f"recent-calls tenant create {tenant_id} --region us|uk"
+        )
     _reader(timezone)  # an unknown zone is refused before anything is read
     report = ImportReport()
     with storage.begin_import(tenant_id) as staged:

@@ -181,6 +181,7 @@ class DuckDBStorage(Storage):
         self._generation = 0
         self._failure: str | None = None  # why the open database is unusable, until reopened
         self._last_reopen = float("-inf")
+        self._closed = False
         self._local = threading.local()
         self._cursors: list[duckdb.DuckDBPyConnection] = []
         self._cursors_lock = threading.Lock()
@@ -230,6 +231,8 @@ class DuckDBStorage(Storage):
             return StorageFull(f"the disk under {self.path} is full")
         if self._failure is not None:
             return DatabaseUnavailable(f"{self.path} failed and is being reopened: {message}")
+        if isinstance(exc, duckdb.ConnectionException) and self._closed:
+            return None  # used after `close`: a bug, not the database's doing
         if isinstance(exc, duckdb.IOException | duckdb.ConnectionException):
             log.error("The embedded database failed: %s", message)
             return DatabaseUnavailable(f"{self.path} failed: {message}")
@@ -315,6 +318,7 @@ class DuckDBStorage(Storage):
             return {"size": len(self._cursors)}
 
     def close(self) -> None:
+        self._closed = True
         self._close_connection()
 
     def _close_connection(self) -> None:

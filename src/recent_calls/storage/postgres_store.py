@@ -182,20 +182,27 @@ def _storage_error(
         return QueryTimeout(timeout_ms, write=write)
     if isinstance(exc, pg_errors.DiskFull):
         log.error("PostgreSQL's disk is full: %s", exc)
-        return StorageFull(f"PostgreSQL's disk is full: {exc}")
+        return StorageFull(f"PostgreSQL's disk is full: {_first_line(exc)}")
     reason = _REFUSALS.get(exc.sqlstate or "")
     if exc.sqlstate == "25006" and not write:
         reason = None  # reads run READ ONLY on purpose: a write in one is a bug
     if reason is not None:
         log.warning("PostgreSQL refused the work (%s): %s", reason, exc)
-        return DatabaseRefused(reason, str(exc))
+        return DatabaseRefused(reason, _first_line(exc))
     # Connection, resource, operator and system errors, and the server's internal ones (XX).
     if not isinstance(exc, psycopg.OperationalError) and not (exc.sqlstate or "").startswith("XX"):
         return None
     log.warning("PostgreSQL is unavailable: %s", exc)
     if isinstance(exc, pg_errors.TransactionRollback):
         return WriteConflict(str(exc.sqlstate))
-    return DatabaseUnavailable(f"PostgreSQL is not answering: {exc}".strip())
+    return DatabaseUnavailable(f"PostgreSQL is not answering: {_first_line(exc)}".strip())
+
+
+def _first_line(exc: BaseException) -> str:
+    """The error's message without the HINT and CONTEXT lines the server adds (for one-line
+    errors; the log has the whole)."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _unavailable(

@@ -173,7 +173,11 @@ def _may_repeat_a_key(raw: bytes, value: Any) -> bool:
     """
     if b"\\u003" in raw:
         return True
-    return raw.count(b":") != orjson.dumps(value).count(b":")
+    try:
+        encoded = orjson.dumps(value)
+    except orjson.JSONEncodeError:  # nested deeper than orjson encodes (254): check exactly
+        return True
+    return raw.count(b":") != encoded.count(b":")
 
 
 def _once_each(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
