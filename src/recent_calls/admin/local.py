@@ -19,7 +19,13 @@ import orjson
 
 from recent_calls import demo
 from recent_calls.admin.control import read_control
-from recent_calls.admin.credentials import IssuedCredential, issue, new_credential, rotate
+from recent_calls.admin.credentials import (
+    IssuedCredential,
+    issue,
+    new_credential,
+    parse_scopes,
+    rotate,
+)
 from recent_calls.client.errors import APIError
 from recent_calls.client.transport import Transport, decode
 from recent_calls.clock import Clock, make_clock
@@ -33,7 +39,7 @@ from recent_calls.errors import (
     NotFound,
     problem_error,
 )
-from recent_calls.fields import REGIONS
+from recent_calls.fields import REGIONS, SCOPES
 from recent_calls.ingest.bulk import MAX_LINE_BYTES, ImportReport, import_lines
 from recent_calls.query.directory import Entry, parse_json
 from recent_calls.settings import Settings
@@ -52,7 +58,9 @@ DEMO_LABEL = "demo"
 
 class Admin(Protocol):
     def create_tenant(self, tenant_id: str, region: str, label: str = "") -> IssuedCredential: ...
-    def create_credential(self, tenant_id: str, label: str = "") -> IssuedCredential: ...
+    def create_credential(
+        self, tenant_id: str, label: str = "", scopes: tuple[str, ...] = SCOPES
+    ) -> IssuedCredential: ...
     def list_credentials(self, tenant_id: str) -> list[dict[str, Any]]: ...
     def revoke_credential(self, tenant_id: str, key_id: str) -> None: ...
     def import_file(
@@ -108,6 +116,13 @@ def check_new_tenant(tenant_id: str, region: str) -> None:
         raise InvalidRequest(errors)
 
 
+def _scopes(given: tuple[str, ...]) -> tuple[str, ...]:
+    try:
+        return parse_scopes(given)
+    except ValueError as exc:
+        raise InvalidRequest([FieldError("scopes", str(exc))]) from None
+
+
 class LocalAdmin:
     """Administration directly on an open database."""
 
@@ -151,10 +166,13 @@ class LocalAdmin:
         self.storage.create_tenant(tenant_id, region, credential=stored, audit=audit)
         return issued
 
-    def create_credential(self, tenant_id: str, label: str = "") -> IssuedCredential:
+    def create_credential(
+        self, tenant_id: str, label: str = "", scopes: tuple[str, ...] = SCOPES
+    ) -> IssuedCredential:
+        scopes = _scopes(scopes)
         region = self._tenant_region(tenant_id)
-        issued = issue(self.storage, tenant_id, region, label, now_ms=self.clock())
-        self._audit("credential.create", tenant_id, issued.key_id)
+        issued = issue(self.storage, tenant_id, region, label, now_ms=self.clock(), scopes=scopes)
+        self._audit("credential.create", tenant_id, issued.key_id, f"scopes={','.join(scopes)}")
         return issued
 
     def rotate_credential(
@@ -190,6 +208,7 @@ class LocalAdmin:
                 "label": c.label,
                 "createdMs": c.created_ms,
                 "revokedMs": c.revoked_ms,
+                "scopes": list(c.scopes),
             }
             for c in self.storage.list_credentials(tenant_id)
         ]
@@ -216,7 +235,8 @@ class LocalAdmin:
         return report
 
     def seed_demo(self, calls: int, seed: int, *, replace: bool) -> list[IssuedCredential]:
-        """Create the demo tenants with `calls` calls each (once, or anew with `replace`)."""
+        """Create the demo tenants with `calls` calls each (once, or anew with `replace`); per
+        tenant, a read-only credential and then a push-only one."""
         issued = []
         for index, tenant in enumerate(demo.DEMO_TENANTS):
             if self.storage.get_tenant(tenant.tenant_id) is None:
@@ -237,12 +257,21 @@ class LocalAdmin:
                     self.storage.revoke_credential(tenant.tenant_id, credential.key_id)
             names = demo_directory.directory_for(self.storage, tenant.tenant_id, seed + index)
             self.storage.replace_directory(tenant.tenant_id, names)
-            issued.append(
-                issue(
-                    self.storage, tenant.tenant_id, tenant.region, DEMO_LABEL, now_ms=self.clock()
+            # Least privilege: the console only reads; the pushing curl only pushes.
+            for scope in SCOPES:
+                issued.append(
+                    issue(
+                        self.storage,
+                        tenant.tenant_id,
+                        tenant.region,
+                        DEMO_LABEL,
+                        now_ms=self.clock(),
+                        scopes=(scope,),
+                    )
                 )
-            )
-            self._audit("demo.seed", tenant.tenant_id, issued[-1].key_id, f"calls={calls}")
+                self._audit(
+                    "demo.seed", tenant.tenant_id, issued[-1].key_id, f"calls={calls} scope={scope}"
+                )
         return issued
 
     def compact(self) -> bool:
@@ -317,16 +346,24 @@ class RemoteAdmin:
     @staticmethod
     def _issued(data: dict[str, Any]) -> IssuedCredential:
         return IssuedCredential(
-            data["tenantId"], data["region"], data["keyId"], data["apiKey"], data["token"]
+            data["tenantId"],
+            data["region"],
+            data["keyId"],
+            data["apiKey"],
+            data["token"],
+            tuple(data.get("scopes", SCOPES)),
         )
 
     def create_tenant(self, tenant_id: str, region: str, label: str = "") -> IssuedCredential:
         body = {"tenantId": tenant_id, "region": region, "label": label}
         return self._issued(self._json("POST", "/admin/v1/tenants", body, idempotent=False))
 
-    def create_credential(self, tenant_id: str, label: str = "") -> IssuedCredential:
+    def create_credential(
+        self, tenant_id: str, label: str = "", scopes: tuple[str, ...] = SCOPES
+    ) -> IssuedCredential:
         path = admin_path("credentials", tenant_id=tenant_id)
-        return self._issued(self._json("POST", path, {"label": label}, idempotent=False))
+        body = {"label": label, "scopes": list(scopes)}
+        return self._issued(self._json("POST", path, body, idempotent=False))
 
     def list_credentials(self, tenant_id: str) -> list[dict[str, Any]]:
         result: list[dict[str, Any]] = self._call(

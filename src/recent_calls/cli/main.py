@@ -12,7 +12,7 @@ import click
 import orjson
 
 from recent_calls import __version__
-from recent_calls.admin.credentials import IssuedCredential, parse_grace
+from recent_calls.admin.credentials import IssuedCredential, parse_grace, parse_scopes
 from recent_calls.admin.local import connect_admin
 from recent_calls.cli.options import database_option, settings_from, unknown_variables
 from recent_calls.cli.transfer import export_command, sync_command
@@ -34,6 +34,7 @@ def _print_issued(issued: IssuedCredential, as_json: bool) -> None:
         return
     click.echo(f"tenant:     {issued.tenant_id} (region {issued.region})")
     click.echo(f"key id:     {issued.key_id}")
+    click.echo(f"scopes:     {','.join(issued.scopes)}")
     click.echo(f"8x8-apikey: {issued.api_key}")
     click.echo(f"token:      {issued.token}")
     click.echo("These secrets are shown once; only their hashes are stored.", err=True)
@@ -168,11 +169,23 @@ def credentials() -> None:
 @database_option
 @click.argument("tenant_id")
 @click.option("--label", default="")
+@click.option(
+    "--scope",
+    default="read,push",
+    show_default=True,
+    help="What it may do: read (queries, export, the console), push (sending calls) or both.",
+)
 @json_option
-def credentials_create(settings: Settings, tenant_id: str, label: str, as_json: bool) -> None:
+def credentials_create(
+    settings: Settings, tenant_id: str, label: str, scope: str, as_json: bool
+) -> None:
     """Issue a new credential for TENANT_ID."""
+    try:
+        scopes = parse_scopes(scope)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--scope") from None
     with connect_admin(settings) as admin:
-        _print_issued(admin.create_credential(tenant_id, label), as_json)
+        _print_issued(admin.create_credential(tenant_id, label, scopes), as_json)
 
 
 @credentials.command("list")
@@ -192,7 +205,8 @@ def credentials_list(settings: Settings, tenant_id: str, as_json: bool) -> None:
         state = "live" if revoked is None else "revoked" if revoked <= now_ms else "expiring"
         created = _iso(item["createdMs"])
         until = f"  (until {_iso(revoked)})" if state == "expiring" else ""
-        click.echo(f"{item['keyId']}  {state:8}  {created}  {item['label']}{until}")
+        scopes = ",".join(item["scopes"])
+        click.echo(f"{item['keyId']}  {state:8}  {scopes:9}  {created}  {item['label']}{until}")
 
 
 def _iso(epoch_ms: int) -> str:

@@ -84,7 +84,20 @@ class CallImport(ABC):
         """Drop whatever is staged; harmless after commit."""
 
 
-_CREDENTIAL_COLUMNS = "key_hash, tenant_id, key_id, token_hash, label, created_ms, revoked_ms"
+_CREDENTIAL_COLUMNS = (
+    "key_hash, tenant_id, key_id, token_hash, label, created_ms, revoked_ms, scopes"
+)
+_TENANT_COLUMNS = "tenant_id, region, created_ms, retention_ms"
+
+
+def _credential(row: Sequence[Any]) -> Credential:
+    # Scopes are stored as one comma-separated text; a NULL (a DuckDB row from before the
+    # migration's default) holds both, as the migration promises.
+    scopes = tuple(part for part in (row[7] or "read,push").split(",") if part)
+    key_hash, tenant_id, key_id, token_hash, label, created_ms, revoked_ms = row[:7]
+    return Credential(
+        key_hash, tenant_id, key_id, token_hash, label, created_ms, revoked_ms, scopes
+    )
 
 
 class Storage(ABC):
@@ -241,7 +254,8 @@ class Storage(ABC):
 
         def create(run: Run) -> None:
             run(
-                f"INSERT INTO tenants VALUES ({p('id')}, {p('region')}, {p('t')})",
+                "INSERT INTO tenants (tenant_id, region, created_ms) "
+                f"VALUES ({p('id')}, {p('region')}, {p('t')})",
                 {"id": tenant_id, "region": region, "t": tenant.created_ms},
             )
             if credential is not None:
@@ -263,23 +277,22 @@ class Storage(ABC):
         p = self.dialect.param
         rows = self._read(
             lambda run: run(
-                f"SELECT tenant_id, region, created_ms FROM tenants WHERE tenant_id = {p('id')}",
+                f"SELECT {_TENANT_COLUMNS} FROM tenants WHERE tenant_id = {p('id')}",
                 {"id": tenant_id},
             )
         )
         return Tenant(*rows[0]) if rows else None
 
     def list_tenants(self) -> list[Tenant]:
-        rows = self._read(
-            lambda run: run("SELECT tenant_id, region, created_ms FROM tenants ORDER BY 1", {})
-        )
+        rows = self._read(lambda run: run(f"SELECT {_TENANT_COLUMNS} FROM tenants ORDER BY 1", {}))
         return [Tenant(*row) for row in rows]
 
     def _insert_credential(self, run: Run, credential: Credential) -> None:
         p = self.dialect.param
         run(
             "INSERT INTO credentials (key_hash, tenant_id, key_id, token_hash, label, "
-            f"created_ms) VALUES ({p('kh')}, {p('t')}, {p('k')}, {p('th')}, {p('l')}, {p('c')})",
+            f"created_ms, scopes) VALUES ({p('kh')}, {p('t')}, {p('k')}, {p('th')}, {p('l')}, "
+            f"{p('c')}, {p('s')})",
             {
                 "kh": credential.key_hash,
                 "t": credential.tenant_id,
@@ -287,6 +300,7 @@ class Storage(ABC):
                 "th": credential.token_hash,
                 "l": credential.label,
                 "c": credential.created_ms,
+                "s": ",".join(credential.scopes),
             },
         )
 
@@ -304,7 +318,7 @@ class Storage(ABC):
                 {"kh": key_hash},
             )
         )
-        return Credential(*rows[0]) if rows else None
+        return _credential(rows[0]) if rows else None
 
     def list_credentials(self, tenant_id: str) -> list[Credential]:
         p = self.dialect.param
@@ -315,7 +329,7 @@ class Storage(ABC):
                 {"t": tenant_id},
             )
         )
-        return [Credential(*row) for row in rows]
+        return [_credential(row) for row in rows]
 
     def revoke_credential(self, tenant_id: str, key_id: str, at_ms: int | None = None) -> bool:
         """Revoke one live credential of the tenant now, or from `at_ms` on (an expiry);
@@ -340,6 +354,24 @@ class Storage(ABC):
 
         try:
             return self._write(revoke)
+        finally:
+            self._auth_changed()
+
+    def set_retention(self, tenant_id: str, retention_ms: int | None) -> bool:
+        """Set (or clear, with None) the tenant's retention period; False if no such tenant."""
+        p = self.dialect.param
+
+        def store(run: Run) -> bool:
+            found = run(f"SELECT 1 FROM tenants WHERE tenant_id = {p('t')}", {"t": tenant_id})
+            if found:
+                run(
+                    f"UPDATE tenants SET retention_ms = {p('r')} WHERE tenant_id = {p('t')}",
+                    {"r": retention_ms, "t": tenant_id},
+                )
+            return bool(found)
+
+        try:
+            return self._write(store)
         finally:
             self._auth_changed()
 
