@@ -26,6 +26,13 @@ from recent_calls.admin.credentials import (
     parse_scopes,
     rotate,
 )
+from recent_calls.admin.retention import (
+    apply_retention,
+    caller_hash,
+    number_digits,
+    parse_retention,
+    show_retention,
+)
 from recent_calls.client.errors import APIError
 from recent_calls.client.transport import Transport, decode
 from recent_calls.clock import Clock, make_clock
@@ -76,6 +83,12 @@ class Admin(Protocol):
     def audit_log(self, tenant_id: str | None, limit: int) -> list[dict[str, Any]]: ...
     def replace_directory(self, tenant_id: str, entries: list[Entry]) -> int: ...
     def directory(self, tenant_id: str) -> list[Entry]: ...
+    def list_tenants(self) -> list[dict[str, Any]]: ...
+    def set_retention(self, tenant_id: str, retention: str) -> None: ...
+    def apply_retention(self, tenant_id: str | None) -> dict[str, int]: ...
+    def erase(
+        self, tenant_id: str, number: str | None, name: str | None, *, dry_run: bool
+    ) -> dict[str, Any]: ...
 
 
 def local_actor() -> str:
@@ -295,6 +308,62 @@ class LocalAdmin:
         self._tenant_region(tenant_id)
         return self.storage.directory(tenant_id)
 
+    def list_tenants(self) -> list[dict[str, Any]]:
+        return [
+            {
+                "tenantId": t.tenant_id,
+                "region": t.region,
+                "createdMs": t.created_ms,
+                "retention": show_retention(t.retention_ms),
+            }
+            for t in self.storage.list_tenants()
+        ]
+
+    def set_retention(self, tenant_id: str, retention: str) -> None:
+        """Set the tenant's retention period (`400d`, `8w`, `2y`) or clear it (`none`)."""
+        try:
+            retention_ms = parse_retention(retention)
+        except ValueError as exc:
+            raise InvalidRequest([FieldError("retention", str(exc))]) from None
+        if not self.storage.set_retention(tenant_id, retention_ms):
+            raise NotFound(f"tenant {tenant_id!r} does not exist")
+        self._audit("tenant.retention", tenant_id, "", f"retention={show_retention(retention_ms)}")
+
+    def apply_retention(self, tenant_id: str | None) -> dict[str, int]:
+        """Delete what each tenant's retention period (or only `tenant_id`'s) no longer keeps."""
+        if tenant_id is not None:
+            self._tenant_region(tenant_id)
+        return apply_retention(self.storage, self.clock, self.actor, tenant_id)
+
+    def erase(
+        self, tenant_id: str, number: str | None, name: str | None, *, dry_run: bool
+    ) -> dict[str, Any]:
+        """Delete every call of one caller (by the number's digits, or the name); with
+        `dry_run`, only count them and show the newest. The audit keeps a salted hash."""
+        self._tenant_region(tenant_id)
+        try:
+            digits = number_digits(number) if number else None
+        except ValueError as exc:
+            raise InvalidRequest([FieldError("number", str(exc))]) from None
+        if not digits and not (name and name.strip()):
+            raise InvalidRequest([FieldError("number", "give the caller's number or name")])
+        found, first = self.storage.caller_calls(tenant_id, digits, name or None)
+        answer: dict[str, Any] = {
+            "calls": found,
+            "first": [
+                {"callId": c, "startMs": start, "callerName": who, "callerNumber": num}
+                for c, start, who, num in first
+            ],
+            "erased": 0,
+        }
+        if dry_run:
+            return answer
+        answer["erased"] = self.storage.erase_caller(tenant_id, digits, name or None)
+        hashed = caller_hash(self.storage.erasure_salt(), digits, name)
+        self._audit("caller.erase", tenant_id, "", f"erased={answer['erased']} caller={hashed}")
+        answer["first"] = []  # gone now: nothing of them is returned
+        return answer
+
 
 class RemoteAdmin:
     """Administration through the admin API of the server that holds the database.
@@ -441,6 +510,29 @@ class RemoteAdmin:
     def directory(self, tenant_id: str) -> list[Entry]:
         path = admin_path("directory", tenant_id=tenant_id)
         return parse_json(self._call("GET", path, idempotent=True))
+
+    def list_tenants(self) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self._call("GET", "/admin/v1/tenants", idempotent=True)
+        return result
+
+    def set_retention(self, tenant_id: str, retention: str) -> None:
+        path = admin_path("retention", tenant_id=tenant_id)
+        self._json("PUT", path, {"retention": retention}, idempotent=True)
+
+    def apply_retention(self, tenant_id: str | None) -> dict[str, int]:
+        body = {} if tenant_id is None else {"tenantId": tenant_id}
+        result: dict[str, int] = self._json(
+            "POST", "/admin/v1/retention/apply", body, idempotent=True
+        )
+        return result
+
+    def erase(
+        self, tenant_id: str, number: str | None, name: str | None, *, dry_run: bool
+    ) -> dict[str, Any]:
+        body = {"number": number, "name": name, "dryRun": dry_run}
+        path = admin_path("erase", tenant_id=tenant_id)
+        result: dict[str, Any] = self._json("POST", path, body, idempotent=True)
+        return result
 
 
 @contextmanager

@@ -143,7 +143,7 @@ def serve(
 
 @main.group()
 def tenant() -> None:
-    """Create tenants."""
+    """Create, list and set up tenants."""
 
 
 @tenant.command("create")
@@ -158,6 +158,90 @@ def tenant_create(
     """Create TENANT_ID in REGION, with a first credential."""
     with connect_admin(settings) as admin:
         _print_issued(admin.create_tenant(tenant_id, region, label), as_json)
+
+
+@tenant.command("list")
+@database_option
+@json_option
+def tenant_list(settings: Settings, as_json: bool) -> None:
+    """List the tenants with their region and retention period."""
+    with connect_admin(settings) as admin:
+        items = admin.list_tenants()
+    if as_json:
+        click.echo(orjson.dumps(items).decode())
+        return
+    for item in items:
+        created = _iso(item["createdMs"])
+        click.echo(
+            f"{item['tenantId']}  {item['region']}  retention {item['retention']}  {created}"
+        )
+
+
+@tenant.command("set")
+@database_option
+@click.argument("tenant_id")
+@click.option(
+    "--retention",
+    required=True,
+    help="Keep calls this long (400d, 8w, 2y: days, weeks or years), or none to keep all.",
+)
+def tenant_set(settings: Settings, tenant_id: str, retention: str) -> None:
+    """Set TENANT_ID's retention period: older calls are deleted (hourly, or `retention apply`)."""
+    with connect_admin(settings) as admin:
+        admin.set_retention(tenant_id, retention)
+    click.echo(f"retention of {tenant_id}: {retention.strip().lower()}")
+
+
+@main.group()
+def retention() -> None:
+    """Delete calls older than their tenant's retention period."""
+
+
+@retention.command("apply")
+@database_option
+@click.option("--tenant", "tenant_id", help="Only this tenant (default: every tenant with one).")
+def retention_apply(settings: Settings, tenant_id: str | None) -> None:
+    """Delete now what retention no longer keeps (the server also does it hourly)."""
+    with connect_admin(settings) as admin:
+        deleted = admin.apply_retention(tenant_id)
+    if not deleted:
+        click.echo("no tenant has a retention period")
+    for name, count in deleted.items():
+        click.echo(f"{name}: deleted {count} calls")
+
+
+@main.command()
+@database_option
+@click.option("--tenant", "tenant_id", required=True, help="The tenant whose calls to erase.")
+@click.option("--number", help="The caller's number; matched by its digits.")
+@click.option("--name", help="The caller's name; matched whole, case and accents folded.")
+@click.option("--dry-run", is_flag=True, help="Only count the calls and show the newest.")
+@json_option
+def erase(
+    settings: Settings,
+    tenant_id: str,
+    number: str | None,
+    name: str | None,
+    dry_run: bool,
+    as_json: bool,
+) -> None:
+    """Delete every call of one caller (a GDPR erasure request); the audit keeps no number."""
+    if not number and not name:
+        raise click.UsageError("give --number or --name (or both)")
+    with connect_admin(settings) as admin:
+        result = admin.erase(tenant_id, number, name, dry_run=dry_run)
+    if as_json:
+        click.echo(orjson.dumps(result).decode())
+        return
+    if dry_run:
+        click.echo(f"{result['calls']} calls would be erased from {tenant_id}; the newest:")
+        for call in result["first"]:
+            click.echo(
+                f"  {_iso(call['startMs'])}  {call['callId']}  {call['callerName']}  "
+                f"{call['callerNumber']}"
+            )
+        return
+    click.echo(f"erased {result['erased']} calls from {tenant_id}")
 
 
 @main.group()

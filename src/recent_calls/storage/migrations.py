@@ -211,8 +211,14 @@ MIGRATIONS: tuple[Migration, ...] = (
     ),
     Migration(
         9,
-        "tenant retention period",
-        duckdb=("ALTER TABLE tenants ADD COLUMN retention_ms BIGINT",),
-        postgres=("ALTER TABLE tenants ADD COLUMN retention_ms bigint",),
+        "tenant retention period, and the salt of erased callers' hashes",
+        duckdb=(
+            "ALTER TABLE tenants ADD COLUMN retention_ms BIGINT",
+            "CREATE TABLE erasure_salt (salt VARCHAR NOT NULL)",
+        ),
+        postgres=(
+            "ALTER TABLE tenants ADD COLUMN retention_ms bigint",
+            "CREATE TABLE erasure_salt (salt text NOT NULL)",
+        ),
     ),
 )

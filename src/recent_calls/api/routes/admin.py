@@ -292,3 +292,50 @@ async def get_directory(tenant_id: str, request: Request, admin: AdminDep) -> An
     if "text/csv" in request.headers.get("accept", ""):
         return Response(to_csv(entries), media_type="text/csv; charset=utf-8")
     return [entry.as_json() for entry in export_order(entries)]
+
+
+@router.get("/tenants", dependencies=guarded)
+async def list_tenants(admin: AdminDep) -> list[dict[str, Any]]:
+    return await run_in_threadpool(admin.list_tenants)
+
+
+class Retention(_Body):
+    retention: str = Field(max_length=40)
+
+
+@router.put(
+    "/tenants/{tenant_id}/retention",
+    status_code=204,
+    dependencies=guarded,
+    openapi_extra=_documented(Retention),
+)
+async def set_retention(tenant_id: str, request: Request, admin: AdminDep) -> Response:
+    body = await _body(request, Retention)
+    await run_in_threadpool(admin.set_retention, tenant_id, body.retention)
+    return Response(status_code=204)
+
+
+class RetentionRun(_Body):
+    tenantId: str | None = Field(None, max_length=128)
+
+
+@router.post("/retention/apply", dependencies=guarded, openapi_extra=_documented(RetentionRun))
+async def apply_retention(request: Request, admin: AdminDep) -> dict[str, int]:
+    body = await _body(request, RetentionRun)
+    if body.tenantId is not None and (errors := id_errors(body.tenantId)):
+        raise InvalidRequest(errors)
+    return await run_in_threadpool(admin.apply_retention, body.tenantId)
+
+
+class Erasure(_Body):
+    number: str | None = Field(None, max_length=200)
+    name: str | None = Field(None, max_length=400)
+    dryRun: bool = False
+
+
+@router.post("/tenants/{tenant_id}/erase", dependencies=guarded, openapi_extra=_documented(Erasure))
+async def erase_caller(tenant_id: str, request: Request, admin: AdminDep) -> dict[str, Any]:
+    body = await _body(request, Erasure)
+    return await run_in_threadpool(
+        lambda: admin.erase(tenant_id, body.number, body.name, dry_run=body.dryRun)
+    )
