@@ -46,12 +46,13 @@ def jsonl(path: Path, calls: list[dict[str, Any]]) -> Path:
     return path
 
 
-def test_tenant_create_json_prints_exactly_the_four_keys(database: str) -> None:
+def test_tenant_create_json_prints_exactly_its_keys(database: str) -> None:
     result = cli("tenant", "create", "acme", "--region", "us", "--json", "--database", database)
     assert result.exit_code == 0, result.output
     issued = json.loads(result.stdout)
-    assert set(issued) == {"tenantId", "region", "apiKey", "token"}
+    assert set(issued) == {"tenantId", "region", "apiKey", "token", "scopes"}
     assert (issued["tenantId"], issued["region"]) == ("acme", "us")
+    assert issued["scopes"] == ["read", "push"]  # a tenant's first credential may do both
 
 
 def test_the_database_comes_from_the_environment_when_not_given(database: str) -> None:

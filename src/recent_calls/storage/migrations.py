@@ -214,11 +214,11 @@ MIGRATIONS: tuple[Migration, ...] = (
         "tenant retention period, and the salt of erased callers' hashes",
         duckdb=(
             "ALTER TABLE tenants ADD COLUMN retention_ms BIGINT",
-            "CREATE TABLE erasure_salt (salt VARCHAR NOT NULL)",
+            "CREATE TABLE erasure_salt (salt VARCHAR PRIMARY KEY)",
         ),
         postgres=(
             "ALTER TABLE tenants ADD COLUMN retention_ms bigint",
-            "CREATE TABLE erasure_salt (salt text NOT NULL)",
+            "CREATE TABLE erasure_salt (salt text PRIMARY KEY)",
         ),
     ),
 )
