@@ -12,6 +12,7 @@ from click.testing import CliRunner
 from recent_calls.admin.local import LocalAdmin
 from recent_calls.cli.main import main
 from recent_calls.errors import InvalidRequest, NotFound
+from recent_calls.ingest.bulk import import_lines
 from recent_calls.query.request import parse_request
 from recent_calls.storage.base import Storage
 from tests.calls import bound, make_call, rows_of
@@ -148,3 +149,24 @@ def test_the_admin_api_erases(storage: Storage, http: InProcessHTTP) -> None:
     done = http.post(path, json={"number": NUMBER}, headers=ADMIN)
     assert done.json()["erased"] == 4 and storage.count_calls("acme") == 0
     assert http.post(path, json={"number": NUMBER}, headers={}).status_code == 401
+
+
+def test_erasure_racing_imports_leaves_no_call_half_there(storage: Storage) -> None:
+    add_tenant(storage, "t", "us", calls("s", SAME * 500))
+
+    def load(worker: int) -> None:
+        for n in range(5):
+            batch = [make_call(f"i{worker}-{n}-{i}", NOW - i, callerNumber=SAME[i % 4])
+                     for i in range(200)]  # fmt: skip
+            import_lines(storage, "t", batch, workers=1)
+
+    threads = [threading.Thread(target=load, args=(w,)) for w in range(2)]
+    for thread in threads:
+        thread.start()
+    first = storage.erase_caller("t", NUMBER, None, batch=97)
+    for thread in threads:
+        thread.join()
+    left = storage.count_calls("t")
+    assert first + left == 2000 + 2000 and hits(storage, "t") == left
+    assert storage.erase_caller("t", NUMBER, None) == left
+    assert storage.count_calls("t") == hits(storage, "t") == 0
