@@ -6,6 +6,7 @@ import json
 import threading
 from typing import Any
 
+import httpx
 import pytest
 from click.testing import CliRunner
 
@@ -17,7 +18,7 @@ from recent_calls.query.request import parse_request
 from recent_calls.storage.base import Storage
 from tests.calls import bound, make_call, rows_of
 from tests.endpoints import ADMIN
-from tests.support import FROZEN_NOW, InProcessHTTP, add_tenant
+from tests.support import FROZEN_NOW, InProcessHTTP, add_tenant, serve_demo
 
 NOW = int(FROZEN_NOW)
 NUMBER = "7325550100"
@@ -170,3 +171,37 @@ def test_erasure_racing_imports_leaves_no_call_half_there(storage: Storage) -> N
     assert first + left == 2000 + 2000 and hits(storage, "t") == left
     assert storage.erase_caller("t", NUMBER, None) == left
     assert storage.count_calls("t") == hits(storage, "t") == 0
+
+
+def test_retention_and_erasure_go_through_the_server_that_holds_the_database(
+    duckdb_path: str,
+) -> None:
+    """While `serve` holds the embedded database, the commands reach it through its admin API."""
+    with serve_demo(duckdb_path) as served:
+        text = "\n".join(served.banner)
+        push_key = text.split("push: sending calls\n  8x8-apikey: ")[1].split()[0]
+        push_token = (
+            text.split("push: sending calls\n  8x8-apikey: ")[1].split("token:")[1].split()[0]
+        )
+        pushed = httpx.post(
+            f"{served.url}/customerexperience/v1/calls/us",
+            json={"tenantId": "acmecorp01",
+                  "calls": [make_call(f"x{i}", NOW - i, callerNumber="+1 732 555 0100")
+                            for i in range(3)]},
+            headers={"8x8-apikey": push_key, "token": push_token},
+        )  # fmt: skip
+        assert pushed.status_code == 200, pushed.text
+        database = ["--database", duckdb_path]
+        dry = cli("erase", "--tenant", "acmecorp01", "--number", "17325550100", "--dry-run",
+                  *database)  # fmt: skip
+        assert dry.exit_code == 0, dry.output
+        assert dry.stdout.startswith("3 calls would be erased from acmecorp01")
+        done = cli("erase", "--tenant", "acmecorp01", "--number", "17325550100", *database)
+        assert done.stdout == "erased 3 calls from acmecorp01\n"
+        assert cli("tenant", "set", "acmecorp01", "--retention", "30d", *database).exit_code == 0
+        assert "acmecorp01  us  retention 30d" in cli("tenant", "list", *database).stdout
+        applied = cli("retention", "apply", "--tenant", "acmecorp01", *database)
+        assert applied.exit_code == 0, applied.output
+        assert int(applied.stdout.split("deleted ")[1].split()[0]) > 0  # demo calls span 90 days
+        audit = cli("audit", "--tenant", "acmecorp01", *database).stdout
+        assert "caller.erase" in audit and "retention.apply" in audit and "7325550100" not in audit
