@@ -241,7 +241,8 @@ def serve_demo(database: str, demo: bool = True, *extra: str) -> Iterator[Served
             banner.append(line.rstrip("\n"))
             if line.startswith("Listening on "):
                 url = line.split()[-1]
-            if len([b for b in banner if "curl " in b]) == 2 or (url and not demo):
+            # Two demo tenants, each with a read and a push credential and a curl for each.
+            if len([b for b in banner if "curl " in b]) == 4 or (url and not demo):
                 break
         assert url, "\n".join(banner)
         launch.wait_healthy(url)

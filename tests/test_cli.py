@@ -46,12 +46,13 @@ def jsonl(path: Path, calls: list[dict[str, Any]]) -> Path:
     return path
 
 
-def test_tenant_create_json_prints_exactly_the_four_keys(database: str) -> None:
+def test_tenant_create_json_prints_exactly_its_keys(database: str) -> None:
     result = cli("tenant", "create", "acme", "--region", "us", "--json", "--database", database)
     assert result.exit_code == 0, result.output
     issued = json.loads(result.stdout)
-    assert set(issued) == {"tenantId", "region", "apiKey", "token"}
+    assert set(issued) == {"tenantId", "region", "apiKey", "token", "scopes"}
     assert (issued["tenantId"], issued["region"]) == ("acme", "us")
+    assert issued["scopes"] == ["read", "push"]  # a tenant's first credential may do both
 
 
 def test_the_database_comes_from_the_environment_when_not_given(database: str) -> None:
@@ -116,7 +117,14 @@ def test_demo_json_prints_one_credential_per_demo_tenant(database: str) -> None:
         ("acmecorp01", "us"),
         ("britco01", "uk"),
     }
-    assert all(set(i) == {"tenantId", "region", "apiKey", "token"} for i in issued)
+    assert all(set(i) == {"tenantId", "region", "apiKey", "token", "scopes"} for i in issued)
+    # Per tenant, a read-only credential (the console's) and a push-only one.
+    assert sorted((i["tenantId"], i["scopes"]) for i in issued) == [
+        ("acmecorp01", ["push"]),
+        ("acmecorp01", ["read"]),
+        ("britco01", ["push"]),
+        ("britco01", ["read"]),
+    ]
 
 
 @pytest.fixture
@@ -137,10 +145,28 @@ def run_curl(command: str) -> bytes:
 
 def test_the_banner_curl_works_as_pasted(served: Served) -> None:
     curls = [line.strip() for line in served.banner if line.strip().startswith("curl ")]
-    assert len(curls) == 2
-    for command in curls:
+    reads = [command for command in curls if "/recentCallData/" in command]
+    pushes = [command for command in curls if "/calls/" in command]
+    assert len(reads) == len(pushes) == 2 and len(curls) == 4
+    for command in reads:
         document = json.loads(run_curl(command))
         assert document["hits"] == 300 and len(document["data"]) == 5
+    for command in pushes:
+        assert json.loads(run_curl(command)) == {"received": 0, "inserted": 0, "replaced": 0}
+    # The console's credential only reads: its key pushes nothing (403 naming the scope).
+    read_key = reads[0].split("8x8-apikey: ")[1].split("'")[0]
+    push_key = pushes[0].split("8x8-apikey: ")[1].split("'")[0]
+    refused = json.loads(
+        run_curl(
+            pushes[0]
+            .replace(push_key, read_key)
+            .replace(
+                pushes[0].split("token: ")[1].split("'")[0],
+                reads[0].split("token: ")[1].split("'")[0],
+            )
+        )
+    )
+    assert refused["status"] == 403 and "'push' scope" in refused["detail"]
 
 
 def test_admin_commands_go_through_the_server_that_holds_the_database(

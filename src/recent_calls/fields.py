@@ -14,6 +14,10 @@ from collections.abc import Mapping
 from typing import Any
 
 REGIONS = ("us", "uk")
+
+# What a credential may do: `read` the tenant's calls (data, stats, facets, export, directory, the
+# console) and `push` calls in. A credential holds one or both.
+SCOPES = ("read", "push")
 """The vendor's platforms: `uk` keeps a UK/EU tenant's data there."""
 
 DURATIONS = ("today", "yesterday", "week", "month", "allhistory")

@@ -36,6 +36,9 @@ class Settings(BaseSettings):
         1 << 20, ge=1, description="Longest JSON Lines line an import through the API reads."
     )
     compact_interval_s: float = Field(60.0, description="How often to check whether to re-cluster.")
+    retention_interval_s: float = Field(
+        3600.0, gt=0, description="How often to delete calls past their tenant's retention."
+    )
     admin_token: str | None = Field(None, description="Secret for the admin API; none: disabled.")
     fault_rate_429: float = Field(
         0.0, ge=0, le=1, description="Share of API requests answered 429."

@@ -54,6 +54,9 @@ test("errors speak the field's words, not the wire format", () => {
   assert.doesNotMatch(text, /range:|-1/);
   assert.match(fieldMessage("Time zone", "zone"), /America\/New_York/);
   assert.match(problemWords(401), /sign in again/);
+  assert.match(problemWords(403, "This credential lacks the 'read' scope that this endpoint needs"),
+    /may only push calls.*read scope/);
+  assert.match(problemWords(403, "These credentials may not access"), /access to that tenant/);
   assert.match(problemWords(503), /Try again/);
 });
 

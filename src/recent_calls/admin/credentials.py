@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 from recent_calls.clock import Clock
 from recent_calls.errors import NotFound, Unauthorized
+from recent_calls.fields import SCOPES
 from recent_calls.storage.base import Credential, Storage, Tenant
 
 API_KEY_PREFIX = "rck_"
@@ -38,14 +39,28 @@ class IssuedCredential:
     key_id: str
     api_key: str
     token: str
+    scopes: tuple[str, ...] = SCOPES
 
-    def as_json(self) -> dict[str, str]:
+    def as_json(self) -> dict[str, str | list[str]]:
         return {
             "tenantId": self.tenant_id,
             "region": self.region,
             "apiKey": self.api_key,
             "token": self.token,
+            "scopes": list(self.scopes),
         }
+
+
+def parse_scopes(given: str | list[str] | tuple[str, ...]) -> tuple[str, ...]:
+    """`read`, `push` or both (`read,push` or a list), in SCOPES order; ValueError naming the
+    scopes that exist when a part is not one of them or none is given."""
+    parts = given.split(",") if isinstance(given, str) else list(given)
+    names = {part.strip().lower() for part in parts if part.strip()}
+    unknown = sorted(names - set(SCOPES))
+    if unknown or not names:
+        shown = ", ".join(repr(name[:40]) for name in unknown) or "nothing"
+        raise ValueError(f"scopes are read, push or read,push, not {shown}")
+    return tuple(scope for scope in SCOPES if scope in names)
 
 
 def digest(secret: str) -> str:
@@ -53,7 +68,7 @@ def digest(secret: str) -> str:
 
 
 def new_credential(
-    tenant_id: str, region: str, now_ms: int, label: str = ""
+    tenant_id: str, region: str, now_ms: int, label: str = "", scopes: tuple[str, ...] = SCOPES
 ) -> tuple[IssuedCredential, Credential]:
     """A fresh credential: the secrets to show once, and the hashes to store."""
     key_id = secrets.token_hex(4)
@@ -66,17 +81,24 @@ def new_credential(
         token_hash=digest(token),
         label=label,
         created_ms=now_ms,
+        scopes=scopes,
     )
-    return IssuedCredential(tenant_id, region, key_id, api_key, token), stored
+    return IssuedCredential(tenant_id, region, key_id, api_key, token, scopes), stored
 
 
 def issue(
-    storage: Storage, tenant_id: str, region: str, label: str = "", *, now_ms: int | None = None
+    storage: Storage,
+    tenant_id: str,
+    region: str,
+    label: str = "",
+    *,
+    now_ms: int | None = None,
+    scopes: tuple[str, ...] = SCOPES,
 ) -> IssuedCredential:
     """Create and store a new credential for an existing tenant; the secrets are returned once.
     It is made at `now_ms`, by default the storage's clock."""
     now_ms = storage.clock() if now_ms is None else now_ms
-    issued, stored = new_credential(tenant_id, region, now_ms, label)
+    issued, stored = new_credential(tenant_id, region, now_ms, label, scopes)
     storage.add_credential(stored)
     return issued
 
@@ -208,7 +230,8 @@ def rotate(
     )
     if old is None or not is_live(old, now_ms):
         raise NotFound(f"tenant {tenant_id!r} has no live credential {key_id!r}")
-    issued = issue(storage, tenant_id, region, label or old.label, now_ms=now_ms)
+    # The new credential may do exactly what the old one could.
+    issued = issue(storage, tenant_id, region, label or old.label, now_ms=now_ms, scopes=old.scopes)
     storage.revoke_credential(tenant_id, key_id, at_ms=now_ms + max(0, grace_ms))
     return issued
 

@@ -19,7 +19,20 @@ import orjson
 
 from recent_calls import demo
 from recent_calls.admin.control import read_control
-from recent_calls.admin.credentials import IssuedCredential, issue, new_credential, rotate
+from recent_calls.admin.credentials import (
+    IssuedCredential,
+    issue,
+    new_credential,
+    parse_scopes,
+    rotate,
+)
+from recent_calls.admin.retention import (
+    apply_retention,
+    caller_hash,
+    number_digits,
+    parse_retention,
+    show_retention,
+)
 from recent_calls.client.errors import APIError
 from recent_calls.client.transport import Transport, decode
 from recent_calls.clock import Clock, make_clock
@@ -33,7 +46,7 @@ from recent_calls.errors import (
     NotFound,
     problem_error,
 )
-from recent_calls.fields import REGIONS
+from recent_calls.fields import REGIONS, SCOPES
 from recent_calls.ingest.bulk import MAX_LINE_BYTES, ImportReport, import_lines
 from recent_calls.query.directory import Entry, parse_json
 from recent_calls.settings import Settings
@@ -52,7 +65,9 @@ DEMO_LABEL = "demo"
 
 class Admin(Protocol):
     def create_tenant(self, tenant_id: str, region: str, label: str = "") -> IssuedCredential: ...
-    def create_credential(self, tenant_id: str, label: str = "") -> IssuedCredential: ...
+    def create_credential(
+        self, tenant_id: str, label: str = "", scopes: tuple[str, ...] = SCOPES
+    ) -> IssuedCredential: ...
     def list_credentials(self, tenant_id: str) -> list[dict[str, Any]]: ...
     def revoke_credential(self, tenant_id: str, key_id: str) -> None: ...
     def import_file(
@@ -68,6 +83,12 @@ class Admin(Protocol):
     def audit_log(self, tenant_id: str | None, limit: int) -> list[dict[str, Any]]: ...
     def replace_directory(self, tenant_id: str, entries: list[Entry]) -> int: ...
     def directory(self, tenant_id: str) -> list[Entry]: ...
+    def list_tenants(self) -> list[dict[str, Any]]: ...
+    def set_retention(self, tenant_id: str, retention: str) -> None: ...
+    def apply_retention(self, tenant_id: str | None) -> dict[str, int]: ...
+    def erase(
+        self, tenant_id: str, number: str | None, name: str | None, *, dry_run: bool
+    ) -> dict[str, Any]: ...
 
 
 def local_actor() -> str:
@@ -106,6 +127,13 @@ def check_new_tenant(tenant_id: str, region: str) -> None:
         errors.append(FieldError("region", "expected us or uk"))
     if errors:
         raise InvalidRequest(errors)
+
+
+def _scopes(given: tuple[str, ...]) -> tuple[str, ...]:
+    try:
+        return parse_scopes(given)
+    except ValueError as exc:
+        raise InvalidRequest([FieldError("scopes", str(exc))]) from None
 
 
 class LocalAdmin:
@@ -154,10 +182,13 @@ class LocalAdmin:
         self.storage.create_tenant(tenant_id, region, credential=stored, audit=audit)
         return issued
 
-    def create_credential(self, tenant_id: str, label: str = "") -> IssuedCredential:
+    def create_credential(
+        self, tenant_id: str, label: str = "", scopes: tuple[str, ...] = SCOPES
+    ) -> IssuedCredential:
+        scopes = _scopes(scopes)
         region = self._tenant_region(tenant_id)
-        issued = issue(self.storage, tenant_id, region, label, now_ms=self.clock())
-        self._audit("credential.create", tenant_id, issued.key_id)
+        issued = issue(self.storage, tenant_id, region, label, now_ms=self.clock(), scopes=scopes)
+        self._audit("credential.create", tenant_id, issued.key_id, f"scopes={','.join(scopes)}")
         return issued
 
     def rotate_credential(
@@ -193,6 +224,7 @@ class LocalAdmin:
                 "label": c.label,
                 "createdMs": c.created_ms,
                 "revokedMs": c.revoked_ms,
+                "scopes": list(c.scopes),
             }
             for c in self.storage.list_credentials(tenant_id)
         ]
@@ -222,7 +254,8 @@ class LocalAdmin:
         return report
 
     def seed_demo(self, calls: int, seed: int, *, replace: bool) -> list[IssuedCredential]:
-        """Create the demo tenants with `calls` calls each (once, or anew with `replace`)."""
+        """Create the demo tenants with `calls` calls each (once, or anew with `replace`); per
+        tenant, a read-only credential and then a push-only one."""
         issued = []
         for index, tenant in enumerate(demo.DEMO_TENANTS):
             if self.storage.get_tenant(tenant.tenant_id) is None:
@@ -243,12 +276,21 @@ class LocalAdmin:
                     self.storage.revoke_credential(tenant.tenant_id, credential.key_id)
             names = demo_directory.directory_for(self.storage, tenant.tenant_id, seed + index)
             self.storage.replace_directory(tenant.tenant_id, names)
-            issued.append(
-                issue(
-                    self.storage, tenant.tenant_id, tenant.region, DEMO_LABEL, now_ms=self.clock()
+            # Least privilege: the console only reads; the pushing curl only pushes.
+            for scope in SCOPES:
+                issued.append(
+                    issue(
+                        self.storage,
+                        tenant.tenant_id,
+                        tenant.region,
+                        DEMO_LABEL,
+                        now_ms=self.clock(),
+                        scopes=(scope,),
+                    )
                 )
-            )
-            self._audit("demo.seed", tenant.tenant_id, issued[-1].key_id, f"calls={calls}")
+                self._audit(
+                    "demo.seed", tenant.tenant_id, issued[-1].key_id, f"calls={calls} scope={scope}"
+                )
         return issued
 
     def compact(self) -> bool:
@@ -271,6 +313,62 @@ class LocalAdmin:
     def directory(self, tenant_id: str) -> list[Entry]:
         self._tenant_region(tenant_id)
         return self.storage.directory(tenant_id)
+
+    def list_tenants(self) -> list[dict[str, Any]]:
+        return [
+            {
+                "tenantId": t.tenant_id,
+                "region": t.region,
+                "createdMs": t.created_ms,
+                "retention": show_retention(t.retention_ms),
+            }
+            for t in self.storage.list_tenants()
+        ]
+
+    def set_retention(self, tenant_id: str, retention: str) -> None:
+        """Set the tenant's retention period (`400d`, `8w`, `2y`) or clear it (`none`)."""
+        try:
+            retention_ms = parse_retention(retention)
+        except ValueError as exc:
+            raise InvalidRequest([FieldError("retention", str(exc))]) from None
+        if not self.storage.set_retention(tenant_id, retention_ms):
+            raise NotFound(f"tenant {tenant_id!r} does not exist")
+        self._audit("tenant.retention", tenant_id, "", f"retention={show_retention(retention_ms)}")
+
+    def apply_retention(self, tenant_id: str | None) -> dict[str, int]:
+        """Delete what each tenant's retention period (or only `tenant_id`'s) no longer keeps."""
+        if tenant_id is not None:
+            self._tenant_region(tenant_id)
+        return apply_retention(self.storage, self.clock, self.actor, tenant_id)
+
+    def erase(
+        self, tenant_id: str, number: str | None, name: str | None, *, dry_run: bool
+    ) -> dict[str, Any]:
+        """Delete every call of one caller (by the number's digits, or the name); with
+        `dry_run`, only count them and show the newest. The audit keeps a salted hash."""
+        self._tenant_region(tenant_id)
+        try:
+            digits = number_digits(number) if number else None
+        except ValueError as exc:
+            raise InvalidRequest([FieldError("number", str(exc))]) from None
+        if not digits and not (name and name.strip()):
+            raise InvalidRequest([FieldError("number", "give the caller's number or name")])
+        found, first = self.storage.caller_calls(tenant_id, digits, name or None)
+        answer: dict[str, Any] = {
+            "calls": found,
+            "first": [
+                {"callId": c, "startMs": start, "callerName": who, "callerNumber": num}
+                for c, start, who, num in first
+            ],
+            "erased": 0,
+        }
+        if dry_run:
+            return answer
+        answer["erased"] = self.storage.erase_caller(tenant_id, digits, name or None)
+        hashed = caller_hash(self.storage.erasure_salt(), digits, name)
+        self._audit("caller.erase", tenant_id, "", f"erased={answer['erased']} caller={hashed}")
+        answer["first"] = []  # gone now: nothing of them is returned
+        return answer
 
 
 class RemoteAdmin:
@@ -323,16 +421,24 @@ class RemoteAdmin:
     @staticmethod
     def _issued(data: dict[str, Any]) -> IssuedCredential:
         return IssuedCredential(
-            data["tenantId"], data["region"], data["keyId"], data["apiKey"], data["token"]
+            data["tenantId"],
+            data["region"],
+            data["keyId"],
+            data["apiKey"],
+            data["token"],
+            tuple(data.get("scopes", SCOPES)),
         )
 
     def create_tenant(self, tenant_id: str, region: str, label: str = "") -> IssuedCredential:
         body = {"tenantId": tenant_id, "region": region, "label": label}
         return self._issued(self._json("POST", "/admin/v1/tenants", body, idempotent=False))
 
-    def create_credential(self, tenant_id: str, label: str = "") -> IssuedCredential:
+    def create_credential(
+        self, tenant_id: str, label: str = "", scopes: tuple[str, ...] = SCOPES
+    ) -> IssuedCredential:
         path = admin_path("credentials", tenant_id=tenant_id)
-        return self._issued(self._json("POST", path, {"label": label}, idempotent=False))
+        body = {"label": label, "scopes": list(scopes)}
+        return self._issued(self._json("POST", path, body, idempotent=False))
 
     def list_credentials(self, tenant_id: str) -> list[dict[str, Any]]:
         result: list[dict[str, Any]] = self._call(
@@ -410,6 +516,29 @@ class RemoteAdmin:
     def directory(self, tenant_id: str) -> list[Entry]:
         path = admin_path("directory", tenant_id=tenant_id)
         return parse_json(self._call("GET", path, idempotent=True))
+
+    def list_tenants(self) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self._call("GET", "/admin/v1/tenants", idempotent=True)
+        return result
+
+    def set_retention(self, tenant_id: str, retention: str) -> None:
+        path = admin_path("retention", tenant_id=tenant_id)
+        self._json("PUT", path, {"retention": retention}, idempotent=True)
+
+    def apply_retention(self, tenant_id: str | None) -> dict[str, int]:
+        body = {} if tenant_id is None else {"tenantId": tenant_id}
+        result: dict[str, int] = self._json(
+            "POST", "/admin/v1/retention/apply", body, idempotent=True
+        )
+        return result
+
+    def erase(
+        self, tenant_id: str, number: str | None, name: str | None, *, dry_run: bool
+    ) -> dict[str, Any]:
+        body = {"number": number, "name": name, "dryRun": dry_run}
+        path = admin_path("erase", tenant_id=tenant_id)
+        result: dict[str, Any] = self._json("POST", path, body, idempotent=True)
+        return result
 
 
 @contextmanager

@@ -14,6 +14,7 @@ from starlette.concurrency import run_in_threadpool
 
 from recent_calls import __version__
 from recent_calls.admin.credentials import Authenticator
+from recent_calls.admin.retention import apply_retention
 from recent_calls.api import problems
 from recent_calls.api.faults import FaultInjector
 from recent_calls.api.metrics import Metrics
@@ -37,6 +38,18 @@ async def _compact_periodically(storage: Storage, interval: float) -> None:
                 log.info("re-clustered call data")
         except Exception:
             log.exception("compaction failed; will try again")
+
+
+async def _retain_periodically(storage: Storage, clock: Clock, interval: float) -> None:
+    # At start, then every interval: a server that restarts often still applies retention.
+    while True:
+        try:
+            deleted = await run_in_threadpool(apply_retention, storage, clock, "server:retention")
+            if any(deleted.values()):
+                log.info("retention deleted %d calls", sum(deleted.values()))
+        except Exception:
+            log.exception("retention failed; will try again")
+        await asyncio.sleep(interval)
 
 
 def _parts(settings: Settings, storage: Storage, clock: Clock | None) -> Parts:
@@ -79,12 +92,16 @@ def create_app(
         compactor = asyncio.create_task(
             _compact_periodically(parts.storage, settings.compact_interval_s)
         )
+        retainer = asyncio.create_task(
+            _retain_periodically(parts.storage, parts.clock, settings.retention_interval_s)
+        )
         try:
             yield
         finally:
-            compactor.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await compactor
+            for task in (compactor, retainer):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             if parts.limiter is not None:
                 await parts.limiter.aclose()
             if owned:

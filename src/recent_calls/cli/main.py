@@ -12,7 +12,7 @@ import click
 import orjson
 
 from recent_calls import __version__
-from recent_calls.admin.credentials import IssuedCredential, parse_grace
+from recent_calls.admin.credentials import IssuedCredential, parse_grace, parse_scopes
 from recent_calls.admin.local import connect_admin
 from recent_calls.cli.options import database_option, settings_from, unknown_variables
 from recent_calls.cli.transfer import export_command, sync_command
@@ -34,6 +34,7 @@ def _print_issued(issued: IssuedCredential, as_json: bool) -> None:
         return
     click.echo(f"tenant:     {issued.tenant_id} (region {issued.region})")
     click.echo(f"key id:     {issued.key_id}")
+    click.echo(f"scopes:     {','.join(issued.scopes)}")
     click.echo(f"8x8-apikey: {issued.api_key}")
     click.echo(f"token:      {issued.token}")
     click.echo("These secrets are shown once; only their hashes are stored.", err=True)
@@ -142,7 +143,7 @@ def serve(
 
 @main.group()
 def tenant() -> None:
-    """Create tenants."""
+    """Create, list and set up tenants."""
 
 
 @tenant.command("create")
@@ -159,6 +160,90 @@ def tenant_create(
         _print_issued(admin.create_tenant(tenant_id, region, label), as_json)
 
 
+@tenant.command("list")
+@database_option
+@json_option
+def tenant_list(settings: Settings, as_json: bool) -> None:
+    """List the tenants with their region and retention period."""
+    with connect_admin(settings) as admin:
+        items = admin.list_tenants()
+    if as_json:
+        click.echo(orjson.dumps(items).decode())
+        return
+    for item in items:
+        created = _iso(item["createdMs"])
+        click.echo(
+            f"{item['tenantId']}  {item['region']}  retention {item['retention']}  {created}"
+        )
+
+
+@tenant.command("set")
+@database_option
+@click.argument("tenant_id")
+@click.option(
+    "--retention",
+    required=True,
+    help="Keep calls this long (400d, 8w, 2y: days, weeks or years), or none to keep all.",
+)
+def tenant_set(settings: Settings, tenant_id: str, retention: str) -> None:
+    """Set TENANT_ID's retention period: older calls are deleted (hourly, or `retention apply`)."""
+    with connect_admin(settings) as admin:
+        admin.set_retention(tenant_id, retention)
+    click.echo(f"retention of {tenant_id}: {retention.strip().lower()}")
+
+
+@main.group()
+def retention() -> None:
+    """Delete calls older than their tenant's retention period."""
+
+
+@retention.command("apply")
+@database_option
+@click.option("--tenant", "tenant_id", help="Only this tenant (default: every tenant with one).")
+def retention_apply(settings: Settings, tenant_id: str | None) -> None:
+    """Delete now what retention no longer keeps (the server also does it hourly)."""
+    with connect_admin(settings) as admin:
+        deleted = admin.apply_retention(tenant_id)
+    if not deleted:
+        click.echo("no tenant has a retention period")
+    for name, count in deleted.items():
+        click.echo(f"{name}: deleted {count} calls")
+
+
+@main.command()
+@database_option
+@click.option("--tenant", "tenant_id", required=True, help="The tenant whose calls to erase.")
+@click.option("--number", help="The caller's number; matched by its digits.")
+@click.option("--name", help="The caller's name; matched whole, case and accents folded.")
+@click.option("--dry-run", is_flag=True, help="Only count the calls and show the newest.")
+@json_option
+def erase(
+    settings: Settings,
+    tenant_id: str,
+    number: str | None,
+    name: str | None,
+    dry_run: bool,
+    as_json: bool,
+) -> None:
+    """Delete every call of one caller (a GDPR erasure request); the audit keeps no number."""
+    if not number and not name:
+        raise click.UsageError("give --number or --name (or both)")
+    with connect_admin(settings) as admin:
+        result = admin.erase(tenant_id, number, name, dry_run=dry_run)
+    if as_json:
+        click.echo(orjson.dumps(result).decode())
+        return
+    if dry_run:
+        click.echo(f"{result['calls']} calls would be erased from {tenant_id}; the newest:")
+        for call in result["first"]:
+            click.echo(
+                f"  {_iso(call['startMs'])}  {call['callId']}  {call['callerName']}  "
+                f"{call['callerNumber']}"
+            )
+        return
+    click.echo(f"erased {result['erased']} calls from {tenant_id}")
+
+
 @main.group()
 def credentials() -> None:
     """Create, list, rotate and revoke a tenant's credentials."""
@@ -168,11 +253,23 @@ def credentials() -> None:
 @database_option
 @click.argument("tenant_id")
 @click.option("--label", default="")
+@click.option(
+    "--scope",
+    default="read,push",
+    show_default=True,
+    help="What it may do: read (queries, export, the console), push (sending calls) or both.",
+)
 @json_option
-def credentials_create(settings: Settings, tenant_id: str, label: str, as_json: bool) -> None:
+def credentials_create(
+    settings: Settings, tenant_id: str, label: str, scope: str, as_json: bool
+) -> None:
     """Issue a new credential for TENANT_ID."""
+    try:
+        scopes = parse_scopes(scope)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--scope") from None
     with connect_admin(settings) as admin:
-        _print_issued(admin.create_credential(tenant_id, label), as_json)
+        _print_issued(admin.create_credential(tenant_id, label, scopes), as_json)
 
 
 @credentials.command("list")
@@ -192,7 +289,8 @@ def credentials_list(settings: Settings, tenant_id: str, as_json: bool) -> None:
         state = "live" if revoked is None else "revoked" if revoked <= now_ms else "expiring"
         created = _iso(item["createdMs"])
         until = f"  (until {_iso(revoked)})" if state == "expiring" else ""
-        click.echo(f"{item['keyId']}  {state:8}  {created}  {item['label']}{until}")
+        scopes = ",".join(item["scopes"])
+        click.echo(f"{item['keyId']}  {state:8}  {scopes:9}  {created}  {item['label']}{until}")
 
 
 def _iso(epoch_ms: int) -> str:

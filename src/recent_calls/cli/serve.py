@@ -47,19 +47,17 @@ def _reachable(host: str, port: int) -> str:
 
 
 def curl_example(url: str, credential: IssuedCredential) -> str:
-    """A curl command that works as pasted, for one credential."""
-    zone = next(t.timezone for t in DEMO_TENANTS if t.tenant_id == credential.tenant_id)
-    body = orjson.dumps(
-        {
-            "tenantId": credential.tenant_id,
-            "page": 1,
-            "rows": 5,
-            "duration": "allhistory",
-            "timezone": zone,
-        }
-    ).decode()
+    """A curl command that works as pasted, for one credential: a read of the tenant's calls
+    for a read credential, else a push (of an empty batch, which stores nothing)."""
+    if "read" in credential.scopes:
+        zone = next(t.timezone for t in DEMO_TENANTS if t.tenant_id == credential.tenant_id)
+        endpoint = "recentCallData"
+        fields: dict[str, Any] = {"page": 1, "rows": 5, "duration": "allhistory", "timezone": zone}
+    else:
+        endpoint, fields = "calls", {"calls": []}
+    body = orjson.dumps({"tenantId": credential.tenant_id, **fields}).decode()
     return (
-        f"curl -s -X POST {url}/customerexperience/v1/recentCallData/{credential.region} "
+        f"curl -s -X POST {url}/customerexperience/v1/{endpoint}/{credential.region} "
         f"-H {shlex.quote('8x8-apikey: ' + credential.api_key)} "
         f"-H {shlex.quote('token: ' + credential.token)} "
         f"-H 'Content-Type: application/json' -d {shlex.quote(body)}"
@@ -74,10 +72,14 @@ def banner(url: str, database: str, issued: list[IssuedCredential], faults: str 
         f"API docs: {url}/docs",
     ]
     lines += [faults] if faults else []
+    shown: set[str] = set()
     for credential in issued:
+        if credential.tenant_id not in shown:
+            shown.add(credential.tenant_id)
+            lines += ["", f"Demo tenant {credential.tenant_id} (region {credential.region}):"]
+        use = "read: the console" if "read" in credential.scopes else "push: sending calls"
         lines += [
-            "",
-            f"Demo tenant {credential.tenant_id} (region {credential.region}):",
+            f"  {use}",
             f"  8x8-apikey: {credential.api_key}",
             f"  token:      {credential.token}",
             f"  {curl_example(url, credential)}",

@@ -183,6 +183,10 @@ export function fieldMessage(label, kind) {
 // The words for an API problem that no field owns.
 export function problemWords(status, detail) {
   if (status === 401) return "Your key or token was not accepted. Check them and sign in again.";
+  // A push-only key (scopes, docs/security.md) is refused with a detail naming the scope.
+  if (status === 403 && /'read' scope/.test(detail || "")) {
+    return "This key may only push calls, not read them. Sign in with a key that has the read scope.";
+  }
   if (status === 403) return "This key does not give access to that tenant.";
   if (status === 429) return "Too many requests just now. Wait a moment and try again.";
   if (status === 404) return "The server does not offer this yet.";

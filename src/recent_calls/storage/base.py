@@ -7,6 +7,7 @@ scope (scope.py), the one place a tenant condition is written. Rows come back ty
 
 from __future__ import annotations
 
+import secrets
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
@@ -25,6 +26,7 @@ from recent_calls.query.filters import Where, build_where
 from recent_calls.query.ordering import Ordering
 from recent_calls.query.request import CallQuery
 from recent_calls.query.responses import FacetsResponse, StatsResponse
+from recent_calls.query.searchkey import search_key
 from recent_calls.query.windows import zone
 from recent_calls.storage.columns import PAGE_SELECT, CallRow
 from recent_calls.storage.migrations import MIGRATIONS
@@ -85,7 +87,20 @@ class CallImport(ABC):
         """Drop whatever is staged; harmless after commit."""
 
 
-_CREDENTIAL_COLUMNS = "key_hash, tenant_id, key_id, token_hash, label, created_ms, revoked_ms"
+_CREDENTIAL_COLUMNS = (
+    "key_hash, tenant_id, key_id, token_hash, label, created_ms, revoked_ms, scopes"
+)
+_TENANT_COLUMNS = "tenant_id, region, created_ms, retention_ms"
+
+
+def _credential(row: Sequence[Any]) -> Credential:
+    # Scopes are stored as one comma-separated text; a NULL (a DuckDB row from before the
+    # migration's default) holds both, as the migration promises.
+    scopes = tuple(part for part in (row[7] or "read,push").split(",") if part)
+    key_hash, tenant_id, key_id, token_hash, label, created_ms, revoked_ms = row[:7]
+    return Credential(
+        key_hash, tenant_id, key_id, token_hash, label, created_ms, revoked_ms, scopes
+    )
 
 
 class Storage(ABC):
@@ -242,7 +257,8 @@ class Storage(ABC):
 
         def create(run: Run) -> None:
             run(
-                f"INSERT INTO tenants VALUES ({p('id')}, {p('region')}, {p('t')})",
+                "INSERT INTO tenants (tenant_id, region, created_ms) "
+                f"VALUES ({p('id')}, {p('region')}, {p('t')})",
                 {"id": tenant_id, "region": region, "t": tenant.created_ms},
             )
             if credential is not None:
@@ -264,23 +280,22 @@ class Storage(ABC):
         p = self.dialect.param
         rows = self._read(
             lambda run: run(
-                f"SELECT tenant_id, region, created_ms FROM tenants WHERE tenant_id = {p('id')}",
+                f"SELECT {_TENANT_COLUMNS} FROM tenants WHERE tenant_id = {p('id')}",
                 {"id": tenant_id},
             )
         )
         return Tenant(*rows[0]) if rows else None
 
     def list_tenants(self) -> list[Tenant]:
-        rows = self._read(
-            lambda run: run("SELECT tenant_id, region, created_ms FROM tenants ORDER BY 1", {})
-        )
+        rows = self._read(lambda run: run(f"SELECT {_TENANT_COLUMNS} FROM tenants ORDER BY 1", {}))
         return [Tenant(*row) for row in rows]
 
     def _insert_credential(self, run: Run, credential: Credential) -> None:
         p = self.dialect.param
         run(
             "INSERT INTO credentials (key_hash, tenant_id, key_id, token_hash, label, "
-            f"created_ms) VALUES ({p('kh')}, {p('t')}, {p('k')}, {p('th')}, {p('l')}, {p('c')})",
+            f"created_ms, scopes) VALUES ({p('kh')}, {p('t')}, {p('k')}, {p('th')}, {p('l')}, "
+            f"{p('c')}, {p('s')})",
             {
                 "kh": credential.key_hash,
                 "t": credential.tenant_id,
@@ -288,6 +303,7 @@ class Storage(ABC):
                 "th": credential.token_hash,
                 "l": credential.label,
                 "c": credential.created_ms,
+                "s": ",".join(credential.scopes),
             },
         )
 
@@ -305,7 +321,7 @@ class Storage(ABC):
                 {"kh": key_hash},
             )
         )
-        return Credential(*rows[0]) if rows else None
+        return _credential(rows[0]) if rows else None
 
     def list_credentials(self, tenant_id: str) -> list[Credential]:
         p = self.dialect.param
@@ -316,7 +332,7 @@ class Storage(ABC):
                 {"t": tenant_id},
             )
         )
-        return [Credential(*row) for row in rows]
+        return [_credential(row) for row in rows]
 
     def revoke_credential(self, tenant_id: str, key_id: str, at_ms: int | None = None) -> bool:
         """Revoke one live credential of the tenant now, or from `at_ms` on (an expiry);
@@ -343,6 +359,38 @@ class Storage(ABC):
             return self._write(revoke)
         finally:
             self._auth_changed()
+
+    def set_retention(self, tenant_id: str, retention_ms: int | None) -> bool:
+        """Set (or clear, with None) the tenant's retention period; False if no such tenant."""
+        p = self.dialect.param
+
+        def store(run: Run) -> bool:
+            found = run(f"SELECT 1 FROM tenants WHERE tenant_id = {p('t')}", {"t": tenant_id})
+            if found:
+                run(
+                    f"UPDATE tenants SET retention_ms = {p('r')} WHERE tenant_id = {p('t')}",
+                    {"r": retention_ms, "t": tenant_id},
+                )
+            return bool(found)
+
+        try:
+            return self._write(store)
+        finally:
+            self._auth_changed()
+
+    def erasure_salt(self) -> str:
+        """The database's secret salt for erased callers' hashes in the audit, made once."""
+        p = self.dialect.param
+
+        def salt(run: Run) -> str:
+            found = run("SELECT min(salt) FROM erasure_salt", {})
+            if found and found[0][0]:
+                return str(found[0][0])
+            run(f"INSERT INTO erasure_salt VALUES ({p('s')})", {"s": secrets.token_hex(16)})
+            # Two processes racing here keep one salt between them: the smallest.
+            return str(run("SELECT min(salt) FROM erasure_salt", {})[0][0])
+
+        return self._write(salt)
 
     # -- audit trail -------------------------------------------------------------------------
 
@@ -426,6 +474,74 @@ class Storage(ABC):
             return count
 
         return self._write(delete)
+
+    def _caller_where(self, tenant_id: str, digits: str | None, name: str | None) -> Where:
+        """The tenant's calls from one caller: the number's digits equal (whatever was written
+        around them: `+1 (732) 555-0100` is 17325550100), or the name equal after folding."""
+        where = scoped(tenant_id, self.dialect)
+        if digits:
+            where.add(
+                f"regexp_replace(caller_number, '[^0-9]', '', 'g') = {where.bind('digits', digits)}"
+            )
+        if name:
+            where.add(f"caller_name_key = {where.bind('name_key', search_key(name))}")
+        return where
+
+    def _started_before(self, tenant_id: str, before_ms: int) -> Where:
+        where = scoped(tenant_id, self.dialect)
+        where.add(f"start_ms < {where.bind('before', before_ms)}")
+        return where
+
+    def _delete_batch(self, where: Where, batch: int) -> int:
+        """Delete at most `batch` of the calls `where` selects, in one short transaction (so
+        reads and writes wait at most for one batch); return how many. PostgreSQL's per-day
+        counts change by the same rows in the same transaction (their trigger)."""
+        key = self.dialect.row_key
+        p = self.dialect.param
+        sql = (
+            f"DELETE FROM calls WHERE {where.sql} AND {key} IN (SELECT {key} FROM calls "
+            f"WHERE {where.sql} LIMIT {p('batch')}) RETURNING 1"
+        )
+        return len(self._write(lambda run: run(sql, {**where.params, "batch": batch})))
+
+    def _delete_all(self, where: Where, batch: int) -> int:
+        deleted = 0
+        while True:
+            done = self._delete_batch(where, batch)
+            deleted += done
+            if done < batch:
+                return deleted
+
+    def delete_started_before(self, tenant_id: str, before_ms: int, batch: int = 10_000) -> int:
+        """Delete the tenant's calls that started before `before_ms`, `batch` per transaction;
+        return how many."""
+        return self._delete_all(self._started_before(tenant_id, before_ms), batch)
+
+    def caller_calls(
+        self, tenant_id: str, digits: str | None, name: str | None, limit: int = 10
+    ) -> tuple[int, list[tuple[str, int, str, str]]]:
+        """How many calls one caller has, and the newest `limit` (callId, start, name, number)."""
+        where = self._caller_where(tenant_id, digits, name)
+
+        def read(run: Run) -> tuple[int, list[tuple[str, int, str, str]]]:
+            count = int(run(f"SELECT count(*) FROM calls WHERE {where.sql}", where.params)[0][0])
+            rows = run(
+                "SELECT call_id, start_ms, caller_name, caller_number FROM calls "
+                f"WHERE {where.sql} ORDER BY start_ms DESC, call_id DESC "
+                f"LIMIT {self.dialect.param('limit')}",
+                {**where.params, "limit": limit},
+            )
+            return count, [(str(r[0]), int(r[1]), str(r[2]), str(r[3])) for r in rows]
+
+        return self._read(read)
+
+    def erase_caller(
+        self, tenant_id: str, digits: str | None, name: str | None, batch: int = 10_000
+    ) -> int:
+        """Delete every call of one caller (see `_caller_where`), `batch` per transaction."""
+        if not digits and not name:
+            raise ValueError("an erasure needs a number or a name")
+        return self._delete_all(self._caller_where(tenant_id, digits, name), batch)
 
     def count_calls(self, tenant_id: str) -> int:
         where = scoped(tenant_id, self.dialect)

@@ -203,4 +203,22 @@ MIGRATIONS: tuple[Migration, ...] = (
         duckdb=(),  # DuckDB counts a tenant's calls from its zone maps in a few ms
         postgres=_POSTGRES_DAY_COUNTS,
     ),
+    Migration(
+        8,
+        "credential scopes: existing credentials keep both",
+        duckdb=("ALTER TABLE credentials ADD COLUMN scopes VARCHAR DEFAULT 'read,push'",),
+        postgres=("ALTER TABLE credentials ADD COLUMN scopes text NOT NULL DEFAULT 'read,push'",),
+    ),
+    Migration(
+        9,
+        "tenant retention period, and the salt of erased callers' hashes",
+        duckdb=(
+            "ALTER TABLE tenants ADD COLUMN retention_ms BIGINT",
+            "CREATE TABLE erasure_salt (salt VARCHAR PRIMARY KEY)",
+        ),
+        postgres=(
+            "ALTER TABLE tenants ADD COLUMN retention_ms bigint",
+            "CREATE TABLE erasure_salt (salt text PRIMARY KEY)",
+        ),
+    ),
 )

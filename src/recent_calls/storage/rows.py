@@ -12,6 +12,8 @@ class Tenant:
     tenant_id: str
     region: str
     created_ms: int
+    retention_ms: int | None = None
+    """Calls that started longer ago than this are deleted (retention.py); None keeps all."""
 
 
 @dataclass(frozen=True)
@@ -25,6 +27,7 @@ class Credential:
     label: str
     created_ms: int
     revoked_ms: int | None = None
+    scopes: tuple[str, ...] = ("read", "push")
 
 
 @dataclass(frozen=True)

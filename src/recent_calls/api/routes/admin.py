@@ -18,6 +18,7 @@ from starlette.concurrency import run_in_threadpool
 from recent_calls.admin.local import ACTOR_HEADER, SANE_ACTOR, LocalAdmin, id_errors
 from recent_calls.api.routes.common import PartsDep, body_chunks, read_json
 from recent_calls.errors import FieldError, InvalidRequest, NotFound, PayloadTooLarge, Unauthorized
+from recent_calls.fields import SCOPES
 from recent_calls.query.directory import export_order, parse_csv, parse_json, to_csv
 from recent_calls.query.windows import MAX_EPOCH_MS
 
@@ -83,6 +84,7 @@ class NewTenant(_Body):
 
 class NewCredential(_Body):
     label: str = Field("", max_length=MAX_LABEL)
+    scopes: list[str] = Field(default_factory=lambda: list(SCOPES), min_length=1, max_length=8)
 
 
 class DemoRequest(_Body):
@@ -117,14 +119,14 @@ def _documented(model: type[_Body]) -> dict[str, Any]:
     return {"requestBody": {"required": True, "content": schema}}
 
 
-def _issued(credential: Any) -> dict[str, str]:
+def _issued(credential: Any) -> dict[str, Any]:
     return {**credential.as_json(), "keyId": credential.key_id}
 
 
 @router.post(
     "/tenants", status_code=201, dependencies=guarded, openapi_extra=_documented(NewTenant)
 )
-async def create_tenant(request: Request, admin: AdminDep) -> dict[str, str]:
+async def create_tenant(request: Request, admin: AdminDep) -> dict[str, Any]:
     body = await _body(request, NewTenant)
     issued = await run_in_threadpool(admin.create_tenant, body.tenantId, body.region, body.label)
     return _issued(issued)
@@ -136,9 +138,12 @@ async def create_tenant(request: Request, admin: AdminDep) -> dict[str, str]:
     dependencies=guarded,
     openapi_extra=_documented(NewCredential),
 )
-async def create_credential(tenant_id: str, request: Request, admin: AdminDep) -> dict[str, str]:
+async def create_credential(tenant_id: str, request: Request, admin: AdminDep) -> dict[str, Any]:
     body = await _body(request, NewCredential)
-    return _issued(await run_in_threadpool(admin.create_credential, tenant_id, body.label))
+    issued = await run_in_threadpool(
+        admin.create_credential, tenant_id, body.label, tuple(body.scopes)
+    )
+    return _issued(issued)
 
 
 @router.get("/tenants/{tenant_id}/credentials", dependencies=guarded)
@@ -165,7 +170,7 @@ class Rotation(_Body):
 )
 async def rotate_credential(
     tenant_id: str, key_id: str, request: Request, admin: AdminDep
-) -> dict[str, str]:
+) -> dict[str, Any]:
     body = await _body(request, Rotation)
     issued = await run_in_threadpool(
         admin.rotate_credential, tenant_id, key_id, body.graceMs, body.label
@@ -242,7 +247,7 @@ async def set_sync_watermark(tenant_id: str, request: Request, admin: AdminDep) 
 
 
 @router.post("/demo", dependencies=guarded, openapi_extra=_documented(DemoRequest))
-async def seed_demo(request: Request, admin: AdminDep) -> list[dict[str, str]]:
+async def seed_demo(request: Request, admin: AdminDep) -> list[dict[str, Any]]:
     body = await _body(request, DemoRequest)
     issued = await run_in_threadpool(
         lambda: admin.seed_demo(body.calls, body.seed, replace=body.replace)
@@ -287,3 +292,50 @@ async def get_directory(tenant_id: str, request: Request, admin: AdminDep) -> An
     if "text/csv" in request.headers.get("accept", ""):
         return Response(to_csv(entries), media_type="text/csv; charset=utf-8")
     return [entry.as_json() for entry in export_order(entries)]
+
+
+@router.get("/tenants", dependencies=guarded)
+async def list_tenants(admin: AdminDep) -> list[dict[str, Any]]:
+    return await run_in_threadpool(admin.list_tenants)
+
+
+class Retention(_Body):
+    retention: str = Field(max_length=40)
+
+
+@router.put(
+    "/tenants/{tenant_id}/retention",
+    status_code=204,
+    dependencies=guarded,
+    openapi_extra=_documented(Retention),
+)
+async def set_retention(tenant_id: str, request: Request, admin: AdminDep) -> Response:
+    body = await _body(request, Retention)
+    await run_in_threadpool(admin.set_retention, tenant_id, body.retention)
+    return Response(status_code=204)
+
+
+class RetentionRun(_Body):
+    tenantId: str | None = Field(None, max_length=128)
+
+
+@router.post("/retention/apply", dependencies=guarded, openapi_extra=_documented(RetentionRun))
+async def apply_retention(request: Request, admin: AdminDep) -> dict[str, int]:
+    body = await _body(request, RetentionRun)
+    if body.tenantId is not None and (errors := id_errors(body.tenantId)):
+        raise InvalidRequest(errors)
+    return await run_in_threadpool(admin.apply_retention, body.tenantId)
+
+
+class Erasure(_Body):
+    number: str | None = Field(None, max_length=200)
+    name: str | None = Field(None, max_length=400)
+    dryRun: bool = False
+
+
+@router.post("/tenants/{tenant_id}/erase", dependencies=guarded, openapi_extra=_documented(Erasure))
+async def erase_caller(tenant_id: str, request: Request, admin: AdminDep) -> dict[str, Any]:
+    body = await _body(request, Erasure)
+    return await run_in_threadpool(
+        lambda: admin.erase(tenant_id, body.number, body.name, dry_run=body.dryRun)
+    )

@@ -237,14 +237,24 @@ def _reject_constant(name: str) -> None:
 FORBIDDEN = "These credentials may not access the requested tenant in this region."
 
 
-def bind_tenant(auth: Authenticator, credential: Credential, tenant_id: str, region: str) -> Tenant:
-    """The tenant the credential is bound to, if it is the one asked for, in this region; else 403.
+def bind_tenant(
+    auth: Authenticator, credential: Credential, tenant_id: str, region: str, scope: str
+) -> Tenant:
+    """The tenant the credential is bound to, if it is the one asked for, in this region, and
+    the credential holds `scope`; else 403.
 
-    Every failure answers the same words, so tenant names cannot be probed.
+    Every binding failure answers the same words, so tenant names cannot be probed; the scope
+    is checked only after, so a missing scope says nothing about other tenants.
     """
     if credential.tenant_id != tenant_id:
         raise Forbidden(FORBIDDEN)
     tenant = auth.tenant(tenant_id)
     if tenant is None or tenant.region != region:
         raise Forbidden(FORBIDDEN)
+    if scope not in credential.scopes:
+        raise Forbidden(
+            f"This credential lacks the {scope!r} scope that this endpoint needs; it holds "
+            f"{', '.join(credential.scopes) or 'none'}. Issue one with "
+            f"`recent-calls credentials create TENANT --scope {scope}`."
+        )
     return tenant

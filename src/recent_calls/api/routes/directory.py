@@ -25,6 +25,9 @@ from recent_calls.storage.base import Credential
 
 router = APIRouter(tags=["Web page extensions"])
 
+# The scope a credential needs here (fields.SCOPES); every route declares it as `x-scope`.
+SCOPE = "read"
+
 
 class DirectoryRequest(BaseModel):
     tenantId: str = Field(min_length=1, max_length=256)
@@ -49,7 +52,7 @@ class DirectoryResponse(BaseModel):
 def answer_directory(
     parts: Parts, credential: Credential, region: str, tenant_id: str
 ) -> DirectoryResponse:
-    tenant = bind_tenant(parts.auth, credential, tenant_id, region)
+    tenant = bind_tenant(parts.auth, credential, tenant_id, region, SCOPE)
     entries = parts.storage.directory(tenant.tenant_id)
     return DirectoryResponse.model_validate({"tenantId": tenant.tenant_id, **by_kind(entries)})
 
@@ -60,6 +63,7 @@ def answer_directory(
     response_model=DirectoryResponse,
     responses=PROBLEM_RESPONSES,
     openapi_extra={
+        "x-scope": SCOPE,  # checked by bind_tenant; tests walk every route for it
         "requestBody": {
             "required": True,
             "content": {"application/json": {"schema": DirectoryRequest.model_json_schema()}},

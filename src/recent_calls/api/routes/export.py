@@ -37,6 +37,9 @@ from recent_calls.storage.base import Credential, SearchResult, Storage, Tenant
 
 router = APIRouter(tags=["Web page extensions"])
 
+# The scope a credential needs here (fields.SCOPES); every route declares it as `x-scope`.
+SCOPE = "read"
+
 CHUNK_ROWS = MAX_ROWS
 MEDIA_TYPE = "text/csv; charset=utf-8"
 _UNSAFE_IN_FILENAME = re.compile(r"[^A-Za-z0-9._-]+", re.ASCII)
@@ -83,7 +86,7 @@ def first_chunk(
     parts: Parts, credential: Credential, region: str, query: CallQuery
 ) -> tuple[Tenant, SearchResult]:
     """The bound tenant and the first chunk of its calls."""
-    tenant = bind_tenant(parts.auth, credential, query.request.tenantId, region)
+    tenant = bind_tenant(parts.auth, credential, query.request.tenantId, region, SCOPE)
     return tenant, parts.storage.search(tenant, query)
 
 
@@ -123,6 +126,7 @@ def csv_chunks(
     },
     response_class=StreamingResponse,
     openapi_extra={
+        "x-scope": SCOPE,  # checked by bind_tenant; tests walk every route for it
         "requestBody": {
             "required": True,
             "content": {"application/json": {"schema": _request_schema()}},

@@ -22,6 +22,9 @@ from recent_calls.storage.base import Credential
 
 router = APIRouter(tags=["Ingestion"])
 
+# The scope a credential needs here (fields.SCOPES); every route declares it as `x-scope`.
+SCOPE = "push"
+
 MAX_BATCH = 10_000
 
 
@@ -47,7 +50,7 @@ def _store(
 ) -> IngestResult:
     # SPEC order: the calls' field errors (400) before the tenant binding (403).
     rows = parse_calls(calls)
-    tenant = bind_tenant(parts.auth, credential, tenant_id, region)
+    tenant = bind_tenant(parts.auth, credential, tenant_id, region, SCOPE)
     report = store_calls(parts.storage, tenant.tenant_id, rows, len(calls))
     return IngestResult(
         received=report.received, inserted=report.inserted, replaced=report.replaced
@@ -60,6 +63,7 @@ def _store(
     response_model=IngestResult,
     responses=PROBLEM_RESPONSES,
     openapi_extra={
+        "x-scope": SCOPE,  # checked by bind_tenant; tests walk every route for it
         "requestBody": {
             "required": True,
             "content": {"application/json": {"schema": IngestRequest.model_json_schema()}},

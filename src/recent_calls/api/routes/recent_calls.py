@@ -21,12 +21,15 @@ from recent_calls.storage.base import Credential
 
 router = APIRouter(tags=["Recent Calls"])
 
+# The scope a credential needs here (fields.SCOPES); every route declares it as `x-scope`.
+SCOPE = "read"
+
 _REQUEST_SCHEMA = RecentCallsRequest.model_json_schema(mode="validation")
 
 
 def answer(parts: Parts, credential: Credential, region: str, query: CallQuery) -> bytes:
     """The response body for a validated query by an authenticated caller (one snapshot)."""
-    tenant = bind_tenant(parts.auth, credential, query.request.tenantId, region)
+    tenant = bind_tenant(parts.auth, credential, query.request.tenantId, region, SCOPE)
     return render_response(query, tenant, parts.storage.search(tenant, query))
 
 
@@ -36,6 +39,7 @@ def answer(parts: Parts, credential: Credential, region: str, query: CallQuery) 
     response_model=RecentCallsResponse,
     responses=PROBLEM_RESPONSES,
     openapi_extra={
+        "x-scope": SCOPE,  # checked by bind_tenant; tests walk every route for it
         "requestBody": {
             "required": True,
             "content": {"application/json": {"schema": _REQUEST_SCHEMA}},

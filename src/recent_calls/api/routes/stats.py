@@ -39,6 +39,9 @@ from recent_calls.storage.base import Credential
 
 router = APIRouter(tags=["Web page extensions"])
 
+# The scope a credential needs here (fields.SCOPES); every route declares it as `x-scope`.
+SCOPE = "read"
+
 _SECURITY: list[dict[str, list[str]]] = [{"ApiKey": [], "Token": []}]
 
 
@@ -68,7 +71,7 @@ def answer_stats(
     interval: str,
     grouping: Grouping | None,
 ) -> StatsResponse:
-    tenant = bind_tenant(parts.auth, credential, query.request.tenantId, region)
+    tenant = bind_tenant(parts.auth, credential, query.request.tenantId, region, SCOPE)
     try:
         return parts.storage.stats(tenant, query, interval, grouping)
     except TooManyBuckets as exc:  # allhistory: only the tenant's calls tell its span
@@ -81,6 +84,7 @@ def answer_stats(
     response_model=StatsResponse,
     responses=PROBLEM_RESPONSES,
     openapi_extra={
+        "x-scope": SCOPE,  # checked by bind_tenant; tests walk every route for it
         "requestBody": {
             "required": True,
             "content": {"application/json": {"schema": _stats_request_schema()}},
@@ -104,7 +108,7 @@ async def recent_call_stats(
 def answer_facets(
     parts: Parts, credential: Credential, region: str, tenant_id: str
 ) -> FacetsResponse:
-    return parts.storage.facets(bind_tenant(parts.auth, credential, tenant_id, region))
+    return parts.storage.facets(bind_tenant(parts.auth, credential, tenant_id, region, SCOPE))
 
 
 @router.post(
@@ -114,6 +118,7 @@ def answer_facets(
     response_model=FacetsResponse,
     responses=PROBLEM_RESPONSES,
     openapi_extra={
+        "x-scope": SCOPE,  # checked by bind_tenant; tests walk every route for it
         "requestBody": {
             "required": True,
             "content": {"application/json": {"schema": FacetsRequest.model_json_schema()}},
