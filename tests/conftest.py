@@ -32,9 +32,30 @@ from tests.support import (
 pytest_plugins = ["tests.unhandled", "tests.endpoints"]
 
 
-@pytest.fixture(params=ENGINES)
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "embedded_only: what the test checks does not depend on the storage engine (the HTTP "
+        "edge, the logs), so it runs on the embedded one alone",
+    )
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Each test that touches a database runs once per storage engine, unless marked
+    `embedded_only`."""
+    if "engine" not in metafunc.fixturenames:
+        return
+    for marker in metafunc.definition.iter_markers("parametrize"):
+        names = marker.args[0]
+        if "engine" in (names.replace(" ", "").split(",") if isinstance(names, str) else names):
+            return  # the test chooses its engines itself
+    one = metafunc.definition.get_closest_marker("embedded_only") is not None
+    metafunc.parametrize("engine", ENGINES[:1] if one else ENGINES, indirect=True)
+
+
+@pytest.fixture
 def engine(request: pytest.FixtureRequest) -> str:
-    """Each test that touches a database runs once per storage engine."""
+    """The storage engine of the test's database (see pytest_generate_tests)."""
     engine_name: str = request.param
     return engine_name
 

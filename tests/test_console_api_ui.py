@@ -21,11 +21,8 @@ from tests.webpage import DESKTOP, ROOT, TENANT, Api, Console, browser, load_dem
 
 __all__ = ["browser"]
 
-
-@pytest.fixture
-def engine() -> str:
-    """The page does not depend on the engine (test_web.py has the PostgreSQL smoke test)."""
-    return "duckdb"
+# The page does not depend on the engine (test_web.py has the PostgreSQL smoke test).
+pytestmark = pytest.mark.embedded_only
 
 
 ADMIN_TOKEN = "console-admin-token"

@@ -27,6 +27,8 @@ from recent_calls.storage import open_storage
 from tests.calls import make_call
 from tests.support import LiveServer, ServerProcess
 
+pytestmark = pytest.mark.embedded_only  # what is logged does not depend on the engine
+
 BODY = {"page": 1, "rows": 5, "duration": "allhistory"}
 
 

@@ -22,6 +22,8 @@ from recent_calls.settings import Settings
 from recent_calls.storage.base import Storage
 from tests.support import FROZEN_NOW, add_tenant, serving
 
+pytestmark = pytest.mark.embedded_only  # the HTTP edge does not depend on the engine
+
 HEALTHZ = b"GET /healthz HTTP/1.1\r\nHost: x\r\n"
 PUSH = b"POST /customerexperience/v1/recentCallData/us HTTP/1.1\r\nHost: x\r\n"
 

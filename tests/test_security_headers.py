@@ -8,6 +8,8 @@ import pytest
 from recent_calls.api.pipeline import PAGE_ANSWER as SECURITY_HEADERS
 from tests.support import LiveServer
 
+pytestmark = pytest.mark.embedded_only  # the HTTP edge does not depend on the engine
+
 EVERY = {
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",

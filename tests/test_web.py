@@ -27,14 +27,10 @@ from tests.webpage import DESKTOP, PHONE, ROOT, TENANT, ZONE, Api, Console, brow
 
 __all__ = ["browser"]
 
+# The page does not depend on the engine: DuckDB, but for one smoke test on both.
+pytestmark = pytest.mark.embedded_only
+
 DAY_MS = 86_400_000
-
-
-@pytest.fixture
-def engine(request: pytest.FixtureRequest) -> str:
-    """The page does not depend on the engine: DuckDB, unless a test asks for PostgreSQL too."""
-    engine_name: str = getattr(request, "param", "duckdb")
-    return engine_name
 
 
 @pytest.fixture
