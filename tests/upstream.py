@@ -68,7 +68,10 @@ def _read_request(conn: socket.socket) -> dict[str, Any]:
         if not chunk:
             break
         body += chunk
-    parsed: dict[str, Any] = orjson.loads(body) if body else {}
+    try:
+        parsed: dict[str, Any] = orjson.loads(body) if body else {}
+    except orjson.JSONDecodeError:  # an upload (raw or chunked), not a query: keep its bytes
+        return {"raw": body}
     return parsed
 
 
