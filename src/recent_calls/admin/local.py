@@ -35,7 +35,7 @@ from recent_calls.errors import (
     problem_error,
 )
 from recent_calls.fields import REGIONS
-from recent_calls.ingest.bulk import MAX_LINE_BYTES, ImportReport, import_lines
+from recent_calls.ingest.bulk import MAX_LINE_BYTES, ImportReport, import_lines, ingest_calls
 from recent_calls.query.directory import Entry, parse_json
 from recent_calls.settings import Settings
 from recent_calls.storage import open_storage
@@ -62,6 +62,7 @@ class Admin(Protocol):
     def import_calls(
         self, tenant_id: str, calls: Iterable[dict[str, Any]], *, skip_invalid: bool
     ) -> ImportReport: ...
+    def store_calls(self, tenant_id: str, calls: list[dict[str, Any]]) -> ImportReport: ...
     def seed_demo(self, calls: int, seed: int, *, replace: bool) -> list[IssuedCredential]: ...
     def compact(self) -> bool: ...
     def get_sync_watermark(self, tenant_id: str, source: str) -> int | None: ...
@@ -227,6 +228,11 @@ class LocalAdmin:
         detail = f"received={report.received} inserted={report.inserted} "
         self._audit("calls.import", tenant_id, "", detail + f"replaced={report.replaced}")
         return report
+
+    def store_calls(self, tenant_id: str, calls: list[dict[str, Any]]) -> ImportReport:
+        """Store a follower's few calls at once, as a push does (and, as a push, unaudited)."""
+        self._tenant_region(tenant_id)
+        return ingest_calls(self.storage, tenant_id, calls)
 
     def seed_demo(self, calls: int, seed: int, *, replace: bool) -> list[IssuedCredential]:
         """Create the demo tenants with `calls` calls each (once, or anew with `replace`)."""
@@ -401,6 +407,10 @@ class RemoteAdmin:
                 spool.write(orjson.dumps(call, option=orjson.OPT_APPEND_NEWLINE))
             spool.seek(0)
             return self.import_file(tenant_id, spool, timezone="GMT", skip_invalid=skip_invalid)
+
+    def store_calls(self, tenant_id: str, calls: list[dict[str, Any]]) -> ImportReport:
+        """A follower's few calls, through the server's import."""
+        return self.import_calls(tenant_id, calls, skip_invalid=False)
 
     def seed_demo(self, calls: int, seed: int, *, replace: bool) -> list[IssuedCredential]:
         body = {"calls": calls, "seed": seed, "replace": replace}

@@ -22,7 +22,13 @@ from recent_calls.errors import FieldError, ImportRejected, InvalidRequest, Rece
 from recent_calls.fields import REGIONS
 from recent_calls.ingest.bulk import ImportReport
 from recent_calls.ingest.sources import SourceReport
-from recent_calls.ingest.telephony import FORMATS, SOURCE_FORMATS, all_or_nothing, read_source
+from recent_calls.ingest.telephony import (
+    FORMATS,
+    SOURCE_FORMATS,
+    all_or_nothing,
+    default_server,
+    read_source,
+)
 from recent_calls.settings import Settings
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -333,6 +339,59 @@ def _print_import(
         f"imported {report.received} calls into {tenant_id}: {report.inserted} new, "
         f"{report.replaced} replaced, {invalid} invalid lines skipped{tail}"
     )
+
+
+@main.command()
+@database_option
+@click.option("--tenant", "tenant_id", required=True, help="The tenant the calls belong to.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["asterisk"]),
+    default="asterisk",
+    show_default=True,
+    help="What QUEUE_LOG is (FreeSWITCH posts its calls; Connect delivers files to import).",
+)
+@click.option(
+    "--cdr",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The Master.csv to join with the queue_log.",
+)
+@click.option("--timezone", default="UTC", show_default=True, help="Zone of Master.csv times.")
+@click.option("--server", help="The name in callIds (default: this host's name).")
+@click.option(
+    "--interval",
+    type=click.FloatRange(0.01, 60),
+    default=0.2,
+    show_default=True,
+    help="Seconds between looks at the files when nothing is new.",
+)
+@click.argument("queue_log", type=click.Path(dir_okay=False, path_type=Path))
+def follow(
+    settings: Settings,
+    tenant_id: str,
+    fmt: str,
+    cdr: Path | None,
+    timezone: str,
+    server: str | None,
+    interval: float,
+    queue_log: Path,
+) -> None:
+    """Store each call of QUEUE_LOG as its final line is written, until stopped; resumes where
+    it stopped (its position is kept in the database, per tenant and file)."""
+    from recent_calls.cli.follow import run_follower
+
+    with connect_admin(settings) as admin:
+        run_follower(
+            admin,
+            tenant_id,
+            queue_log,
+            cdr=cdr,
+            timezone=timezone,
+            server=server or default_server(),
+            interval=interval,
+            echo=_echo_now,
+        )
 
 
 @main.command()
