@@ -44,8 +44,6 @@ def run_follower(
     tenant_id: str,
     queue_log: Path,
     *,
-    cdr: Path | None,
-    timezone: str,
     server: str,
     interval: float,
     echo: Callable[[str], None],
@@ -69,8 +67,6 @@ def run_follower(
             store=store,
             load=positions.load,
             save=positions.save,
-            cdr=cdr,
-            timezone=timezone,
         )
     except SourceError as exc:
         raise InvalidRequest([exc.error]) from None

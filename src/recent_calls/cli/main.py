@@ -352,12 +352,6 @@ def _print_import(
     show_default=True,
     help="What QUEUE_LOG is (FreeSWITCH posts its calls; Connect delivers files to import).",
 )
-@click.option(
-    "--cdr",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="The Master.csv to join with the queue_log.",
-)
-@click.option("--timezone", default="UTC", show_default=True, help="Zone of Master.csv times.")
 @click.option("--server", help="The name in callIds (default: this host's name).")
 @click.option(
     "--interval",
@@ -371,14 +365,13 @@ def follow(
     settings: Settings,
     tenant_id: str,
     fmt: str,
-    cdr: Path | None,
-    timezone: str,
     server: str | None,
     interval: float,
     queue_log: Path,
 ) -> None:
     """Store each call of QUEUE_LOG as its final line is written, until stopped; resumes where
-    it stopped (its position is kept in the database, per tenant and file)."""
+    it stopped (its position is kept in the database, per tenant and file). Master.csv's part
+    (IVR time, calls without a queue) comes from a later `import --format asterisk --cdr`."""
     from recent_calls.cli.follow import run_follower
 
     with connect_admin(settings) as admin:
@@ -386,8 +379,6 @@ def follow(
             admin,
             tenant_id,
             queue_log,
-            cdr=cdr,
-            timezone=timezone,
             server=server or default_server(),
             interval=interval,
             echo=_echo_now,

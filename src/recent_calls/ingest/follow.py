@@ -1,4 +1,4 @@
-"""Following Asterisk live: tail queue_log (and Master.csv), store each call as it ends.
+"""Following Asterisk live: tail queue_log, store each call as it ends.
 
 A `TailedFile` reads the whole lines appended to a path and notices logrotate: by rename (the
 path names a new file: what is left of the old one is read first) and by copytruncate (the file
@@ -10,13 +10,18 @@ An `AsteriskFollower` feeds the lines to `QueueLogReader`, stores the calls it r
 continued call again, under the same callId), and only then saves, per file, the position of
 the oldest line the reader still needs: after a restart (or a SIGKILL) it reads again from
 there, rebuilds the calls it held and stores again only calls it had stored (replaced by
-callId, never duplicated). A call still in progress across a rotation is rebuilt only while the
-follower keeps running: its saved position cannot point into a file that is gone.
+callId, never duplicated). A restart finds a position in a file rotated while it was stopped
+in `PATH.1`; a call in progress across two rotations during a stop cannot be read again.
+
+Master.csv is not followed: its rows come after the queue_log's last line of a call, and a
+follower catching up (or restarted) would read them after the reader had let the call go, or
+take them for calls that never reached a queue. What only Master.csv gives (time in the IVR,
+the caller's name where queue_log has none, calls that never reached a queue) comes from a
+later `import --format asterisk --cdr`, which replaces the calls by callId.
 """
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import os
 import time
@@ -26,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from recent_calls.ingest.asterisk import NOT_CALLS, CdrIndex, QueueLogReader
+from recent_calls.ingest.asterisk import NOT_CALLS, QueueLogReader
 
 FINGERPRINT_BYTES = 256
 READ_BYTES = 1 << 20
@@ -251,20 +256,6 @@ def _callid(text: str) -> str | None:
     return parts[1]
 
 
-def _cdr_key(text: str) -> str | None:
-    # The key CdrIndex groups rows by (linkedid, else uniqueid); a row it cannot read: none.
-    try:
-        row = next(csv.reader([text]))
-    except (csv.Error, StopIteration):
-        return None
-    width = len(row)
-    if width in (17, 18):
-        return row[16].strip() or None
-    if width in (19, 20, 21):
-        return (row[width - 2] or (row[16] if width > 19 else "")).strip() or None
-    return None
-
-
 Store = Callable[[list[dict[str, Any]]], None]
 GetPosition = Callable[[str], Position | None]
 SavePosition = Callable[[str, Position], None]
@@ -281,23 +272,15 @@ class AsteriskFollower:
         store: Store,
         load: GetPosition,
         save: SavePosition,
-        cdr: Path | None = None,
-        timezone: str = "UTC",
     ) -> None:
         self.store = store
         self._save = save
         self._saved: dict[str, Position] = {}
         self.log_key = f"follow:asterisk:{queue_log.resolve()}"
-        self.cdr_key = None if cdr is None else f"follow:asterisk-cdr:{cdr.resolve()}"
-        index = None if cdr is None else CdrIndex(timezone, cdr.name)
-        self.reader = QueueLogReader(server, cdr=index)
+        self.reader = QueueLogReader(server)
         self.log = TailedFile(queue_log, load(self.log_key) or Position())
-        self.cdr = None
-        if cdr is not None and self.cdr_key is not None:
-            self.cdr = TailedFile(cdr, load(self.cdr_key) or Position())
         self._log_offsets: deque[tuple[int, int, int]] = deque()
-        self._cdr_offsets: deque[tuple[int, int, int]] = deque()
-        self._log_spans, self._cdr_spans = Spans(), Spans()
+        self._log_spans = Spans()
         self.stored = 0
 
     def poll(self) -> int:
@@ -308,19 +291,11 @@ class AsteriskFollower:
             if (callid := _callid(text)) is not None:
                 self._log_spans.add(callid, number)
         calls = self.reader.feed([(number, text) for number, _, _, text in lines])
-        rows: list[Read] = []
-        if self.cdr is not None:
-            rows = self.cdr.read()
-            self._cdr_offsets.extend((number, gen, offset) for number, gen, offset, _ in rows)
-            for number, _, _, text in rows:
-                if (key := _cdr_key(text)) is not None:
-                    self._cdr_spans.add(key, number)
-            calls += self.reader.feed_cdr([(number, text) for number, _, _, text in rows])
         if calls:
             latest = {call["callId"]: call for call in calls}  # a batch stores a call once
             self.store(list(latest.values()))
             self.stored += len(latest)
-        if lines or calls or rows:
+        if lines or calls:
             self._save_positions()
         return len(calls)
 
@@ -333,10 +308,6 @@ class AsteriskFollower:
     def _save_positions(self) -> None:
         line = self._log_spans.resume(self.reader.oldest_pending_line(), self.log.line)
         self.save(self.log_key, self.log.position(line, self._log_offsets))
-        if self.cdr is not None and self.cdr_key is not None and self.reader.cdr is not None:
-            held = min((entry[9] for entry in self.reader.cdr.calls.values()), default=None)
-            line = self._cdr_spans.resume(held, self.cdr.line)
-            self.save(self.cdr_key, self.cdr.position(line, self._cdr_offsets))
 
     def run(self, should_stop: Callable[[], bool], interval: float = 0.2) -> None:
         """Poll every `interval` seconds until `should_stop()`."""
@@ -346,5 +317,3 @@ class AsteriskFollower:
 
     def close(self) -> None:
         self.log.close()
-        if self.cdr is not None:
-            self.cdr.close()
