@@ -224,7 +224,10 @@ class LocalAdmin:
         self, tenant_id: str, calls: Iterable[dict[str, Any]], *, skip_invalid: bool
     ) -> ImportReport:
         """Import calls a telephony reader made (epoch-ms times), in one transaction."""
-        report = import_lines(self.storage, tenant_id, calls, skip_invalid=skip_invalid)
+        # As JSON lines: the import's fast path reads them in half the time it validates a
+        # dict, and a chunk of bytes crosses to a worker process for less than one of dicts.
+        lines = (orjson.dumps(call) for call in calls)
+        report = import_lines(self.storage, tenant_id, lines, skip_invalid=skip_invalid)
         detail = f"received={report.received} inserted={report.inserted} "
         self._audit("calls.import", tenant_id, "", detail + f"replaced={report.replaced}")
         return report
