@@ -214,3 +214,15 @@ def test_import_goes_through_the_server_that_holds_the_database(
         )
         assert rejected.exit_code == 1 and "line 3:" in rejected.stderr
     assert len(stored_rows(database, TENANT.tenant_id)) == CALLS
+
+
+def test_a_file_of_records_none_of_which_is_json_is_named_and_counted(
+    tenant_database: str, tmp_path: Path
+) -> None:
+    records = tmp_path / "ctr.json"
+    records.write_bytes(b'\xff\xfe{"a":1}\n')
+    base = ["import", "--tenant", TENANT.tenant_id, "--database", tenant_database]
+    rejected = cli(*base, "--format", "connect", str(records))
+    assert rejected.exit_code == 1
+    assert "ctr.json line 1: is not valid JSON" in rejected.stderr
+    assert "1 of 1 lines are invalid; nothing was imported" in rejected.stderr

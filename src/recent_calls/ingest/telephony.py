@@ -126,4 +126,5 @@ def all_or_nothing(
     import does not skip them: raised inside the import, it rolls back what was staged."""
     yield from calls
     if report.invalid and not skip_invalid:
-        raise ImportRejected(report.errors, report.lines, report.invalid)
+        # A record that is not even JSON is counted invalid but not read (Connect, FreeSWITCH).
+        raise ImportRejected(report.errors, max(report.lines, report.invalid), report.invalid)
