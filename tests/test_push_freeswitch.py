@@ -8,8 +8,11 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from recent_calls.admin.credentials import IssuedCredential
+from recent_calls.api.routes.push_freeswitch import MEDIA_TYPES
 from recent_calls.demo import generate_calls
 from recent_calls.demo.telephony import freeswitch_legs
 from recent_calls.ingest.freeswitch import leg_call
@@ -132,3 +135,35 @@ def test_encode_values_off_keeps_plus_and_percent_as_written(
     assert answer.status_code == 200, answer.text
     (row,) = stored_rows(database, "acme").values()
     assert row[13] == ["sales%41+vip"]
+
+
+BODIES = st.one_of(
+    st.binary(max_size=300),
+    st.builds(lambda b: b"cdr=" + b, st.binary(max_size=300)),
+    st.builds(
+        lambda doc: b"cdr=" + base64.b64encode(json.dumps(doc).encode()),
+        st.recursive(
+            st.none() | st.booleans() | st.integers() | st.text(max_size=20),
+            lambda inner: (
+                st.lists(inner, max_size=3)
+                | st.dictionaries(st.text(max_size=10), inner, max_size=4)
+            ),
+            max_leaves=10,
+        ),
+    ),
+)
+
+
+ISSUED: dict[int, dict[str, str]] = {}
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(body=BODIES, kind=st.sampled_from(MEDIA_TYPES))
+def test_no_body_is_answered_with_a_server_error(api: LiveServer, body: bytes, kind: str) -> None:
+    if id(api.storage) not in ISSUED:  # one tenant per test database, for every example
+        ISSUED[id(api.storage)] = basic(api.tenant("acme"))
+    headers = {"Content-Type": kind, **ISSUED[id(api.storage)]}
+    answer = api.http.post(PATH, content=body, headers=headers)
+    assert answer.status_code in (200, 400), answer.text
