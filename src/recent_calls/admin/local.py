@@ -9,9 +9,10 @@ from __future__ import annotations
 import getpass
 import os
 import re
+import tempfile
 import time
 import urllib.parse
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import IO, Any, Protocol
 
@@ -47,7 +48,7 @@ from recent_calls.errors import (
     problem_error,
 )
 from recent_calls.fields import REGIONS, SCOPES
-from recent_calls.ingest.bulk import MAX_LINE_BYTES, ImportReport, import_lines
+from recent_calls.ingest.bulk import MAX_LINE_BYTES, ImportReport, import_lines, ingest_calls
 from recent_calls.query.directory import Entry, parse_json
 from recent_calls.settings import Settings
 from recent_calls.storage import open_storage
@@ -73,6 +74,10 @@ class Admin(Protocol):
     def import_file(
         self, tenant_id: str, source: IO[bytes], *, timezone: str, skip_invalid: bool
     ) -> ImportReport: ...
+    def import_calls(
+        self, tenant_id: str, calls: Iterable[dict[str, Any]], *, skip_invalid: bool
+    ) -> ImportReport: ...
+    def store_calls(self, tenant_id: str, calls: list[dict[str, Any]]) -> ImportReport: ...
     def seed_demo(self, calls: int, seed: int, *, replace: bool) -> list[IssuedCredential]: ...
     def compact(self) -> bool: ...
     def get_sync_watermark(self, tenant_id: str, source: str) -> int | None: ...
@@ -252,6 +257,23 @@ class LocalAdmin:
         detail = f"received={report.received} inserted={report.inserted} "
         self._audit("calls.import", tenant_id, "", detail + f"replaced={report.replaced}")
         return report
+
+    def import_calls(
+        self, tenant_id: str, calls: Iterable[dict[str, Any]], *, skip_invalid: bool
+    ) -> ImportReport:
+        """Import calls a telephony reader made (epoch-ms times), in one transaction."""
+        # As JSON lines: the import's fast path reads them in half the time it validates a
+        # dict, and a chunk of bytes crosses to a worker process for less than one of dicts.
+        lines = (orjson.dumps(call) for call in calls)
+        report = import_lines(self.storage, tenant_id, lines, skip_invalid=skip_invalid)
+        detail = f"received={report.received} inserted={report.inserted} "
+        self._audit("calls.import", tenant_id, "", detail + f"replaced={report.replaced}")
+        return report
+
+    def store_calls(self, tenant_id: str, calls: list[dict[str, Any]]) -> ImportReport:
+        """Store a follower's few calls at once, as a push does (and, as a push, unaudited)."""
+        self._tenant_region(tenant_id)
+        return ingest_calls(self.storage, tenant_id, calls)
 
     def seed_demo(self, calls: int, seed: int, *, replace: bool) -> list[IssuedCredential]:
         """Create the demo tenants with `calls` calls each (once, or anew with `replace`); per
@@ -489,6 +511,21 @@ class RemoteAdmin:
         report = ImportReport(**{k: v for k, v in data.items() if k != "errors"})
         report.errors = [FieldError(e["field"], e["message"]) for e in data["errors"]]
         return report
+
+    def import_calls(
+        self, tenant_id: str, calls: Iterable[dict[str, Any]], *, skip_invalid: bool
+    ) -> ImportReport:
+        """Send the calls as JSON Lines to the server's import; read whole into a spool first,
+        so that a source rejected by its reader sends nothing."""
+        with tempfile.TemporaryFile() as spool:
+            for call in calls:
+                spool.write(orjson.dumps(call, option=orjson.OPT_APPEND_NEWLINE))
+            spool.seek(0)
+            return self.import_file(tenant_id, spool, timezone="GMT", skip_invalid=skip_invalid)
+
+    def store_calls(self, tenant_id: str, calls: list[dict[str, Any]]) -> ImportReport:
+        """A follower's few calls, through the server's import."""
+        return self.import_calls(tenant_id, calls, skip_invalid=False)
 
     def seed_demo(self, calls: int, seed: int, *, replace: bool) -> list[IssuedCredential]:
         body = {"calls": calls, "seed": seed, "replace": replace}

@@ -20,7 +20,17 @@ from recent_calls.api.faults import FaultInjector
 from recent_calls.api.metrics import Metrics
 from recent_calls.api.pipeline import Pipeline
 from recent_calls.api.ratelimit import make_limiter
-from recent_calls.api.routes import admin, directory, export, health, push, recent_calls, stats, web
+from recent_calls.api.routes import (
+    admin,
+    directory,
+    export,
+    health,
+    push,
+    push_freeswitch,
+    recent_calls,
+    stats,
+    web,
+)
 from recent_calls.api.routes.common import Parts
 from recent_calls.clock import Clock, make_clock
 from recent_calls.settings import Settings
@@ -123,7 +133,17 @@ def create_app(
     problems.install(app)
     app.state.metrics = metrics = Metrics(lambda: getattr(app.state, "parts", None))
     app.add_middleware(Pipeline, faults=FaultInjector.from_settings(settings), metrics=metrics)
-    for module in (recent_calls, push, admin, health, stats, directory, export, web):
+    for module in (
+        recent_calls,
+        push,
+        push_freeswitch,
+        admin,
+        health,
+        stats,
+        directory,
+        export,
+        web,
+    ):
         app.include_router(module.router)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
@@ -139,6 +159,8 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
         schema.setdefault("components", {})["securitySchemes"] = {
             "ApiKey": {"type": "apiKey", "in": "header", "name": "8x8-apikey"},
             "Token": {"type": "apiKey", "in": "header", "name": "token"},
+            # The FreeSWITCH route also takes mod_json_cdr's `cred`: api key:token.
+            "Basic": {"type": "http", "scheme": "basic"},
         }
         app.openapi_schema = schema
     return app.openapi_schema

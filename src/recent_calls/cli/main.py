@@ -6,6 +6,7 @@ import contextlib
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import IO, Any, TypeVar
 
 import click
@@ -16,9 +17,18 @@ from recent_calls.admin.credentials import IssuedCredential, parse_grace, parse_
 from recent_calls.admin.local import connect_admin
 from recent_calls.cli.options import database_option, settings_from, unknown_variables
 from recent_calls.cli.transfer import export_command, sync_command
-from recent_calls.clock import system_clock
+from recent_calls.clock import make_clock, system_clock
 from recent_calls.errors import FieldError, ImportRejected, InvalidRequest, RecentCallsError
 from recent_calls.fields import REGIONS
+from recent_calls.ingest.bulk import ImportReport
+from recent_calls.ingest.sources import SourceReport
+from recent_calls.ingest.telephony import (
+    FORMATS,
+    SOURCE_FORMATS,
+    all_or_nothing,
+    default_server,
+    read_source,
+)
 from recent_calls.settings import Settings
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -354,21 +364,123 @@ def credentials_revoke(settings: Settings, tenant_id: str, key_id: str) -> None:
 @main.command("import")
 @database_option
 @click.option("--tenant", "tenant_id", required=True, help="The tenant the calls belong to.")
-@click.option("--timezone", default="GMT", show_default=True, help="Zone of callDate values.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(FORMATS),
+    default="json",
+    show_default=True,
+    help="What SOURCE is: JSON Lines of calls, or what a telephony system logged.",
+)
+@click.option(
+    "--timezone",
+    help="Zone of callDate values (json, default GMT) or of Master.csv (asterisk, default UTC).",
+)
+@click.option(
+    "--cdr",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="asterisk: the Master.csv to join with the queue_log.",
+)
+@click.option("--server", help="asterisk: the name in callIds (default: this host's name).")
 @click.option("--skip-invalid", is_flag=True, help="Store the valid lines, report the rest.")
-@click.argument("source", type=click.File("rb"))
+@click.argument("sources", nargs=-1, required=True, metavar="SOURCE...")
 def import_command(
-    settings: Settings, tenant_id: str, timezone: str, skip_invalid: bool, source: IO[bytes]
+    settings: Settings,
+    tenant_id: str,
+    fmt: str,
+    timezone: str | None,
+    cdr: Path | None,
+    server: str | None,
+    skip_invalid: bool,
+    sources: tuple[str, ...],
 ) -> None:
-    """Import calls from SOURCE (JSON Lines, or - for standard input)."""
+    """Import calls from SOURCE: JSON Lines (- for standard input), an Asterisk queue_log,
+    FreeSWITCH JSON CDR files or folders, or Amazon Connect contact records."""
+    if fmt != "asterisk" and (cdr is not None or server is not None):
+        raise click.UsageError("--cdr and --server are for --format asterisk")
+    if fmt == "json":
+        if len(sources) != 1:
+            raise click.UsageError("--format json reads one SOURCE")
+        with click.open_file(sources[0], "rb") as source, connect_admin(settings) as admin:
+            report = admin.import_file(
+                tenant_id, source, timezone=timezone or "GMT", skip_invalid=skip_invalid
+            )
+        _print_import(tenant_id, report, report.errors, report.invalid)
+        return
+    if "-" in sources:
+        raise click.UsageError(f"--format {fmt} reads files, not standard input")
+    read = SourceReport()
+    calls = read_source(
+        fmt, [Path(s) for s in sources], read, cdr=cdr, timezone=timezone, server=server
+    )
     with connect_admin(settings) as admin:
-        report = admin.import_file(tenant_id, source, timezone=timezone, skip_invalid=skip_invalid)
-    for error in report.errors:
+        stored = admin.import_calls(
+            tenant_id,
+            all_or_nothing(calls, read, skip_invalid=skip_invalid),
+            skip_invalid=skip_invalid,
+        )
+    errors = [*read.errors, *stored.errors]
+    tail = ""
+    if fmt in ("asterisk", "freeswitch"):
+        tail = f"; {read.open_calls} calls left open, {read.unknown_events} unknown events"
+    if read.skipped:
+        tail += f"; {read.skipped} records not calls (agent legs, chats, older updates)"
+    _print_import(tenant_id, stored, errors, read.invalid + stored.invalid, tail)
+
+
+def _print_import(
+    tenant_id: str, report: ImportReport, errors: list[FieldError], invalid: int, tail: str = ""
+) -> None:
+    for error in errors:
         click.echo(f"skipped {error.field}: {error.message}", err=True)
     click.echo(
         f"imported {report.received} calls into {tenant_id}: {report.inserted} new, "
-        f"{report.replaced} replaced, {report.invalid} invalid lines skipped"
+        f"{report.replaced} replaced, {invalid} invalid lines skipped{tail}"
     )
+
+
+@main.command()
+@database_option
+@click.option("--tenant", "tenant_id", required=True, help="The tenant the calls belong to.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["asterisk"]),
+    default="asterisk",
+    show_default=True,
+    help="What QUEUE_LOG is (FreeSWITCH posts its calls; Connect delivers files to import).",
+)
+@click.option("--server", help="The name in callIds (default: this host's name).")
+@click.option(
+    "--interval",
+    type=click.FloatRange(0.01, 60),
+    default=0.2,
+    show_default=True,
+    help="Seconds between looks at the files when nothing is new.",
+)
+@click.argument("queue_log", type=click.Path(dir_okay=False, path_type=Path))
+def follow(
+    settings: Settings,
+    tenant_id: str,
+    fmt: str,
+    server: str | None,
+    interval: float,
+    queue_log: Path,
+) -> None:
+    """Store each call of QUEUE_LOG as its final line is written, until stopped; resumes where
+    it stopped (its position is kept in the database, per tenant and file). Master.csv's part
+    (IVR time, calls without a queue) comes from a later `import --format asterisk --cdr`."""
+    from recent_calls.cli.follow import run_follower
+
+    with connect_admin(settings) as admin:
+        run_follower(
+            admin,
+            tenant_id,
+            queue_log,
+            server=server or default_server(),
+            interval=interval,
+            echo=_echo_now,
+        )
 
 
 @main.command()
@@ -376,13 +488,62 @@ def import_command(
 @click.option("--calls", default=20_000, show_default=True, help="Calls per demo tenant.")
 @click.option("--seed", default=7, show_default=True)
 @click.option("--now", help="Frozen clock: epoch ms or ISO-8601 (default: RECENT_CALLS_NOW).")
+@click.option(
+    "--as",
+    "as_source",
+    type=click.Choice(SOURCE_FORMATS),
+    help="Write the first demo tenant's calls into DIR as this source logs them, instead.",
+)
+@click.argument("folder", required=False, metavar="[DIR]", type=click.Path(path_type=Path))
 @json_option
-def demo(settings: Settings, calls: int, seed: int, now: str | None, as_json: bool) -> None:
-    """(Re)create the demo tenants with seeded calls and print fresh credentials."""
+def demo(
+    settings: Settings,
+    calls: int,
+    seed: int,
+    now: str | None,
+    as_source: str | None,
+    folder: Path | None,
+    as_json: bool,
+) -> None:
+    """(Re)create the demo tenants with seeded calls and print fresh credentials; with --as,
+    write the calls into DIR as Asterisk, FreeSWITCH or Amazon Connect would have logged them."""
+    if as_source is not None or folder is not None:
+        if as_source is None or folder is None:
+            raise click.UsageError("--as FORMAT and DIR go together")
+        click.echo(_write_demo_source(as_source, folder, calls, seed, make_clock(now)()))
+        return
     with connect_admin(settings_from(**{**settings.model_dump(), "now": now})) as admin:
         issued = admin.seed_demo(calls, seed, replace=True)
     for credential in issued:
         _print_issued(credential, as_json)
+
+
+def _write_demo_source(fmt: str, folder: Path, count: int, seed: int, end_ms: int) -> str:
+    """Write the files; the command that imports them."""
+    from recent_calls.demo import DEMO_TENANTS, generate_calls
+    from recent_calls.demo.telephony import write_asterisk, write_connect, write_freeswitch
+
+    tenant = DEMO_TENANTS[0]
+    calls = generate_calls(
+        tenant.tenant_id, count, seed=seed, end_ms=end_ms, timezone=tenant.timezone
+    )
+    folder.mkdir(parents=True, exist_ok=True)
+    command = f"recent-calls import --tenant {tenant.tenant_id} --format {fmt} "
+    if fmt == "asterisk":
+        queue_log, master = folder / "queue_log", folder / "Master.csv"
+        with (
+            queue_log.open("w", encoding="utf-8") as log_out,
+            master.open("w", encoding="utf-8", newline="") as cdr_out,
+        ):
+            write_asterisk(calls, log_out, cdr_out, timezone=tenant.timezone)
+        return command + f"{queue_log} --cdr {master} --timezone {tenant.timezone}"
+    if fmt == "freeswitch":
+        write_freeswitch(calls, folder)
+        return command + str(folder)
+    records = folder / "ctr.json"
+    with records.open("w", encoding="utf-8") as out:
+        write_connect(calls, out)
+    return command + str(records)
 
 
 @main.command()

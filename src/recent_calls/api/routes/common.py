@@ -7,6 +7,8 @@ the query itself runs in the thread.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import re
 from collections.abc import AsyncIterator
@@ -64,8 +66,29 @@ def check_route(version: str, region: str) -> None:
         raise NotFound(f"There is no region {region[:40]!r}; use us or uk.")
 
 
-async def credential_of(request: Request, parts: Parts) -> Credential:
-    """The caller's live credential (either spelling of the key header), or 401; then 429."""
+def basic_credentials(request: Request) -> tuple[str | None, str | None] | None:
+    """The (api key, token) of an `Authorization: Basic` header, as mod_json_cdr's `cred`
+    sends them; None without one. A malformed one gives (None, None): a 401."""
+    values = request.headers.getlist("authorization")
+    if not values:
+        return None
+    if len(values) > 1:
+        raise InvalidRequest([FieldError("Authorization", "is given more than once; send it once")])
+    scheme, _, encoded = values[0].strip().partition(" ")
+    if scheme.lower() != "basic":
+        return None, None
+    try:
+        user, colon, password = (
+            base64.b64decode(encoded.strip(), validate=True).decode().partition(":")
+        )
+    except (binascii.Error, UnicodeDecodeError):
+        return None, None
+    return (user or None, password or None) if colon else (None, None)
+
+
+async def credential_of(request: Request, parts: Parts, *, basic: bool = False) -> Credential:
+    """The caller's live credential (either spelling of the key header, or with `basic` an
+    HTTP Basic `api key:token` when no key header is given), or 401; then 429."""
     headers = request.headers
     # Given twice, a credential would be read by whichever layer takes the first or the last.
     keys = headers.getlist("8x8-apikey") + headers.getlist("8x8-api-key")
@@ -77,6 +100,8 @@ async def credential_of(request: Request, parts: Parts) -> Credential:
         )
     api_key = keys[0] if keys else None
     token = tokens[0] if tokens else None
+    if basic and api_key is None and token is None:
+        api_key, token = basic_credentials(request) or (None, None)
     credential = parts.auth.cached(api_key, token)
     if credential is None:
         credential = await run_in_threadpool(parts.auth.authenticate, api_key, token)

@@ -1,0 +1,319 @@
+"""Following Asterisk live: tail queue_log, store each call as it ends.
+
+A `TailedFile` reads the whole lines appended to a path and notices logrotate: by rename (the
+path names a new file: what is left of the old one is read first) and by copytruncate (the file
+is shorter than what was read, or its first line changed). Its position is the byte offset of a
+line, with that line's number and a fingerprint of the file's first line, so that a restart
+knows whether the file at the path is still the one the position belongs to.
+
+An `AsteriskFollower` feeds the lines to `QueueLogReader`, stores the calls it returns (a
+continued call again, under the same callId), and only then saves, per file, the position of
+the oldest line the reader still needs: after a restart (or a SIGKILL) it reads again from
+there, rebuilds the calls it held and stores again only calls it had stored (replaced by
+callId, never duplicated). A restart finds a position in a file rotated while it was stopped
+in `PATH.1`; a call in progress across two rotations during a stop cannot be read again.
+
+Master.csv is not followed: its rows come after the queue_log's last line of a call, and a
+follower catching up (or restarted) would read them after the reader had let the call go, or
+take them for calls that never reached a queue. What only Master.csv gives (time in the IVR,
+the caller's name where queue_log has none, calls that never reached a queue) comes from a
+later `import --format asterisk --cdr`, which replaces the calls by callId.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from recent_calls.ingest.asterisk import NOT_CALLS, QueueLogReader
+
+FINGERPRINT_BYTES = 256
+READ_BYTES = 1 << 20
+FINGERPRINT_LIMIT = 10**14
+OFFSET_BITS = 36  # a saved position packs a 64 GiB offset and a short fingerprint in one number
+SHORT_FINGERPRINTS = 2047  # 11 bits: the packed number stays under the largest watermark
+
+
+@dataclass
+class Position:
+    """Where to start reading a file: a line's byte offset and number, and the file's first
+    line's short fingerprint (0: not known yet, the file had no whole line)."""
+
+    offset: int = 0
+    line: int = 1
+    fingerprint: int = 0
+
+    def packed(self) -> int:
+        """Offset and fingerprint as one number, saved at once (the line number only names
+        lines in messages, and is saved apart)."""
+        return self.fingerprint << OFFSET_BITS | self.offset
+
+    @classmethod
+    def unpacked(cls, packed: int, line: int) -> Position:
+        return cls(packed & ((1 << OFFSET_BITS) - 1), line, packed >> OFFSET_BITS)
+
+
+def short(mark: int) -> int:
+    """The fingerprint a saved position keeps (0 stays 0: no whole line yet)."""
+    return mark % SHORT_FINGERPRINTS + 1 if mark else 0
+
+
+def fingerprint(first: bytes) -> int:
+    """A number naming a file by its first line (queue_log's has a time and a callid)."""
+    digest = hashlib.blake2b(first, digest_size=8).digest()
+    return int.from_bytes(digest, "big") % FINGERPRINT_LIMIT or 1
+
+
+def _first_line(handle: Any) -> bytes | None:
+    data = os.pread(handle.fileno(), FINGERPRINT_BYTES, 0)
+    end = data.find(b"\n")
+    if end >= 0:
+        return data[: end + 1]
+    return data if len(data) == FINGERPRINT_BYTES else None
+
+
+Read = tuple[int, int, int, str]
+"""A line read: its number, the file it is in (a generation), its byte offset, its text."""
+
+
+class TailedFile:
+    """The whole lines appended to one path, across rotations; see the module's docstring."""
+
+    def __init__(self, path: Path, start: Position) -> None:
+        self.path = path
+        self.handle: Any = None
+        self.generation = 0  # counts the files read: line numbers go on across them
+        self.fingerprints: dict[int, int] = {}  # of each generation's file
+        self.rotations = 0
+        self._partial = b""
+        self._offset = 0  # of the next whole line to hand out (the partial one's start)
+        self.line = start.line
+        self.fingerprint = 0
+        if start.fingerprint:
+            # The file the position is in: still at the path, or rotated (`PATH.1`, renamed
+            # or copied) while nobody followed; its rest is read first, then the path's file.
+            for candidate in (path, Path(f"{path}.1")):
+                if self._open(candidate, start):
+                    return
+        self.line = 1 if start.fingerprint else start.line
+        self._open(path, None)
+
+    def _open(self, path: Path, start: Position | None) -> bool:
+        """Read `path` from `start` (None: from its beginning); False if it is not there, or
+        is not the file `start` is in."""
+        try:
+            handle = path.open("rb")
+        except FileNotFoundError:
+            return False  # between logrotate's rename and Asterisk's reopen
+        first = _first_line(handle)
+        mark = fingerprint(first) if first is not None else 0
+        offset = 0
+        if start is not None:
+            size = os.fstat(handle.fileno()).st_size
+            if short(mark) != start.fingerprint or start.offset > size:
+                handle.close()
+                return False
+            offset = start.offset
+        handle.seek(offset)
+        self.handle = handle
+        self.fingerprint = self.fingerprints[self.generation] = mark
+        self._offset = offset
+        self._partial = b""
+        return True
+
+    def _rotated(self) -> str:
+        """`renamed` when the path names another file now, `truncated` when this one was
+        truncated (copytruncate) or rewritten from its start; else ``."""
+        try:
+            now = self.path.stat()
+        except FileNotFoundError:
+            return ""
+        mine = os.fstat(self.handle.fileno())
+        if (now.st_ino, now.st_dev) != (mine.st_ino, mine.st_dev):
+            return "renamed"
+        if mine.st_size < self._offset + len(self._partial):
+            return "truncated"
+        first = _first_line(self.handle)
+        if self.fingerprint and (first is None or fingerprint(first) != self.fingerprint):
+            return "truncated"
+        return ""
+
+    def _copied(self) -> list[Read]:
+        """After a copytruncate, what was appended between the last read and the copy: the
+        rest of the copy (`PATH.1`, logrotate's name for it) if it is this file's copy."""
+        copy = Path(f"{self.path}.1")
+        try:
+            handle = copy.open("rb")
+        except OSError:
+            return []
+        with handle:
+            first = _first_line(handle)
+            size = os.fstat(handle.fileno()).st_size
+            if first is None or fingerprint(first) != self.fingerprint or size < self._offset:
+                return []
+            handle.seek(self._offset)
+            mine, self.handle = self.handle, handle
+            try:
+                return self._drain()
+            finally:
+                self.handle = mine
+
+    def _drain(self) -> list[Read]:
+        out: list[Read] = []
+        while chunk := self.handle.read(READ_BYTES):
+            data = self._partial + chunk
+            start = 0
+            while (end := data.find(b"\n", start)) >= 0:
+                text = data[start : end + 1].decode("utf-8", errors="surrogateescape")
+                out.append((self.line, self.generation, self._offset, text))
+                self.line += 1
+                self._offset += end + 1 - start
+                start = end + 1
+            self._partial = data[start:]
+        if not self.fingerprint and out:
+            first = _first_line(self.handle)
+            self.fingerprint = fingerprint(first) if first is not None else 0
+            self.fingerprints[self.generation] = self.fingerprint
+        return out
+
+    def read(self) -> list[Read]:
+        """The new whole lines, the old file's rest first."""
+        if self.handle is None:
+            self.generation += 1
+            if not self._open(self.path, None):
+                self.generation -= 1
+                return []
+        lines = self._drain()
+        rotated = self._rotated()
+        if rotated:
+            # What was written before the rename is still in the file this handle reads; what
+            # was written before a copy is in the copy.
+            lines += self._drain() if rotated == "renamed" else self._copied()
+            self.handle.close()
+            self.handle = None
+            self.rotations += 1
+            self.generation += 1
+            if self._open(self.path, None):
+                lines += self._drain()
+            else:
+                self.generation -= 1
+        return lines
+
+    def position(self, line: int | None, offsets: deque[tuple[int, int, int]]) -> Position:
+        """Where to read again from to see line `line` (None: the next line to come)."""
+        while line is not None and offsets and offsets[0][0] < line:
+            offsets.popleft()
+        if line is not None and offsets:
+            number, generation, offset = offsets[0]
+            return Position(offset, number, short(self.fingerprints.get(generation, 0)))
+        return Position(self._offset, self.line, short(self.fingerprint))
+
+    def close(self) -> None:
+        if self.handle is not None:
+            self.handle.close()
+
+
+class Spans:
+    """The first and last line of each call seen, so that a resume position never falls
+    inside a call: read again from its middle, a call the reader has already forgotten
+    (stored, and settled) would be rebuilt from its last lines and stored half."""
+
+    def __init__(self) -> None:
+        self.calls: dict[str, list[int]] = {}
+
+    def add(self, key: str, line: int) -> None:
+        span = self.calls.get(key)
+        if span is None:
+            self.calls[key] = [line, line]
+        else:
+            span[1] = line
+
+    def resume(self, line: int | None, next_line: int) -> int | None:
+        """The line to read again from: `line` (None: none needed, `next_line`), moved back
+        to the first line of any call it falls inside; None when that is `next_line`."""
+        start = next_line if line is None else line
+        while True:
+            inside = [first for first, last in self.calls.values() if first < start <= last]
+            if not inside:
+                break
+            start = min(inside)
+        # Calls wholly before the position are never read again: forget them.
+        for key in [key for key, (_, last) in self.calls.items() if last < start]:
+            del self.calls[key]
+        return None if start >= next_line else start
+
+
+def _callid(text: str) -> str | None:
+    parts = text.split("|", 2)
+    if len(parts) < 3 or parts[1] in NOT_CALLS:
+        return None
+    return parts[1]
+
+
+Store = Callable[[list[dict[str, Any]]], None]
+GetPosition = Callable[[str], Position | None]
+SavePosition = Callable[[str, Position], None]
+
+
+class AsteriskFollower:
+    """Reads what Asterisk appends and stores each call as it ends; see the module's docstring."""
+
+    def __init__(
+        self,
+        queue_log: Path,
+        *,
+        server: str,
+        store: Store,
+        load: GetPosition,
+        save: SavePosition,
+    ) -> None:
+        self.store = store
+        self._save = save
+        self._saved: dict[str, Position] = {}
+        self.log_key = f"follow:asterisk:{queue_log.resolve()}"
+        self.reader = QueueLogReader(server)
+        self.log = TailedFile(queue_log, load(self.log_key) or Position())
+        self._log_offsets: deque[tuple[int, int, int]] = deque()
+        self._log_spans = Spans()
+        self.stored = 0
+
+    def poll(self) -> int:
+        """Read what is new, store the calls it ended, save the positions; the calls stored."""
+        lines = self.log.read()
+        self._log_offsets.extend((number, gen, offset) for number, gen, offset, _ in lines)
+        for number, _, _, text in lines:
+            if (callid := _callid(text)) is not None:
+                self._log_spans.add(callid, number)
+        calls = self.reader.feed([(number, text) for number, _, _, text in lines])
+        if calls:
+            latest = {call["callId"]: call for call in calls}  # a batch stores a call once
+            self.store(list(latest.values()))
+            self.stored += len(latest)
+        if lines or calls:
+            self._save_positions()
+        return len(calls)
+
+    def save(self, key: str, position: Position) -> None:
+        """Save a file's position, if it moved (a write per poll otherwise)."""
+        if self._saved.get(key) != position:
+            self._save(key, position)
+            self._saved[key] = position
+
+    def _save_positions(self) -> None:
+        line = self._log_spans.resume(self.reader.oldest_pending_line(), self.log.line)
+        self.save(self.log_key, self.log.position(line, self._log_offsets))
+
+    def run(self, should_stop: Callable[[], bool], interval: float = 0.2) -> None:
+        """Poll every `interval` seconds until `should_stop()`."""
+        while not should_stop():
+            if not self.poll():
+                time.sleep(interval)
+
+    def close(self) -> None:
+        self.log.close()

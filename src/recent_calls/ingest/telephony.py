@@ -1,0 +1,130 @@
+"""Imports from telephony: the readers' calls in, all of a source or none of it.
+
+`read_source` turns the files of one format into calls in the import shape (the pure readers
+of `asterisk`, `freeswitch` and `connect`), counting into a `SourceReport`; `all_or_nothing`
+raises the import's one rejection once the reader has read everything and found a bad record,
+so that a transaction taking the calls is rolled back and stores none of them.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from recent_calls.errors import FieldError, ImportRejected, InvalidRequest
+from recent_calls.ingest.asterisk import read_asterisk
+from recent_calls.ingest.bulk import ImportReport
+from recent_calls.ingest.connect import read_connect
+from recent_calls.ingest.freeswitch import read_freeswitch
+from recent_calls.ingest.sources import SourceError, SourceReport
+
+FORMATS = ("json", "asterisk", "freeswitch", "connect")
+SOURCE_FORMATS = FORMATS[1:]
+MAX_SOURCE_FILE_BYTES = 64 << 20
+"""The largest single FreeSWITCH or Connect file read whole (a CDR is a few KiB; a day of
+contact records a few MiB): larger ones are refused by name rather than filling memory."""
+
+
+def default_server() -> str:
+    """The name an Asterisk import or follower puts in callIds when none is given: the host's."""
+    return socket.gethostname().split(".", 1)[0] or "asterisk"
+
+
+@dataclass
+class TelephonyReport:
+    """An import's report, with what only telephony has: calls left open, unknown events."""
+
+    stored: ImportReport = field(default_factory=ImportReport)
+    source: SourceReport = field(default_factory=SourceReport)
+
+    @property
+    def invalid(self) -> int:
+        return self.source.invalid + self.stored.invalid
+
+    @property
+    def errors(self) -> list[FieldError]:
+        return [*self.source.errors, *self.stored.errors]
+
+
+def _refuse(where: str, message: str) -> InvalidRequest:
+    return InvalidRequest([FieldError(where, message)], detail=f"{where} {message}")
+
+
+def _lines(path: Path) -> Iterator[tuple[int, str]]:
+    # Bytes that are not UTF-8 stay visible (as surrogates) so the reader names their line.
+    try:
+        with path.open(encoding="utf-8", errors="surrogateescape", newline="\n") as source:
+            yield from enumerate(source, start=1)
+    except OSError as exc:
+        raise _refuse(str(path), f"cannot be read: {exc.strerror or exc}") from None
+
+
+def _whole(path: Path) -> bytes:
+    try:
+        size = path.stat().st_size
+        if size > MAX_SOURCE_FILE_BYTES:
+            raise _refuse(str(path), f"is larger than {MAX_SOURCE_FILE_BYTES} bytes; split it")
+        return path.read_bytes()
+    except OSError as exc:
+        raise _refuse(str(path), f"cannot be read: {exc.strerror or exc}") from None
+
+
+def _files(paths: Iterable[Path]) -> list[Path]:
+    """The files named, a folder standing for the regular files in it, in name order."""
+    found: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            found.extend(sorted(p for p in path.iterdir() if p.is_file()))
+        elif path.exists():
+            found.append(path)
+        else:
+            raise _refuse(str(path), "does not exist")
+    return found
+
+
+def read_source(
+    fmt: str,
+    paths: list[Path],
+    report: SourceReport,
+    *,
+    cdr: Path | None = None,
+    timezone: str | None = None,
+    server: str | None = None,
+) -> Iterator[dict[str, Any]]:
+    """The calls of a source's files, in the import shape; what was read goes into `report`."""
+    try:
+        if fmt == "asterisk":
+            if len(paths) != 1:
+                raise _refuse("queue_log", "give exactly one queue_log (and --cdr Master.csv)")
+            yield from read_asterisk(
+                _lines(paths[0]),
+                server=server or default_server(),
+                cdr=None if cdr is None else _lines(cdr),
+                timezone=timezone or "UTC",
+                cdr_name=cdr.name if cdr is not None else "Master.csv",
+                report=report,
+            )
+        elif fmt == "freeswitch":
+            for path in _files(paths):
+                yield from read_freeswitch(_whole(path), name=path.name, report=report)
+        elif fmt == "connect":
+            for path in _files(paths):
+                yield from read_connect(_whole(path), name=path.name, report=report)
+        else:
+            raise _refuse("format", f"expected one of {', '.join(SOURCE_FORMATS)}, not {fmt!r}")
+    except SourceError as exc:
+        raise InvalidRequest([exc.error], detail=str(exc)) from None
+
+
+def all_or_nothing(
+    calls: Iterable[dict[str, Any]], report: SourceReport, *, skip_invalid: bool
+) -> Iterator[dict[str, Any]]:
+    """The calls, then ImportRejected (naming every bad record) if the source had any and the
+    import does not skip them: raised inside the import, it rolls back what was staged."""
+    yield from calls
+    if report.invalid and not skip_invalid:
+        # A record that is not even JSON is counted invalid but not read (Connect, FreeSWITCH).
+        raise ImportRejected(report.errors, max(report.lines, report.invalid), report.invalid)

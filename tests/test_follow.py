@@ -1,0 +1,197 @@
+"""`recent-calls follow`: a real follower process over a queue_log that Asterisk (this test)
+appends to, rotates by rename and by copytruncate, and that is SIGKILLed and restarted."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from recent_calls.demo import generate_calls
+from recent_calls.demo.telephony import write_asterisk
+from recent_calls.ingest.asterisk import read_asterisk
+from recent_calls.ingest.follow import Position, TailedFile
+from recent_calls.ingest.sources import numbered
+from recent_calls.storage import open_storage
+from tests.support import FROZEN_NOW, serve_demo
+from tests.test_telephony import cli, expected_rows, stored_rows
+
+ZONE = "America/New_York"
+
+
+def queue_log_lines(calls: int) -> list[str]:
+    out = io.StringIO()
+    generated = generate_calls("acme", calls, seed=5, end_ms=int(FROZEN_NOW), days=1, timezone=ZONE)
+    write_asterisk(generated, out, None, timezone=ZONE)
+    return out.getvalue().splitlines(keepends=True)
+
+
+def finished(lines: list[str]) -> dict[str, tuple[Any, ...]]:
+    """What an import of these lines stores: the calls they finish."""
+    return expected_rows(list(read_asterisk(numbered("".join(lines)), server="pbx1")))
+
+
+class Asterisk:
+    """Appends to queue_log as Asterisk does: one handle, kept until `logger reload`."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.handle = path.open("a")
+
+    def write(self, lines: list[str]) -> None:
+        for line in lines:
+            self.handle.write(line)
+            self.handle.flush()
+
+    def reload(self) -> None:
+        self.handle.close()
+        self.handle = self.path.open("a")
+
+
+@contextmanager
+def following(database: str, queue_log: Path, log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    command = [sys.executable, "-m", "recent_calls", "follow", "--tenant", "acme"]
+    command += ["--server", "pbx1", "--interval", "0.05", "--database", database, str(queue_log)]
+    with log.open("ab") as out:
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+Count = Callable[[], int]
+
+
+def wait_for(count: Count, target: int, log: Path, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if count() == target:
+            time.sleep(0.3)  # and no more than that: a duplicate would show here
+            assert count() == target
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"{count()} calls stored, not {target}:\n{log.read_text()}")
+
+
+@contextmanager
+def counted(database: str, engine: str) -> Iterator[Count]:
+    """The tenant made, and a count of its calls, read while the follower runs."""
+    if engine == "duckdb":  # the embedded database is held by a server: everything goes through it
+        with serve_demo(database, False) as served:
+            created = cli(
+                "tenant", "create", "acme", "--region", "us", "--json", "--database", database
+            )
+            issued = json.loads(created.stdout)
+            headers = {"8x8-apikey": issued["apiKey"], "token": issued["token"]}
+            body = {"tenantId": "acme", "page": 1, "rows": 1, "duration": "allhistory"}
+            url = f"{served.url}/customerexperience/v1/recentCallData/us"
+            yield lambda: int(httpx.post(url, json=body, headers=headers).json()["hits"])
+        return
+    created = cli("tenant", "create", "acme", "--region", "us", "--database", database)
+    assert created.exit_code == 0, created.output
+    storage = open_storage(database)
+    try:
+        yield lambda: storage.count_calls("acme")
+    finally:
+        storage.close()
+
+
+def test_follow_survives_rotation_both_ways_and_a_sigkill(
+    database: str, engine: str, tmp_path: Path
+) -> None:
+    lines = queue_log_lines(300)
+    parts = [lines[i * len(lines) // 6 : (i + 1) * len(lines) // 6] for i in range(6)]
+    queue_log, out = tmp_path / "queue_log", tmp_path / "follow.log"
+    asterisk = Asterisk(queue_log)
+    done: list[str] = []
+
+    def write(part: list[str]) -> None:
+        asterisk.write(part)
+        done.extend(part)
+
+    with ExitStack() as stack:
+        count = stack.enter_context(counted(database, engine))
+        follower = stack.enter_context(following(database, queue_log, out))
+        write(parts[0])
+        wait_for(count, len(finished(done)), out)
+
+        # logrotate by rename: Asterisk writes on to the renamed file until its reload.
+        os.rename(queue_log, tmp_path / "queue_log.1")
+        write(parts[1])
+        asterisk.reload()
+        write(parts[2][: len(parts[2]) // 2])
+        wait_for(count, len(finished(done)), out)
+
+        # SIGKILL in the middle of a burst; Asterisk writes on while nobody follows.
+        write(parts[2][len(parts[2]) // 2 :])
+        follower.send_signal(signal.SIGKILL)
+        follower.wait()
+        write(parts[3])
+        follower = stack.enter_context(following(database, queue_log, out))
+        wait_for(count, len(finished(done)), out)
+
+        # logrotate's copytruncate, right after a write the follower may not have read yet.
+        write(parts[4])
+        shutil.copyfile(queue_log, tmp_path / "queue_log.1")
+        os.truncate(queue_log, 0)
+        write(parts[5])
+        wait_for(count, len(finished(done)), out)
+    assert "rotations" in out.read_text()
+    assert len(finished(done)) > 200  # the queued calls of 300 (the rest are in Master.csv)
+    assert stored_rows(database, "acme") == finished(done)
+
+
+def test_a_stopped_follower_resumes_from_its_saved_position(tmp_path: Path) -> None:
+    path = tmp_path / "queue_log"
+    path.write_text("1|a|q|NONE|ENTERQUEUE||1|1\n2|a|q|NONE|ABANDON|1|1|1\n3|b|q|NONE|ENTERQU")
+    tailed = TailedFile(path, Position())
+    assert [(n, o) for n, _, o, _ in tailed.read()] == [(1, 0), (2, 27)]
+    saved = tailed.position(None, deque())
+    assert (saved.offset, saved.line) == (52, 3) and saved.fingerprint
+    tailed.close()
+    with path.open("a") as more:
+        more.write("EUE||2|1\n")
+    again = TailedFile(path, saved)
+    assert [(n, t) for n, _, _, t in again.read()] == [(3, "3|b|q|NONE|ENTERQUEUE||2|1\n")]
+    again.close()
+    # Rotated by rename while stopped: the rest of PATH.1 first, then the new file.
+    path.rename(tmp_path / "queue_log.1")
+    path.write_text("9|z|q|NONE|ENTERQUEUE||1|1\n")
+    rotated = TailedFile(path, saved)
+    assert [t[0] for _, _, _, t in rotated.read()] == ["3", "9"]
+    rotated.close()
+    # Another file at the path, and its old one gone: read the path's from its start.
+    (tmp_path / "queue_log.1").unlink()
+    path.write_text("8|z|q|NONE|ENTERQUEUE||1|1\n" * 3)
+    other = TailedFile(path, saved)
+    assert [n for n, _, _, _ in other.read()] == [1, 2, 3]
+    other.close()
+
+
+@pytest.mark.parametrize("engine", ["postgres"], indirect=True)
+def test_follow_names_an_unknown_tenant(database: str, tmp_path: Path) -> None:
+    (tmp_path / "queue_log").write_text("")
+    result = cli(
+        "follow", "--tenant", "nobody", "--database", database, str(tmp_path / "queue_log")
+    )
+    assert result.exit_code == 1 and "nobody" in result.output

@@ -1,0 +1,228 @@
+"""`recent-calls import --format asterisk|freeswitch|connect` and `demo --as`: the round trip
+of the demo's calls through each source's files into a real database, on both engines."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner, Result
+
+from recent_calls.cli.main import main
+from recent_calls.demo import DEMO_TENANTS, generate_calls
+from recent_calls.ingest.asterisk import read_asterisk
+from recent_calls.ingest.connect import read_connect
+from recent_calls.ingest.freeswitch import read_freeswitch
+from recent_calls.ingest.sources import numbered
+from recent_calls.storage import open_storage
+from recent_calls.storage.columns import ROW_COLUMNS
+from tests.calls import rows_of
+from tests.support import FROZEN_NOW, serve_demo
+
+TENANT = DEMO_TENANTS[0]
+CALLS = 400
+
+
+def cli(*args: str) -> Result:
+    return CliRunner().invoke(main, list(args), catch_exceptions=False)
+
+
+def stored_rows(database: str, tenant: str) -> dict[str, tuple[Any, ...]]:
+    """Every stored column of each of the tenant's calls, by callId."""
+    storage = open_storage(database)
+    try:
+        p = storage.dialect.param
+        found = storage._read(
+            lambda run: run(
+                f"SELECT {', '.join(ROW_COLUMNS)} FROM calls WHERE tenant_id = {p('t')}",
+                {"t": tenant},
+            )
+        )
+    finally:
+        storage.close()
+    return {row[0]: tuple(list(v) if isinstance(v, tuple) else v for v in row) for row in found}
+
+
+def expected_rows(calls: list[dict[str, Any]]) -> dict[str, tuple[Any, ...]]:
+    return {row[0]: tuple(row) for row in rows_of(*calls)}
+
+
+def demo_files(fmt: str, folder: Path) -> str:
+    written = cli("demo", "--as", fmt, "--calls", str(CALLS), "--now", FROZEN_NOW, str(folder))
+    assert written.exit_code == 0, written.output
+    return written.stdout.strip()
+
+
+def import_as_printed(command: str, database: str, *extra: str) -> Result:
+    """Run the import command `demo --as` printed, on the test's database."""
+    words = command.split()
+    assert words[:2] == ["recent-calls", "import"]
+    return cli(*words[1:], "--database", database, *extra)
+
+
+def demo_calls() -> list[dict[str, Any]]:
+    end_ms = int(FROZEN_NOW)
+    calls = generate_calls(TENANT.tenant_id, CALLS, seed=7, end_ms=end_ms, timezone=TENANT.timezone)
+    return list(calls)
+
+
+@pytest.fixture
+def tenant_database(database: str) -> str:
+    created = cli("tenant", "create", TENANT.tenant_id, "--region", "us", "--database", database)
+    assert created.exit_code == 0, created.output
+    return database
+
+
+def test_asterisk_round_trip_stores_every_field_the_files_carry(
+    tenant_database: str, tmp_path: Path
+) -> None:
+    tmp_path = tmp_path / "files"  # the DuckDB file is in tmp_path itself
+    command = demo_files("asterisk", tmp_path)
+    result = import_as_printed(command, tenant_database, "--server", "pbx1")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip() == (
+        f"imported {CALLS} calls into {TENANT.tenant_id}: {CALLS} new, 0 replaced, "
+        "0 invalid lines skipped; 0 calls left open, 0 unknown events"
+    )
+    read = list(
+        read_asterisk(
+            numbered((tmp_path / "queue_log").read_text()),
+            server="pbx1",
+            cdr=numbered((tmp_path / "Master.csv").read_text()),
+            timezone=TENANT.timezone,
+        )
+    )
+    got = stored_rows(tenant_database, TENANT.tenant_id)
+    assert got == expected_rows(read)
+    # And they are the demo's calls: same count, same start (to the second), same caller.
+    demo = demo_calls()
+    by_uid = {call_id.rsplit(".", 1)[1]: row for call_id, row in got.items()}
+    assert len(by_uid) == len(demo)
+    for index, call in enumerate(demo):
+        row = by_uid[str(index)]
+        assert abs(row[1] - call["startTime"]) <= 1000, index
+        number = call["callerPhoneNumber"] or call["destinationNumber"]
+        assert number in (row[-1], row[29]), index
+    again = import_as_printed(command, tenant_database, "--server", "pbx1")
+    assert f"0 new, {CALLS} replaced" in again.stdout
+
+
+def test_freeswitch_round_trip_acknowledges_agent_legs_and_stores_the_calls(
+    tenant_database: str, tmp_path: Path
+) -> None:
+    tmp_path = tmp_path / "files"  # the DuckDB file is in tmp_path itself
+    command = demo_files("freeswitch", tmp_path)
+    result = import_as_printed(command, tenant_database)
+    assert result.exit_code == 0, result.output
+    read = [
+        call
+        for path in sorted(tmp_path.iterdir())
+        for call in read_freeswitch(path.read_bytes(), name=path.name)
+    ]
+    assert len(read) == CALLS
+    assert f"imported {CALLS} calls" in result.stdout and "0 calls left open" in result.stdout
+    assert "records not calls" in result.stdout  # the agent legs, acknowledged
+    assert stored_rows(tenant_database, TENANT.tenant_id) == expected_rows(read)
+
+
+def test_connect_round_trip_keeps_the_latest_update_of_each_contact(
+    tenant_database: str, tmp_path: Path
+) -> None:
+    tmp_path = tmp_path / "files"  # the DuckDB file is in tmp_path itself
+    command = demo_files("connect", tmp_path)
+    result = import_as_printed(command, tenant_database)
+    assert result.exit_code == 0, result.output
+    read = read_connect((tmp_path / "ctr.json").read_bytes())
+    assert len(read) >= CALLS
+    assert stored_rows(tenant_database, TENANT.tenant_id) == expected_rows(read)
+
+
+QUEUE_LOG = (
+    "1710000000|1710000000.1|sales|NONE|ENTERQUEUE||7325550100|1\n"
+    "1710000010|1710000000.1|sales|PJSIP/201|CONNECT|10|1710000000.2|2\n"
+    "not a queue_log line\n"
+    "1710000070|1710000000.1|sales|PJSIP/201|COMPLETECALLER|10|60|1\n"
+    "1710000100|1710000100.5|sales|NONE|ENTERQUEUE||7325550111|1\n"
+    "1710000101|1710000100.5|sales|NONE|SOMETHINGNEW|x\n"
+)
+
+
+def test_a_bad_line_rejects_the_whole_import_naming_it(
+    tenant_database: str, tmp_path: Path
+) -> None:
+    log = tmp_path / "queue_log"
+    log.write_text(QUEUE_LOG)
+    rejected = import_as_printed(
+        f"recent-calls import --tenant {TENANT.tenant_id} --format asterisk {log}", tenant_database
+    )
+    assert rejected.exit_code == 1
+    assert "line 3: is not epoch|callid|queue|agent|EVENT|data..." in rejected.stderr
+    assert "1 of 6 lines are invalid; nothing was imported" in rejected.stderr
+    assert stored_rows(tenant_database, TENANT.tenant_id) == {}
+
+    skipped = import_as_printed(
+        f"recent-calls import --tenant {TENANT.tenant_id} --format asterisk {log}",
+        tenant_database,
+        "--skip-invalid",
+        "--server",
+        "pbx1",
+    )
+    assert skipped.exit_code == 0, skipped.output
+    assert "skipped line 3:" in skipped.stderr
+    assert skipped.stdout.strip().endswith(
+        "1 new, 0 replaced, 1 invalid lines skipped; 1 calls left open, 1 unknown events"
+    )
+    assert list(stored_rows(tenant_database, TENANT.tenant_id)) == ["pbx1:1710000000.1"]
+
+
+def test_bad_options_and_missing_files_are_named(tenant_database: str, tmp_path: Path) -> None:
+    base = ["import", "--tenant", TENANT.tenant_id, "--database", tenant_database]
+    missing = cli(*base, "--format", "freeswitch", str(tmp_path / "nowhere"))
+    assert missing.exit_code == 1 and "nowhere does not exist" in missing.stderr
+    cdr_for_json = cli(*base, "--cdr", str(tmp_path / "Master.csv"), str(tmp_path / "x"))
+    assert cdr_for_json.exit_code == 2 and "--format asterisk" in cdr_for_json.stderr
+    stdin = cli(*base, "--format", "connect", "-")
+    assert stdin.exit_code == 2 and "not standard input" in stdin.stderr
+    zone = tmp_path / "queue_log"
+    zone.write_text(QUEUE_LOG)
+    bad_zone_cdr = cli(
+        *base, "--format", "asterisk", str(zone), "--cdr", str(zone), "--timezone", "Mars/Base"
+    )
+    assert bad_zone_cdr.exit_code == 1 and "Mars/Base" in bad_zone_cdr.stderr
+    alone = cli("demo", "--as", "asterisk")
+    assert alone.exit_code == 2 and "--as FORMAT and DIR go together" in alone.stderr
+
+
+@pytest.mark.parametrize("engine", ["duckdb"], indirect=True)
+def test_import_goes_through_the_server_that_holds_the_database(
+    database: str, tmp_path: Path
+) -> None:
+    command = demo_files("asterisk", tmp_path / "ast")
+    bad = tmp_path / "queue_log"
+    bad.write_text(QUEUE_LOG)
+    with serve_demo(database, False):
+        created = cli(
+            "tenant", "create", TENANT.tenant_id, "--region", "us", "--database", database
+        )
+        assert created.exit_code == 0, created.output
+        result = import_as_printed(command, database, "--server", "pbx1")
+        assert result.exit_code == 0, result.output
+        assert f"imported {CALLS} calls" in result.stdout
+        rejected = import_as_printed(
+            f"recent-calls import --tenant {TENANT.tenant_id} --format asterisk {bad}", database
+        )
+        assert rejected.exit_code == 1 and "line 3:" in rejected.stderr
+    assert len(stored_rows(database, TENANT.tenant_id)) == CALLS
+
+
+def test_a_file_of_records_none_of_which_is_json_is_named_and_counted(
+    tenant_database: str, tmp_path: Path
+) -> None:
+    records = tmp_path / "ctr.json"
+    records.write_bytes(b'\xff\xfe{"a":1}\n')
+    base = ["import", "--tenant", TENANT.tenant_id, "--database", tenant_database]
+    rejected = cli(*base, "--format", "connect", str(records))
+    assert rejected.exit_code == 1
+    assert "ctr.json line 1: is not valid JSON" in rejected.stderr
+    assert "1 of 1 lines are invalid; nothing was imported" in rejected.stderr
