@@ -125,10 +125,16 @@ async def read_json(request: Request, limit: int) -> Any:
     if media_type != "application/json":
         shown = media_type or "none"
         raise UnsupportedMediaType(f"Content-Type must be application/json, not {shown[:60]}.")
+    return decode_json(await read_body(request, limit))
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The whole body, uncompressed as sent and at most `limit` bytes (else 413), however it
+    arrives; the media type is the caller's to check first."""
     encoding = request.headers.get("content-encoding", "identity").strip().lower()
     if encoding not in ("", "identity"):
         raise UnsupportedMediaType(
-            f"Content-Encoding {encoding[:40]!r} is not accepted; send the JSON uncompressed."
+            f"Content-Encoding {encoding[:40]!r} is not accepted; send the body uncompressed."
         )
     chunks: list[bytes] = []
     size = 0
@@ -137,7 +143,7 @@ async def read_json(request: Request, limit: int) -> Any:
         if size > limit:
             raise PayloadTooLarge(f"The body is larger than {limit} bytes.")
         chunks.append(chunk)
-    return decode_json(b"".join(chunks))
+    return b"".join(chunks)
 
 
 async def body_chunks(request: Request) -> AsyncIterator[bytes]:

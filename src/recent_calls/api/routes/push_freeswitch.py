@@ -18,9 +18,9 @@ from recent_calls.api.routes.common import (
     Parts,
     PartsDep,
     bind_tenant,
-    body_chunks,
     check_route,
     credential_of,
+    read_body,
 )
 from recent_calls.api.schemas import PROBLEM_RESPONSES, IngestResult
 from recent_calls.errors import (
@@ -64,19 +64,7 @@ async def _body(request: Request, limit: int) -> tuple[bytes, str]:
             f"Content-Type must be one of {', '.join(MEDIA_TYPES)} (mod_json_cdr's encodings), "
             f"not {shown[:60]}."
         )
-    encoding = request.headers.get("content-encoding", "identity").strip().lower()
-    if encoding not in ("", "identity"):
-        raise UnsupportedMediaType(
-            f"Content-Encoding {encoding[:40]!r} is not accepted; send the body uncompressed."
-        )
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in body_chunks(request):
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLarge(f"The body is larger than {limit} bytes.")
-        chunks.append(chunk)
-    return b"".join(chunks), media_type
+    return await read_body(request, limit), media_type
 
 
 def _encoded_values(request: Request) -> bool:
