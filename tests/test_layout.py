@@ -127,3 +127,23 @@ def test_serving_the_embedded_engine_loads_no_postgresql_driver() -> None:
     )
     probe = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert probe.stdout.strip() == "False"
+
+
+def test_the_readmes_map_names_every_module_in_its_folder() -> None:
+    """README's "Where things live" is true file by file: each module is named in its row."""
+    readme = (PACKAGE.parent.parent / "README.md").read_text()
+    section = readme.split("## Where things live", 1)[1].split("\n## ", 1)[0]
+    rows = [row.split("|") for row in section.splitlines() if row.startswith("| `")]
+    missing = []
+    for path in _sources():
+        relative = path.relative_to(PACKAGE)
+        if path.name == "__init__.py":
+            continue
+        if len(relative.parts) > 1:  # a folder's row names its modules in the second cell
+            folder = f"`{relative.parent.as_posix()}/`"
+            named = any(r[1].strip() == folder and f"`{path.name}`" in r[2] for r in rows)
+        else:  # a top-level module's row names it in the first cell
+            named = any(f"`{path.name}`" in r[1] for r in rows)
+        if not named:
+            missing.append(str(relative))
+    assert not missing, f"not in README's map: {missing}"
