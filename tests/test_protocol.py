@@ -171,11 +171,17 @@ def test_a_dripping_body_is_answered_408_within_the_deadline(url: str, authed: b
                 chunk = sock.recv(65536)
             except TimeoutError:
                 continue
+            except ConnectionResetError:
+                # The server closed with our drip unread, so its kernel reset the connection,
+                # which may discard the 408 before we read it: the socket was let go in time all
+                # the same (test_a_body_that_does_not_arrive... reads the 408 itself).
+                answer = answer or b"reset"
+                break
             if not chunk:
                 break
             answer += chunk
         elapsed = time.monotonic() - started
-    assert answer.startswith(b"HTTP/1.1 408 ")
+    assert answer.startswith(b"HTTP/1.1 408 ") or answer == b"reset"
     assert elapsed < 4
 
 
