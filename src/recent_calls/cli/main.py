@@ -142,7 +142,10 @@ def serve(
 
 @main.group()
 def tenant() -> None:
-    """Create tenants."""
+    """Create tenants and change their settings."""
+
+
+_TIMEZONE_HELP = "IANA zone the console shows times in by default, e.g. Europe/London."
 
 
 @tenant.command("create")
@@ -150,13 +153,32 @@ def tenant() -> None:
 @click.argument("tenant_id")
 @click.option("--region", type=click.Choice(REGIONS), required=True)
 @click.option("--label", default="", help="A note kept with the first credential.")
+@click.option("--timezone", default=None, help=_TIMEZONE_HELP)
 @json_option
 def tenant_create(
-    settings: Settings, tenant_id: str, region: str, label: str, as_json: bool
+    settings: Settings,
+    tenant_id: str,
+    region: str,
+    label: str,
+    timezone: str | None,
+    as_json: bool,
 ) -> None:
     """Create TENANT_ID in REGION, with a first credential."""
     with connect_admin(settings) as admin:
-        _print_issued(admin.create_tenant(tenant_id, region, label), as_json)
+        _print_issued(admin.create_tenant(tenant_id, region, label, timezone), as_json)
+
+
+@tenant.command("set")
+@database_option
+@click.argument("tenant_id")
+@click.option("--timezone", default=None, help=_TIMEZONE_HELP + ' "" clears it.')
+def tenant_set(settings: Settings, tenant_id: str, timezone: str | None) -> None:
+    """Change TENANT_ID's settings (only those given)."""
+    if timezone is None:
+        raise click.UsageError("nothing to change: give --timezone")
+    with connect_admin(settings) as admin:
+        admin.set_tenant(tenant_id, timezone=timezone)
+    click.echo(f"tenant {tenant_id}: timezone {timezone or '(none: the browser zone)'}")
 
 
 @main.group()

@@ -233,16 +233,19 @@ class Storage(ABC):
         *,
         credential: Credential | None = None,
         audit: AuditEntry | None = None,
+        timezone: str | None = None,
     ) -> Tenant:
         """Create a tenant, with its first credential and the audit row when given, all in one
         transaction: a failure leaves none of them. DuplicateTenant when the id is taken."""
-        tenant = Tenant(tenant_id, region, self.clock())
+        tenant = Tenant(tenant_id, region, self.clock(), timezone)
         p = self.dialect.param
 
         def create(run: Run) -> None:
+            # Columns named: later steps add columns with defaults that this insert leaves be.
             run(
-                f"INSERT INTO tenants VALUES ({p('id')}, {p('region')}, {p('t')})",
-                {"id": tenant_id, "region": region, "t": tenant.created_ms},
+                "INSERT INTO tenants (tenant_id, region, created_ms, timezone) "
+                f"VALUES ({p('id')}, {p('region')}, {p('t')}, {p('zone')})",
+                {"id": tenant_id, "region": region, "t": tenant.created_ms, "zone": timezone},
             )
             if credential is not None:
                 self._insert_credential(run, credential)
@@ -263,7 +266,8 @@ class Storage(ABC):
         p = self.dialect.param
         rows = self._read(
             lambda run: run(
-                f"SELECT tenant_id, region, created_ms FROM tenants WHERE tenant_id = {p('id')}",
+                "SELECT tenant_id, region, created_ms, timezone FROM tenants "
+                f"WHERE tenant_id = {p('id')}",
                 {"id": tenant_id},
             )
         )
@@ -271,9 +275,37 @@ class Storage(ABC):
 
     def list_tenants(self) -> list[Tenant]:
         rows = self._read(
-            lambda run: run("SELECT tenant_id, region, created_ms FROM tenants ORDER BY 1", {})
+            lambda run: run(
+                "SELECT tenant_id, region, created_ms, timezone FROM tenants ORDER BY 1", {}
+            )
         )
         return [Tenant(*row) for row in rows]
+
+    def set_tenant_timezone(
+        self, tenant_id: str, timezone: str | None, audit: AuditEntry | None = None
+    ) -> bool:
+        """Set (or with None, clear) the tenant's zone, with its audit row in one transaction;
+        False when there is no such tenant."""
+        p = self.dialect.param
+
+        def update(run: Run) -> bool:
+            found = run(
+                f"SELECT tenant_id FROM tenants WHERE tenant_id = {p('id')}", {"id": tenant_id}
+            )
+            if not found:
+                return False
+            run(
+                f"UPDATE tenants SET timezone = {p('zone')} WHERE tenant_id = {p('id')}",
+                {"id": tenant_id, "zone": timezone},
+            )
+            if audit is not None:
+                self._insert_audit(run, audit)
+            return True
+
+        try:
+            return self._write(update)
+        finally:
+            self._auth_changed()  # cached tenants carry the zone
 
     def _insert_credential(self, run: Run, credential: Credential) -> None:
         p = self.dialect.param
@@ -524,7 +556,9 @@ class Storage(ABC):
                 for facet, (sql, params) in statements.items()
             }
 
-        return FacetsResponse(tenantId=tenant.tenant_id, **self._read(read))
+        return FacetsResponse(
+            tenantId=tenant.tenant_id, timezone=tenant.timezone, **self._read(read)
+        )
 
     # -- directory of display names --------------------------------------------------------
 

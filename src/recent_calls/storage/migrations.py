@@ -203,4 +203,11 @@ MIGRATIONS: tuple[Migration, ...] = (
         duckdb=(),  # DuckDB counts a tenant's calls from its zone maps in a few ms
         postgres=_POSTGRES_DAY_COUNTS,
     ),
+    Migration(
+        8,
+        "a tenant's time zone, the one its people read times in",
+        # Nullable: a tenant created before has none, and the console then uses the browser's.
+        duckdb=("ALTER TABLE tenants ADD COLUMN timezone VARCHAR",),
+        postgres=("ALTER TABLE tenants ADD COLUMN timezone text",),
+    ),
 )

@@ -12,6 +12,7 @@ class Tenant:
     tenant_id: str
     region: str
     created_ms: int
+    timezone: str | None = None
 
 
 @dataclass(frozen=True)
