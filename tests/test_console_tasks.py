@@ -12,6 +12,7 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Browser, expect
 
+from recent_calls.admin.local import LocalAdmin
 from recent_calls.ingest.bulk import import_lines
 from tests.calls import make_call
 from tests.support import FROZEN_NOW, LiveServer
@@ -272,3 +273,33 @@ def test_the_chart_has_a_legend_counts_every_call_and_draws_nothing_ahead(
     page.keyboard.press("End")
     expect(tip).to_contain_text("not yet")
     desk.axe("chart with legend")
+
+
+def test_the_uk_tenant_reads_london_times_in_a_los_angeles_browser(
+    browser: Browser, server: LiveServer
+) -> None:
+    # 14:00 in London is 07:00 in Los Angeles on that day (the US changed clocks, the UK not yet).
+    at = int(FROZEN_NOW) - 2 * 3_600_000
+    britco = LocalAdmin(server.storage).create_tenant("britco01", "uk", timezone="Europe/London")
+    import_lines(server.storage, "britco01", [make_call("uk1", at, callerNumber="442079460000")])
+    console = Console(browser, server, DESKTOP, zone="America/Los_Angeles")
+    try:
+        page = console.sign_in(britco)
+        first = page.locator("#calls-body tr").first.locator("td").first
+        expect(first).to_have_text("2:00:00 PM")
+        expect(page.locator("#chart-title")).to_contain_text("Europe/London")
+        expect(page.get_by_label("Time zone")).to_have_value("Europe/London")
+        assert "tz=" not in page.url  # the tenant's zone is the default: nothing to say
+        console.axe("a UK tenant in a Los Angeles browser")
+        # Changeable, and then in the URL: the browser's own zone shows 7 AM.
+        zone = page.get_by_label("Time zone")
+        console.change(lambda: (zone.fill("America/Los_Angeles"), zone.dispatch_event("change")))
+        expect(first).to_have_text("7:00:00 AM")
+        assert "tz=America%2FLos_Angeles" in page.url
+        # The address alone restores it; without tz the tenant's zone is back.
+        console.change(lambda: page.goto(page.url))
+        expect(first).to_have_text("7:00:00 AM")
+        console.change(lambda: page.goto(server.url + "/"))
+        expect(first).to_have_text("2:00:00 PM")
+    finally:
+        console.close()

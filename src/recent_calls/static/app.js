@@ -15,7 +15,8 @@ import { formatCount, formatDuration, formatRate, formatTime, problemWords } fro
 import { navigate } from "./navigate.js";
 import { directoryMaps } from "./names.js";
 import {
-  bellBody, chartInterval, csvFilename, defaults, includesNow, pageCount, problems, requestBody,
+  bellBody, chartInterval, csvFilename, defaults, includesNow, knownZone, pageCount, problems,
+  requestBody,
 } from "./state.js";
 import { CallsTable } from "./table.js";
 import { emptyWords } from "./words.js";
@@ -469,6 +470,9 @@ class ConsolePage {
       this.api.post("recentCallFacets", { tenantId: session.tenant }),
       this.api.directory(),
     ]);
+    // The tenant's zone is the default (a URL's tz= still wins); without one, the browser's.
+    this.zone = facets.timezone && knownZone(facets.timezone) ? facets.timezone : browserZone();
+    this.view = defaults(this.schema, this.zone);
     const names = directoryMaps(directory);
     this.filters.offer(facets, names);
     for (const view of [this.table, this.details, this.breakdowns]) view.names = names;
