@@ -16,7 +16,7 @@ from recent_calls.admin.local import LocalAdmin
 from recent_calls.ingest.bulk import import_lines
 from tests.calls import make_call
 from tests.support import FROZEN_NOW, LiveServer
-from tests.webpage import DESKTOP, ROOT, TENANT, Api, Console, browser, load_demo
+from tests.webpage import DESKTOP, PHONE, ROOT, TENANT, Api, Console, browser, load_demo
 
 __all__ = ["browser"]
 
@@ -281,7 +281,11 @@ def test_the_uk_tenant_reads_london_times_in_a_los_angeles_browser(
     # 14:00 in London is 07:00 in Los Angeles on that day (the US changed clocks, the UK not yet).
     at = int(FROZEN_NOW) - 2 * 3_600_000
     britco = LocalAdmin(server.storage).create_tenant("britco01", "uk", timezone="Europe/London")
-    import_lines(server.storage, "britco01", [make_call("uk1", at, callerNumber="442079460000")])
+    calls = [
+        make_call("uk1", at, callerNumber="02079460794", dialedNumber="08081570086"),
+        make_call("us1", at - 60_000, callerNumber="+16465554254", callerName=""),
+    ]
+    import_lines(server.storage, "britco01", calls)
     console = Console(browser, server, DESKTOP, zone="America/Los_Angeles")
     try:
         page = console.sign_in(britco)
@@ -290,7 +294,14 @@ def test_the_uk_tenant_reads_london_times_in_a_los_angeles_browser(
         expect(page.locator("#chart-title")).to_contain_text("Europe/London")
         expect(page.get_by_label("Time zone")).to_have_value("Europe/London")
         assert "tz=" not in page.url  # the tenant's zone is the default: nothing to say
+        # Numbers by their country: the tenant's own in UK form, a US caller's internationally.
+        number = page.locator("#calls-body tr td[data-key='callerNumber']")
+        expect(number).to_have_text(["020 7946 0794", "+1 646 555 4254"])
         console.axe("a UK tenant in a Los Angeles browser")
+        page.locator("#calls-body tr").first.click()
+        dialed = page.locator("#details-fields div[data-key='dialedNumber'] dd")
+        expect(dialed).to_have_text("0808 157 0086")
+        page.keyboard.press("Escape")
         # Changeable, and then in the URL: the browser's own zone shows 7 AM.
         zone = page.get_by_label("Time zone")
         console.change(lambda: (zone.fill("America/Los_Angeles"), zone.dispatch_event("change")))
@@ -303,3 +314,28 @@ def test_the_uk_tenant_reads_london_times_in_a_los_angeles_browser(
         expect(first).to_have_text("2:00:00 PM")
     finally:
         console.close()
+
+
+def test_us_numbers_read_in_the_us_form_in_the_table_cards_and_details(
+    demo: Api, browser: Browser, server: LiveServer
+) -> None:
+    first = demo.calls(duration="today")["data"][0]
+    digits = re.sub(r"\D", "", first["callerNumber"])[-10:]
+    national = f"({digits[:3]}) {digits[3:6]}-{digits[6:]}"
+    for viewport in (DESKTOP, PHONE):
+        console = Console(browser, server, viewport)
+        try:
+            page = console.sign_in(demo.credential)
+            row = page.locator(f"#calls-body tr[data-call-id='{first['callId']}']")
+            expect(row.locator("td[data-key='callerNumber']")).to_have_text(national)
+            row.click()
+            dd = page.locator("#details-fields div[data-key='callerNumber'] dd")
+            expect(dd).to_have_text(national)
+            # The tenant's own toll-free line, stored with its country code, reads nationally.
+            dialed = re.sub(r"\D", "", first["dialedNumber"])
+            assert len(dialed) == 11 and dialed.startswith("1"), first["dialedNumber"]
+            own = f"({dialed[1:4]}) {dialed[4:7]}-{dialed[7:]}"
+            dd = page.locator("#details-fields div[data-key='dialedNumber'] dd")
+            expect(dd).to_have_text(own)
+        finally:
+            console.close()

@@ -11,7 +11,9 @@ import { countLines, csvLine, csvRows } from "./csv.js";
 import { Details } from "./details.js";
 import { $ } from "./dom.js";
 import { Filters } from "./filters.js";
-import { formatCount, formatDuration, formatRate, formatTime, problemWords } from "./format.js";
+import {
+  REGION_COUNTRY, formatCount, formatDuration, formatRate, formatTime, problemWords,
+} from "./format.js";
 import { navigate } from "./navigate.js";
 import { directoryMaps } from "./names.js";
 import {
@@ -476,6 +478,7 @@ class ConsolePage {
     const names = directoryMaps(directory);
     this.filters.offer(facets, names);
     for (const view of [this.table, this.details, this.breakdowns]) view.names = names;
+    this.table.country = this.details.country = REGION_COUNTRY[session.region] ?? "US";
     const seconds = alertSeconds(session.tenant);
     $("alert-wait").value = seconds ?? "";
     this.table.alertMs = seconds === null ? null : seconds * 1000;
