@@ -6,6 +6,7 @@ The page does not depend on the engine: these run on DuckDB only.
 
 from __future__ import annotations
 
+import base64
 import re
 from collections.abc import Iterator
 
@@ -339,3 +340,86 @@ def test_us_numbers_read_in_the_us_form_in_the_table_cards_and_details(
             expect(dd).to_have_text(own)
         finally:
             console.close()
+
+
+# Red channel of each pixel down a column of a PNG, read by the browser's own decoder.
+_PIXEL_COLUMNS = """async ([data, xs]) => {
+  const image = new Image();
+  image.src = "data:image/png;base64," + data;
+  await image.decode();
+  const canvas = Object.assign(document.createElement("canvas"), {
+    width: image.width, height: image.height });
+  const context = canvas.getContext("2d");
+  context.drawImage(image, 0, 0);
+  return xs.map((x) => Array.from({ length: image.height },
+    (_, y) => context.getImageData(x, y, 1, 1).data[0]));
+}"""
+
+
+def test_pinned_cells_keep_their_row_borders_when_scrolled_sideways(
+    demo: Api, desk: Console
+) -> None:
+    page = desk.sign_in(demo.credential)
+    page.locator("#table-wrap").evaluate("wrap => { wrap.scrollLeft = 120; }")
+    rows = page.locator("#calls-body tr")
+    top = rows.first.bounding_box()
+    pinned = rows.first.locator("td.pin-callDate").bounding_box()
+    scrolled = rows.first.locator("td[data-key='agentId']").bounding_box()
+    assert top and pinned and scrolled
+    # In each cell's empty padding: the pinned time's right end, the scrolled agent's left end.
+    xs = [int(pinned["x"] + pinned["width"] - 4), int(scrolled["x"] + 3)]
+    assert xs[1] > xs[0] + 100, xs  # the agent cell is not under the pinned ones
+    shot = page.screenshot(clip={"x": 0, "y": top["y"], "width": DESKTOP["width"], "height": 290})
+    blank = desk.context.new_page()
+    columns = blank.evaluate(_PIXEL_COLUMNS, [base64.b64encode(shot).decode(), xs])
+    blank.close()
+    lines = [[y for y, red in enumerate(column) if red < 235] for column in columns]
+    assert len(lines[0]) == 10, lines  # one crisp border under each of the ten rows
+    assert lines[0] == lines[1]  # on the same pixel rows in pinned and scrolled cells
+
+
+def test_more_filters_has_no_large_gaps_and_no_wrapped_field(demo: Api, desk: Console) -> None:
+    page = desk.sign_in(demo.credential)
+    page.get_by_role("button", name="More filters").click()
+    more = page.locator("#more-filters")
+    expect(more).to_be_visible()
+    # Each field on one line: its label, inputs and unit share a row.
+    for group in more.locator(".range").all():
+        tops = group.locator("input, select").evaluate_all(
+            "items => items.map(i => i.getBoundingClientRect().top)"
+        )
+        assert max(tops) - min(tops) < 2, group.get_attribute("data-field")
+    # Each fieldset's first control sits right under its legend, not pushed down a stretched box.
+    for fieldset in more.locator(".ranges-wrap fieldset").all():
+        gap = fieldset.evaluate(
+            """set => set.querySelector("input, select").getBoundingClientRect().top
+                      - set.querySelector("legend").getBoundingClientRect().bottom"""
+        )
+        assert gap < 40, (fieldset.locator("legend").text_content(), gap)
+    desk.axe("more filters open")
+
+
+def test_every_checkbox_has_a_target_of_at_least_24_px(demo: Api, desk: Console) -> None:
+    page = desk.sign_in(demo.credential)
+    page.get_by_role("button", name="More filters").click()
+    page.locator(".columns summary").click()
+    # A box and its label, touching: together one target at least 24 px high and wide.
+    targets = page.locator(".check").evaluate_all(
+        """rows => rows.map(row => {
+             const box = row.querySelector("input").getBoundingClientRect();
+             const label = row.querySelector("label").getBoundingClientRect();
+             return {box: [box.width, box.height], touching: label.left - box.right,
+                     height: Math.min(box.bottom, label.bottom) - Math.max(box.top, label.top),
+                     rowHeight: label.height, width: label.right - box.left};
+           })"""
+    )
+    assert len(targets) > 20
+    for target in targets:
+        assert min(target["box"]) >= 18, target
+        assert abs(target["touching"]) < 0.5 and target["rowHeight"] >= 24, target
+        assert target["width"] >= 24, target
+    first = page.locator("#pickers .check label").first
+    box = page.locator("#pickers .check input").first
+    desk.change(lambda: first.click(position={"x": 2, "y": 2}))  # the label's corner
+    expect(box).to_be_checked()
+    desk.axe("checkboxes")
