@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import re
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from playwright.sync_api import Browser, expect
@@ -423,3 +424,49 @@ def test_every_checkbox_has_a_target_of_at_least_24_px(demo: Api, desk: Console)
     desk.change(lambda: first.click(position={"x": 2, "y": 2}))  # the label's corner
     expect(box).to_be_checked()
     desk.axe("checkboxes")
+
+
+def _dimmed(page: Any) -> list[str]:
+    """The filter of the figures and the table, and the colour of the first cell's text."""
+    return page.evaluate(
+        """() => [getComputedStyle(document.querySelector(".overview")).filter,
+                  getComputedStyle(document.querySelector("#results")).filter,
+                  getComputedStyle(document.querySelector("#calls-body td")).color]"""
+    )
+
+
+LIVE = ["none", "none", "rgb(27, 31, 36)"]
+DIMMED = ["grayscale(1)", "grayscale(1)", "rgb(101, 109, 120)"]
+
+
+def test_old_data_is_dimmed_under_an_error_or_the_offline_banner(demo: Api, desk: Console) -> None:
+    page = desk.sign_in(demo.credential)
+    assert _dimmed(page) == LIVE
+    # The server fails: the error is said and what is left on screen is dimmed.
+    problem = {"status": 503, "title": "Service Unavailable", "detail": "The database is busy."}
+    page.route(
+        "**/recentCallData/**",
+        lambda route: route.fulfill(
+            status=503, json=problem, headers={"Content-Type": "application/problem+json"}
+        ),
+    )
+    page.locator("#outcome").select_option("abandoned")
+    expect(page.locator("#filter-error")).not_to_be_empty()
+    expect(page.locator("body")).to_have_class(re.compile(r"\bstale\b"))
+    assert _dimmed(page) == DIMMED
+    desk.axe("old data under an error")
+    page.unroute("**/recentCallData/**")
+    desk.change(lambda: page.locator("#outcome").select_option("answered"))
+    expect(page.locator("body")).not_to_have_class(re.compile(r"\bstale\b"))
+    assert _dimmed(page) == LIVE
+    # Offline: the banner, and the same dimming until a load succeeds again.
+    desk.context.set_offline(True)
+    page.get_by_label("Period", exact=True).select_option("week")
+    expect(page.locator("#offline")).to_be_visible()
+    expect(page.locator("body")).to_have_class(re.compile(r"\bstale\b"))
+    assert _dimmed(page) == DIMMED
+    desk.axe("old data under the offline banner")
+    desk.context.set_offline(False)
+    desk.change(lambda: page.get_by_label("Period", exact=True).select_option("month"))
+    expect(page.locator("#offline")).to_be_hidden()
+    assert _dimmed(page) == LIVE

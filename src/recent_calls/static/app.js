@@ -39,6 +39,12 @@ function setOffline(offline) {
   $("offline").hidden = !offline;
 }
 
+// What is shown is dimmed while the latest load failed (an error or the offline banner): it is
+// what the page had, not an answer to what the bar says now.
+function setStale(stale) {
+  document.body.classList.toggle("stale", stale);
+}
+
 function alertSeconds(tenant) {
   const text = localStorage.getItem(`${ALERT_KEY}.${tenant}`);
   if (text === null) return DEFAULT_ALERT_SECONDS;
@@ -211,6 +217,7 @@ class ConsolePage {
 
   failed(error) {
     if (error.name === "AbortError") return;
+    setStale(true);
     if (error instanceof Offline) {
       setOffline(true);
       return;
@@ -338,6 +345,7 @@ class ConsolePage {
         if (failure.reason?.name === "AbortError") return;
       } else {
         setOffline(false);
+        setStale(false);
       }
       if (this.implicitDefault && stats && !failure) {
         this.implicitDefault = false;
@@ -579,7 +587,10 @@ class ConsolePage {
       if (this.api) act("popstate", { search: location.search });
     });
     window.addEventListener("online", () => { if (this.api) this.load(); });
-    window.addEventListener("offline", () => setOffline(true));
+    window.addEventListener("offline", () => {
+      setOffline(true);
+      setStale(true);
+    });
   }
 }
 
