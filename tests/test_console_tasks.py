@@ -470,3 +470,46 @@ def test_old_data_is_dimmed_under_an_error_or_the_offline_banner(demo: Api, desk
     desk.change(lambda: page.get_by_label("Period", exact=True).select_option("month"))
     expect(page.locator("#offline")).to_be_hidden()
     assert _dimmed(page) == LIVE
+
+
+# Counts the notes the page plays: the browser's audio output is the edge this test stops at.
+_COUNT_TONES = """
+window.tones = 0;
+const create = AudioContext.prototype.createOscillator;
+AudioContext.prototype.createOscillator = function () { window.tones += 1; return create.call(this); };
+"""
+
+
+def test_the_bell_sounds_only_when_switched_on_and_its_count_goes_up(
+    demo: Api, desk: Console
+) -> None:
+    page = desk.page
+    page.add_init_script(_COUNT_TONES)
+    page.clock.install()
+    desk.sign_in(demo.credential)
+    count = page.locator("#bell-count")
+
+    def arrive(call_id: str, offset_ms: int) -> None:
+        call = make_call(call_id, int(FROZEN_NOW) + offset_ms, waitTime="180000.0")
+        import_lines(demo.server.storage, TENANT, [call], workers=1)
+
+    # Off by default: a new long wait rings the bell, silently.
+    arrive("long-1", 5_000)
+    desk.change(lambda: page.clock.run_for(31_000))
+    expect(count).to_have_text("1")
+    assert page.evaluate("window.tones") == 0
+    page.get_by_role("button", name="More filters").click()
+    sound = page.get_by_label("Play a short sound when the bell counts more calls")
+    expect(sound).not_to_be_checked()
+    desk.axe("the bell's sound toggle")
+    # Switched on: a sample at once (two notes), then a chime each time the count goes up.
+    sound.check()
+    page.wait_for_function("window.tones === 2")
+    arrive("long-2", 40_000)
+    desk.change(lambda: page.clock.run_for(31_000))
+    expect(count).to_have_text("2")
+    page.wait_for_function("window.tones === 4")
+    desk.change(lambda: page.clock.run_for(31_000))  # nothing new: quiet
+    expect(count).to_have_text("2")
+    assert page.evaluate("window.tones") == 4
+    assert page.evaluate("localStorage.getItem('recentCalls.bellSound')") == "on"

@@ -29,6 +29,8 @@ const BELL_SEEN_KEY = "recentCalls.bellSeenAt";
 // The bell is on until a tenant's supervisor changes it: a wait of two minutes rings it.
 const DEFAULT_ALERT_SECONDS = 120;
 const REFRESH_KEY = "recentCalls.refreshSeconds";
+// Whether the bell also sounds ("on"); off unless this browser's user switched it on.
+const SOUND_KEY = "recentCalls.bellSound";
 const CSV_PAGE_ROWS = 5000;
 
 function browserZone() {
@@ -49,6 +51,30 @@ function alertSeconds(tenant) {
   const text = localStorage.getItem(`${ALERT_KEY}.${tenant}`);
   if (text === null) return DEFAULT_ALERT_SECONDS;
   return /^[0-9]{1,6}$/.test(text) ? Number(text) : null;
+}
+
+// A short two-note chime (Web Audio, no file to fetch): 0.3 s, quiet. The context is made on
+// the toggle's click, since browsers start audio only after a gesture; until then, silence.
+let audio = null;
+
+function wakeAudio() {
+  audio ??= new AudioContext();
+  return audio.resume();
+}
+
+function chime() {
+  if (!audio || audio.state !== "running") return;
+  const start = audio.currentTime;
+  for (const [offset, pitch] of [[0, 880], [0.15, 660]]) {
+    const tone = audio.createOscillator();
+    const level = audio.createGain();
+    tone.frequency.value = pitch;
+    level.gain.setValueAtTime(0.15, start + offset);
+    level.gain.exponentialRampToValueAtTime(0.001, start + offset + 0.15);
+    tone.connect(level).connect(audio.destination);
+    tone.start(start + offset);
+    tone.stop(start + offset + 0.15);
+  }
 }
 
 function refreshSeconds() {
@@ -85,6 +111,7 @@ class ConsolePage {
     this.api = null;
     this.view = defaults(schema, zone);
     this.hits = 0;
+    this.bellHeard = 0;
     this.paused = false;
     this.timer = null;
     this.loadingTimer = null;
@@ -306,6 +333,9 @@ class ConsolePage {
     const body = bellBody(this.view, this.schema, { tenant: this.tenant, now: Math.floor(this.now()), since, seconds });
     const answer = await this.api.post("recentCallData", body, "bell");
     $("bell").hidden = false;
+    // Sound only when the count goes up: a count the supervisor has already heard stays quiet.
+    if (answer.hits > this.bellHeard && localStorage.getItem(SOUND_KEY) === "on") chime();
+    this.bellHeard = answer.hits;
     $("bell").classList.toggle("ringing", answer.hits > 0);
     $("bell-count").textContent = formatCount(answer.hits);
     $("bell").setAttribute("aria-label", `Bell: ${formatCount(answer.hits)} new calls waited ${formatDuration(seconds * 1000)} or more since you looked; show them`);
@@ -476,6 +506,7 @@ class ConsolePage {
 
   async start(session) {
     this.api = new Api(session);
+    this.bellHeard = 0;
     const [facets, directory] = await Promise.all([
       this.api.post("recentCallFacets", { tenantId: session.tenant }),
       this.api.directory(),
@@ -577,6 +608,12 @@ class ConsolePage {
         $("filter-error").textContent = "Alert: enter a whole number of seconds, or leave it empty.";
         $("alert-wait").focus();
       }
+    });
+    $("bell-sound").checked = localStorage.getItem(SOUND_KEY) === "on";
+    $("bell-sound").addEventListener("change", () => {
+      const on = $("bell-sound").checked;
+      localStorage.setItem(SOUND_KEY, on ? "on" : "off");
+      if (on) wakeAudio().then(chime, () => {});  // a sample, so the level is known
     });
     $("refresh-every").value = String(refreshSeconds());
     $("refresh-every").addEventListener("change", () => {
