@@ -476,7 +476,10 @@ def test_old_data_is_dimmed_under_an_error_or_the_offline_banner(demo: Api, desk
 _COUNT_TONES = """
 window.tones = 0;
 const create = AudioContext.prototype.createOscillator;
-AudioContext.prototype.createOscillator = function () { window.tones += 1; return create.call(this); };
+AudioContext.prototype.createOscillator = function () {
+  window.tones += 1;
+  return create.call(this);
+};
 """
 
 
