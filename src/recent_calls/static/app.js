@@ -609,6 +609,12 @@ class ConsolePage {
         $("alert-wait").focus();
       }
     });
+    if (!globalThis.libphonenumber) {
+      $("phone-library").addEventListener("load", () => {
+        this.table.reformatPhones();
+        if (this.details.call) this.details.open(this.details.call, this.details.returnTo);
+      });
+    }
     $("bell-sound").checked = localStorage.getItem(SOUND_KEY) === "on";
     $("bell-sound").addEventListener("change", () => {
       const on = $("bell-sound").checked;

@@ -174,6 +174,16 @@ export class CallsTable {
 
   // Show `calls`; with `markNew`, calls not shown before are marked as new, and marks seen
   // since the last refresh are dropped.
+  // Phone numbers again, as now formatted (the library arrives after the first render).
+  reformatPhones() {
+    for (const td of document.querySelectorAll("#calls-body td[data-key]")) {
+      const key = td.dataset.key;
+      if (!PHONE_KEYS.has(key) || NAMED_KEYS[key]) continue;
+      const call = this.calls.find((item) => item.callId === td.parentElement.dataset.callId);
+      if (call) td.textContent = cellText(call, key, this.names, { country: this.country });
+    }
+  }
+
   render(calls, view, { markNew = false } = {}) {
     if (markNew) {
       for (const id of this.seen) this.fresh.delete(id);
