@@ -13,7 +13,13 @@ import orjson
 import pytest
 
 from recent_calls.admin.local import LocalAdmin, RemoteAdmin
-from recent_calls.errors import Conflict, DuplicateTenant, ImportRejected, InvalidRequest
+from recent_calls.errors import (
+    Conflict,
+    DuplicateTenant,
+    ImportRejected,
+    InvalidRequest,
+    NotFound,
+)
 from recent_calls.storage.base import Storage
 from tests.calls import make_call
 from tests.support import NOW, LiveServer, ServerFactory
@@ -164,3 +170,49 @@ def test_tenant_ids_that_differ_only_in_case_cannot_coexist(admined: Admined) ->
     assert [t.tenant_id for t in admined.server.storage.list_tenants()] == ["acmecorp01"]
     with pytest.raises(DuplicateTenant, match="already exists"):
         local.create_tenant("acmecorp01", "us")  # the same id: the duplicate it always was
+
+
+def test_a_tenant_zone_is_set_at_creation_and_changed_through_the_server(
+    admined: Admined,
+) -> None:
+    storage = admined.server.storage
+    admined.admin.create_tenant("britco", "uk", timezone="Europe/London")
+    tenant = storage.get_tenant("britco")
+    assert tenant is not None and tenant.timezone == "Europe/London"
+    admined.admin.set_tenant("britco", timezone="America/Los_Angeles")
+    tenant = storage.get_tenant("britco")
+    assert tenant is not None and tenant.timezone == "America/Los_Angeles"
+    admined.admin.set_tenant("britco", timezone="")  # cleared: the console uses the browser's
+    tenant = storage.get_tenant("britco")
+    assert tenant is not None and tenant.timezone is None
+    actions = [e["action"] for e in admined.admin.audit_log("britco", 10)]
+    assert actions == ["tenant.set", "tenant.set", "tenant.create"]
+
+
+def test_a_tenant_zone_that_is_no_zone_is_refused_by_name_and_changes_nothing(
+    admined: Admined,
+) -> None:
+    with pytest.raises(InvalidRequest) as refused:
+        admined.admin.create_tenant("britco", "uk", timezone="Europe/Londn")
+    assert [e.field for e in refused.value.errors] == ["timezone"]
+    assert "Europe/Londn" in refused.value.errors[0].message
+    assert admined.server.storage.get_tenant("britco") is None
+    admined.admin.create_tenant("britco", "uk", timezone="Europe/London")
+    with pytest.raises(InvalidRequest) as refused:
+        admined.admin.set_tenant("britco", timezone="../etc/passwd")
+    assert "IANA time zone" in refused.value.errors[0].message
+    answer = admined.admin.http.patch("/admin/v1/tenants/britco", json={"timezone": 7})
+    assert answer.status_code == 400 and answer.json()["errors"][0]["field"] == "timezone"
+    tenant = admined.server.storage.get_tenant("britco")
+    assert tenant is not None and tenant.timezone == "Europe/London"
+    with pytest.raises(NotFound, match="'nobody' does not exist"):
+        admined.admin.set_tenant("nobody", timezone="UTC")
+
+
+def test_the_demo_tenants_get_their_rosters_zones_also_when_seeded_before(
+    storage: Storage,
+) -> None:
+    storage.create_tenant("britco01", "uk")  # as a database seeded before tenants had zones
+    LocalAdmin(storage).seed_demo(0, 7, replace=False)
+    zones = {t.tenant_id: t.timezone for t in storage.list_tenants()}
+    assert zones == {"acmecorp01": "America/New_York", "britco01": "Europe/London"}

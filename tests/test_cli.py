@@ -76,6 +76,36 @@ def test_tenant_create_refuses_duplicates_and_bad_names(database: str) -> None:
     assert bad.exit_code == 1 and "tenantId" in bad.output
 
 
+def test_tenant_create_and_set_keep_the_zone_the_console_shows_times_in(database: str) -> None:
+    def zone() -> str | None:
+        storage = open_storage(database)
+        try:
+            tenant = storage.get_tenant("britco")
+            assert tenant is not None
+            return tenant.timezone
+        finally:
+            storage.close()
+
+    db = ("--database", database)
+    created = cli(
+        "tenant", "create", "britco", "--region", "uk", "--timezone", "Europe/London", *db
+    )
+    assert created.exit_code == 0, created.output
+    assert zone() == "Europe/London"
+    changed = cli("tenant", "set", "britco", "--timezone", "America/Los_Angeles", *db)
+    assert changed.exit_code == 0 and "America/Los_Angeles" in changed.output
+    assert zone() == "America/Los_Angeles"
+    bad = cli("tenant", "set", "britco", "--timezone", "Pacific/Nowhere", *db)
+    assert bad.exit_code == 1 and "timezone" in bad.output and "Pacific/Nowhere" in bad.output
+    assert zone() == "America/Los_Angeles"
+    missing = cli("tenant", "set", "nobody", "--timezone", "UTC", *db)
+    assert missing.exit_code == 1 and "'nobody' does not exist" in missing.output
+    nothing = cli("tenant", "set", "britco", *db)
+    assert nothing.exit_code == 2 and "--timezone" in nothing.output
+    assert cli("tenant", "set", "britco", "--timezone", "", *db).exit_code == 0
+    assert zone() is None
+
+
 def test_credentials_create_list_revoke(database: str) -> None:
     cli("tenant", "create", "acme", "--region", "us", "--database", database)
     created = cli(

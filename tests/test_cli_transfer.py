@@ -126,3 +126,23 @@ def test_a_sync_that_fails_at_once_leaves_no_live_credential_and_prints_no_secre
     assert "token" not in result.stderr.replace("--token", "")
     assert storage.get_tenant("acme") is not None
     assert [c.revoked_ms is not None for c in storage.list_credentials("acme")] == [True]
+
+
+def test_export_outcome_keeps_only_the_calls_that_ended_so(
+    server: LiveServer, tmp_path: Path
+) -> None:
+    # varied_calls: call 0 has no handle time and no abandon time (other); the rest answered.
+    credential = server.tenant("acme", calls=varied_calls(6))
+    target = _folder(tmp_path) / "calls.jsonl"
+    args = ["export", "--tenant", "acme", "--format", "jsonl", "-o", str(target)]
+    runner = CliRunner()
+    result = runner.invoke(main, [*args, "--outcome", "other"], env=_env(server, credential))
+    assert result.exit_code == 0, result.output
+    assert [orjson.loads(line)["callId"] for line in target.read_bytes().splitlines()] == [
+        "acme-000"
+    ]
+    both = ["--outcome", "answered", "--outcome", "other"]
+    result = runner.invoke(main, [*args, *both], env=_env(server, credential))
+    assert result.exit_code == 0 and len(target.read_bytes().splitlines()) == 6
+    bad = runner.invoke(main, [*args, "--outcome", "missed"], env=_env(server, credential))
+    assert bad.exit_code == 2 and "--outcome" in bad.output and "'missed'" in bad.output

@@ -38,8 +38,10 @@ from recent_calls.client import (
     epoch_ms,
     parse_call,
 )
+from recent_calls.client.query import Outcome
 from recent_calls.client.transport import Transport
 from recent_calls.errors import InvalidRequest, NotFound, Unauthorized
+from tests.calls import make_call
 from tests.support import NOW, LiveServer, ServerFactory, connect, varied_calls
 
 
@@ -125,6 +127,37 @@ def test_every_filter_selects_exactly_the_matching_calls(server: LiveServer) -> 
             assert len(found) == len(set(found)), query
             assert set(found) == expected, query
             assert 0 < len(expected) < len(calls), query  # each case tells calls apart
+
+
+OUTCOME_CALLS = [
+    make_call("answered", NOW - 3_000_000),
+    make_call("abandoned", NOW - 2_000_000, agentCallHandlingDuration="0.0", abandonTime="9000"),
+    make_call("voicemail", NOW - 1_000_000, agentCallHandlingDuration="0.0"),
+]
+
+
+@pytest.mark.parametrize(
+    ("outcomes", "expected"),
+    [
+        (("answered",), ["answered"]),
+        (("abandoned", "other"), ["voicemail", "abandoned"]),
+        ((), ["voicemail", "abandoned", "answered"]),
+    ],
+)
+def test_the_outcome_extension_selects_calls_by_what_became_of_them(
+    server: LiveServer, outcomes: tuple[Outcome, ...], expected: list[str]
+) -> None:
+    credential = server.tenant("acme", calls=OUTCOME_CALLS)
+    with connect(server, credential) as client:
+        found = [c.call_id for c in client.iter_calls("acme", Query(outcomes=outcomes))]
+    assert found == expected
+
+
+def test_an_outcome_the_api_does_not_know_is_refused_before_asking() -> None:
+    with pytest.raises(ValueError, match="'missed' is not one of answered, abandoned, other"):
+        Query(outcomes=["missed"]).body("acme")  # type: ignore[list-item]
+    with pytest.raises(TypeError, match="not a string"):
+        Query(outcomes="answered").body("acme")  # type: ignore[arg-type]
 
 
 def test_records_are_typed(server: LiveServer) -> None:

@@ -10,7 +10,7 @@ from recent_calls import fields
 from recent_calls.api.render import CallItem
 from recent_calls.cli.transfer import FILTERS
 from recent_calls.client.models import CALL_KEYS
-from recent_calls.client.query import Duration
+from recent_calls.client.query import Duration, Outcome
 from recent_calls.ingest.records import FastCall, ImportedCall
 from recent_calls.query import filters
 from recent_calls.query.responses import CallData
@@ -48,6 +48,10 @@ def test_the_import_shape_is_a_response_item_plus_its_hidden_counts() -> None:
 
 def test_the_clients_duration_literal_spells_the_durations() -> None:
     assert typing.get_args(Duration) == fields.DURATIONS
+
+
+def test_the_clients_outcome_literal_spells_the_outcomes() -> None:
+    assert typing.get_args(Outcome) == fields.OUTCOMES
 
 
 def test_the_filter_compiler_knows_every_filter_of_each_family() -> None:

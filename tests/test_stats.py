@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from recent_calls.admin.local import LocalAdmin
 from recent_calls.ingest.bulk import import_lines
 from recent_calls.query.buckets import (
     MAX_BUCKETS,
@@ -286,6 +287,7 @@ def test_facets_list_the_values_the_tenant_has(server: LiveServer, acme: Any) ->
         "queues": ["100"],
         "groups": ["10"],
         "channels": ["18005550000"],
+        "timezone": None,
     }
     response = server.http.post(f"{FACETS}/us", headers=headers, json={"tenantId": "multi"})
     assert response.status_code == 403
@@ -355,3 +357,12 @@ def test_postgresql_answers_what_duckdb_answers(
         assert store.facets(bound("acme")).agents == ["agA"]
     assert answers[0] == answers[1]
     assert answers[0].totals.calls > 0
+
+
+def test_facets_name_the_tenants_zone_once_it_is_set(server: LiveServer, acme: Any) -> None:
+    headers = {"8x8-apikey": acme.api_key, "token": acme.token}
+    ask = {"headers": headers, "json": {"tenantId": "acme"}}
+    assert server.http.post(f"{FACETS}/us", **ask).json()["timezone"] is None
+    LocalAdmin(server.storage).set_tenant("acme", timezone="Europe/London")
+    # The server's cached tenant is stale after the change: the next answer has the new zone.
+    assert server.http.post(f"{FACETS}/us", **ask).json()["timezone"] == "Europe/London"

@@ -102,12 +102,13 @@ class Console:
         server: LiveServer,
         viewport: dict[str, int],
         touch: bool = False,
+        zone: str = ZONE,
     ) -> None:
         self.server = server
         self.context = browser.new_context(
             viewport=viewport,
             accept_downloads=True,
-            timezone_id=ZONE,
+            timezone_id=zone,
             locale="en-US",
             has_touch=touch,
         )
@@ -121,8 +122,8 @@ class Console:
         expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
         page.get_by_label("API key").fill(credential.api_key)
         page.get_by_label("Token").fill(credential.token)
-        page.get_by_label("Region").select_option("us")
-        page.get_by_label("Tenant id").fill(TENANT)
+        page.get_by_label("Region").select_option(credential.region)
+        page.get_by_label("Tenant id").fill(credential.tenant_id)
         page.get_by_role("button", name="Sign in").click()
         self.settled()
         return page

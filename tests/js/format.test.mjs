@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { createRequire } from "node:module";
 import { test } from "node:test";
 
 import {
@@ -7,6 +8,10 @@ import {
 } from "../../src/recent_calls/static/format.js";
 import { countLines, csvCell, csvLine, csvRows } from "../../src/recent_calls/static/csv.js";
 import { byName, directoryMaps, matches, namesOf } from "../../src/recent_calls/static/names.js";
+
+// The page loads the vendored bundle as a classic script (a global); here it is read as one.
+const libphonenumber = createRequire(import.meta.url)(
+  "../../src/recent_calls/static/vendor/libphonenumber-min.js");
 
 test("durations are h:mm:ss, or m:ss under an hour", () => {
   assert.equal(formatDuration("335566"), "5:36");
@@ -33,12 +38,26 @@ test("call dates are read as the response's wall time and shown in the locale", 
   assert.equal(formatTick(1710079200000, "America/New_York", "day", "en-US"), "Sun, Mar 10");
 });
 
-test("phone numbers are grouped; anything else is left as given", () => {
-  assert.equal(formatPhone("4155550123"), "(415) 555-0123");
-  assert.equal(formatPhone("+18005550100"), "+1 (800) 555-0100");
-  assert.equal(formatPhone("+442079460000"), "+44 20 7946 0000");
-  assert.equal(formatPhone("Anonymous"), "Anonymous");
-  assert.equal(formatPhone(""), "");
+test("phone numbers are formatted by their country; anything else is left as given", () => {
+  assert.equal(formatPhone("4155550123"), "4155550123"); // the page's library not loaded: as given
+  globalThis.libphonenumber = libphonenumber;
+  try {
+    assert.equal(formatPhone("4155550123"), "(415) 555-0123");
+    assert.equal(formatPhone("+18005550100", "US"), "(800) 555-0100");
+    assert.equal(formatPhone("16465556986", "US"), "(646) 555-6986");
+    assert.equal(formatPhone("02079460794", "GB"), "020 7946 0794");
+    assert.equal(formatPhone("07700900928", "GB"), "07700 900928");
+    assert.equal(formatPhone("+442079460000", "GB"), "020 7946 0000");
+    assert.equal(formatPhone("+442079460000", "US"), "+44 20 7946 0000");
+    assert.equal(formatPhone("+16465554254", "GB"), "+1 646 555 4254");
+    assert.equal(formatPhone("123", "US"), "123");
+    assert.equal(formatPhone("Anonymous"), "Anonymous");
+    assert.equal(formatPhone("sip:100@pbx"), "sip:100@pbx");
+    assert.equal(formatPhone(""), "");
+    assert.equal(formatPhone(null), "");
+  } finally {
+    delete globalThis.libphonenumber;
+  }
 });
 
 test("JSON-in-string fields are laid out as labelled pairs", () => {

@@ -50,6 +50,7 @@ from recent_calls.errors import (
 from recent_calls.fields import REGIONS, SCOPES
 from recent_calls.ingest.bulk import MAX_LINE_BYTES, ImportReport, import_lines, ingest_calls
 from recent_calls.query.directory import Entry, parse_json
+from recent_calls.query.windows import zone_names
 from recent_calls.settings import Settings
 from recent_calls.storage import open_storage
 from recent_calls.storage.base import AuditEntry, Storage
@@ -65,7 +66,10 @@ DEMO_LABEL = "demo"
 
 
 class Admin(Protocol):
-    def create_tenant(self, tenant_id: str, region: str, label: str = "") -> IssuedCredential: ...
+    def create_tenant(
+        self, tenant_id: str, region: str, label: str = "", timezone: str | None = None
+    ) -> IssuedCredential: ...
+    def set_tenant(self, tenant_id: str, *, timezone: str | None) -> None: ...
     def create_credential(
         self, tenant_id: str, label: str = "", scopes: tuple[str, ...] = SCOPES
     ) -> IssuedCredential: ...
@@ -126,10 +130,23 @@ def admin_path(*segments: str, tenant_id: str, key_id: str | None = None) -> str
     return f"/admin/v1/tenants/{quoted}"
 
 
-def check_new_tenant(tenant_id: str, region: str) -> None:
+def zone_errors(timezone: str | None) -> list[FieldError]:
+    """What is wrong with a tenant's zone (none is fine: the console then uses the browser's)."""
+    if timezone is None or timezone in zone_names():
+        return []
+    return [
+        FieldError(
+            "timezone",
+            f'expected an IANA time zone name, e.g. "Europe/London", not {timezone[:200]!r}',
+        )
+    ]
+
+
+def check_new_tenant(tenant_id: str, region: str, timezone: str | None = None) -> None:
     errors = id_errors(tenant_id)
     if region not in REGIONS:
         errors.append(FieldError("region", "expected us or uk"))
+    errors += zone_errors(timezone)
     if errors:
         raise InvalidRequest(errors)
 
@@ -171,8 +188,10 @@ class LocalAdmin:
             )
         return tenant.region
 
-    def create_tenant(self, tenant_id: str, region: str, label: str = "") -> IssuedCredential:
-        check_new_tenant(tenant_id, region)
+    def create_tenant(
+        self, tenant_id: str, region: str, label: str = "", timezone: str | None = None
+    ) -> IssuedCredential:
+        check_new_tenant(tenant_id, region, timezone)
         # Ids that differ only in case would read as one tenant to people: refuse the second.
         folded = tenant_id.casefold()
         for existing in self.storage.list_tenants():
@@ -183,9 +202,24 @@ class LocalAdmin:
                 )
         issued, stored = new_credential(tenant_id, region, self.clock(), label)
         # One transaction: a failure leaves no tenant without its credential or audit row.
-        audit = self._entry("tenant.create", tenant_id, issued.key_id, f"region={region}")
-        self.storage.create_tenant(tenant_id, region, credential=stored, audit=audit)
+        detail = f"region={region}" + (f" timezone={timezone}" if timezone else "")
+        audit = self._entry("tenant.create", tenant_id, issued.key_id, detail)
+        self.storage.create_tenant(
+            tenant_id, region, credential=stored, audit=audit, timezone=timezone
+        )
         return issued
+
+    def set_tenant(self, tenant_id: str, *, timezone: str | None) -> None:
+        """Change what is given of the tenant's settings: a zone, or "" to clear it."""
+        errors = id_errors(tenant_id) + zone_errors(timezone or None)
+        if errors:
+            raise InvalidRequest(errors)
+        if timezone is None:  # nothing asked; still say when there is no such tenant
+            self._tenant_region(tenant_id)
+            return
+        audit = self._entry("tenant.set", tenant_id, "", f"timezone={timezone}")
+        if not self.storage.set_tenant_timezone(tenant_id, timezone or None, audit):
+            raise NotFound(f"tenant {tenant_id!r} does not exist")
 
     def create_credential(
         self, tenant_id: str, label: str = "", scopes: tuple[str, ...] = SCOPES
@@ -280,8 +314,13 @@ class LocalAdmin:
         tenant, a read-only credential and then a push-only one."""
         issued = []
         for index, tenant in enumerate(demo.DEMO_TENANTS):
-            if self.storage.get_tenant(tenant.tenant_id) is None:
-                self.storage.create_tenant(tenant.tenant_id, tenant.region)
+            existing = self.storage.get_tenant(tenant.tenant_id)
+            if existing is None:
+                self.storage.create_tenant(
+                    tenant.tenant_id, tenant.region, timezone=tenant.timezone
+                )
+            elif existing.timezone is None:  # seeded before tenants had a zone
+                self.storage.set_tenant_timezone(tenant.tenant_id, tenant.timezone)
             if replace:
                 self.storage.delete_calls(tenant.tenant_id)
             if self.storage.count_calls(tenant.tenant_id) == 0 and calls > 0:
@@ -451,9 +490,16 @@ class RemoteAdmin:
             tuple(data.get("scopes", SCOPES)),
         )
 
-    def create_tenant(self, tenant_id: str, region: str, label: str = "") -> IssuedCredential:
-        body = {"tenantId": tenant_id, "region": region, "label": label}
+    def create_tenant(
+        self, tenant_id: str, region: str, label: str = "", timezone: str | None = None
+    ) -> IssuedCredential:
+        body = {"tenantId": tenant_id, "region": region, "label": label, "timezone": timezone}
         return self._issued(self._json("POST", "/admin/v1/tenants", body, idempotent=False))
+
+    def set_tenant(self, tenant_id: str, *, timezone: str | None) -> None:
+        self._json(
+            "PATCH", admin_path(tenant_id=tenant_id), {"timezone": timezone}, idempotent=True
+        )
 
     def create_credential(
         self, tenant_id: str, label: str = "", scopes: tuple[str, ...] = SCOPES

@@ -156,18 +156,52 @@ def tenant() -> None:
     """Create, list and set up tenants."""
 
 
+_TIMEZONE_HELP = "IANA zone the console shows times in by default, e.g. Europe/London."
+
+
 @tenant.command("create")
 @database_option
 @click.argument("tenant_id")
 @click.option("--region", type=click.Choice(REGIONS), required=True)
 @click.option("--label", default="", help="A note kept with the first credential.")
+@click.option("--timezone", default=None, help=_TIMEZONE_HELP)
 @json_option
 def tenant_create(
-    settings: Settings, tenant_id: str, region: str, label: str, as_json: bool
+    settings: Settings,
+    tenant_id: str,
+    region: str,
+    label: str,
+    timezone: str | None,
+    as_json: bool,
 ) -> None:
     """Create TENANT_ID in REGION, with a first credential."""
     with connect_admin(settings) as admin:
-        _print_issued(admin.create_tenant(tenant_id, region, label), as_json)
+        _print_issued(admin.create_tenant(tenant_id, region, label, timezone), as_json)
+
+
+@tenant.command("set")
+@database_option
+@click.argument("tenant_id")
+@click.option(
+    "--retention",
+    default=None,
+    help="Keep calls this long (400d, 8w, 2y: days, weeks or years), or none to keep all; "
+    "older calls are deleted hourly, or by `retention apply`.",
+)
+@click.option("--timezone", default=None, help=_TIMEZONE_HELP + ' "" clears it.')
+def tenant_set(
+    settings: Settings, tenant_id: str, retention: str | None, timezone: str | None
+) -> None:
+    """Change TENANT_ID's settings: only those given."""
+    if retention is None and timezone is None:
+        raise click.UsageError("nothing to change: give --retention or --timezone")
+    with connect_admin(settings) as admin:
+        if retention is not None:
+            admin.set_retention(tenant_id, retention)
+            click.echo(f"retention of {tenant_id}: {retention.strip().lower()}")
+        if timezone is not None:
+            admin.set_tenant(tenant_id, timezone=timezone)
+            click.echo(f"tenant {tenant_id}: timezone {timezone or '(none: the browser zone)'}")
 
 
 @tenant.command("list")
@@ -185,21 +219,6 @@ def tenant_list(settings: Settings, as_json: bool) -> None:
         click.echo(
             f"{item['tenantId']}  {item['region']}  retention {item['retention']}  {created}"
         )
-
-
-@tenant.command("set")
-@database_option
-@click.argument("tenant_id")
-@click.option(
-    "--retention",
-    required=True,
-    help="Keep calls this long (400d, 8w, 2y: days, weeks or years), or none to keep all.",
-)
-def tenant_set(settings: Settings, tenant_id: str, retention: str) -> None:
-    """Set TENANT_ID's retention period: older calls are deleted (hourly, or `retention apply`)."""
-    with connect_admin(settings) as admin:
-        admin.set_retention(tenant_id, retention)
-    click.echo(f"retention of {tenant_id}: {retention.strip().lower()}")
 
 
 @main.group()

@@ -28,7 +28,14 @@ from recent_calls.client import Duration, Page, Query, RecentCallsClient, SortOr
 from recent_calls.client.errors import MissingCredentials
 from recent_calls.client.files import FORMATS, Format, export_calls
 from recent_calls.errors import NotFound
-from recent_calls.fields import COUNT_FILTERS, DURATION_FILTERS, DURATIONS, REGIONS, option_name
+from recent_calls.fields import (
+    COUNT_FILTERS,
+    DURATION_FILTERS,
+    DURATIONS,
+    OUTCOMES,
+    REGIONS,
+    option_name,
+)
 from recent_calls.ingest.sync import DEFAULT_OVERLAP_MS, SyncReport, sync_tenant
 from recent_calls.settings import Settings
 
@@ -88,6 +95,13 @@ def _filters(command: F) -> F:
         click.option("--queue", "queues", multiple=True, help="Queue id (repeatable; any of)."),
         click.option("--group", "groups", multiple=True, help="Agent group (repeatable; any of)."),
         click.option("--channel", "channels", multiple=True, help="Dialed number (repeatable)."),
+        click.option(
+            "--outcome",
+            "outcomes",
+            type=click.Choice(OUTCOMES),
+            multiple=True,
+            help="answered, abandoned or other (repeatable; any of; this project's extension).",
+        ),
         *(click.option(flag, name, help=text) for flag, name, text in FILTERS),
         click.option("--sort-column", help="Order by this column (this project's extension)."),
         click.option("--sort-order", type=click.Choice(["asc", "desc"])),
@@ -119,6 +133,7 @@ def _query(options: dict[str, Any]) -> Query:
         queues=options["queues"],
         groups=options["groups"],
         channels=options["channels"],
+        outcomes=options["outcomes"],
         sort_column=options["sort_column"],
         sort_order=cast(SortOrder | None, options["sort_order"]),
         **{name: options[name] for _, name, _ in FILTERS},

@@ -7,10 +7,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from recent_calls.fields import COUNT_FILTERS, DURATION_FILTERS, option_name
+from recent_calls.fields import COUNT_FILTERS, DURATION_FILTERS, OUTCOMES, option_name
 
 Duration = Literal["today", "yesterday", "week", "month", "allhistory"]
 """`fields.DURATIONS`, spelled out for type checkers (tests/test_fields.py pins the two)."""
+Outcome = Literal["answered", "abandoned", "other"]
+"""`fields.OUTCOMES`: answered (an agent handled it), abandoned, or other (neither)."""
 SortOrder = Literal["asc", "desc"]
 Instant = int | datetime
 """Epoch milliseconds (UTC), or an aware datetime."""
@@ -74,7 +76,8 @@ class Query:
 
     With neither `duration` nor `time_range`, the whole history is asked for. `time_range`
     is inclusive at both ends. Count filters take `count_range(...)`, duration filters
-    `duration_range(...)` (or the API's own strings).
+    `duration_range(...)` (or the API's own strings). `outcomes` is this project's extension:
+    a call matches any of them.
     """
 
     duration: Duration | None = None
@@ -85,6 +88,7 @@ class Query:
     queues: Sequence[str] = ()
     groups: Sequence[str] = ()
     channels: Sequence[str] = ()
+    outcomes: Sequence[Outcome] = ()
     agent_hold_count: str | None = None
     agent_mute_count: str | None = None
     transfer_count: str | None = None
@@ -118,6 +122,13 @@ class Query:
                 if isinstance(values, str):
                     raise TypeError(f"{attribute} must be a sequence of strings, not a string")
                 body[name] = list(values)
+        if self.outcomes:
+            if isinstance(self.outcomes, str):
+                raise TypeError("outcomes must be a sequence of strings, not a string")
+            unknown = [value for value in self.outcomes if value not in OUTCOMES]
+            if unknown:
+                raise ValueError(f"outcomes: {unknown[0]!r} is not one of {', '.join(OUTCOMES)}")
+            body["outcome"] = list(self.outcomes)
         for attribute, name in _BODY_NAMES.items():
             value = getattr(self, attribute)
             if value is not None:

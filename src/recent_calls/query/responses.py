@@ -119,3 +119,6 @@ class FacetsResponse(BaseModel):
     queues: list[str]
     groups: list[str]
     channels: list[str]
+    timezone: str | None = Field(
+        None, description="The tenant's IANA zone, in which the console shows times by default"
+    )

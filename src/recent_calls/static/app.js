@@ -11,11 +11,14 @@ import { countLines, csvLine, csvRows } from "./csv.js";
 import { Details } from "./details.js";
 import { $ } from "./dom.js";
 import { Filters } from "./filters.js";
-import { formatCount, formatDuration, formatRate, formatTime, problemWords } from "./format.js";
+import {
+  REGION_COUNTRY, formatCount, formatDuration, formatRate, formatTime, problemWords,
+} from "./format.js";
 import { navigate } from "./navigate.js";
 import { directoryMaps } from "./names.js";
 import {
-  bellBody, chartInterval, csvFilename, defaults, includesNow, pageCount, problems, requestBody,
+  bellBody, chartInterval, csvFilename, defaults, includesNow, knownZone, pageCount, problems,
+  requestBody,
 } from "./state.js";
 import { CallsTable } from "./table.js";
 import { emptyWords } from "./words.js";
@@ -26,6 +29,8 @@ const BELL_SEEN_KEY = "recentCalls.bellSeenAt";
 // The bell is on until a tenant's supervisor changes it: a wait of two minutes rings it.
 const DEFAULT_ALERT_SECONDS = 120;
 const REFRESH_KEY = "recentCalls.refreshSeconds";
+// Whether the bell also sounds ("on"); off unless this browser's user switched it on.
+const SOUND_KEY = "recentCalls.bellSound";
 const CSV_PAGE_ROWS = 5000;
 
 function browserZone() {
@@ -36,10 +41,40 @@ function setOffline(offline) {
   $("offline").hidden = !offline;
 }
 
+// What is shown is dimmed while the latest load failed (an error or the offline banner): it is
+// what the page had, not an answer to what the bar says now.
+function setStale(stale) {
+  document.body.classList.toggle("stale", stale);
+}
+
 function alertSeconds(tenant) {
   const text = localStorage.getItem(`${ALERT_KEY}.${tenant}`);
   if (text === null) return DEFAULT_ALERT_SECONDS;
   return /^[0-9]{1,6}$/.test(text) ? Number(text) : null;
+}
+
+// A short two-note chime (Web Audio, no file to fetch): 0.3 s, quiet. The context is made on
+// the toggle's click, since browsers start audio only after a gesture; until then, silence.
+let audio = null;
+
+function wakeAudio() {
+  audio ??= new AudioContext();
+  return audio.resume();
+}
+
+function chime() {
+  if (!audio || audio.state !== "running") return;
+  const start = audio.currentTime;
+  for (const [offset, pitch] of [[0, 880], [0.15, 660]]) {
+    const tone = audio.createOscillator();
+    const level = audio.createGain();
+    tone.frequency.value = pitch;
+    level.gain.setValueAtTime(0.15, start + offset);
+    level.gain.exponentialRampToValueAtTime(0.001, start + offset + 0.15);
+    tone.connect(level).connect(audio.destination);
+    tone.start(start + offset);
+    tone.stop(start + offset + 0.15);
+  }
 }
 
 function refreshSeconds() {
@@ -76,6 +111,7 @@ class ConsolePage {
     this.api = null;
     this.view = defaults(schema, zone);
     this.hits = 0;
+    this.bellHeard = 0;
     this.paused = false;
     this.timer = null;
     this.loadingTimer = null;
@@ -208,6 +244,7 @@ class ConsolePage {
 
   failed(error) {
     if (error.name === "AbortError") return;
+    setStale(true);
     if (error instanceof Offline) {
       setOffline(true);
       return;
@@ -296,6 +333,9 @@ class ConsolePage {
     const body = bellBody(this.view, this.schema, { tenant: this.tenant, now: Math.floor(this.now()), since, seconds });
     const answer = await this.api.post("recentCallData", body, "bell");
     $("bell").hidden = false;
+    // Sound only when the count goes up: a count the supervisor has already heard stays quiet.
+    if (answer.hits > this.bellHeard && localStorage.getItem(SOUND_KEY) === "on") chime();
+    this.bellHeard = answer.hits;
     $("bell").classList.toggle("ringing", answer.hits > 0);
     $("bell-count").textContent = formatCount(answer.hits);
     $("bell").setAttribute("aria-label", `Bell: ${formatCount(answer.hits)} new calls waited ${formatDuration(seconds * 1000)} or more since you looked; show them`);
@@ -335,6 +375,7 @@ class ConsolePage {
         if (failure.reason?.name === "AbortError") return;
       } else {
         setOffline(false);
+        setStale(false);
       }
       if (this.implicitDefault && stats && !failure) {
         this.implicitDefault = false;
@@ -465,13 +506,18 @@ class ConsolePage {
 
   async start(session) {
     this.api = new Api(session);
+    this.bellHeard = 0;
     const [facets, directory] = await Promise.all([
       this.api.post("recentCallFacets", { tenantId: session.tenant }),
       this.api.directory(),
     ]);
+    // The tenant's zone is the default (a URL's tz= still wins); without one, the browser's.
+    this.zone = facets.timezone && knownZone(facets.timezone) ? facets.timezone : browserZone();
+    this.view = defaults(this.schema, this.zone);
     const names = directoryMaps(directory);
     this.filters.offer(facets, names);
     for (const view of [this.table, this.details, this.breakdowns]) view.names = names;
+    this.table.country = this.details.country = REGION_COUNTRY[session.region] ?? "US";
     const seconds = alertSeconds(session.tenant);
     $("alert-wait").value = seconds ?? "";
     this.table.alertMs = seconds === null ? null : seconds * 1000;
@@ -563,6 +609,18 @@ class ConsolePage {
         $("alert-wait").focus();
       }
     });
+    if (!globalThis.libphonenumber) {
+      $("phone-library").addEventListener("load", () => {
+        this.table.reformatPhones();
+        if (this.details.call) this.details.open(this.details.call, this.details.returnTo);
+      });
+    }
+    $("bell-sound").checked = localStorage.getItem(SOUND_KEY) === "on";
+    $("bell-sound").addEventListener("change", () => {
+      const on = $("bell-sound").checked;
+      localStorage.setItem(SOUND_KEY, on ? "on" : "off");
+      if (on) wakeAudio().then(chime, () => {});  // a sample, so the level is known
+    });
     $("refresh-every").value = String(refreshSeconds());
     $("refresh-every").addEventListener("change", () => {
       localStorage.setItem(REFRESH_KEY, $("refresh-every").value);
@@ -572,7 +630,10 @@ class ConsolePage {
       if (this.api) act("popstate", { search: location.search });
     });
     window.addEventListener("online", () => { if (this.api) this.load(); });
-    window.addEventListener("offline", () => setOffline(true));
+    window.addEventListener("offline", () => {
+      setOffline(true);
+      setStale(true);
+    });
   }
 }
 

@@ -15,6 +15,7 @@ export class Details {
     this.schema = schema;
     this.onClose = onClose;
     this.names = {};
+    this.country = "US";
     this.returnTo = null;
     this.call = null;
     $("details-close").addEventListener("click", () => this.close());
@@ -35,7 +36,7 @@ export class Details {
     }
     if (key === "callDate") return formatCallDate(raw);
     if (COUNT_KEYS.has(key)) return formatCount(Math.round(Number(raw)));
-    if (PHONE_KEYS.has(key) && !NAMED_KEYS[key]) return formatPhone(raw) || "None";
+    if (PHONE_KEYS.has(key) && !NAMED_KEYS[key]) return formatPhone(raw, this.country) || "None";
     const entries = jsonEntries(raw);
     if (entries) {
       if (!entries.length || (entries.length === 1 && entries[0][1] === "")) return "None";
@@ -47,7 +48,8 @@ export class Details {
       if (!ids.length) return "None";
       return el("ul", { class: "ids" }, ids.map((id) => {
         const name = nameOf(this.names, NAMED_KEYS[key], id);
-        return el("li", {}, name === id ? id : `${name} (${id})`);
+        const shown = PHONE_KEYS.has(key) ? formatPhone(id, this.country) : id;
+        return el("li", {}, name === id ? shown : `${name} (${shown})`);
       }));
     }
     const text = raw === null || raw === undefined ? "" : String(raw);
@@ -57,7 +59,7 @@ export class Details {
   open(call, returnTo = null) {
     this.call = call;
     this.returnTo = returnTo;
-    $("details-title").textContent = `Call from ${call.callerName || formatPhone(call.callerNumber) || "an unknown caller"}`;
+    $("details-title").textContent = `Call from ${call.callerName || formatPhone(call.callerNumber, this.country) || "an unknown caller"}`;
     $("details-id").textContent = call.callId;
     $("copy-status").textContent = "";
     const groups = detailGroups(this.schema.dataKeys).map(([title, keys], index) => {

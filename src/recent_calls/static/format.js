@@ -119,24 +119,21 @@ export function outcomeOf(call) {
   return "other";
 }
 
-// North American numbers as (800) 555-0100, +1 and 11 digits as +1 (800) 555-0100, UK
-// numbers as +44 20 7946 0000; anything else is left exactly as given.
-export function formatPhone(value) {
+// The country whose national format a tenant's own numbers are shown in, by API region.
+export const REGION_COUNTRY = { us: "US", uk: "GB" };
+
+// A phone number formatted by its country (libphonenumber-js, vendored, a global of the page):
+// the tenant's own country's numbers in national form, "(415) 555-0123" or "020 7946 0000",
+// others in international form, "+44 20 7946 0000"; anything that is no possible number is
+// left exactly as given.
+export function formatPhone(value, country = "US") {
   if (value === null || value === undefined) return "";
   const text = String(value).trim();
-  const digits = text.replace(/[^0-9]/g, "");
-  const plus = text.startsWith("+");
-  if (!/^[+0-9 ()\-.]*$/.test(text) || !digits) return text;
-  if (digits.length === 10 && !plus) {
-    return `(${digits.slice(0, 3)}) ${digits.slice(3, 6)}-${digits.slice(6)}`;
-  }
-  if (digits.length === 11 && digits.startsWith("1")) {
-    return `+1 (${digits.slice(1, 4)}) ${digits.slice(4, 7)}-${digits.slice(7)}`;
-  }
-  if (plus && digits.startsWith("44") && digits.length === 12) {
-    return `+44 ${digits.slice(2, 4)} ${digits.slice(4, 8)} ${digits.slice(8)}`;
-  }
-  return text;
+  const library = globalThis.libphonenumber;
+  if (!library || !/^[+0-9 ()\-.]*[0-9][+0-9 ()\-.]*$/.test(text)) return text;
+  const number = library.parsePhoneNumberFromString(text, country);
+  if (!number?.isPossible()) return text;
+  return number.country === country ? number.formatNational() : number.formatInternational();
 }
 
 // A JSON-in-string field laid out as [label, value] pairs; null when it is not JSON.

@@ -21,14 +21,14 @@ const PINNED = ["callDate", "callerName"];
 // Columns the page derives from a call's fields: shown and picked like the API's own.
 const DERIVED = ["outcome"];
 
-export function cellText(call, key, names, { timeOnly = false } = {}) {
+export function cellText(call, key, names, { timeOnly = false, country = "US" } = {}) {
   const value = call[key];
   if (key === "outcome") return OUTCOME_WORDS[outcomeOf(call)];
   if (DURATION_KEYS.has(key)) return formatDuration(value);
   if (COUNT_KEYS.has(key)) return formatCount(Math.round(Number(value)));
   if (key === "callDate") return timeOnly ? formatCallTime(value) : formatCallDate(value);
   if (NAMED_KEYS[key]) return namesOf(names, NAMED_KEYS[key], value);
-  if (PHONE_KEYS.has(key)) return formatPhone(value);
+  if (PHONE_KEYS.has(key)) return formatPhone(value, country);
   return value === null || value === undefined ? "" : String(value);
 }
 
@@ -38,6 +38,7 @@ export class CallsTable {
     this.onSort = onSort;
     this.onOpen = onOpen;
     this.names = {};
+    this.country = "US";
     this.calls = [];
     this.known = new Set();
     // Calls marked new, and those of them on screen when the user was last active: a mark
@@ -149,7 +150,7 @@ export class CallsTable {
       const td = el("td", { dataset: { label: words, key } });
       if (PINNED.includes(key)) td.classList.add("pin", `pin-${key}`);
       if (DURATION_KEYS.has(key) || COUNT_KEYS.has(key)) td.classList.add("number");
-      td.textContent = cellText(call, key, this.names, { timeOnly: this.timeOnly });
+      td.textContent = cellText(call, key, this.names, { timeOnly: this.timeOnly, country: this.country });
       if (DURATION_KEYS.has(key)) td.title = `${Number(call[key])} ms`;
       else if (NAMED_KEYS[key] && td.textContent !== String(call[key] ?? "")) td.title = call[key];
       // Marks take no width of their own, so nothing shifts when they come and go: "New"
@@ -173,6 +174,16 @@ export class CallsTable {
 
   // Show `calls`; with `markNew`, calls not shown before are marked as new, and marks seen
   // since the last refresh are dropped.
+  // Phone numbers again, as now formatted (the library arrives after the first render).
+  reformatPhones() {
+    for (const td of document.querySelectorAll("#calls-body td[data-key]")) {
+      const key = td.dataset.key;
+      if (!PHONE_KEYS.has(key) || NAMED_KEYS[key]) continue;
+      const call = this.calls.find((item) => item.callId === td.parentElement.dataset.callId);
+      if (call) td.textContent = cellText(call, key, this.names, { country: this.country });
+    }
+  }
+
   render(calls, view, { markNew = false } = {}) {
     if (markNew) {
       for (const id of this.seen) this.fresh.delete(id);

@@ -90,7 +90,7 @@ class CallImport(ABC):
 _CREDENTIAL_COLUMNS = (
     "key_hash, tenant_id, key_id, token_hash, label, created_ms, revoked_ms, scopes"
 )
-_TENANT_COLUMNS = "tenant_id, region, created_ms, retention_ms"
+_TENANT_COLUMNS = "tenant_id, region, created_ms, retention_ms, timezone"
 
 
 def _credential(row: Sequence[Any]) -> Credential:
@@ -249,17 +249,19 @@ class Storage(ABC):
         *,
         credential: Credential | None = None,
         audit: AuditEntry | None = None,
+        timezone: str | None = None,
     ) -> Tenant:
         """Create a tenant, with its first credential and the audit row when given, all in one
         transaction: a failure leaves none of them. DuplicateTenant when the id is taken."""
-        tenant = Tenant(tenant_id, region, self.clock())
+        tenant = Tenant(tenant_id, region, self.clock(), timezone=timezone)
         p = self.dialect.param
 
         def create(run: Run) -> None:
+            # Columns named: later steps add columns with defaults that this insert leaves be.
             run(
-                "INSERT INTO tenants (tenant_id, region, created_ms) "
-                f"VALUES ({p('id')}, {p('region')}, {p('t')})",
-                {"id": tenant_id, "region": region, "t": tenant.created_ms},
+                "INSERT INTO tenants (tenant_id, region, created_ms, timezone) "
+                f"VALUES ({p('id')}, {p('region')}, {p('t')}, {p('zone')})",
+                {"id": tenant_id, "region": region, "t": tenant.created_ms, "zone": timezone},
             )
             if credential is not None:
                 self._insert_credential(run, credential)
@@ -289,6 +291,32 @@ class Storage(ABC):
     def list_tenants(self) -> list[Tenant]:
         rows = self._read(lambda run: run(f"SELECT {_TENANT_COLUMNS} FROM tenants ORDER BY 1", {}))
         return [Tenant(*row) for row in rows]
+
+    def set_tenant_timezone(
+        self, tenant_id: str, timezone: str | None, audit: AuditEntry | None = None
+    ) -> bool:
+        """Set (or with None, clear) the tenant's zone, with its audit row in one transaction;
+        False when there is no such tenant."""
+        p = self.dialect.param
+
+        def update(run: Run) -> bool:
+            found = run(
+                f"SELECT tenant_id FROM tenants WHERE tenant_id = {p('id')}", {"id": tenant_id}
+            )
+            if not found:
+                return False
+            run(
+                f"UPDATE tenants SET timezone = {p('zone')} WHERE tenant_id = {p('id')}",
+                {"id": tenant_id, "zone": timezone},
+            )
+            if audit is not None:
+                self._insert_audit(run, audit)
+            return True
+
+        try:
+            return self._write(update)
+        finally:
+            self._auth_changed()  # cached tenants carry the zone
 
     def _insert_credential(self, run: Run, credential: Credential) -> None:
         p = self.dialect.param
@@ -641,7 +669,9 @@ class Storage(ABC):
                 for facet, (sql, params) in statements.items()
             }
 
-        return FacetsResponse(tenantId=tenant.tenant_id, **self._read(read))
+        return FacetsResponse(
+            tenantId=tenant.tenant_id, timezone=tenant.timezone, **self._read(read)
+        )
 
     # -- directory of display names --------------------------------------------------------
 

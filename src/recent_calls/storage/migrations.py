@@ -221,4 +221,11 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE TABLE erasure_salt (salt text PRIMARY KEY)",
         ),
     ),
+    Migration(
+        10,
+        "a tenant's time zone, the one its people read times in",
+        # Nullable: a tenant created before has none, and the console then uses the browser's.
+        duckdb=("ALTER TABLE tenants ADD COLUMN timezone VARCHAR",),
+        postgres=("ALTER TABLE tenants ADD COLUMN timezone text",),
+    ),
 )

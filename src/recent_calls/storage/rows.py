@@ -14,6 +14,7 @@ class Tenant:
     created_ms: int
     retention_ms: int | None = None
     """Calls that started longer ago than this are deleted (retention.py); None keeps all."""
+    timezone: str | None = None
 
 
 @dataclass(frozen=True)

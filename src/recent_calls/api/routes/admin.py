@@ -80,6 +80,15 @@ class NewTenant(_Body):
     tenantId: str = Field(max_length=128)
     region: str = Field(max_length=8)
     label: str = Field("", max_length=MAX_LABEL)
+    timezone: str | None = Field(
+        None, max_length=64, description="IANA zone the console shows times in by default"
+    )
+
+
+class TenantChange(_Body):
+    timezone: str | None = Field(
+        None, max_length=64, description='IANA zone, or "" to clear it; absent leaves it'
+    )
 
 
 class NewCredential(_Body):
@@ -128,8 +137,22 @@ def _issued(credential: Any) -> dict[str, Any]:
 )
 async def create_tenant(request: Request, admin: AdminDep) -> dict[str, Any]:
     body = await _body(request, NewTenant)
-    issued = await run_in_threadpool(admin.create_tenant, body.tenantId, body.region, body.label)
+    issued = await run_in_threadpool(
+        admin.create_tenant, body.tenantId, body.region, body.label, body.timezone
+    )
     return _issued(issued)
+
+
+@router.patch(
+    "/tenants/{tenant_id}",
+    status_code=204,
+    dependencies=guarded,
+    openapi_extra=_documented(TenantChange),
+)
+async def change_tenant(tenant_id: str, request: Request, admin: AdminDep) -> Response:
+    body = await _body(request, TenantChange)
+    await run_in_threadpool(lambda: admin.set_tenant(tenant_id, timezone=body.timezone))
+    return Response(status_code=204)
 
 
 @router.post(
