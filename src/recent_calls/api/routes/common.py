@@ -289,3 +289,26 @@ def bind_tenant(
             f"`recent-calls credentials create TENANT --scope {scope}`."
         )
     return tenant
+
+
+KEY_AND_TOKEN: list[dict[str, list[str]]] = [{"ApiKey": [], "Token": []}]
+"""The credential headers every API route takes (the OpenAPI document's security schemes)."""
+
+
+def api_route(
+    scope: str,
+    body_schema: dict[str, Any],
+    *,
+    media_types: tuple[str, ...] = ("application/json",),
+    security: list[dict[str, list[str]]] = KEY_AND_TOKEN,
+) -> dict[str, Any]:
+    """An API route's OpenAPI extras: the scope it needs (`x-scope`, which bind_tenant checks
+    and tests/test_scopes.py walks every route for), its required body, its credentials."""
+    return {
+        "x-scope": scope,
+        "requestBody": {
+            "required": True,
+            "content": {media_type: {"schema": body_schema} for media_type in media_types},
+        },
+        "security": security,
+    }

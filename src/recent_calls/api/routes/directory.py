@@ -13,6 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from recent_calls.api.routes.common import (
     Parts,
     PartsDep,
+    api_route,
     bind_tenant,
     check_route,
     credential_of,
@@ -62,14 +63,7 @@ def answer_directory(
     summary="Display names of the tenant's agents, queues, agent groups and channels",
     response_model=DirectoryResponse,
     responses=PROBLEM_RESPONSES,
-    openapi_extra={
-        "x-scope": SCOPE,  # checked by bind_tenant; tests walk every route for it
-        "requestBody": {
-            "required": True,
-            "content": {"application/json": {"schema": DirectoryRequest.model_json_schema()}},
-        },
-        "security": [{"ApiKey": [], "Token": []}],
-    },
+    openapi_extra=api_route(SCOPE, DirectoryRequest.model_json_schema()),
 )
 async def recent_call_directory(
     request: Request, version: str, region: str, parts: PartsDep

@@ -24,6 +24,7 @@ from recent_calls.api.render import LocalDates, render_items
 from recent_calls.api.routes.common import (
     Parts,
     PartsDep,
+    api_route,
     bind_tenant,
     check_route,
     credential_of,
@@ -125,14 +126,7 @@ def csv_chunks(
         },
     },
     response_class=StreamingResponse,
-    openapi_extra={
-        "x-scope": SCOPE,  # checked by bind_tenant; tests walk every route for it
-        "requestBody": {
-            "required": True,
-            "content": {"application/json": {"schema": _request_schema()}},
-        },
-        "security": [{"ApiKey": [], "Token": []}],
-    },
+    openapi_extra=api_route(SCOPE, _request_schema()),
 )
 async def recent_call_export(
     request: Request,

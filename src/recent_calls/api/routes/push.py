@@ -10,6 +10,7 @@ from starlette.concurrency import run_in_threadpool
 from recent_calls.api.routes.common import (
     Parts,
     PartsDep,
+    api_route,
     bind_tenant,
     check_route,
     credential_of,
@@ -62,14 +63,7 @@ def _store(
     summary="Push ended calls into the tenant's history (atomic per batch, idempotent by callId)",
     response_model=IngestResult,
     responses=PROBLEM_RESPONSES,
-    openapi_extra={
-        "x-scope": SCOPE,  # checked by bind_tenant; tests walk every route for it
-        "requestBody": {
-            "required": True,
-            "content": {"application/json": {"schema": IngestRequest.model_json_schema()}},
-        },
-        "security": [{"ApiKey": [], "Token": []}],
-    },
+    openapi_extra=api_route(SCOPE, IngestRequest.model_json_schema()),
 )
 async def ingest(request: Request, version: str, region: str, parts: PartsDep) -> IngestResult:
     check_route(version, region)

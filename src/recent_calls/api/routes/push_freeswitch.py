@@ -15,8 +15,10 @@ from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
 from recent_calls.api.routes.common import (
+    KEY_AND_TOKEN,
     Parts,
     PartsDep,
+    api_route,
     bind_tenant,
     check_route,
     credential_of,
@@ -104,14 +106,12 @@ def _store(
     summary="Store a FreeSWITCH leg as mod_json_cdr posts it (idempotent by callId)",
     response_model=IngestResult,
     responses=PROBLEM_RESPONSES,
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {media_type: {"schema": {"type": "string"}} for media_type in MEDIA_TYPES},
-        },
-        "security": [{"Basic": []}, {"ApiKey": [], "Token": []}],
-        "x-scope": SCOPE,  # checked by bind_tenant; tests walk every route for it
-    },
+    openapi_extra=api_route(
+        SCOPE,
+        {"type": "string"},
+        media_types=tuple(MEDIA_TYPES),
+        security=[{"Basic": []}, *KEY_AND_TOKEN],
+    ),
 )
 async def ingest_freeswitch(
     request: Request, version: str, region: str, parts: PartsDep

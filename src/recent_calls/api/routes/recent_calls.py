@@ -9,6 +9,7 @@ from recent_calls.api.render import render_response
 from recent_calls.api.routes.common import (
     Parts,
     PartsDep,
+    api_route,
     bind_tenant,
     check_route,
     credential_of,
@@ -38,14 +39,7 @@ def answer(parts: Parts, credential: Credential, region: str, query: CallQuery) 
     summary="Recent calls of one tenant, filtered and paged",
     response_model=RecentCallsResponse,
     responses=PROBLEM_RESPONSES,
-    openapi_extra={
-        "x-scope": SCOPE,  # checked by bind_tenant; tests walk every route for it
-        "requestBody": {
-            "required": True,
-            "content": {"application/json": {"schema": _REQUEST_SCHEMA}},
-        },
-        "security": [{"ApiKey": [], "Token": []}],
-    },
+    openapi_extra=api_route(SCOPE, _REQUEST_SCHEMA),
 )
 async def recent_call_data(
     request: Request, version: str, region: str, parts: PartsDep

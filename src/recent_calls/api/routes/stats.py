@@ -17,6 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from recent_calls.api.routes.common import (
     Parts,
     PartsDep,
+    api_route,
     bind_tenant,
     check_route,
     credential_of,
@@ -41,8 +42,6 @@ router = APIRouter(tags=["Web page extensions"])
 
 # The scope a credential needs here (fields.SCOPES); every route declares it as `x-scope`.
 SCOPE = "read"
-
-_SECURITY: list[dict[str, list[str]]] = [{"ApiKey": [], "Token": []}]
 
 
 def _stats_request_schema() -> dict[str, Any]:
@@ -83,14 +82,7 @@ def answer_stats(
     summary="Calls per local hour or day over the request's window, with averages and totals",
     response_model=StatsResponse,
     responses=PROBLEM_RESPONSES,
-    openapi_extra={
-        "x-scope": SCOPE,  # checked by bind_tenant; tests walk every route for it
-        "requestBody": {
-            "required": True,
-            "content": {"application/json": {"schema": _stats_request_schema()}},
-        },
-        "security": _SECURITY,
-    },
+    openapi_extra=api_route(SCOPE, _stats_request_schema()),
 )
 async def recent_call_stats(
     request: Request, version: str, region: str, parts: PartsDep
@@ -117,14 +109,7 @@ def answer_facets(
     f"{MAX_FACET_VALUES} each)",
     response_model=FacetsResponse,
     responses=PROBLEM_RESPONSES,
-    openapi_extra={
-        "x-scope": SCOPE,  # checked by bind_tenant; tests walk every route for it
-        "requestBody": {
-            "required": True,
-            "content": {"application/json": {"schema": FacetsRequest.model_json_schema()}},
-        },
-        "security": _SECURITY,
-    },
+    openapi_extra=api_route(SCOPE, FacetsRequest.model_json_schema()),
 )
 async def recent_call_facets(
     request: Request, version: str, region: str, parts: PartsDep
