@@ -38,9 +38,13 @@ def test_a_failing_tenant_create_leaves_no_tenant(storage: Storage) -> None:
 
 ADMIN_BODIES = [
     ("/admin/v1/tenants", "POST", {"tenantId": "t1", "region": "us", "label": "x"}),
-    ("/admin/v1/tenants/acme/credentials", "POST", {"label": "x"}),
+    ("/admin/v1/tenants/acme/credentials", "POST", {"label": "x", "scopes": ["read"]}),
     ("/admin/v1/tenants/acme/sync-watermark", "PUT", {"source": "s", "watermarkMs": 5}),
     ("/admin/v1/demo", "POST", {"calls": 0, "seed": 1, "replace": False}),
+    ("/admin/v1/tenants/acme", "PATCH", {"timezone": "Europe/London"}),
+    ("/admin/v1/tenants/acme/retention", "PUT", {"retention": "400d"}),
+    ("/admin/v1/retention/apply", "POST", {"tenantId": "acme"}),
+    ("/admin/v1/tenants/acme/erase", "POST", {"number": "5551212", "name": None, "dryRun": True}),
 ]
 
 
