@@ -312,3 +312,21 @@ def mount_tmpfs(where: Path, size: str, *options: str) -> subprocess.CompletedPr
         text=True,
         check=False,
     )
+
+
+def run_capped(args: list[str], *, memory_bytes: int = 4 << 30, timeout_s: float = 60) -> Any:
+    """`python -m recent_calls ARGS` in its own process with its address space capped, so a
+    command that reads without bound fails by itself instead of taking the machine's memory."""
+    import resource
+
+    def cap() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
+
+    return subprocess.run(
+        [sys.executable, "-m", "recent_calls", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+        preexec_fn=cap,
+        check=False,
+    )

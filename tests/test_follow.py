@@ -26,7 +26,7 @@ from recent_calls.ingest.asterisk import read_asterisk
 from recent_calls.ingest.follow import Position, TailedFile
 from recent_calls.ingest.sources import numbered
 from recent_calls.storage import open_storage
-from tests.support import FROZEN_NOW, serve_demo
+from tests.support import FROZEN_NOW, run_capped, serve_demo
 from tests.test_telephony import cli, expected_rows, stored_rows
 
 ZONE = "America/New_York"
@@ -195,3 +195,17 @@ def test_follow_names_an_unknown_tenant(database: str, tmp_path: Path) -> None:
         "follow", "--tenant", "nobody", "--database", database, str(tmp_path / "queue_log")
     )
     assert result.exit_code == 1 and "nobody" in result.output
+
+
+def test_a_line_that_never_ends_stops_the_follower_by_name_within_bounded_memory(
+    database: str,
+) -> None:
+    created = cli("tenant", "create", "acme", "--region", "us", "--database", database)
+    assert created.exit_code == 0, created.output
+    result = run_capped(["follow", "--tenant", "acme", "--database", database, "/dev/zero"])
+    assert result.returncode == 1, result.stderr[-500:]
+    assert "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines() == [
+        "Error: /dev/zero line 1 is longer than 1048576 bytes, the longest line an import "
+        "reads: is it a queue_log?"
+    ]

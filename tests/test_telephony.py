@@ -18,7 +18,7 @@ from recent_calls.ingest.sources import numbered
 from recent_calls.storage import open_storage
 from recent_calls.storage.columns import ROW_COLUMNS
 from tests.calls import rows_of
-from tests.support import FROZEN_NOW, serve_demo
+from tests.support import FROZEN_NOW, run_capped, serve_demo
 
 TENANT = DEMO_TENANTS[0]
 CALLS = 400
@@ -226,3 +226,14 @@ def test_a_file_of_records_none_of_which_is_json_is_named_and_counted(
     assert rejected.exit_code == 1
     assert "ctr.json line 1: is not valid JSON" in rejected.stderr
     assert "1 of 1 lines are invalid; nothing was imported" in rejected.stderr
+
+
+@pytest.mark.parametrize("fmt", ["asterisk", "freeswitch", "connect"])
+def test_an_endless_source_is_refused_by_name_within_bounded_memory(
+    tenant_database: str, fmt: str
+) -> None:
+    base = ["import", "--tenant", TENANT.tenant_id, "--database", tenant_database]
+    result = run_capped([*base, "--format", fmt, "/dev/zero"])
+    assert result.returncode == 1, result.stderr[-500:]
+    assert "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith("Error: /dev/zero ")

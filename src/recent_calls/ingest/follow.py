@@ -31,7 +31,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from recent_calls.errors import FieldError, InvalidRequest
 from recent_calls.ingest.asterisk import NOT_CALLS, QueueLogReader
+from recent_calls.ingest.bulk import MAX_LINE_BYTES
 
 FINGERPRINT_BYTES = 256
 READ_BYTES = 1 << 20
@@ -176,6 +178,17 @@ class TailedFile:
                 self._offset += end + 1 - start
                 start = end + 1
             self._partial = data[start:]
+            if len(self._partial) > MAX_LINE_BYTES:  # no queue_log line is this long
+                raise InvalidRequest(
+                    [
+                        FieldError(
+                            f"{self.path} line {self.line}",
+                            f"is longer than {MAX_LINE_BYTES} bytes",
+                        )
+                    ],
+                    detail=f"{self.path} line {self.line} is longer than {MAX_LINE_BYTES} "
+                    "bytes, the longest line an import reads: is it a queue_log?",
+                )
         if not self.fingerprint and out:
             first = _first_line(self.handle)
             self.fingerprint = fingerprint(first) if first is not None else 0

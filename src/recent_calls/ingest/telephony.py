@@ -16,7 +16,7 @@ from typing import Any
 
 from recent_calls.errors import FieldError, ImportRejected, InvalidRequest
 from recent_calls.ingest.asterisk import read_asterisk
-from recent_calls.ingest.bulk import ImportReport
+from recent_calls.ingest.bulk import MAX_LINE_BYTES, ImportReport
 from recent_calls.ingest.connect import read_connect
 from recent_calls.ingest.freeswitch import read_freeswitch
 from recent_calls.ingest.sources import SourceError, SourceReport
@@ -54,22 +54,36 @@ def _refuse(where: str, message: str) -> InvalidRequest:
 
 
 def _lines(path: Path) -> Iterator[tuple[int, str]]:
+    """The file's lines, numbered; a line longer than the JSON import's limit is refused as soon
+    as it is read, so an endless one (a corrupt log, /dev/zero) cannot fill memory."""
     # Bytes that are not UTF-8 stay visible (as surrogates) so the reader names their line.
     try:
         with path.open(encoding="utf-8", errors="surrogateescape", newline="\n") as source:
-            yield from enumerate(source, start=1)
+            read_line = source.readline
+            number = 0
+            while line := read_line(MAX_LINE_BYTES + 1):
+                number += 1
+                if len(line) > MAX_LINE_BYTES and not line.endswith("\n"):
+                    raise _refuse(
+                        f"{path} line {number}",
+                        f"is longer than {MAX_LINE_BYTES} bytes, the longest line an import reads",
+                    )
+                yield number, line
     except OSError as exc:
         raise _refuse(str(path), f"cannot be read: {exc.strerror or exc}") from None
 
 
 def _whole(path: Path) -> bytes:
+    """The whole file, refused by name past MAX_SOURCE_FILE_BYTES: read with a bound rather
+    than trusted to its size, which a device or a FIFO does not tell."""
     try:
-        size = path.stat().st_size
-        if size > MAX_SOURCE_FILE_BYTES:
-            raise _refuse(str(path), f"is larger than {MAX_SOURCE_FILE_BYTES} bytes; split it")
-        return path.read_bytes()
+        with path.open("rb") as source:
+            data = source.read(MAX_SOURCE_FILE_BYTES + 1)
     except OSError as exc:
         raise _refuse(str(path), f"cannot be read: {exc.strerror or exc}") from None
+    if len(data) > MAX_SOURCE_FILE_BYTES:
+        raise _refuse(str(path), f"is larger than {MAX_SOURCE_FILE_BYTES} bytes; split it")
+    return data
 
 
 def _files(paths: Iterable[Path]) -> list[Path]:
