@@ -237,3 +237,17 @@ def test_an_endless_source_is_refused_by_name_within_bounded_memory(
     assert result.returncode == 1, result.stderr[-500:]
     assert "Traceback" not in result.stderr
     assert result.stderr.strip().splitlines()[-1].startswith("Error: /dev/zero ")
+
+
+def test_demo_as_writes_its_files_beside_a_planted_link_never_through_it(tmp_path: Path) -> None:
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    folder = tmp_path / "out"
+    folder.mkdir()
+    (folder / "queue_log").symlink_to(victim)
+    result = cli("demo", "--as", "asterisk", str(folder), "--calls", "20")
+    assert result.exit_code == 0, result.output
+    assert victim.read_text() == "precious"
+    queue_log = folder / "queue_log"
+    assert not queue_log.is_symlink() and "ENTERQUEUE" in queue_log.read_text()
+    assert {oct(p.stat().st_mode & 0o777) for p in folder.iterdir()} == {"0o600"}

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import io
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any, TypeVar
@@ -15,7 +16,7 @@ import orjson
 from recent_calls import __version__
 from recent_calls.admin.credentials import IssuedCredential, parse_grace, parse_scopes
 from recent_calls.admin.local import connect_admin
-from recent_calls.cli.options import database_option, settings_from, unknown_variables
+from recent_calls.cli.options import database_option, output_file, settings_from, unknown_variables
 from recent_calls.cli.transfer import export_command, sync_command
 from recent_calls.clock import make_clock, system_clock
 from recent_calls.errors import FieldError, ImportRejected, InvalidRequest, RecentCallsError
@@ -537,6 +538,20 @@ def demo(
         _print_issued(credential, as_json)
 
 
+@contextlib.contextmanager
+def _text(
+    binary: contextlib.AbstractContextManager[IO[bytes]], newline: str | None = None
+) -> Iterator[IO[str]]:
+    """A UTF-8 text stream over a binary output file (cli/options.output_file)."""
+    with binary as handle:
+        text = io.TextIOWrapper(handle, encoding="utf-8", newline=newline)
+        try:
+            yield text
+        finally:
+            text.flush()
+            text.detach()
+
+
 def _write_demo_source(fmt: str, folder: Path, count: int, seed: int, end_ms: int) -> str:
     """Write the files; the command that imports them."""
     from recent_calls.demo import DEMO_TENANTS, generate_calls
@@ -551,8 +566,8 @@ def _write_demo_source(fmt: str, folder: Path, count: int, seed: int, end_ms: in
     if fmt == "asterisk":
         queue_log, master = folder / "queue_log", folder / "Master.csv"
         with (
-            queue_log.open("w", encoding="utf-8") as log_out,
-            master.open("w", encoding="utf-8", newline="") as cdr_out,
+            _text(output_file(str(queue_log))) as log_out,
+            _text(output_file(str(master)), newline="") as cdr_out,
         ):
             write_asterisk(calls, log_out, cdr_out, timezone=tenant.timezone)
         return command + f"{queue_log} --cdr {master} --timezone {tenant.timezone}"
@@ -560,7 +575,7 @@ def _write_demo_source(fmt: str, folder: Path, count: int, seed: int, end_ms: in
         write_freeswitch(calls, folder)
         return command + str(folder)
     records = folder / "ctr.json"
-    with records.open("w", encoding="utf-8") as out:
+    with _text(output_file(str(records))) as out:
         write_connect(calls, out)
     return command + str(records)
 

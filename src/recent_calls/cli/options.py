@@ -7,10 +7,15 @@ variable, and the command is handed the resulting settings rather than a bare va
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import os
-from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+import stat
+import sys
+import tempfile
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import IO, Any, TypeVar
 
 import click
 from pydantic import ValidationError
@@ -93,3 +98,40 @@ def unknown_variables(environ: Mapping[str, str] = os.environ) -> list[str]:
             hint = f" (did you mean {close[0]}?)" if close else ""
             lines.append(f"warning: {name} is not a recent-calls setting and is ignored{hint}")
     return lines
+
+
+@contextlib.contextmanager
+def output_file(path: str) -> Iterator[IO[bytes]]:
+    """The output file: a regular file (or a new one) is written to a partial file beside it,
+    created exclusively (mode 0600, a fresh name, never through an existing name or symlink)
+    and renamed into place only once complete; a FIFO, a device or `-` is written as it is."""
+    if path == "-":
+        yield sys.stdout.buffer
+        sys.stdout.buffer.flush()
+        return
+    target = Path(path)
+    try:
+        mode: int | None = target.stat().st_mode  # through a symlink: what is written to
+    except FileNotFoundError:
+        mode = None
+    except OSError as exc:
+        raise click.ClickException(f"cannot write {path}: {exc.strerror}") from None
+    if mode is not None and stat.S_ISDIR(mode):
+        raise click.ClickException(f"{path} is a directory: give a file name with -o")
+    if mode is not None and not stat.S_ISREG(mode):
+        # -o /dev/stdout or a FIFO is meant to be written to; replacing it would break that.
+        with target.open("wb") as handle:
+            yield handle
+        return
+    try:
+        # mkstemp opens with O_CREAT|O_EXCL|O_NOFOLLOW, mode 0600: the file holds personal data.
+        fd, partial = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+    except OSError as exc:
+        raise click.ClickException(f"cannot write beside {path}: {exc.strerror}") from None
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            yield handle
+        os.replace(partial, target)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(partial)

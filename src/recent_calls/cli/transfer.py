@@ -3,13 +3,9 @@
 from __future__ import annotations
 
 import contextlib
-import os
-import stat
-import sys
-import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO, Any, TypeVar, cast
+from typing import Any, TypeVar, cast
 
 import click
 from rich.console import Console
@@ -23,7 +19,7 @@ from rich.progress import (
 )
 
 from recent_calls.admin.local import Admin, connect_admin
-from recent_calls.cli.options import database_option
+from recent_calls.cli.options import database_option, output_file
 from recent_calls.client import Duration, Page, Query, RecentCallsClient, SortOrder
 from recent_calls.client.errors import MissingCredentials
 from recent_calls.client.files import FORMATS, Format, export_calls
@@ -175,43 +171,6 @@ def _progress_bar(enabled: bool | None, what: str) -> Iterator[Callable[[int, in
         yield lambda done, total: bar.update(task, completed=done, total=max(total, done))
 
 
-@contextlib.contextmanager
-def _output(path: str) -> Iterator[IO[bytes]]:
-    """The output file: a regular file (or a new one) is written to a partial file beside it,
-    created exclusively (mode 0600, a fresh name, never through an existing name or symlink)
-    and renamed into place only once complete; a FIFO, a device or `-` is written as it is."""
-    if path == "-":
-        yield sys.stdout.buffer
-        sys.stdout.buffer.flush()
-        return
-    target = Path(path)
-    try:
-        mode: int | None = target.stat().st_mode  # through a symlink: what is written to
-    except FileNotFoundError:
-        mode = None
-    except OSError as exc:
-        raise click.ClickException(f"cannot write {path}: {exc.strerror}") from None
-    if mode is not None and stat.S_ISDIR(mode):
-        raise click.ClickException(f"{path} is a directory: give a file name with -o")
-    if mode is not None and not stat.S_ISREG(mode):
-        # -o /dev/stdout or a FIFO is meant to be written to; replacing it would break that.
-        with target.open("wb") as handle:
-            yield handle
-        return
-    try:
-        # mkstemp opens with O_CREAT|O_EXCL|O_NOFOLLOW, mode 0600: the file holds personal data.
-        fd, partial = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
-    except OSError as exc:
-        raise click.ClickException(f"cannot write beside {path}: {exc.strerror}") from None
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            yield handle
-        os.replace(partial, target)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(partial)
-
-
 @click.command("export")
 @_connection("--base-url")
 @_filters
@@ -243,7 +202,7 @@ def export_command(
     with (
         _client(base_url, api_key, token, region) as client,
         _progress_bar(progress, f"exporting {tenant_id}") as bar,
-        _output(output) as target,
+        output_file(output) as target,
     ):
         result = export_calls(
             client, tenant_id, query, target, cast(Format, fmt), rows=rows, progress=bar
