@@ -10,8 +10,11 @@ from recent_calls.admin.credentials import IssuedCredential
 from recent_calls.admin.local import LocalAdmin
 from recent_calls.query.windows import MAX_EPOCH_MS
 from recent_calls.storage.base import Storage
+from tests.calls import make_call, rows_of
 from tests.endpoints import ADMIN, LONE_ESCAPE, LONE_RAW, body_with, fields_of, raw
 from tests.support import InProcessHTTP
+
+START = 1710000000000
 
 
 @pytest.mark.parametrize("text", [LONE_ESCAPE, LONE_RAW], ids=["escape", "raw"])
@@ -45,6 +48,7 @@ ADMIN_BODIES = [
     ("/admin/v1/tenants/acme/retention", "PUT", {"retention": "400d"}),
     ("/admin/v1/retention/apply", "POST", {"tenantId": "acme"}),
     ("/admin/v1/tenants/acme/erase", "POST", {"number": "5551212", "name": None, "dryRun": True}),
+    ("/admin/v1/tenants/acme/calls/erase", "POST", {"callIds": ["no-such-call"]}),
 ]
 
 
@@ -64,6 +68,45 @@ def test_every_admin_body_field_with_a_bad_value_is_a_400_naming_it(
             else:
                 # null means absent (a default applies), or a value that is merely unusual
                 assert answer.status_code in (200, 201, 204, 404, 409), (field, value, answer.text)
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ("fromMs=-1&toMs=5", "fromMs"),
+        ("fromMs=0&toMs=" + str(2**70), "toMs"),
+        ("toMs=5", "fromMs"),
+        ("fromMs=0&toMs=5&limit=0", "limit"),
+        ("fromMs=0&toMs=5&limit=10001", "limit"),
+        ("fromMs=0&toMs=5&after=a%00b", "after"),
+        ("fromMs=0&toMs=5&after=" + "a" * 257, "after"),
+    ],
+)
+def test_a_bad_call_ids_query_is_a_400_naming_it(
+    http: InProcessHTTP, acme: IssuedCredential, query: str, field: str
+) -> None:
+    answer = http.request("GET", f"/admin/v1/tenants/acme/call-ids?{query}", headers=ADMIN)
+    assert answer.status_code == 400, answer.text
+    assert fields_of(answer) == [field]
+
+
+def test_calls_erased_by_id_are_only_the_tenants_own(
+    http: InProcessHTTP, acme: IssuedCredential, storage: Storage
+) -> None:
+    for tenant_id in ("acme", "other"):
+        storage.upsert_calls(tenant_id, rows_of(make_call("shared-id", START + 5)))
+    ids = http.request(
+        "GET", f"/admin/v1/tenants/acme/call-ids?fromMs={START + 1}&toMs={START + 9}", headers=ADMIN
+    )
+    assert ids.json() == ["shared-id"]
+    body = {"callIds": ["shared-id", "not-here"]}
+    answer = http.request("POST", "/admin/v1/tenants/acme/calls/erase", json=body, headers=ADMIN)
+    assert answer.json() == {"erased": 1}
+    assert storage.count_calls("acme") == 1 and storage.count_calls("other") == 2
+    for text, field in ((LONE_ESCAPE, "callIds[0]"), (LONE_RAW, "body")):
+        lone = b'{"callIds": [' + text + b"]}"
+        assert fields_of(raw(http, "/admin/v1/tenants/other/calls/erase", lone, **ADMIN)) == [field]
+    assert storage.count_calls("other") == 2
 
 
 def test_a_sync_watermark_of_2_to_the_70_is_a_400(

@@ -119,6 +119,8 @@ def test_every_statement_on_call_data_is_bound_to_one_tenant(storage: Storage) -
         storage.count_calls("t")
         storage.set_sync_watermark("t", "src", 5)
         storage.get_sync_watermark("t", "src")
+        storage.call_ids_between("t", 0, START + 1, "a", 10)
+        storage.delete_call_ids("t", ["pushed"])
         storage.delete_calls("u")
     assert_scoped(storage, [sql for sql, _ in seen], at_least=20)
 

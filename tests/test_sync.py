@@ -214,3 +214,99 @@ def test_a_call_stamped_in_the_future_moves_the_watermark_no_further_than_the_sk
     assert report.fetched == 2 and storage.count_calls("acme") == 2
     assert report.watermark_after == NOW + MAX_SKEW_MS
     assert storage.get_sync_watermark("acme", f"{url}/us") == NOW + MAX_SKEW_MS
+
+
+# -- erasing what the source erased -----------------------------------------------------------
+
+
+def _ids(storage: Storage, tenant_id: str) -> set[str]:
+    return set(storage.call_ids_between(tenant_id, 0, 2**45, None, 100_000))
+
+
+def test_a_mirror_erases_what_its_source_erased_within_the_window_it_rereads(
+    server: LiveServer, mirror: Mirror
+) -> None:
+    calls = varied_calls(40)
+    source = server.tenant("acme", calls=calls)
+    mirror.admin.create_tenant("acme", "us")
+    erased_number = "7325500003"  # call acme-003, 3 h before now: outside the 15 min overlap
+    with connect(server, source) as client:
+        sync_tenant(client, mirror.admin, "acme", rows=9)
+        LocalAdmin(server.storage).erase("acme", erased_number, None, dry_run=False)
+        # The newest call erased at the source too: inside the overlap every sync re-reads.
+        server.storage.delete_call_ids("acme", ["acme-000"])
+
+        plain = sync_tenant(client, mirror.admin, "acme", rows=9)
+        assert plain.erased == 0 and _ids(mirror.storage, "acme") == {c["callId"] for c in calls}
+        overlap = sync_tenant(client, mirror.admin, "acme", rows=9, erase_missing=True)
+        assert (overlap.erased, overlap.erase_skipped) == (1, None)
+        assert "acme-000" not in _ids(mirror.storage, "acme")
+        assert "acme-003" in _ids(mirror.storage, "acme")  # before the window: not re-read
+
+        whole = sync_tenant(client, mirror.admin, "acme", rows=9, full=True, erase_missing=True)
+        assert (whole.erased, whole.hits, whole.fetched) == (1, 38, 38)
+        assert _ids(mirror.storage, "acme") == _ids(server.storage, "acme")
+        again = sync_tenant(client, mirror.admin, "acme", rows=9, full=True, erase_missing=True)
+        assert again.erased == 0
+    audit = [e for e in mirror.admin.audit_log("acme", 20) if e["action"] == "calls.erase"]
+    assert [e["detail"] for e in audit] == ["erased=1 asked=1", "erased=1 asked=1"]
+    assert all(erased_number not in str(e) for e in mirror.admin.audit_log(None, 100))
+
+
+def test_a_source_answering_for_nobody_cannot_empty_a_mirror(
+    server: LiveServer, mirror: Mirror
+) -> None:
+    source = server.tenant("acme", calls=varied_calls(30))
+    mirror.admin.create_tenant("acme", "us")
+    with connect(server, source) as client:
+        sync_tenant(client, mirror.admin, "acme")
+        server.storage.delete_calls("acme")  # as a source answering for another tenant would
+        refused = sync_tenant(client, mirror.admin, "acme", full=True, erase_missing=True)
+        assert refused.erased == 0 and "30 of the 30 calls" in (refused.erase_skipped or "")
+        assert len(_ids(mirror.storage, "acme")) == 30
+        allowed = sync_tenant(
+            client, mirror.admin, "acme", full=True, erase_missing=True, allow_mass_erase=True
+        )
+        assert allowed.erased == 30 and _ids(mirror.storage, "acme") == set()
+
+
+def test_an_incomplete_answer_erases_nothing(storage: Storage) -> None:
+    admin = LocalAdmin(storage, clock=lambda: NOW)
+    admin.create_tenant("acme", "us")
+    admin.store_calls("acme", [make_call(f"old-{i}", NOW - 3_600_000 - i) for i in range(3)])
+    same = [item("a", NOW - 7_200_000), item("b", NOW - 3_600_000)]
+
+    def repeats(body: dict[str, Any], conn: socket.socket) -> None:
+        answer(conn, page(same, hits=1_000_000, number=body["page"]))
+
+    with (
+        upstream(repeats) as (url, _),
+        RecentCallsClient(url, api_key="k", token="t", retries=0) as client,
+    ):
+        report = sync_tenant(
+            client, admin, "acme", clock=lambda: NOW, full=True, erase_missing=True
+        )
+    assert report.erased == 0
+    assert "reported 1000000 calls" in (report.erase_skipped or "")
+    assert _ids(storage, "acme") == {"a", "b", "old-0", "old-1", "old-2"}
+
+
+def test_sync_command_erases_what_the_source_erased(
+    server: LiveServer, other_database: str
+) -> None:
+    source = server.tenant("acme", calls=varied_calls(12))
+    command = ["sync", "--from", server.url, "--api-key", source.api_key, "--token"]
+    args = [*command, source.token, "--region", "us", "--tenant", "acme"]
+    args += ["--database", other_database]
+    first = CliRunner().invoke(main, args, catch_exceptions=False)
+    assert first.exit_code == 0, first.output
+    server.storage.delete_call_ids("acme", ["acme-005", "acme-006"])
+    second = CliRunner().invoke(main, [*args, "--full", "--erase-missing"], catch_exceptions=False)
+    assert second.exit_code == 0, second.output
+    assert "10 calls in 1 pages, 0 new, 10 replaced" in second.stdout
+    assert "; 2 erased (gone from the source)" in second.stdout
+    storage = open_storage(other_database)
+    try:
+        assert _ids(storage, "acme") == _ids(server.storage, "acme")
+    finally:
+        storage.close()

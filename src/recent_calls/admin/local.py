@@ -28,6 +28,9 @@ from recent_calls.admin.credentials import (
     rotate,
 )
 from recent_calls.admin.retention import (
+    BATCH as RETENTION_BATCH,
+)
+from recent_calls.admin.retention import (
     apply_retention,
     caller_hash,
     number_digits,
@@ -63,6 +66,9 @@ TENANT_ID_RULE = "expected 1-128 letters, digits, '.', '_' or '-', starting with
 KEY_ID = re.compile(r"[A-Za-z0-9_-]{1,64}", re.ASCII)
 KEY_ID_RULE = "expected 1-64 letters, digits, '_' or '-' (the id `credentials list` shows)"
 DEMO_LABEL = "demo"
+# An admin API request that erases calls by id takes at most 200 callIds in a 64 KiB body.
+ERASE_BATCH = 200
+ERASE_BATCH_BYTES = 48 * 1024
 
 
 class Admin(Protocol):
@@ -98,6 +104,10 @@ class Admin(Protocol):
     def erase(
         self, tenant_id: str, number: str | None, name: str | None, *, dry_run: bool
     ) -> dict[str, Any]: ...
+    def call_ids(
+        self, tenant_id: str, low_ms: int, high_ms: int, after: str | None, limit: int
+    ) -> list[str]: ...
+    def erase_calls(self, tenant_id: str, call_ids: list[str]) -> int: ...
 
 
 def local_actor() -> str:
@@ -431,6 +441,41 @@ class LocalAdmin:
         answer["first"] = []  # gone now: nothing of them is returned
         return answer
 
+    def call_ids(
+        self, tenant_id: str, low_ms: int, high_ms: int, after: str | None, limit: int
+    ) -> list[str]:
+        """The callIds of the tenant's calls that started in [low_ms, high_ms), in callId
+        order after `after`: a page of at most `limit` (what a sync compares with its source)."""
+        self._tenant_region(tenant_id)
+        return self.storage.call_ids_between(tenant_id, low_ms, high_ms, after, limit)
+
+    def erase_calls(self, tenant_id: str, call_ids: list[str]) -> int:
+        """Delete the tenant's calls with these callIds (those a sync's source no longer has);
+        the audit keeps how many, not which."""
+        self._tenant_region(tenant_id)
+        erased = 0
+        for start in range(0, len(call_ids), RETENTION_BATCH):  # short transactions
+            erased += self.storage.delete_call_ids(
+                tenant_id, call_ids[start : start + RETENTION_BATCH]
+            )
+        self._audit("calls.erase", tenant_id, "", f"erased={erased} asked={len(call_ids)}")
+        return erased
+
+
+def _erase_batches(call_ids: list[str]) -> Iterator[list[str]]:
+    """`call_ids` in runs that each fit one erase request (count and encoded size)."""
+    batch: list[str] = []
+    size = 0
+    for call_id in call_ids:
+        cost = len(orjson.dumps(call_id)) + 1
+        if batch and (len(batch) == ERASE_BATCH or size + cost > ERASE_BATCH_BYTES):
+            yield batch
+            batch, size = [], 0
+        batch.append(call_id)
+        size += cost
+    if batch:
+        yield batch
+
 
 class RemoteAdmin:
     """Administration through the admin API of the server that holds the database.
@@ -622,6 +667,22 @@ class RemoteAdmin:
         path = admin_path("erase", tenant_id=tenant_id)
         result: dict[str, Any] = self._json("POST", path, body, idempotent=True)
         return result
+
+    def call_ids(
+        self, tenant_id: str, low_ms: int, high_ms: int, after: str | None, limit: int
+    ) -> list[str]:
+        params: dict[str, Any] = {"fromMs": low_ms, "toMs": high_ms, "limit": limit}
+        if after is not None:
+            params["after"] = after
+        path = admin_path("call-ids", tenant_id=tenant_id)
+        return [str(i) for i in self._call("GET", path, params=params, idempotent=True)]
+
+    def erase_calls(self, tenant_id: str, call_ids: list[str]) -> int:
+        path = admin_path("calls", "erase", tenant_id=tenant_id)
+        erased = 0
+        for batch in _erase_batches(call_ids):
+            erased += int(self._json("POST", path, {"callIds": batch}, idempotent=True)["erased"])
+        return erased
 
 
 @contextmanager

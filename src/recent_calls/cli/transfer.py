@@ -241,6 +241,17 @@ def _ensure_tenant(admin: Admin, tenant_id: str, region: str) -> None:
 )
 @click.option("--full", is_flag=True, help="Ignore the watermark: read the whole history again.")
 @click.option("--skip-invalid", is_flag=True, help="Store the valid calls, report the rest.")
+@click.option(
+    "--erase-missing",
+    is_flag=True,
+    help="Also delete the local calls of the re-read window (the overlap, or all with --full) "
+    "that the source no longer has: what it erased.",
+)
+@click.option(
+    "--allow-mass-erase",
+    is_flag=True,
+    help="With --erase-missing, erase even more than half of the window's calls.",
+)
 def sync_command(
     base_url: str | None,
     api_key: str | None,
@@ -254,11 +265,14 @@ def sync_command(
     overlap: int,
     full: bool,
     skip_invalid: bool,
+    erase_missing: bool,
+    allow_mass_erase: bool,
 ) -> None:
     """Mirror a tenant from another Recent Calls server into the local database, incrementally.
 
     Safe to interrupt and run again: calls are replaced by callId, and a watermark per tenant
-    and source (kept in the database) makes later runs fetch only what is new.
+    and source (kept in the database) makes later runs fetch only what is new. With
+    --erase-missing, what the source erased is erased here too, within the window re-read.
     """
     local = local_tenant or tenant_id
     with (
@@ -281,9 +295,14 @@ def sync_command(
             full=full,
             skip_invalid=skip_invalid,
             on_page=step,
+            erase_missing=erase_missing,
+            allow_mass_erase=allow_mass_erase,
         )
     click.echo(
         f"synced {tenant_id} from {report.source} into {local}: {report.fetched} calls in "
         f"{report.pages} pages, {report.inserted} new, {report.replaced} replaced; "
         f"watermark {report.watermark_after}"
+        + (f"; {report.erased} erased (gone from the source)" if erase_missing else "")
     )
+    if report.erase_skipped:
+        click.echo(f"warning: not erased: {report.erase_skipped}", err=True)

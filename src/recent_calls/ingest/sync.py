@@ -15,6 +15,13 @@ the future is stored, but does not make the next run skip the real calls before 
 
 The overlap (15 minutes unless told) re-reads calls that reached the source after the last run
 although they started before its watermark, as calls do that end after the run began.
+
+With `erase_missing`, a run also erases what its source erased (retention, a caller's
+erasure): the local calls that started in the window it re-read and that the source no longer
+returned are deleted. Only when the source's answer was whole (its `hits` equal to the distinct
+calls fetched) and, unless `allow_mass_erase`, when it would delete at most `MASS_ERASE` calls or
+half of the window's local calls: a source answering for the wrong tenant or region must not
+empty a mirror. The window is the overlap, or the whole history with `full`.
 """
 
 from __future__ import annotations
@@ -33,6 +40,8 @@ from recent_calls.ingest.bulk import ImportReport
 DEFAULT_OVERLAP_MS = 15 * 60 * 1000
 LOOKAHEAD_MS = 24 * 3600 * 1000
 MAX_SKEW_MS = 5 * 60 * 1000
+MASS_ERASE = 10
+ID_PAGE = 10_000
 
 
 class Mirror(Protocol):
@@ -43,6 +52,10 @@ class Mirror(Protocol):
     ) -> ImportReport: ...
     def get_sync_watermark(self, tenant_id: str, source: str) -> int | None: ...
     def set_sync_watermark(self, tenant_id: str, source: str, watermark_ms: int) -> None: ...
+    def call_ids(
+        self, tenant_id: str, low_ms: int, high_ms: int, after: str | None, limit: int
+    ) -> list[str]: ...
+    def erase_calls(self, tenant_id: str, call_ids: list[str]) -> int: ...
 
 
 @dataclass
@@ -59,6 +72,8 @@ class SyncReport:
     inserted: int = 0
     replaced: int = 0
     hits: int = 0
+    erased: int = 0
+    erase_skipped: str | None = None
 
 
 def source_key(client: RecentCallsClient) -> str:
@@ -78,11 +93,14 @@ def sync_tenant(
     skip_invalid: bool = False,
     clock: Clock = system_clock,
     on_page: Callable[[SyncReport, Page], None] | None = None,
+    erase_missing: bool = False,
+    allow_mass_erase: bool = False,
 ) -> SyncReport:
     """Mirror `tenant_id` from `client`'s server into `local_tenant` (the same id unless told).
 
     `full` ignores the watermark and reads the whole history again. `on_page` is called after
-    each page is stored (and the watermark, when it can, moved past it).
+    each page is stored (and the watermark, when it can, moved past it). `erase_missing` and
+    `allow_mass_erase`: see the module's docstring.
     """
     local = local_tenant or tenant_id
     source = source_key(client)
@@ -95,7 +113,10 @@ def sync_tenant(
         time_range=report.window, timezone="UTC", sort_column="callDate", sort_order="asc"
     )
     newest = before
+    seen: set[str] = set()
     for page in client.iter_pages(tenant_id, query, rows=rows):
+        if erase_missing:
+            seen.update(call.call_id for call in page.calls)
         lines = b"".join(orjson.dumps(call.as_import_line()) + b"\n" for call in page.calls)
         stored = admin.import_file(
             local, io.BytesIO(lines), timezone="UTC", skip_invalid=skip_invalid
@@ -117,4 +138,38 @@ def sync_tenant(
     if newest is not None and newest != report.watermark_after:
         admin.set_sync_watermark(local, source, newest)
         report.watermark_after = newest
+    if erase_missing:
+        _erase_missing(admin, local, report, seen, allow_mass_erase)
     return report
+
+
+def _erase_missing(
+    admin: Mirror, local: str, report: SyncReport, seen: set[str], allow_mass_erase: bool
+) -> None:
+    """Delete the local calls of the re-read window that the source did not return."""
+    if report.hits != len(seen):
+        report.erase_skipped = (
+            f"the source reported {report.hits} calls in the window but {len(seen)} distinct "
+            "calls were fetched (calls changed during the run?): nothing was erased"
+        )
+        return
+    low, high = report.window
+    mirrored: list[str] = []
+    after = None
+    while True:
+        ids = admin.call_ids(local, low, high, after, ID_PAGE)
+        mirrored.extend(ids)
+        if len(ids) < ID_PAGE:
+            break
+        after = ids[-1]
+    missing = [call_id for call_id in mirrored if call_id not in seen]
+    if not missing:
+        return
+    if not allow_mass_erase and len(missing) > max(MASS_ERASE, len(mirrored) // 2):
+        report.erase_skipped = (
+            f"the source no longer has {len(missing)} of the {len(mirrored)} calls mirrored "
+            "in the window; that many is refused unless allowed (is it the right tenant and "
+            "region?): nothing was erased"
+        )
+        return
+    report.erased = admin.erase_calls(local, missing)

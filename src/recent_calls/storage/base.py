@@ -545,6 +545,35 @@ class Storage(ABC):
         return how many."""
         return self._delete_all(self._started_before(tenant_id, before_ms), batch)
 
+    def call_ids_between(
+        self, tenant_id: str, low_ms: int, high_ms: int, after: str | None, limit: int
+    ) -> list[str]:
+        """The callIds of the tenant's calls that started in [low_ms, high_ms), in callId order
+        after `after` (a keyset page of at most `limit`)."""
+        where = scoped(tenant_id, self.dialect)
+        where.add(f"start_ms >= {where.bind('low', low_ms)}")
+        where.add(f"start_ms < {where.bind('high', high_ms)}")
+        key = self.dialect.text_key("call_id")
+        if after is not None:
+            where.add(f"{key} > {where.bind('after', after)}")
+        sql = (
+            f"SELECT call_id FROM calls WHERE {where.sql} ORDER BY {key} "
+            f"LIMIT {self.dialect.param('limit')}"
+        )
+        rows = self._read(lambda run: run(sql, {**where.params, "limit": limit}))
+        return [str(row[0]) for row in rows]
+
+    def delete_call_ids(self, tenant_id: str, call_ids: Sequence[str]) -> int:
+        """Delete the tenant's calls with these callIds in one transaction; return how many
+        there were."""
+        if not call_ids:
+            return 0
+        where = scoped(tenant_id, self.dialect)
+        where.params["ids"] = list(call_ids)
+        where.add(self.dialect.one_of("call_id", "ids"))
+        sql = f"DELETE FROM calls WHERE {where.sql} RETURNING 1"
+        return len(self._write(lambda run: run(sql, where.params)))
+
     def caller_calls(
         self, tenant_id: str, digits: str | None, name: str | None, limit: int = 10
     ) -> tuple[int, list[tuple[str, int, str, str]]]:

@@ -11,7 +11,7 @@ import tempfile
 from typing import Annotated, Any, TypeVar
 
 import orjson
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from starlette.concurrency import run_in_threadpool
 
@@ -362,3 +362,45 @@ async def erase_caller(tenant_id: str, request: Request, admin: AdminDep) -> dic
     return await run_in_threadpool(
         lambda: admin.erase(tenant_id, body.number, body.name, dry_run=body.dryRun)
     )
+
+
+MAX_CALL_IDS_PAGE = 10_000
+
+
+@router.get("/tenants/{tenant_id}/call-ids", dependencies=guarded)
+async def call_ids(
+    tenant_id: str,
+    admin: AdminDep,
+    fromMs: Annotated[int, Query(ge=0, le=MAX_EPOCH_MS)],
+    toMs: Annotated[int, Query(ge=0, le=MAX_EPOCH_MS)],
+    after: Annotated[str | None, Query(max_length=256)] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_CALL_IDS_PAGE)] = 1000,
+) -> list[str]:
+    """The callIds of the tenant's calls that started in [fromMs, toMs), in callId order after
+    `after`: what a sync compares with its source's answer."""
+    if after is not None and "\x00" in after:
+        raise InvalidRequest([FieldError("after", "must not contain U+0000 (NUL)")])
+    return await run_in_threadpool(admin.call_ids, tenant_id, fromMs, toMs, after, limit)
+
+
+class CallErasure(_Body):
+    # 200 callIds of at most 256 characters fit the 64 KiB admin body.
+    callIds: list[Annotated[str, Field(min_length=1, max_length=256)]] = Field(
+        min_length=1, max_length=200
+    )
+
+    @field_validator("callIds")
+    @classmethod
+    def _no_nul_ids(cls, value: list[str]) -> list[str]:
+        if any("\x00" in item for item in value):
+            raise ValueError("a callId must not contain U+0000 (NUL)")
+        return value
+
+
+@router.post(
+    "/tenants/{tenant_id}/calls/erase", dependencies=guarded, openapi_extra=_documented(CallErasure)
+)
+async def erase_calls(tenant_id: str, request: Request, admin: AdminDep) -> dict[str, int]:
+    """Delete the tenant's calls with these callIds; how many there were."""
+    body = await _body(request, CallErasure)
+    return {"erased": await run_in_threadpool(admin.erase_calls, tenant_id, body.callIds)}
