@@ -3,9 +3,11 @@ appends to, rotates by rename and by copytruncate, and that is SIGKILLed and res
 
 from __future__ import annotations
 
+import csv
 import io
 import json
 import os
+import random
 import shutil
 import signal
 import subprocess
@@ -13,18 +15,20 @@ import sys
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from recent_calls.demo import generate_calls
 from recent_calls.demo.telephony import write_asterisk
 from recent_calls.ingest.asterisk import read_asterisk
-from recent_calls.ingest.follow import Position, TailedFile
-from recent_calls.ingest.sources import numbered
+from recent_calls.ingest.follow import AsteriskFollower, Position, TailedFile, merged
+from recent_calls.ingest.sources import LocalClock, numbered
 from recent_calls.storage import open_storage
 from tests.support import FROZEN_NOW, run_capped, serve_demo
 from tests.test_telephony import cli, expected_rows, stored_rows
@@ -62,8 +66,10 @@ class Asterisk:
 
 
 @contextmanager
-def following(database: str, queue_log: Path, log: Path) -> Iterator[subprocess.Popen[bytes]]:
-    command = [sys.executable, "-m", "recent_calls", "follow", "--tenant", "acme"]
+def following(
+    database: str, queue_log: Path, log: Path, *extra: str
+) -> Iterator[subprocess.Popen[bytes]]:
+    command = [sys.executable, "-m", "recent_calls", "follow", "--tenant", "acme", *extra]
     command += ["--server", "pbx1", "--interval", "0.05", "--database", database, str(queue_log)]
     with log.open("ab") as out:
         process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
@@ -209,3 +215,178 @@ def test_a_line_that_never_ends_stops_the_follower_by_name_within_bounded_memory
         "Error: /dev/zero line 1 is longer than 1048576 bytes, the longest line an import "
         "reads: is it a queue_log?"
     ]
+
+
+# -- Master.csv followed beside the queue_log -------------------------------------------------
+
+
+def asterisk_timeline(calls: int, seed: int = 5) -> tuple[list[tuple[bool, str]], list[Any]]:
+    """The demo's calls as Asterisk writes them live: queue_log lines, and each call's Master.csv
+    rows at its hangup (after its last queue_log line), in one order; (is it a row, text). And
+    what an import of the whole files stores."""
+    log, master = io.StringIO(), io.StringIO()
+    generated = generate_calls(
+        "acme", calls, seed=seed, end_ms=int(FROZEN_NOW), days=1, timezone=ZONE
+    )
+    write_asterisk(generated, log, master, timezone=ZONE)
+    clock = LocalClock(ZONE)
+    lines = log.getvalue().splitlines(keepends=True)
+    rows = master.getvalue().splitlines(keepends=True)
+    timed = [(int(text.split("|", 1)[0]), 0, i, False, text) for i, text in enumerate(lines)]
+    for i, text in enumerate(rows):
+        row = next(csv.reader([text]))
+        timed.append((clock.seconds(row[11] or row[9]), 1, i, True, text))
+    timeline = [(is_row, text) for *_, is_row, text in sorted(timed)]
+    imported = list(
+        read_asterisk(
+            numbered("".join(lines)), server="pbx1", cdr=numbered("".join(rows)), timezone=ZONE
+        )
+    )
+    return timeline, imported
+
+
+class Killed(Exception):
+    pass
+
+
+class Followed:
+    """An in-process follower of two files, its positions in a dict, every store recorded;
+    `kill` drops it as a SIGKILL would (nothing closed, nothing more saved)."""
+
+    def __init__(self, folder: Path) -> None:
+        self.queue_log, self.master = folder / "queue_log", folder / "Master.csv"
+        self.queue_log.touch()
+        self.master.touch()
+        self.positions: dict[str, Position] = {}
+        self.versions: dict[str, list[dict[str, Any]]] = {}
+        self.saves_left: int | None = None
+        self.follower = self.start()
+
+    def save(self, key: str, position: Position) -> None:
+        if self.saves_left is not None:
+            if self.saves_left == 0:
+                raise Killed("between two saves")
+            self.saves_left -= 1
+        self.positions[key] = position
+
+    def store(self, calls: list[dict[str, Any]]) -> None:
+        for call in calls:
+            self.versions.setdefault(call["callId"], []).append(call)
+
+    def start(self) -> AsteriskFollower:
+        return AsteriskFollower(
+            self.queue_log,
+            server="pbx1",
+            store=self.store,
+            load=self.positions.get,
+            save=self.save,
+            cdr=self.master,
+            timezone=ZONE,
+        )
+
+    def write(self, timeline: list[tuple[bool, str]]) -> None:
+        with self.queue_log.open("a") as log, self.master.open("a") as master:
+            for is_row, text in timeline:
+                (master if is_row else log).write(text)
+
+    def kill(self, after_saves: int | None = None) -> None:
+        """Stop it dead (in its next poll, after `after_saves` saves), then start anew."""
+        if after_saves is not None:
+            self.saves_left = after_saves
+            with suppress(Killed):
+                self.follower.poll()
+            self.saves_left = None
+        self.follower = self.start()
+
+    def latest(self) -> dict[str, dict[str, Any]]:
+        return {call_id: versions[-1] for call_id, versions in self.versions.items()}
+
+    def check(self, imported: list[dict[str, Any]]) -> None:
+        """What it stored last of each call is what the import stores; a call that reached a
+        queue was never stored as one that did not."""
+        assert self.latest() == {call["callId"]: call for call in imported}
+        queued = {c["callId"] for c in imported if c["callSubType"] == "Queued"}
+        for call_id in queued:
+            subtypes = {version["callSubType"] for version in self.versions[call_id]}
+            assert subtypes == {"Queued"}, (call_id, self.versions[call_id])
+
+
+def test_a_follower_of_master_csv_stores_what_the_import_stores_live(tmp_path: Path) -> None:
+    timeline, imported = asterisk_timeline(200)
+    followed = Followed(tmp_path)
+    for start in range(0, len(timeline), 37):
+        followed.write(timeline[start : start + 37])
+        followed.follower.poll()
+    followed.follower.poll()
+    assert sum(c["callSubType"] == "No Queue" for c in imported) > 20
+    assert sum(c["timeInIVR"] > 0 for c in imported if c["callSubType"] == "Queued") > 20
+    followed.check(imported)
+
+
+def test_a_follower_catching_up_on_both_files_joins_every_call(tmp_path: Path) -> None:
+    """All written before it starts: the queue_log read whole would run hours ahead of
+    Master.csv and let its calls go before their rows came."""
+    timeline, imported = asterisk_timeline(300, seed=8)
+    followed = Followed(tmp_path)
+    followed.write(timeline)
+    followed.follower.poll()
+    followed.check(imported)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3, 4])
+def test_a_follower_of_master_csv_killed_anywhere_resumes_exactly(
+    tmp_path: Path, seed: int
+) -> None:
+    timeline, imported = asterisk_timeline(150, seed=seed)
+    draw = random.Random(seed)
+    followed = Followed(tmp_path)
+    at = 0
+    while at < len(timeline):
+        step = draw.randint(1, 120)
+        followed.write(timeline[at : at + step])
+        at += step
+        followed.follower.poll()
+        if draw.random() < 0.3:
+            # Killed: between its saves, or between polls; the files grow meanwhile.
+            more = draw.randint(0, 60)
+            followed.write(timeline[at : at + more])
+            at += more
+            followed.kill(after_saves=draw.choice([None, 0, 1, 2]))
+    followed.follower.poll()
+    followed.check(imported)
+
+
+def test_follow_cdr_stores_the_joined_calls_and_those_without_a_queue(
+    database: str, engine: str, tmp_path: Path
+) -> None:
+    timeline, imported = asterisk_timeline(120, seed=9)
+    half = len(timeline) // 2
+    files = Followed(tmp_path)  # only its files: the follower here is the command
+    out = tmp_path / "follow.log"
+    extra = ("--cdr", str(files.master), "--timezone", ZONE)
+    with ExitStack() as stack:
+        count = stack.enter_context(counted(database, engine))
+        follower = stack.enter_context(following(database, files.queue_log, out, *extra))
+        files.write(timeline[:half])
+        time.sleep(0.5)
+        follower.send_signal(signal.SIGKILL)
+        follower.wait()
+        files.write(timeline[half:])
+        stack.enter_context(following(database, files.queue_log, out, *extra))
+        wait_for(count, len(imported), out)
+    assert "and " + str(files.master) in out.read_text()
+    assert stored_rows(database, "acme") == expected_rows(imported)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.text(max_size=60).map(lambda t: t + "\n")),
+    st.lists(st.text(max_size=60).map(lambda t: t + "\n")),
+)
+def test_any_lines_merge_in_each_files_own_order(log: list[str], rows: list[str]) -> None:
+    """Whatever the files hold (no time, NULs, surrogates, broken quotes): no error, and each
+    file's lines come out whole and in its own order."""
+    reads = [[(n, 0, 0, text) for n, text in enumerate(texts, 1)] for texts in (log, rows)]
+    out = list(merged(reads[0], reads[1], LocalClock("UTC")))
+    assert [read for is_row, read in out if not is_row] == reads[0]
+    assert [read for is_row, read in out if is_row] == reads[1]

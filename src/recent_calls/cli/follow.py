@@ -47,6 +47,8 @@ def run_follower(
     server: str,
     interval: float,
     echo: Callable[[str], None],
+    cdr: Path | None = None,
+    timezone: str = "UTC",
 ) -> None:
     """Follow until SIGINT or SIGTERM, then save where it is and return."""
     admin.list_credentials(tenant_id)  # NotFound now, not at the first call
@@ -67,28 +69,34 @@ def run_follower(
             store=store,
             load=positions.load,
             save=positions.save,
+            cdr=cdr,
+            timezone=timezone,
         )
     except SourceError as exc:
         raise InvalidRequest([exc.error]) from None
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     start = follower.log.line
-    echo(f"following {queue_log} for {tenant_id} from line {start}")
-    shown = 0
+    beside = "" if follower.cdr is None else f" and {cdr} from line {follower.cdr.line}"
+    echo(f"following {queue_log} for {tenant_id} from line {start}{beside}")
+    reports = [follower.reader.report]
+    if follower.reader.cdr is not None:
+        reports.append(follower.reader.cdr.report)
+    shown = [0] * len(reports)
     try:
         while not stopping:
             stored = follower.poll()
-            errors = follower.reader.report.errors
-            for error in errors[shown:]:
-                click.echo(f"skipped {error.field}: {error.message}", err=True)
-            shown = len(errors)
+            for at, report in enumerate(reports):
+                for error in report.errors[shown[at] :]:
+                    click.echo(f"skipped {error.field}: {error.message}", err=True)
+                shown[at] = len(report.errors)
             if not stored:
                 time.sleep(interval)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         follower.close()
-    report = follower.reader.report
+    invalid = sum(report.invalid for report in reports)
     echo(
         f"stopped: {follower.stored} calls stored, {len(follower.reader.open)} open, "
-        f"{report.invalid} invalid lines, {follower.log.rotations} rotations"
+        f"{invalid} invalid lines, {follower.log.rotations} rotations"
     )

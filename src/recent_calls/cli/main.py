@@ -472,6 +472,12 @@ def _print_import(
 )
 @click.option("--server", help="The name in callIds (default: this host's name).")
 @click.option(
+    "--cdr",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The Master.csv to follow beside QUEUE_LOG (IVR time, calls without a queue).",
+)
+@click.option("--timezone", default="UTC", show_default=True, help="Zone of Master.csv's times.")
+@click.option(
     "--interval",
     type=click.FloatRange(0.01, 60),
     default=0.2,
@@ -484,12 +490,15 @@ def follow(
     tenant_id: str,
     fmt: str,
     server: str | None,
+    cdr: Path | None,
+    timezone: str,
     interval: float,
     queue_log: Path,
 ) -> None:
     """Store each call of QUEUE_LOG as its final line is written, until stopped; resumes where
-    it stopped (its position is kept in the database, per tenant and file). Master.csv's part
-    (IVR time, calls without a queue) comes from a later `import --format asterisk --cdr`."""
+    it stopped (its position is kept in the database, per tenant and file). With --cdr, each
+    call is stored again once its Master.csv rows are written, joined with them, and calls
+    that never reached a queue are stored from their rows."""
     from recent_calls.cli.follow import run_follower
 
     with connect_admin(settings) as admin:
@@ -498,6 +507,8 @@ def follow(
             tenant_id,
             queue_log,
             server=server or default_server(),
+            cdr=cdr,
+            timezone=timezone,
             interval=interval,
             echo=_echo_now,
         )

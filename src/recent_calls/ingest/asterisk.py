@@ -517,9 +517,13 @@ class QueueLogReader:
             self.cdr.calls.pop(key, None)
         return out
 
-    def feed_cdr(self, lines: Iterable[Line]) -> list[dict[str, Any]]:
+    def feed_cdr(self, lines: Iterable[Line], *, replay: bool = False) -> list[dict[str, Any]]:
         """A follower's read of more Master.csv rows: the calls they complete (a finished call
-        now joined with its rows, or a call that never reached a queue), to store again."""
+        now joined with its rows, or a call that never reached a queue), to store again.
+
+        `replay`: rows read again after a restart, already seen by the follower before it.
+        They only join the calls the reader rebuilt: one that joins none belongs to a call
+        whose queue_log lines were not read again, or to a call without a queue stored then."""
         if self.cdr is None:
             raise SourceError("cdr", "this reader was made without a Master.csv")
         out = []
@@ -534,7 +538,8 @@ class QueueLogReader:
                 entry = self.cdr.calls[key]
                 self._cdr_only.pop(key, None)
                 self._cdr_only[key] = entry[1]
-                out.append(self._cdr_call(key, entry))
+                if not replay:
+                    out.append(self._cdr_call(key, entry))
         return out
 
     def close(self) -> list[dict[str, Any]]:

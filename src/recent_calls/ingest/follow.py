@@ -13,27 +13,34 @@ there, rebuilds the calls it held and stores again only calls it had stored (rep
 callId, never duplicated). A restart finds a position in a file rotated while it was stopped
 in `PATH.1`; a call in progress across two rotations during a stop cannot be read again.
 
-Master.csv is not followed: its rows come after the queue_log's last line of a call, and a
-follower catching up (or restarted) would read them after the reader had let the call go, or
-take them for calls that never reached a queue. What only Master.csv gives (time in the IVR,
-the caller's name where queue_log has none, calls that never reached a queue) comes from a
-later `import --format asterisk --cdr`, which replaces the calls by callId.
+With `--cdr`, Master.csv is followed beside it. cdr_csv writes a call's rows at hangup, after
+its last queue_log line; a follower catching up on both files (or restarted) reads them in one
+order by time (a queue_log line first on a tie), so a row meets its call while the reader still
+holds it: it is then stored again, joined (time in the IVR, the caller's name where queue_log has
+none), and a call that never reached a queue is stored from its rows alone. Master.csv's saved
+position is the first row a restart needs: the oldest row of a call the reader still holds, and
+no later than the first row that ends after the queue_log's resume line (the rows of every call
+read again). A second number saved with it, the first row never read before, makes a restart
+that reads rows again store only what joins a call it rebuilt: a row read again whose queue_log
+lines are before the resume line would otherwise be taken for a call that never reached a queue.
 """
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import os
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from recent_calls.errors import FieldError, InvalidRequest
-from recent_calls.ingest.asterisk import NOT_CALLS, QueueLogReader
+from recent_calls.ingest.asterisk import NOT_CALLS, CdrIndex, QueueLogReader
 from recent_calls.ingest.bulk import MAX_LINE_BYTES
+from recent_calls.ingest.sources import LocalClock
 
 FINGERPRINT_BYTES = 256
 READ_BYTES = 1 << 20
@@ -82,6 +89,8 @@ def _first_line(handle: Any) -> bytes | None:
 
 Read = tuple[int, int, int, str]
 """A line read: its number, the file it is in (a generation), its byte offset, its text."""
+Offset = tuple[int, int, int, int]
+"""A line kept for saving positions: its number, generation, byte offset, and time (s)."""
 
 
 class TailedFile:
@@ -218,12 +227,14 @@ class TailedFile:
                 self.generation -= 1
         return lines
 
-    def position(self, line: int | None, offsets: deque[tuple[int, int, int]]) -> Position:
+    def position(self, line: int | None, offsets: deque[Offset]) -> Position:
         """Where to read again from to see line `line` (None: the next line to come)."""
+        if line is None:
+            offsets.clear()  # every line kept is before the next one: none is needed again
         while line is not None and offsets and offsets[0][0] < line:
             offsets.popleft()
         if line is not None and offsets:
-            number, generation, offset = offsets[0]
+            number, generation, offset, _ = offsets[0]
             return Position(offset, number, short(self.fingerprints.get(generation, 0)))
         return Position(self._offset, self.line, short(self.fingerprint))
 
@@ -269,6 +280,45 @@ def _callid(text: str) -> str | None:
     return parts[1]
 
 
+def _log_time(text: str) -> int:
+    """A queue_log line's epoch seconds; -1 when it has none (the reader names the line)."""
+    head = text[: text.find("|")]
+    return int(head) if head.isdigit() and head.isascii() and len(head) < 12 else -1
+
+
+def _row_end(text: str, clock: LocalClock) -> int:
+    """A Master.csv row's end (else its start) in epoch seconds; -1 when it has none."""
+    try:
+        row = next(csv.reader([text]))
+    except (csv.Error, StopIteration):
+        return -1
+    if len(row) < 12:
+        return -1
+    try:
+        return clock.seconds(row[11] or row[9])
+    except ValueError:
+        return -1
+
+
+def merged(log: list[Read], rows: list[Read], clock: LocalClock) -> Iterator[tuple[bool, Read]]:
+    """queue_log lines and Master.csv rows in one order by time, each file's own order kept, a
+    queue_log line first on a tie; (is it a Master.csv row, the line). A line without a time
+    goes with the line before it."""
+    i = j = 0
+    log_time = row_time = -1
+    while i < len(log) or j < len(rows):
+        if i < len(log):
+            log_time = max(log_time, _log_time(log[i][3]))
+        if j < len(rows):
+            row_time = max(row_time, _row_end(rows[j][3], clock))
+        if j >= len(rows) or (i < len(log) and log_time <= row_time):
+            yield False, log[i]
+            i += 1
+        else:
+            yield True, rows[j]
+            j += 1
+
+
 Store = Callable[[list[dict[str, Any]]], None]
 GetPosition = Callable[[str], Position | None]
 SavePosition = Callable[[str, Position], None]
@@ -285,32 +335,83 @@ class AsteriskFollower:
         store: Store,
         load: GetPosition,
         save: SavePosition,
+        cdr: Path | None = None,
+        timezone: str = "UTC",
     ) -> None:
         self.store = store
         self._save = save
         self._saved: dict[str, Position] = {}
         self.log_key = f"follow:asterisk:{queue_log.resolve()}"
-        self.reader = QueueLogReader(server)
+        index = None if cdr is None else CdrIndex(timezone, cdr.name)
+        self.reader = QueueLogReader(server, cdr=index)
         self.log = TailedFile(queue_log, load(self.log_key) or Position())
-        self._log_offsets: deque[tuple[int, int, int]] = deque()
+        self._log_offsets: deque[Offset] = deque()
         self._log_spans = Spans()
+        self.cdr: TailedFile | None = None
+        self._cdr_offsets: deque[Offset] = deque()
+        self._replay_before = 0  # Master.csv rows before this one were read before a restart
+        if cdr is not None:
+            self.cdr_key = f"follow:asterisk-cdr:{cdr.resolve()}"
+            saved = load(self.cdr_key)
+            self.cdr = TailedFile(cdr, saved or Position())
+            fresh = load(self.cdr_key + "#fresh")
+            if saved is not None and fresh is not None and self.cdr.line == saved.line:
+                # The same file as before the restart: the rows it read then are read again.
+                self._replay_before = fresh.line
         self.stored = 0
 
     def poll(self) -> int:
         """Read what is new, store the calls it ended, save the positions; the calls stored."""
         lines = self.log.read()
-        self._log_offsets.extend((number, gen, offset) for number, gen, offset, _ in lines)
-        for number, _, _, text in lines:
+        rows = self.cdr.read() if self.cdr is not None else []
+        for number, generation, offset, text in lines:
+            self._log_offsets.append((number, generation, offset, _log_time(text)))
             if (callid := _callid(text)) is not None:
                 self._log_spans.add(callid, number)
-        calls = self.reader.feed([(number, text) for number, _, _, text in lines])
+        calls: list[dict[str, Any]] = []
+        if not rows:
+            calls = self.reader.feed([(number, text) for number, _, _, text in lines])
+        else:
+            calls = self._feed_merged(lines, rows)
         if calls:
             latest = {call["callId"]: call for call in calls}  # a batch stores a call once
             self.store(list(latest.values()))
             self.stored += len(latest)
-        if lines or calls:
+        if lines or rows or calls:
             self._save_positions()
         return len(calls)
+
+    def _feed_merged(self, lines: list[Read], rows: list[Read]) -> list[dict[str, Any]]:
+        """Feed both files' new lines to the reader in one order by time (runs of each)."""
+        reader = self.reader
+        assert reader.cdr is not None
+        clock = reader.cdr.clock
+        calls: list[dict[str, Any]] = []
+        run: list[tuple[int, str]] = []
+        run_is_row = False
+
+        def flush() -> None:
+            if not run:
+                return
+            if not run_is_row:
+                calls.extend(reader.feed(run))
+                return
+            replayed = [line for line in run if line[0] < self._replay_before]
+            fresh = [line for line in run if line[0] >= self._replay_before]
+            if replayed:
+                calls.extend(reader.feed_cdr(replayed, replay=True))
+            if fresh:
+                calls.extend(reader.feed_cdr(fresh))
+
+        for is_row, (number, generation, offset, text) in merged(lines, rows, clock):
+            if is_row:
+                self._cdr_offsets.append((number, generation, offset, _row_end(text, clock)))
+            if is_row != run_is_row:
+                flush()
+                run, run_is_row = [], is_row
+            run.append((number, text))
+        flush()
+        return calls
 
     def save(self, key: str, position: Position) -> None:
         """Save a file's position, if it moved (a write per poll otherwise)."""
@@ -320,7 +421,24 @@ class AsteriskFollower:
 
     def _save_positions(self) -> None:
         line = self._log_spans.resume(self.reader.oldest_pending_line(), self.log.line)
+        if self.cdr is not None:
+            # Master.csv first: a kill between the two saves then reads more rows again, never
+            # fewer. From the resume line's time on, every row may be needed again.
+            since = None
+            if line is not None:
+                since = next((t for n, _, _, t in self._log_offsets if n >= line and t >= 0), None)
+            self.save(self.cdr_key + "#fresh", Position(0, self.cdr.line, 0))
+            self.save(self.cdr_key, self.cdr.position(self._cdr_line(since), self._cdr_offsets))
         self.save(self.log_key, self.log.position(line, self._log_offsets))
+
+    def _cdr_line(self, since: int | None) -> int | None:
+        """The first Master.csv row a restart needs (None: the next one to come)."""
+        held = [entry[9] for entry in self.reader.cdr.calls.values()] if self.reader.cdr else []
+        if since is not None:
+            ending = next((n for n, _, _, t in self._cdr_offsets if t >= since), None)
+            if ending is not None:
+                held.append(ending)
+        return min(held) if held else None
 
     def run(self, should_stop: Callable[[], bool], interval: float = 0.2) -> None:
         """Poll every `interval` seconds until `should_stop()`."""
@@ -330,3 +448,5 @@ class AsteriskFollower:
 
     def close(self) -> None:
         self.log.close()
+        if self.cdr is not None:
+            self.cdr.close()
