@@ -22,7 +22,7 @@ from recent_calls.settings import Settings
 from recent_calls.storage import open_storage
 from tests.calls import make_call
 from tests.pg import fresh_database, migrated_template
-from tests.support import FROZEN_NOW, LiveServer, Served, alive, children_of, serve_demo
+from tests.support import FROZEN_NOW, LOOPBACK, LiveServer, Served, alive, children_of, serve_demo
 
 START = 1710000000000
 
@@ -34,7 +34,7 @@ def cli(*args: str, env: dict[str, str] | None = None, stdin: bytes | None = Non
 
 def query(url: str, issued: dict[str, str], **fields: Any) -> httpx.Response:
     body = {"tenantId": issued["tenantId"], "page": 1, "rows": 50, "duration": "allhistory"}
-    return httpx.post(
+    return LOOPBACK.post(
         f"{url}/customerexperience/v1/recentCallData/{issued['region']}",
         json={**body, **fields},
         headers={"8x8-apikey": issued["apiKey"], "token": issued["token"]},
@@ -170,7 +170,7 @@ def run_curl(command: str) -> bytes:
     words = shlex.split(command)
     headers = dict(words[i + 1].split(": ", 1) for i, w in enumerate(words) if w == "-H")
     url = next(w for w in words if w.startswith("http"))
-    return httpx.post(url, headers=headers, content=words[words.index("-d") + 1]).content
+    return LOOPBACK.post(url, headers=headers, content=words[words.index("-d") + 1]).content
 
 
 def test_the_banner_curl_works_as_pasted(served: Served) -> None:
@@ -259,7 +259,7 @@ def test_two_servers_over_one_postgresql_database_are_interchangeable(
         issued = json.loads(created.stdout)
         headers = {"8x8-apikey": issued["apiKey"], "token": issued["token"]}
         batch = {"tenantId": "live", "calls": [make_call(f"c{i}", START + i) for i in range(7)]}
-        pushed = httpx.post(f"{first.url}/customerexperience/v1/calls/us", json=batch,
+        pushed = LOOPBACK.post(f"{first.url}/customerexperience/v1/calls/us", json=batch,
                             headers=headers)  # fmt: skip
         assert pushed.json() == {"received": 7, "inserted": 7, "replaced": 0}
         assert query(second.url, issued).json()["hits"] == 7

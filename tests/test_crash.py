@@ -21,10 +21,11 @@ import orjson
 import pytest
 
 from recent_calls.admin.credentials import IssuedCredential, issue
+from recent_calls.client.transport import tls_context
 from recent_calls.storage import open_storage
 from tests.calls import make_call
 from tests.pg import fresh_database
-from tests.support import NOW_MS, ServerProcess
+from tests.support import LOOPBACK, NOW_MS, ServerProcess
 
 BATCH = 2000
 PUSHERS = 4
@@ -87,7 +88,7 @@ def test_sigkill_during_http_ingestion_keeps_every_acknowledged_batch(
     stop = threading.Event()
 
     def push(worker: int) -> None:
-        with httpx.Client(base_url=server.url, timeout=60) as http:
+        with httpx.Client(verify=tls_context(), base_url=server.url, timeout=60) as http:
             for number in range(10_000):
                 if stop.is_set():
                     return
@@ -128,7 +129,7 @@ def test_sigkill_during_http_ingestion_keeps_every_acknowledged_batch(
 
     # The restarted server opens the database and answers from it.
     with ServerProcess(database, tmp_path / "server2.log") as again:
-        found = httpx.post(
+        found = LOOPBACK.post(
             f"{again.url}/customerexperience/v1/recentCallData/us",
             json={"tenantId": "crashco", "page": 1, "rows": 1, "duration": "allhistory"},
             headers=headers,

@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from click.testing import CliRunner
 
@@ -17,7 +16,7 @@ from recent_calls.errors import InvalidRequest
 from recent_calls.query.directory import Entry, parse_csv, parse_json, to_csv
 from recent_calls.storage.base import Storage
 from tests.calls import make_call
-from tests.support import FROZEN_NOW, LiveServer, ServerFactory, serve_demo
+from tests.support import FROZEN_NOW, LOOPBACK, LiveServer, ServerFactory, serve_demo
 
 DIRECTORY = "/customerexperience/v1/recentCallDirectory"
 GOOD = (
@@ -270,7 +269,7 @@ def test_directory_commands_go_through_the_server_holding_the_database(
         banner = "\n".join(served.banner)
         key = banner.split("8x8-apikey: ")[1].split()[0].strip("'\"")
         token = banner.split("token: ")[1].split()[0].strip("'\"")
-        response = httpx.post(
+        response = LOOPBACK.post(
             f"{served.url}{DIRECTORY}/us",
             headers={"8x8-apikey": key, "token": token},
             json={"tenantId": "acmecorp01"},

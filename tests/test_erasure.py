@@ -6,7 +6,6 @@ import json
 import threading
 from typing import Any
 
-import httpx
 import pytest
 from click.testing import CliRunner
 
@@ -18,7 +17,7 @@ from recent_calls.query.request import parse_request
 from recent_calls.storage.base import Storage
 from tests.calls import bound, make_call, rows_of
 from tests.endpoints import ADMIN
-from tests.support import FROZEN_NOW, InProcessHTTP, add_tenant, serve_demo
+from tests.support import FROZEN_NOW, LOOPBACK, InProcessHTTP, add_tenant, serve_demo
 
 NOW = int(FROZEN_NOW)
 NUMBER = "7325550100"
@@ -183,8 +182,7 @@ def test_retention_and_erasure_go_through_the_server_that_holds_the_database(
         push_token = (
             text.split("push: sending calls\n  8x8-apikey: ")[1].split("token:")[1].split()[0]
         )
-        pushed = httpx.post(
-            f"{served.url}/customerexperience/v1/calls/us",
+        pushed = LOOPBACK.post(f"{served.url}/customerexperience/v1/calls/us",
             json={"tenantId": "acmecorp01",
                   "calls": [make_call(f"x{i}", NOW - i, callerNumber="+1 732 555 0100")
                             for i in range(3)]},

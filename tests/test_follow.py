@@ -19,7 +19,6 @@ from contextlib import ExitStack, contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -30,7 +29,7 @@ from recent_calls.ingest.asterisk import read_asterisk
 from recent_calls.ingest.follow import AsteriskFollower, Position, TailedFile, merged
 from recent_calls.ingest.sources import LocalClock, numbered
 from recent_calls.storage import open_storage
-from tests.support import FROZEN_NOW, run_capped, serve_demo
+from tests.support import FROZEN_NOW, LOOPBACK, run_capped, serve_demo
 from tests.test_telephony import cli, expected_rows, stored_rows
 
 ZONE = "America/New_York"
@@ -111,7 +110,7 @@ def counted(database: str, engine: str) -> Iterator[Count]:
             headers = {"8x8-apikey": issued["apiKey"], "token": issued["token"]}
             body = {"tenantId": "acme", "page": 1, "rows": 1, "duration": "allhistory"}
             url = f"{served.url}/customerexperience/v1/recentCallData/us"
-            yield lambda: int(httpx.post(url, json=body, headers=headers).json()["hits"])
+            yield lambda: int(LOOPBACK.post(url, json=body, headers=headers).json()["hits"])
         return
     created = cli("tenant", "create", "acme", "--region", "us", "--database", database)
     assert created.exit_code == 0, created.output

@@ -22,6 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from recent_calls.admin.credentials import IssuedCredential
+from recent_calls.client.transport import tls_context
 from recent_calls.settings import Settings
 from recent_calls.storage import open_storage
 from recent_calls.storage.base import Storage
@@ -54,7 +55,7 @@ def world(
         stack.callback(storage.close)
         settings = Settings(database=database, now=FROZEN_NOW, rate_limit_per_s=0)
         url = stack.enter_context(serving(settings, storage))
-        http = stack.enter_context(httpx.Client(base_url=url, timeout=30))
+        http = stack.enter_context(httpx.Client(verify=tls_context(), base_url=url, timeout=30))
         yield World(storage, http)
 
 

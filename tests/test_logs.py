@@ -22,6 +22,7 @@ from recent_calls.api.logs import (
     request_id_from,
     unconfigure,
 )
+from recent_calls.client.transport import tls_context
 from recent_calls.settings import Settings
 from recent_calls.storage import open_storage
 from tests.calls import make_call
@@ -104,7 +105,7 @@ def test_no_secret_reaches_the_server_log(tmp_path: Path) -> None:
     env = {"RECENT_CALLS_ADMIN_TOKEN": admin_token, "RECENT_CALLS_LOG_FORMAT": "json"}
     with (
         ServerProcess(database, log_path, env) as server,
-        httpx.Client(base_url=server.url) as http,
+        httpx.Client(verify=tls_context(), base_url=server.url) as http,
     ):
         keys = {"8x8-apikey": alice.api_key, "token": alice.token}
         path = "/customerexperience/v1/recentCallData/us"

@@ -18,9 +18,10 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
+from recent_calls.client.transport import tls_context
 from recent_calls.settings import Settings
 from recent_calls.storage.base import Storage
-from tests.support import FROZEN_NOW, add_tenant, serving
+from tests.support import FROZEN_NOW, LOOPBACK, add_tenant, serving
 
 pytestmark = pytest.mark.embedded_only  # the HTTP edge does not depend on the engine
 
@@ -131,7 +132,7 @@ def test_a_streamed_header_is_cut_off_and_does_not_slow_others(url: str) -> None
     streamer.start()
     try:
         timings = []
-        with httpx.Client(base_url=url, timeout=10) as http:
+        with httpx.Client(verify=tls_context(), base_url=url, timeout=10) as http:
             for _ in range(10):
                 started = time.perf_counter()
                 assert http.get("/healthz").status_code == 200
@@ -186,7 +187,7 @@ def test_a_dripping_body_is_answered_408_within_the_deadline(url: str, authed: b
 
 
 def test_a_prompt_body_is_served_and_the_connection_kept(url: str) -> None:
-    with httpx.Client(base_url=url, timeout=10) as http:
+    with httpx.Client(verify=tls_context(), base_url=url, timeout=10) as http:
         for _ in range(2):
             answer = http.post("/customerexperience/v1/recentCallData/us", json={"page": 1})
             assert answer.status_code == 401
@@ -352,7 +353,7 @@ def test_no_head_gets_a_5xx_or_keeps_the_server(quick: str) -> None:
 
     run()
     started = time.perf_counter()
-    assert httpx.get(f"{quick}/healthz", timeout=5).status_code == 200
+    assert LOOPBACK.get(f"{quick}/healthz", timeout=5).status_code == 200
     assert time.perf_counter() - started < 1
 
 

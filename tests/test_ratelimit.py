@@ -15,6 +15,7 @@ import pytest
 
 from recent_calls.api.problems import as_problem
 from recent_calls.api.ratelimit import MemoryLimiter, RedisLimiter, decide
+from recent_calls.client.transport import tls_context
 from recent_calls.demo import generate_calls
 from recent_calls.errors import QueryTimeout, ServiceUnavailable
 from recent_calls.settings import Settings
@@ -119,7 +120,9 @@ def test_replicas_share_buckets_through_redis(storage: Storage, database: str) -
     )
     with ExitStack() as stack:
         urls = [stack.enter_context(serving(settings, storage)) for _ in range(2)]
-        clients = [stack.enter_context(httpx.Client(base_url=url)) for url in urls]
+        clients = [
+            stack.enter_context(httpx.Client(verify=tls_context(), base_url=url)) for url in urls
+        ]
         headers = {"8x8-apikey": alice.api_key, "token": alice.token}
         body = {**BODY, "tenantId": "alice"}
         path = "/customerexperience/v1/recentCallData/us"
