@@ -251,3 +251,21 @@ def test_demo_as_writes_its_files_beside_a_planted_link_never_through_it(tmp_pat
     queue_log = folder / "queue_log"
     assert not queue_log.is_symlink() and "ENTERQUEUE" in queue_log.read_text()
     assert {oct(p.stat().st_mode & 0o777) for p in folder.iterdir()} == {"0o600"}
+
+
+def test_demo_as_freeswitch_writes_each_leg_beside_a_planted_link_never_through_it(
+    tmp_path: Path,
+) -> None:
+    folder = tmp_path / "cdr"
+    first = cli("demo", "--as", "freeswitch", str(folder), "--calls", "5", "--now", FROZEN_NOW)
+    assert first.exit_code == 0, first.output
+    leg = sorted(folder.iterdir())[0]
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    leg.unlink()
+    leg.symlink_to(victim)
+    again = cli("demo", "--as", "freeswitch", str(folder), "--calls", "5", "--now", FROZEN_NOW)
+    assert again.exit_code == 0, again.output
+    assert victim.read_text() == "precious"
+    assert not leg.is_symlink() and '"variables"' in leg.read_text()
+    assert {oct(p.stat().st_mode & 0o777) for p in folder.iterdir()} == {"0o600"}

@@ -563,6 +563,11 @@ def _text(
             text.detach()
 
 
+def _write_whole(path: Path, data: bytes) -> None:
+    with output_file(str(path)) as out:
+        out.write(data)
+
+
 def _write_demo_source(fmt: str, folder: Path, count: int, seed: int, end_ms: int) -> str:
     """Write the files; the command that imports them."""
     from recent_calls.demo import DEMO_TENANTS, generate_calls
@@ -583,7 +588,7 @@ def _write_demo_source(fmt: str, folder: Path, count: int, seed: int, end_ms: in
             write_asterisk(calls, log_out, cdr_out, timezone=tenant.timezone)
         return command + f"{queue_log} --cdr {master} --timezone {tenant.timezone}"
     if fmt == "freeswitch":
-        write_freeswitch(calls, folder)
+        write_freeswitch(calls, folder, write=_write_whole)
         return command + str(folder)
     records = folder / "ctr.json"
     with _text(output_file(str(records))) as out:
