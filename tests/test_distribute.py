@@ -81,6 +81,7 @@ if citus_mode():
                 "credentials",
                 "audit_log",
                 "schema_migrations",
+                "erasure_salt",
             }
             assert first.dropped == ["call_days"]  # plain PostgreSQL's day counts
             placed = placements(url)
