@@ -23,6 +23,7 @@ from click.testing import CliRunner
 
 from recent_calls.api.app import create_app
 from recent_calls.cli.main import main
+from recent_calls.errors import DatabaseLocked
 from recent_calls.settings import Settings
 from recent_calls.storage import open_storage
 from recent_calls.storage.duckdb_store import REOPEN_INTERVAL_S, DuckDBStorage
@@ -156,6 +157,36 @@ def test_a_wal_left_at_start_is_logged_with_what_a_truncated_one_loses(
         storage.close()
     logged = [r.getMessage() for r in caplog.records if ".wal" in r.getMessage()]
     assert logged and "calls past the cut are lost" in logged[0], caplog.text
+
+
+def test_the_wal_of_a_database_another_process_holds_is_not_called_a_leftover(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = str(tmp_path / "calls.duckdb")
+    code = (
+        "import sys, time\n"
+        "from recent_calls.storage import open_storage\n"
+        "from tests.calls import make_call, rows_of\n"
+        "store = open_storage(sys.argv[1])\n"
+        "store.create_tenant('acme', 'us')\n"
+        "store.upsert_calls('acme', rows_of(make_call('held', 1700000000000)))\n"
+        "print('ready', flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    holder = subprocess.Popen(
+        [sys.executable, "-c", code, path],
+        stdout=subprocess.PIPE,
+        cwd=Path(__file__).parent.parent,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == b"ready\n"
+        assert os.path.getsize(f"{path}.wal") > 0
+        with caplog.at_level(logging.WARNING, logger="recent_calls"), pytest.raises(DatabaseLocked):
+            DuckDBStorage(path)
+        assert ".wal" not in caplog.text
+    finally:
+        holder.kill()
+        holder.wait()
 
 
 def test_a_full_disk_during_import_is_one_line_of_error(small_disk: Path, tmp_path: Path) -> None:

@@ -49,16 +49,22 @@ def _first_line(exc: BaseException) -> str:
     return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
-def _note_leftover_wal(path: str) -> None:
-    """Log a write-ahead log left by a process that did not close the database.
+def _wal_bytes(path: str) -> int:
+    """The size of the database's write-ahead log as found (0: none, or empty)."""
+    try:
+        return os.path.getsize(f"{path}.wal")
+    except OSError:
+        return 0
+
+
+def _note_leftover_wal(path: str, size: int) -> None:
+    """Log a write-ahead log left by a process that did not close the database (`size`, read
+    before this process opened it; said only once it has: a WAL beside a database that another
+    process holds open is that process's, not a leftover).
 
     DuckDB replays it on open and silently drops what follows an entry cut off at its end: after
     a crash that is a write nobody was told had succeeded, but a WAL truncated later (a copy, a
     full disk) loses calls that were acknowledged. Nothing tells the two apart, so say it."""
-    try:
-        size = os.path.getsize(f"{path}.wal")
-    except OSError:
-        return
     if size:
         log.warning(
             "%s.wal (%d bytes) was left by a process that did not close the database; it is "
@@ -158,8 +164,7 @@ class DuckDBStorage(Storage):
                 with contextlib.suppress(FileNotFoundError, PermissionError):
                     os.chmod(existing, 0o600)
         self.read_only = read_only
-        if on_disk:
-            _note_leftover_wal(path)
+        leftover = _wal_bytes(path) if on_disk else 0
         try:
             self._connection = duckdb.connect(path, read_only=read_only)
         except duckdb.IOException as exc:
@@ -177,6 +182,7 @@ class DuckDBStorage(Storage):
                 "file aside to open it as of its last checkpoint (the calls stored since are "
                 "then lost)"
             ) from None
+        _note_leftover_wal(path, leftover)
         # A thread's cursor belongs to one opening of the database (see `_recover`).
         self._generation = 0
         self._failure: str | None = None  # why the open database is unusable, until reopened
