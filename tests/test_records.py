@@ -16,11 +16,14 @@ from recent_calls.admin.credentials import IssuedCredential
 from recent_calls.api.render import LocalDates, render_row
 from recent_calls.ingest.records import (
     MAX_START_MS,
+    READER_FIELDS,
     ImportedCall,
     LocalTimeReader,
     fast_row,
     parse_call,
+    reader_row,
     to_row,
+    typed_row,
 )
 from recent_calls.query.windows import MAX_EPOCH_MS
 from recent_calls.storage.columns import ROW_COLUMNS, CallRow
@@ -457,3 +460,66 @@ def test_the_vendor_id_is_not_consulted_when_the_start_is_given_or_the_id_is_ano
     assert row_of(given)[COLUMN["start_ms"]] == ms(2022, 1, 13, 7, 42, 31)
     other = {**vendor_line("01/13/2022 07:42:31"), "callId": "call-17e541ad2d9x"}
     assert row_of(other)[COLUMN["start_ms"]] == ms(2022, 1, 13, 7, 42, 31)
+
+
+# A telephony reader's typed calls: what readers make, then a field or two set at or past a rule.
+_reader_text = st.one_of(
+    st.sampled_from(["", "843", " 5125556523 ", "MOORE JOSEPH", "Inbound", "a,b", "Robert Çelik"]),
+    st.text(max_size=8),
+)
+_reader_multi = st.one_of(st.lists(_reader_text, max_size=3), _reader_text)
+_EDGE_TEXTS = ["x" * 1024, "x" * 1025, "é" * 1024, "é" * 1025, "a\x00b", "\udcff", " ", None, 5]
+_EDGES: list[list[Any]] = [
+    ["", " pbx1:1", "pbx1:1 ", "x" * 256, "x" * 257, "é" * 256, "pbx\x001", "pbx:\udcff", 7],
+    [-1, 0, MAX_START_MS, MAX_START_MS + 1, True, 2.0, None],
+    *[[-1, 10**15, 10**15 + 1, True, 1.0, None]] * 7,
+    *[[-1, 10**6, 10**6 + 1, True, 1.0]] * 2,
+    *[[[1], ["x" * 1024], ["x" * 1025], ["a\x00"], [" ", ""], *_EDGE_TEXTS]] * 2,
+    *[_EDGE_TEXTS] * 8,
+]
+
+
+@st.composite
+def reader_calls(draw: Any) -> tuple[Any, ...]:
+    """A tuple in READER_FIELDS order, as `read_asterisk(typed=True)` yields."""
+    call = [
+        draw(st.one_of(st.from_regex(r"pbx1:[0-9]{10}\.[0-9]{1,3}", fullmatch=True), _reader_text)),
+        draw(st.integers(0, 2 * 10**12)),
+        *(draw(st.integers(0, 10**9)) for _ in range(7)),
+        draw(st.integers(0, 10**6)),
+        draw(st.integers(0, 10**6)),
+        draw(_reader_multi),
+        draw(_reader_multi),
+        *(draw(_reader_text) for _ in range(8)),
+    ]
+    for index in draw(st.lists(st.integers(0, len(call) - 1), max_size=2)):
+        call[index] = draw(st.sampled_from(_EDGES[index]))
+    return tuple(call)
+
+
+@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(reader_calls())
+@example(
+    (
+        *("pbx1:1.0", 1763078411000, 855000, 800000, 18000, 0, 0, 11000, 0, 0, 0, ["843"]),
+        *(["ag1"], "MOORE JOSEPH", "5125556523", "1949", "Inbound", "Queued", "Agent", ""),
+        "5125556523",
+    )
+)
+@example(("pbx1:1.0", 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, "", "", "", "", "", "", "", "", "", ""))
+def test_typed_row_is_the_json_paths_row(call: tuple[Any, ...]) -> None:
+    """A reader's typed call is stored as the JSON import stores the same call: `typed_row`
+    makes the very row (values and their types), or declines and the JSON path decides."""
+    as_dict = dict(zip(READER_FIELDS, call, strict=True))
+    try:
+        line = orjson.dumps(as_dict)
+    except orjson.JSONEncodeError:  # a lone surrogate: no line to compare with
+        assert typed_row(call) is None
+        return
+    expected, errors = parse_call(line, GMT, "line 7")
+    made = typed_row(call)
+    if made is not None:
+        assert expected is not None, errors
+        assert [(type(v), v) for v in made] == [(type(v), v) for v in expected]
+    row, found = reader_row(call, GMT, "line 7")
+    assert row == expected and found == errors

@@ -176,6 +176,30 @@ def test_a_bad_line_rejects_the_whole_import_naming_it(
     assert list(stored_rows(tenant_database, TENANT.tenant_id)) == ["pbx1:1710000000.1"]
 
 
+def test_a_call_the_typed_path_cannot_vouch_for_is_judged_by_the_json_rules(
+    tenant_database: str, tmp_path: Path
+) -> None:
+    """A call whose callId (the server's name, then the queue_log's) is over 256 characters is
+    not stored by the typed path: the JSON import's rule names it, and nothing is stored."""
+    log = tmp_path / "queue_log"
+    log.write_text(
+        "1710000000|1.1|sales|NONE|ENTERQUEUE||7325550100|1\n"
+        "1710000070|1.1|sales|NONE|ABANDON|1|1|70\n"
+        f"1710000100|{'9' * 196}.2|sales|NONE|ENTERQUEUE||7325550111|1\n"
+        f"1710000170|{'9' * 196}.2|sales|NONE|ABANDON|1|1|70\n"
+    )
+    command = f"recent-calls import --tenant {TENANT.tenant_id} --format asterisk {log}"
+    server = "p" * 58  # with ':' and the second call's id, 257 characters
+    rejected = import_as_printed(command, tenant_database, "--server", server)
+    assert rejected.exit_code == 1
+    assert "line 2: callId: String should have at most 256 characters" in rejected.stderr
+    assert stored_rows(tenant_database, TENANT.tenant_id) == {}
+    skipped = import_as_printed(command, tenant_database, "--server", server, "--skip-invalid")
+    assert skipped.exit_code == 0, skipped.output
+    assert "1 new, 0 replaced, 1 invalid lines skipped" in skipped.stdout
+    assert list(stored_rows(tenant_database, TENANT.tenant_id)) == [f"{server}:1.1"]
+
+
 def test_bad_options_and_missing_files_are_named(tenant_database: str, tmp_path: Path) -> None:
     base = ["import", "--tenant", TENANT.tenant_id, "--database", tenant_database]
     missing = cli(*base, "--format", "freeswitch", str(tmp_path / "nowhere"))

@@ -431,7 +431,13 @@ def import_command(
         raise click.UsageError(f"--format {fmt} reads files, not standard input")
     read = SourceReport()
     calls = read_source(
-        fmt, [Path(s) for s in sources], read, cdr=cdr, timezone=timezone, server=server
+        fmt,
+        [Path(s) for s in sources],
+        read,
+        cdr=cdr,
+        timezone=timezone,
+        server=server,
+        typed=True,
     )
     with connect_admin(settings) as admin:
         stored = admin.import_calls(

@@ -20,6 +20,7 @@ from collections import deque
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from recent_calls.ingest.records import READER_FIELDS
 from recent_calls.ingest.sources import EMPTY_CALL, LocalClock, SourceError, SourceReport
 
 Line = tuple[int, str]
@@ -244,6 +245,7 @@ class QueueLogReader:
         settle: int = 3600,
         stale: int = 86_400,
         hold_finished: bool = False,
+        typed: bool = False,
     ) -> None:
         if not server or not server.strip():
             raise SourceError("server", "a server name is required (it makes the callIds)")
@@ -253,6 +255,9 @@ class QueueLogReader:
         # An import holds each finished call for `settle` and returns it once; a follower
         # returns it at once (and again if it continues).
         self.hold_finished = hold_finished
+        # Calls as READER_FIELDS tuples (an import's, which `records.typed_row` stores), or
+        # as dicts in the import shape.
+        self.typed = typed
         self.report = SourceReport()
         self.open: dict[str, list[Any]] = {}
         self.finished: dict[str, list[Any]] = {}
@@ -557,7 +562,7 @@ class QueueLogReader:
                     out.append(self._cdr_call(key, entry))
         return out
 
-    def _call(self, callid: str, state: list[Any]) -> dict[str, Any]:
+    def _call(self, callid: str, state: list[Any]) -> Any:
         start = state[START]
         end = state[LAST]
         number, name, dialed = state[NUMBER], state[NAME], state[DIALED]
@@ -577,55 +582,76 @@ class QueueLogReader:
             dialed = dialed or cdr[4]
         self.report.calls += 1
         # Only the fields queue_log can give: the others take the import's empty values.
-        return {
-            "callId": f"{self.server}:{callid}",
-            "startTime": start * 1000,
-            "callDuration": (end - start) * 1000,
-            "agentCallHandlingDuration": state[HANDLING] * 1000,
-            "timeInIVR": ivr * 1000,
-            "holdDuration": state[HOLD] * 1000,
-            "maximumHoldDuration": state[MAX_HOLD] * 1000,
-            "waitTime": state[WAIT] * 1000,
-            "abandonTime": state[ABANDON] * 1000,
-            "transferCount": state[TRANSFERS],
-            "agentHoldCount": state[HOLDS],
-            "queueId": list(state[QUEUES]),
-            "agentId": list(state[AGENTS]),
-            "callerName": name,
-            "callerNumber": number,
-            "dialedNumber": dialed,
-            "callType": "Inbound",
-            "callSubType": "Queued",
-            "hungupBy": state[HUNGUP],
-            "destinationNumber": state[DESTINATION],
-            "callerPhoneNumber": number,
-        }
+        call = (
+            f"{self.server}:{callid}",
+            start * 1000,
+            (end - start) * 1000,
+            state[HANDLING] * 1000,
+            ivr * 1000,
+            state[HOLD] * 1000,
+            state[MAX_HOLD] * 1000,
+            state[WAIT] * 1000,
+            state[ABANDON] * 1000,
+            state[TRANSFERS],
+            state[HOLDS],
+            list(state[QUEUES]),
+            list(state[AGENTS]),
+            name,
+            number,
+            dialed,
+            "Inbound",
+            "Queued",
+            state[HUNGUP],
+            state[DESTINATION],
+            number,
+        )
+        return call if self.typed else dict(zip(READER_FIELDS, call, strict=True))
 
-    def _cdr_call(self, key: str, entry: list[Any]) -> dict[str, Any]:
+    def _cdr_call(self, key: str, entry: list[Any]) -> Any:
         start, end, src, clid, dst, outbound, direct, billsec, answered, _ = entry
-        name = _clid_name(clid)
         self.report.calls += 1
-        call = dict(EMPTY_CALL)
-        call["callId"] = f"{self.server}:{key}"
-        call["startTime"] = start * 1000
-        call["callDuration"] = (end - start) * 1000
-        call["callSubType"] = "No Queue"
+        duration = (end - start) * 1000
+        handling = ivr = 0
+        if direct and answered:
+            handling = min(billsec, end - start) * 1000
+        elif not direct:
+            # Answered by the dialplan itself (a menu, a message): all of it is IVR.
+            ivr = duration
+        call_id = f"{self.server}:{key}"
         if outbound:
             # Dialled by an extension (FreePBX's context for its phones): the far end is the
             # customer.
-            call["callType"] = "Outbound"
-            call["callerNumber"] = call["callerPhoneNumber"] = call["destinationNumber"] = dst
+            name, number, dialed, destination, kind = "", dst, "", dst, "Outbound"
         else:
-            call["callType"] = "Inbound"
-            call["callerNumber"] = call["callerPhoneNumber"] = src
-            call["callerName"] = name
-            call["dialedNumber"] = dst
-        if direct and answered:
-            call["agentCallHandlingDuration"] = min(billsec, end - start) * 1000
-        elif not direct:
-            # Answered by the dialplan itself (a menu, a message): all of it is IVR.
-            call["timeInIVR"] = (end - start) * 1000
-        return call
+            name, number, dialed, destination, kind = _clid_name(clid), src, dst, "", "Inbound"
+        call = (
+            call_id,
+            start * 1000,
+            duration,
+            handling,
+            ivr,
+            0,
+            0,
+            0,
+            0,
+            0,
+            0,
+            "",
+            "",
+            name,
+            number,
+            dialed,
+            kind,
+            "No Queue",
+            "",
+            destination,
+            number,
+        )
+        if self.typed:
+            return call
+        made = dict(EMPTY_CALL)
+        made.update(zip(READER_FIELDS, call, strict=True))
+        return made
 
 
 _EVENTS = frozenset({"ENTERQUEUE", "CONNECT", "CALLERONHOLD", "CALLEROFFHOLD", "DID"})
@@ -641,8 +667,10 @@ def read_asterisk(
     timezone: str = "UTC",
     cdr_name: str = "Master.csv",
     report: SourceReport | None = None,
-) -> Iterator[dict[str, Any]]:
-    """An import's read: every finished call of a queue_log (and Master.csv), once each.
+    typed: bool = False,
+) -> Iterator[Any]:
+    """An import's read: every finished call of a queue_log (and Master.csv), once each, as a
+    dict in the import shape (or, `typed`, as a READER_FIELDS tuple).
 
     The reader's report (errors, calls left open, unknown events) is merged into `report`
     once the calls are all out."""
@@ -650,7 +678,7 @@ def read_asterisk(
     if cdr is not None:
         index = CdrIndex(timezone, cdr_name)
         index.feed(cdr, touched=False)
-    reader = QueueLogReader(server, cdr=index, hold_finished=True)
+    reader = QueueLogReader(server, cdr=index, hold_finished=True, typed=typed)
     batch: list[Line] = []
     for line in queue_log:
         batch.append(line)

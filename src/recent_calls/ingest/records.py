@@ -491,3 +491,140 @@ def parse_call(
         return to_row(call, clock, may_hold_nul=may_hold_nul), []
     except ValueError as exc:
         return None, [FieldError(where, str(exc))]
+
+
+READER_FIELDS = (
+    "callId",
+    "startTime",
+    "callDuration",
+    "agentCallHandlingDuration",
+    "timeInIVR",
+    "holdDuration",
+    "maximumHoldDuration",
+    "waitTime",
+    "abandonTime",
+    "transferCount",
+    "agentHoldCount",
+    "queueId",
+    "agentId",
+    "callerName",
+    "callerNumber",
+    "dialedNumber",
+    "callType",
+    "callSubType",
+    "hungupBy",
+    "destinationNumber",
+    "callerPhoneNumber",
+)
+"""A telephony reader's call as a tuple (`read_asterisk(typed=True)`): these fields in this
+order, times and durations in int ms, counts int, queueId and agentId lists of str (or one
+str), the rest str; the fields no reader gives are left out."""
+
+
+def typed_row(call: tuple[Any, ...]) -> tuple[Any, ...] | None:
+    """The stored row of a reader's call (a tuple in READER_FIELDS order, its numbers int by
+    the reader's making), when it keeps the import's rules, else None: then `reader_row` takes
+    it through the JSON import's path, which decides and words the errors.
+
+    The checks are cheap on the values a reader makes (a few C calls, no per-field Python);
+    a row made here is the row that path makes of the call (tests/test_records.py holds the
+    two side by side)."""
+    (
+        call_id,
+        start,
+        duration,
+        handling,
+        ivr,
+        hold,
+        max_hold,
+        wait,
+        abandon,
+        transfers,
+        holds,
+        queues,
+        agents,
+        name,
+        number,
+        dialed,
+        call_type,
+        sub_type,
+        hungup_by,
+        destination,
+        phone,
+    ) = call
+    numbers = call[1:11]
+    if set(map(type, numbers)) != _ONLY_INT or min(numbers) < 0:  # bool and float are not int
+        return None
+    if start > MAX_START_MS or max(call[2:9]) > MAX_MS or transfers > 1_000_000:
+        return None
+    if holds > 1_000_000:
+        return None
+    texts = [call_id, *call[13:21]]
+    texts += queues if queues.__class__ is list else (queues,)
+    texts += agents if agents.__class__ is list else (agents,)
+    try:
+        joined = "".join(texts)
+    except TypeError:  # not all text
+        return None
+    if len(joined) > 1024 and max(map(len, texts)) > 1024:
+        return None
+    if not call_id or len(call_id) > 256 or call_id[0].isspace() or call_id[-1].isspace():
+        return None
+    if "\x00" in joined:
+        return None
+    if not joined.isascii():
+        try:
+            joined.encode()
+        except UnicodeEncodeError:  # a lone surrogate: no JSON holds it
+            return None
+    return (
+        call_id,
+        start,
+        duration,
+        handling + 0.0,
+        ivr + 0.0,
+        hold + 0.0,
+        max_hold + 0.0,
+        wait + 0.0,
+        abandon + 0.0,
+        transfers,
+        0,
+        holds,
+        0,
+        _split(queues, ","),
+        _split(agents, ","),
+        [],
+        "",
+        name,
+        number,
+        search_key(name),
+        search_key(number),
+        dialed,
+        "",
+        call_type,
+        sub_type,
+        hungup_by,
+        "[]",
+        "{}",
+        "",
+        destination,
+        "",
+        phone,
+    )
+
+
+_ONLY_INT = frozenset({int})
+
+
+def reader_row(
+    call: tuple[Any, ...] | dict[str, Any], clock: LocalTimeReader, where: str
+) -> tuple[tuple[Any, ...] | None, list[FieldError]]:
+    """Validate one call a telephony reader made into a row, or into its errors: a typed call
+    (a READER_FIELDS tuple) by `typed_row` when it can vouch for it; anything else as a JSON
+    line through `parse_call`, as the JSON import reads it."""
+    if call.__class__ is tuple:
+        row = typed_row(call)
+        if row is not None:
+            return row, []
+        call = dict(zip(READER_FIELDS, call, strict=True))
+    return parse_call(orjson.dumps(call), clock, where)

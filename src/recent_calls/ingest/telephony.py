@@ -107,8 +107,10 @@ def read_source(
     cdr: Path | None = None,
     timezone: str | None = None,
     server: str | None = None,
-) -> Iterator[dict[str, Any]]:
-    """The calls of a source's files, in the import shape; what was read goes into `report`."""
+    typed: bool = False,
+) -> Iterator[Any]:
+    """The calls of a source's files, in the import shape; what was read goes into `report`.
+    `typed`: an Asterisk reader's calls come as READER_FIELDS tuples (see `bulk.import_calls`)."""
     try:
         if fmt == "asterisk":
             if len(paths) != 1:
@@ -120,6 +122,7 @@ def read_source(
                 timezone=timezone or "UTC",
                 cdr_name=cdr.name if cdr is not None else "Master.csv",
                 report=report,
+                typed=typed,
             )
         elif fmt == "freeswitch":
             for path in _files(paths):
@@ -134,8 +137,8 @@ def read_source(
 
 
 def all_or_nothing(
-    calls: Iterable[dict[str, Any]], report: SourceReport, *, skip_invalid: bool
-) -> Iterator[dict[str, Any]]:
+    calls: Iterable[Any], report: SourceReport, *, skip_invalid: bool
+) -> Iterator[Any]:
     """The calls, then ImportRejected (naming every bad record) if the source had any and the
     import does not skip them: raised inside the import, it rolls back what was staged."""
     yield from calls
