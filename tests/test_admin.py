@@ -135,6 +135,23 @@ def test_a_rejected_import_answers_its_counts_as_fields(admined: Admined) -> Non
     assert [e.field for e in rejected.value.errors] == ["line 1", "line 1", "line 3"]
 
 
+def test_the_admin_client_reads_an_import_answer_with_counts_it_does_not_know() -> None:
+    counts = {"lines": 3, "received": 3, "inserted": 1, "replaced": 1, "kept": 1, "invalid": 0}
+    later = {**counts, "errors": [], "somethingLater": 7}  # a newer server's answer
+
+    def imports(body: dict[str, Any], conn: socket.socket) -> None:
+        answer(conn, orjson.dumps(later))
+
+    with upstream(imports) as (url, _):
+        admin = RemoteAdmin(url, ADMIN_TOKEN, retries=0)
+        try:
+            source = io.BytesIO(b"{}")
+            report = admin.import_file("acme", source, timezone="GMT", skip_invalid=False)
+        finally:
+            admin.close()
+    assert {key: value for key, value in report.as_json().items() if key != "errors"} == counts
+
+
 def test_the_admin_client_reads_the_counts_not_the_words() -> None:
     problem = {
         "title": "Bad Request",

@@ -136,6 +136,14 @@ def test_the_latest_update_of_a_contact_wins_whatever_the_order() -> None:
         assert report.skipped == 1
 
 
+def test_each_call_carries_its_last_update_as_its_source_version() -> None:
+    # Storage keeps a stored call whose version is newer: the latest update wins across imports.
+    [call], _ = read(json.dumps(record()))
+    assert call["sourceVersion"] == 1_741_082_861_000  # 2025-03-04T10:07:41Z
+    [call], _ = read(json.dumps(record(LastUpdateTimestamp=None)))
+    assert call["sourceVersion"] is None  # no version: it replaces, as a JSON line does
+
+
 def test_concatenated_and_pretty_printed_records_read_like_lines() -> None:
     one_per_line, _ = read(json.dumps(record()) + "\n" + json.dumps(record(SECOND)))
     concatenated, _ = read(json.dumps(record()) + json.dumps(record(SECOND)))

@@ -16,7 +16,7 @@ from recent_calls.query import filters
 from recent_calls.query.responses import CallData
 
 # What a stored call carries beyond a response item, and what a response derives from others.
-IMPORT_ONLY = {"startTime", "agentHoldCount", "agentMuteCount"}
+IMPORT_ONLY = {"startTime", "agentHoldCount", "agentMuteCount", "sourceVersion"}
 DERIVED_FOR_RESPONSE = {"callDateOnly", "callTime", "tenantId"}
 
 

@@ -8,10 +8,14 @@ from typing import Any
 import psycopg
 import pytest
 
+from recent_calls.ingest.bulk import import_lines
 from recent_calls.storage import migrations, open_storage
 from recent_calls.storage.base import Storage
 from recent_calls.storage.migrations import MIGRATIONS
+from tests.calls import make_call, rows_of
 from tests.pg import fresh_database
+
+START = 1700000000000
 
 
 def recorded(store: Storage) -> list[tuple[int, str]]:
@@ -76,6 +80,54 @@ def test_a_database_behind_gets_only_the_steps_it_lacks(
         assert store.schema_version() == MIGRATIONS[-1].version
     finally:
         store.close()
+
+
+def test_calls_stored_before_source_versions_have_none_and_the_next_delivery_replaces_them(
+    blank: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    step = next(step for step in MIGRATIONS if "source_version" in " ".join(step.duckdb))
+    before = tuple(s for s in MIGRATIONS if s.version < step.version)
+    monkeypatch.setattr("recent_calls.storage.base.MIGRATIONS", before)
+    store = open_storage(blank, migrate=False)
+    try:
+        store.migrate()
+        store.create_tenant("acme", "us")
+        # A call as the import stored it then: every column but the version.
+        row = ("acme", *rows_of(make_call("old", START, callerName="stored before"))[0][:-1])
+        p = store.dialect.param
+        marks = ", ".join(p(f"v{i}") for i in range(len(row)))
+        store._write(
+            lambda run: run(
+                f"INSERT INTO calls VALUES ({marks})", {f"v{i}": v for i, v in enumerate(row)}
+            )
+        )
+    finally:
+        store.close()
+    monkeypatch.setattr("recent_calls.storage.base.MIGRATIONS", MIGRATIONS)
+    store = open_storage(blank, migrate=False)
+    try:
+        assert store.migrate() == [s.version for s in MIGRATIONS if s.version >= step.version]
+        assert stored_versions(store) == {"old": ("stored before", None)}
+
+        def deliver(name: str, version: int) -> tuple[int, int]:
+            line = make_call("old", START, callerName=name, sourceVersion=version)
+            report = import_lines(store, "acme", [line])
+            return report.replaced, report.kept
+
+        assert deliver("v5", 5) == (1, 0)  # no stored version: replaced
+        assert deliver("v3", 3) == (0, 1)
+        assert stored_versions(store) == {"old": ("v5", 5)}
+        store.compact()  # DuckDB rewrites the table: the column it added comes along
+        assert stored_versions(store) == {"old": ("v5", 5)}
+    finally:
+        store.close()
+
+
+def stored_versions(store: Storage) -> dict[str, tuple[str, int | None]]:
+    rows = store._read(
+        lambda run: run("SELECT call_id, caller_name, source_version FROM calls", {})
+    )
+    return {row[0]: (row[1], row[2]) for row in rows}
 
 
 def _collation(conn: psycopg.Connection[tuple[Any, ...]], table: str, column: str) -> str:

@@ -192,10 +192,8 @@ def test_without_the_extensions_the_engine_warns_and_still_works(
 # -- imports -------------------------------------------------------------------------------------
 
 
-def test_later_batches_find_earlier_ones_by_key_not_by_a_loop_over_all_calls(
-    pg: PostgresStorage, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    pg.create_tenant("acme", "us")
+def _explained_plans(pg: PostgresStorage, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The plan of every query an import runs from here on (its COPY and DDL aside)."""
     plans: list[str] = []
     original = pg._runner
 
@@ -203,24 +201,63 @@ def test_later_batches_find_earlier_ones_by_key_not_by_a_loop_over_all_calls(
         run = original(conn)
 
         def explained(statement: str, params: dict[str, Any]) -> Rows:
-            if statement.startswith(("WITH batch", "WITH noted")):
+            if statement.startswith(("WITH", "SELECT")):
                 plans.append("\n".join(row[0] for row in run("EXPLAIN " + statement, params)))
             return run(statement, params)
 
         return explained
 
     monkeypatch.setattr(pg, "_runner", runner)
+    return plans
+
+
+def assert_no_loop_over_calls(plans: list[str]) -> None:
+    for plan in plans:
+        # A join on callId must be a hash or an index lookup: a join filter means a nested loop
+        # comparing every batch row with every stored call, quadratic in the import's size; so
+        # does a subquery run once per row.
+        assert not re.search(r"Join Filter: .*call_id", plan), plan
+        assert "SubPlan" not in plan, plan
+        assert "xmin" not in plan, plan
+
+
+def test_later_batches_find_earlier_ones_by_key_not_by_a_loop_over_all_calls(
+    pg: PostgresStorage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pg.create_tenant("acme", "us")
+    plans = _explained_plans(pg, monkeypatch)
     template = rows_of(make_call("template", START))[0]
     with pg.begin_import("acme") as staged:
         for batch in range(2):  # the plan depends on sizes: these are import_lines' batches
             staged.add([(f"b{batch}-{i}", *template[1:]) for i in range(20_000)])
         staged.commit()
-    assert len(plans) == 4  # per batch: the upsert, and noting its callIds as this import's
-    for plan in plans:
-        # A join on callId must be a hash or an index lookup: a join filter means a nested loop
-        # comparing every batch row with every stored call, quadratic in the import's size.
-        assert not re.search(r"Join Filter: .*call_id", plan), plan
-        assert "xmin" not in plan, plan
+    # Per batch: which rows have a version, the upsert, and noting its callIds as this import's.
+    assert len(plans) == 6
+    assert_no_loop_over_calls(plans)
+
+
+def test_versioned_batches_find_kept_calls_by_key_not_by_a_loop(
+    pg: PostgresStorage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pg.create_tenant("acme", "us")
+    template = rows_of(make_call("template", START, sourceVersion=10))[0]
+    ids = [f"c{i}" for i in range(20_000)]
+    pg.upsert_calls("acme", [(call_id, *template[1:]) for call_id in ids])
+    plans = _explained_plans(pg, monkeypatch)
+    with pg.begin_import("acme") as staged:
+        # Older than stored: all kept; then as new: all replaced after all; then rows without a
+        # version before and after versioned ones of the same callIds.
+        staged.add([(call_id, *template[1:-1], 5) for call_id in ids])
+        staged.add([(call_id, *template[1:]) for call_id in ids])
+        staged.add(
+            [(call_id, *template[1:-1], None) for call_id in ids[::2]]
+            + [(call_id, *template[1:-1], 7) for call_id in ids]
+            + [(call_id, *template[1:-1], None) for call_id in ids[::4]]
+        )
+        result = staged.commit()
+    assert (result.inserted, result.replaced, result.kept) == (0, 20_000, 0)
+    assert len(plans) > 10
+    assert_no_loop_over_calls(plans)
 
 
 def test_compaction_refreshes_statistics_after_large_changes(

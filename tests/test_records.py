@@ -307,6 +307,7 @@ FIELD_VALUES: dict[str, st.SearchStrategy[Any]] = {
     "waitTime": numbers,
     "transferCount": numbers,
     "agentHoldCount": numbers,
+    "sourceVersion": numbers | st.none(),
     "queueId": texts | st.lists(texts, max_size=3),
     "transactionId": texts | values,
     "callerName": texts | numbers,
@@ -372,7 +373,7 @@ def selected(row: tuple[Any, ...]) -> CallRow:
         row[: COLUMN["agent_hold_count"]]
         + lists
         + row[first : COLUMN["caller_name_key"]]
-        + row[COLUMN["dialed_number"] :]
+        + row[COLUMN["dialed_number"] : COLUMN["source_version"]]  # import-only: not selected
     )
 
 

@@ -104,6 +104,8 @@ def test_every_statement_on_call_data_is_bound_to_one_tenant(storage: Storage) -
         import_lines(storage, "t", seeded_calls(30, seed=1))  # replaces: the upsert's own path
         import_lines(storage, "u", seeded_calls(20, seed=2))
         storage.upsert_calls("t", rows_of(make_call("pushed", START)))
+        for version in (5, 3, None, 4):  # versioned: stored, kept, replaced without, replaced
+            import_lines(storage, "t", [make_call("versioned", START, sourceVersion=version)])
         for page in (1, 2, 9):
             storage.search(
                 bound("t"), request(page=page, rows=7, callerName=["a"], sortColumn="queueId")

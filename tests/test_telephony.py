@@ -3,6 +3,7 @@ of the demo's calls through each source's files into a real database, on both en
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +20,13 @@ from recent_calls.storage import open_storage
 from recent_calls.storage.columns import ROW_COLUMNS
 from tests.calls import rows_of
 from tests.support import FROZEN_NOW, run_capped, serve_demo
+from tests.test_connect import record
 
 TENANT = DEMO_TENANTS[0]
 CALLS = 400
+PHONE, DESTINATION = (
+    ROW_COLUMNS.index(name) for name in ("caller_phone_number", "destination_number")
+)
 
 
 def cli(*args: str) -> Result:
@@ -103,7 +108,7 @@ def test_asterisk_round_trip_stores_every_field_the_files_carry(
         row = by_uid[str(index)]
         assert abs(row[1] - call["startTime"]) <= 1000, index
         number = call["callerPhoneNumber"] or call["destinationNumber"]
-        assert number in (row[-1], row[29]), index
+        assert number in (row[PHONE], row[DESTINATION]), index
     again = import_as_printed(command, tenant_database, "--server", "pbx1")
     assert f"0 new, {CALLS} replaced" in again.stdout
 
@@ -136,6 +141,79 @@ def test_connect_round_trip_keeps_the_latest_update_of_each_contact(
     read = read_connect((tmp_path / "ctr.json").read_bytes())
     assert len(read) >= CALLS
     assert stored_rows(tenant_database, TENANT.tenant_id) == expected_rows(read)
+
+
+CONTACTS = [f"{n}{n}{n}{n}0000-0000-4000-8000-00000000000{n}" for n in range(1, 5)]
+EARLY, LATE = "2025-03-04T10:02:00Z", "2025-03-04T10:09:00Z"
+
+
+def deliver(folder: Path, name: str, *records: dict[str, Any]) -> Path:
+    """Contact records as Firehose writes them to S3: concatenated JSON in one object."""
+    folder.mkdir(exist_ok=True)
+    path = folder / name
+    path.write_text("".join(json.dumps(item) for item in records))
+    return path
+
+
+def import_connect(database: str, path: Path) -> str:
+    result = cli("import", "--tenant", TENANT.tenant_id, "--format", "connect", str(path),
+                 "--database", database)  # fmt: skip
+    assert result.exit_code == 0, result.output
+    return result.stdout.strip().split(": ", 1)[1]
+
+
+def agents(database: str) -> dict[str, list[str]]:
+    column = ROW_COLUMNS.index("agent_ids")
+    return {
+        call_id.split(":")[1]: row[column]
+        for call_id, row in stored_rows(database, TENANT.tenant_id).items()
+    }
+
+
+def test_connect_re_imports_of_overlapping_deliveries_keep_the_latest_update(
+    tenant_database: str, tmp_path: Path
+) -> None:
+    first, second, third, fourth = CONTACTS
+    answered = {"LastUpdateTimestamp": LATE}  # the record after the agent's work was added
+    queued = {"LastUpdateTimestamp": EARLY, "Agent": None}  # an earlier update of the same call
+    newer = deliver(tmp_path, "newer.json", record(first, **answered), record(second, **answered))
+    older = deliver(tmp_path, "older.json", record(first, **queued))
+    assert import_connect(tenant_database, newer).startswith("2 new, 0 replaced, 0 invalid")
+    # An older delivery imported later: the stored call is the newer one, and stays.
+    assert import_connect(tenant_database, older).startswith(
+        "0 new, 0 replaced, 1 kept (the stored version is newer), 0 invalid lines skipped"
+    )
+    assert agents(tenant_database) == {first: ["jdoe"], second: ["jdoe"]}
+    # The same delivery again replaces (the same version): a re-import is idempotent.
+    assert import_connect(tenant_database, newer).startswith("0 new, 2 replaced, 0 invalid")
+    # The other order: the older first, then the newer replaces it.
+    assert import_connect(
+        tenant_database, deliver(tmp_path, "third-early.json", record(third, **queued))
+    ).startswith("1 new, 0 replaced, 0 invalid")
+    assert agents(tenant_database)[third] == []
+    assert import_connect(
+        tenant_database, deliver(tmp_path, "third-late.json", record(third, **answered))
+    ).startswith("0 new, 1 replaced, 0 invalid")
+    # One file of all kinds: older than stored, newer than stored, new, and a contact delivered
+    # twice in it.
+    mixed = deliver(
+        tmp_path,
+        "mixed.json",
+        record(first, **queued),
+        record(second, LastUpdateTimestamp="2025-03-04T10:10:00Z", Agent=None),
+        record(fourth, **answered),
+        record(fourth, **queued),
+    )
+    assert import_connect(tenant_database, mixed).startswith(
+        "1 new, 1 replaced, 1 kept (the stored version is newer), 0 invalid lines skipped; "
+        "1 records not calls"
+    )
+    assert agents(tenant_database) == {
+        first: ["jdoe"],
+        second: [],
+        third: ["jdoe"],
+        fourth: ["jdoe"],
+    }
 
 
 QUEUE_LOG = (
@@ -237,7 +315,12 @@ def test_import_goes_through_the_server_that_holds_the_database(
             f"recent-calls import --tenant {TENANT.tenant_id} --format asterisk {bad}", database
         )
         assert rejected.exit_code == 1 and "line 3:" in rejected.stderr
-    assert len(stored_rows(database, TENANT.tenant_id)) == CALLS
+        # The server's import answer counts the calls it kept, and the CLI says so.
+        newer = deliver(tmp_path, "newer.json", record(CONTACTS[0], LastUpdateTimestamp=LATE))
+        older = deliver(tmp_path, "older.json", record(CONTACTS[0], LastUpdateTimestamp=EARLY))
+        assert import_connect(database, newer).startswith("1 new, 0 replaced, 0 invalid")
+        assert import_connect(database, older).startswith("0 new, 0 replaced, 1 kept")
+    assert len(stored_rows(database, TENANT.tenant_id)) == CALLS + 1
 
 
 def test_a_file_of_records_none_of_which_is_json_is_named_and_counted(

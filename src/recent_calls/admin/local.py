@@ -6,6 +6,7 @@ database open to do the same, through its admin API. `connect_admin` picks the r
 
 from __future__ import annotations
 
+import dataclasses
 import getpass
 import os
 import re
@@ -174,6 +175,12 @@ def _scopes(given: tuple[str, ...]) -> tuple[str, ...]:
         raise InvalidRequest([FieldError("scopes", str(exc))]) from None
 
 
+def _import_detail(report: ImportReport) -> str:
+    """An import's counts for the audit trail; `kept` only when it happened."""
+    detail = f"received={report.received} inserted={report.inserted} replaced={report.replaced}"
+    return f"{detail} kept={report.kept}" if report.kept else detail
+
+
 class LocalAdmin:
     """Administration directly on an open database."""
 
@@ -304,8 +311,7 @@ class LocalAdmin:
             skip_invalid=skip_invalid,
             max_line_bytes=self.max_line_bytes,
         )
-        detail = f"received={report.received} inserted={report.inserted} "
-        self._audit("calls.import", tenant_id, "", detail + f"replaced={report.replaced}")
+        self._audit("calls.import", tenant_id, "", _import_detail(report))
         return report
 
     def import_calls(
@@ -313,8 +319,7 @@ class LocalAdmin:
     ) -> ImportReport:
         """Import calls a telephony reader made (epoch-ms times), in one transaction."""
         report = bulk_import_calls(self.storage, tenant_id, calls, skip_invalid=skip_invalid)
-        detail = f"received={report.received} inserted={report.inserted} "
-        self._audit("calls.import", tenant_id, "", detail + f"replaced={report.replaced}")
+        self._audit("calls.import", tenant_id, "", _import_detail(report))
         return report
 
     def store_calls(self, tenant_id: str, calls: list[dict[str, Any]]) -> ImportReport:
@@ -602,7 +607,9 @@ class RemoteAdmin:
                 lines, invalid = exc.counts["lines"], exc.counts["invalid"]
                 raise ImportRejected(exc.errors, lines, invalid) from None
             raise
-        report = ImportReport(**{k: v for k, v in data.items() if k != "errors"})
+        # The counts this client knows: a newer server may answer more.
+        counts = {f.name for f in dataclasses.fields(ImportReport)} - {"errors"}
+        report = ImportReport(**{k: v for k, v in data.items() if k in counts})
         report.errors = [FieldError(e["field"], e["message"]) for e in data["errors"]]
         return report
 

@@ -459,9 +459,11 @@ def _print_import(
 ) -> None:
     for error in errors:
         click.echo(f"skipped {error.field}: {error.message}", err=True)
+    # Said only when it happened: a call stored with a newer version than the import's.
+    kept = f"{report.kept} kept (the stored version is newer), " if report.kept else ""
     click.echo(
         f"imported {report.received} calls into {tenant_id}: {report.inserted} new, "
-        f"{report.replaced} replaced, {invalid} invalid lines skipped{tail}"
+        f"{report.replaced} replaced, {kept}{invalid} invalid lines skipped{tail}"
     )
 
 

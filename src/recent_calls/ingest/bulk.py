@@ -46,6 +46,8 @@ class ImportReport:
     replaced: int = 0
     invalid: int = 0
     errors: list[FieldError] = field(default_factory=list)
+    kept: int = 0
+    """Calls stored with a newer `sourceVersion` than the line's, left as they were."""
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -53,6 +55,7 @@ class ImportReport:
             "received": self.received,
             "inserted": self.inserted,
             "replaced": self.replaced,
+            "kept": self.kept,
             "invalid": self.invalid,
             "errors": [error.as_dict() for error in self.errors],
         }
@@ -355,10 +358,11 @@ def import_lines(
             raise ImportRejected(report.errors, report.lines, report.invalid)
         result = staged.commit()
     storage.after_import(result.inserted + result.replaced)
-    report.received, report.inserted, report.replaced = (
+    report.received, report.inserted, report.replaced, report.kept = (
         result.received,
         result.inserted,
         result.replaced,
+        result.kept,
     )
     return report
 
@@ -404,10 +408,11 @@ def import_calls(
             staged.add(rows)
         result = staged.commit()
     storage.after_import(result.inserted + result.replaced)
-    report.received, report.inserted, report.replaced = (
+    report.received, report.inserted, report.replaced, report.kept = (
         result.received,
         result.inserted,
         result.replaced,
+        result.kept,
     )
     return report
 
@@ -419,7 +424,11 @@ def ingest_calls(storage: Storage, tenant_id: str, calls: list[Any]) -> ImportRe
 
 def parse_calls(calls: list[Any]) -> list[tuple[Any, ...]]:
     """The rows of a pushed batch; InvalidRequest naming each bad call (the field check, which
-    the push endpoint makes before it checks the tenant binding)."""
+    the push endpoint makes before it checks the tenant binding).
+
+    A push stores what it is given: a call's `sourceVersion` is ignored, as any key outside
+    the import shape is, so a pushed call replaces the stored one whatever its version (and
+    leaves it without one), and the answer's counts, new and replaced, stay whole."""
     clock = LocalTimeReader(zone("GMT"))
     rows: list[tuple[Any, ...]] = []
     errors: list[FieldError] = []
@@ -427,6 +436,8 @@ def parse_calls(calls: list[Any]) -> list[tuple[Any, ...]]:
         if not isinstance(call, dict):
             errors.append(FieldError(f"calls[{index}]", "is not a JSON object"))
             continue
+        if "sourceVersion" in call:
+            call = {key: value for key, value in call.items() if key != "sourceVersion"}
         row, found = parse_call(call, clock, f"calls[{index}]")
         if row is None:
             errors.extend(found)

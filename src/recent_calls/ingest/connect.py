@@ -1,8 +1,10 @@
 """Amazon Connect: calls from contact records (CTRs) as Kinesis or Firehose deliver them.
 
 Records come one per line or simply concatenated; the same ContactId may come more than once
-(overlapping deliveries, updates), and the one with the latest LastUpdateTimestamp wins. Each
-record of a transfer chain is its own call; its InitialContactId is the call's transactionId.
+(overlapping deliveries, updates), and the one with the latest LastUpdateTimestamp wins: within
+a file here, and across imports in storage, since each call carries its LastUpdateTimestamp as
+its `sourceVersion`. Each record of a transfer chain is its own call; its InitialContactId is
+the call's transactionId.
 """
 
 from __future__ import annotations
@@ -95,7 +97,8 @@ def contact_call(record: Any) -> tuple[str, int, dict[str, Any] | None]:
     contact = _text(record, "ContactId").strip()
     if not contact:
         raise ValueError("has no ContactId")
-    updated = _instant(record, "LastUpdateTimestamp") or 0
+    version = _instant(record, "LastUpdateTimestamp")
+    updated = version or 0
     channel = _text(record, "Channel")
     if channel and channel != "VOICE":
         return contact, updated, None
@@ -152,6 +155,9 @@ def contact_call(record: Any) -> tuple[str, int, dict[str, Any] | None]:
         call["dialedNumber"] = system_address
     call["transactionId"] = _text(record, "InitialContactId").strip() or contact
     call["hungupBy"] = _HUNGUP.get(_text(record, "DisconnectReason"), "System")
+    # Storage keeps a stored call whose version is newer than this one's (a record without a
+    # LastUpdateTimestamp has none, and replaces whatever is stored, as a JSON line does).
+    call["sourceVersion"] = version
     for key in ("callDuration", "waitTime", "agentCallHandlingDuration", "holdDuration"):
         if call[key] > MAX_MS:
             raise ValueError(f"{key} would be over {MAX_MS} ms")

@@ -30,6 +30,7 @@ MAX_MS = 10**15  # about 31,000 years: any real duration fits, and so does BIGIN
 # its local date and time can be shown in every zone (UTC+14 included) without overflow.
 MIN_START_MS = 0
 MAX_START_MS = 253_402_214_399_999  # 9999-12-30T23:59:59.999Z
+MAX_VERSION = 2**63 - 1  # a source version is stored as BIGINT
 
 
 def _not_bool(value: Any) -> Any:
@@ -42,12 +43,15 @@ def _not_bool(value: Any) -> Any:
 NotBool = BeforeValidator(_not_bool)
 Millis = Annotated[float, NotBool, Field(ge=0, le=MAX_MS, allow_inf_nan=False)]
 Count = Annotated[int, NotBool, Field(ge=0, le=1_000_000)]
+Version = Annotated[int, NotBool, Field(ge=0, le=MAX_VERSION)]
 Text = Annotated[str, StringConstraints(max_length=1024)]
 Multi = Text | list[Text]
 
 
 class ImportedCall(BaseModel):
-    """One line of an import: a response `data` item, plus startTime and the hidden counts."""
+    """One line of an import: a response `data` item, plus startTime, the hidden counts and the
+    source's version of the record (`sourceVersion`: a stored call is replaced only by a line
+    whose version is at least its own, or that has none)."""
 
     model_config = ConfigDict(extra="ignore", coerce_numbers_to_str=True)
 
@@ -82,6 +86,7 @@ class ImportedCall(BaseModel):
     destinationNumber: Text = ""
     voiceCommentFileNames: Text = ""
     callerPhoneNumber: Text = ""
+    sourceVersion: Version | None = None
 
 
 def _split(value: str | list[str], sep: str) -> list[str]:
@@ -220,6 +225,7 @@ _numbers = operator.attrgetter(*(name for name, _ in _NUMBER_LIMITS))
 _Short = Annotated[str, msgspec.Meta(max_length=1024)]
 _FastMillis = Annotated[float, msgspec.Meta(ge=0, le=MAX_MS)]
 _FastCount = Annotated[int, msgspec.Meta(ge=0, le=1_000_000)]
+_FastVersion = Annotated[int, msgspec.Meta(ge=0, le=MAX_VERSION)]
 _NULL = msgspec.Raw(b"null")
 
 
@@ -264,6 +270,7 @@ class FastCall(msgspec.Struct):
     destinationNumber: _Short = ""
     voiceCommentFileNames: _Short = ""
     callerPhoneNumber: _Short = ""
+    sourceVersion: _FastVersion | str | None = None  # a string: ImportedCall reads it
 
 
 class ExactCall(FastCall, forbid_unknown_fields=True):
@@ -364,6 +371,7 @@ def _row(call: ImportedCall | FastCall, start: int, numbers: Sequence[float]) ->
         call.destinationNumber,
         call.voiceCommentFileNames,
         call.callerPhoneNumber,
+        call.sourceVersion,
     )
 
 
@@ -406,7 +414,11 @@ def fast_row(line: bytes | str, clock: LocalTimeReader) -> tuple[Any, ...] | Non
     call_id = call.callId
     if not call_id or len(call_id) > 256 or call_id[0].isspace() or call_id[-1].isspace():
         return None
-    if call.agentHoldCount.__class__ is str or call.agentMuteCount.__class__ is str:
+    if (
+        call.agentHoldCount.__class__ is str
+        or call.agentMuteCount.__class__ is str
+        or call.sourceVersion.__class__ is str
+    ):
         return None
     raw = bytes(call.startTime)
     try:
@@ -610,6 +622,7 @@ def typed_row(call: tuple[Any, ...]) -> tuple[Any, ...] | None:
         destination,
         "",
         phone,
+        None,  # source_version: a queue_log or Master.csv call has none
     )
 
 

@@ -54,8 +54,10 @@ Tracer = Callable[[str, dict[str, Any]], None]
 class CallImport(ABC):
     """Calls staged for one tenant, stored all at once by `commit` or not at all.
 
-    Staging keeps memory flat however large the import; a callId staged twice keeps its last
-    version, and a callId already stored is replaced.
+    Staging keeps memory flat however large the import. The rows are stored as if one at a
+    time, in order: a row replaces the call stored under its callId unless both have a source
+    version (the `source_version` column) and the stored one is newer; then the stored call is
+    kept. A callId staged twice without versions keeps its last row.
     """
 
     def __enter__(self) -> CallImport:
@@ -487,7 +489,8 @@ class Storage(ABC):
     # -- calls -------------------------------------------------------------------------------
 
     def upsert_calls(self, tenant_id: str, rows: Sequence[tuple[Any, ...]]) -> UpsertResult:
-        """Store rows (ROW_COLUMNS order) for the tenant atomically, replacing by callId."""
+        """Store rows (ROW_COLUMNS order) for the tenant atomically, replacing by callId
+        (a call stored with a newer source version is kept; see `CallImport`)."""
         with self.begin_import(tenant_id) as staged:
             staged.add(rows)
             return staged.commit()

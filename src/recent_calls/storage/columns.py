@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-# The stored columns, in table order: (column, DuckDB type, PostgreSQL type).
+# The stored columns, in table order: (column, DuckDB type, PostgreSQL type). Every column is
+# NOT NULL but those in NULLABLE_COLUMNS; a column added by a later migration step goes last,
+# where ALTER TABLE ... ADD COLUMN puts it.
 COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("tenant_id", "VARCHAR", 'text COLLATE "C"'),
     ("call_id", "VARCHAR", 'text COLLATE "C"'),
@@ -43,7 +45,12 @@ COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("destination_number", "VARCHAR", 'text COLLATE "C"'),
     ("voice_comment_file_names", "VARCHAR", 'text COLLATE "C"'),
     ("caller_phone_number", "VARCHAR", 'text COLLATE "C"'),
+    # The source's version of the record (migration 11): a call stored with one is replaced only
+    # by a version at least as new. NULL for a call that came without one (every source but
+    # Amazon Connect, whose LastUpdateTimestamp in epoch ms it is).
+    ("source_version", "BIGINT", "bigint"),
 )
+NULLABLE_COLUMNS = frozenset({"source_version"})
 COLUMN_NAMES = tuple(name for name, _, _ in COLUMNS)
 ROW_COLUMNS = COLUMN_NAMES[1:]
 """A row, as import builds it, holds every column but tenant_id: storage binds the tenant."""

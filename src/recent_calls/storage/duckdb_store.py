@@ -377,6 +377,18 @@ class DuckDBStorage(Storage):
 ROW_GROUP_ROWS = 122_880
 
 
+def _latest_versioned(table: str, names: str) -> str:
+    """`names` of the row each callId of the staged `table` comes to when its rows are stored
+    one at a time in order: the newest versioned row (the later of equal ones) after its last
+    row without a version (`reset`), else that row."""
+    return (
+        f"SELECT {names} FROM (SELECT *, max(CASE WHEN source_version IS NULL THEN seq END) "
+        f"OVER (PARTITION BY call_id) AS reset FROM {table}) "
+        "WHERE seq >= coalesce(reset, -1) QUALIFY row_number() OVER "
+        "(PARTITION BY call_id ORDER BY source_version DESC NULLS LAST, seq DESC) = 1"
+    )
+
+
 class _DuckDBImport(CallImport):
     """Stages rows in a temporary table on a connection of its own, a row group at a time."""
 
@@ -441,34 +453,55 @@ class _DuckDBImport(CallImport):
         self._flush(whole_groups=False)
         run, table, names = self.storage._runner(self.cursor), self.table, ", ".join(ROW_COLUMNS)
         params = {TENANT_PARAM: self.tenant_id}
+        kept_table = f"{table}_kept"
         with self.storage._write_lock:
             run("BEGIN TRANSACTION", {})
             try:
-                latest = (
-                    f"SELECT {names} FROM {table} QUALIFY row_number() OVER "
-                    "(PARTITION BY call_id ORDER BY seq DESC) = 1"
-                )
-                unique = run(f"SELECT count(DISTINCT call_id) FROM {table}", {})
+                unique = int(run(f"SELECT count(DISTINCT call_id) FROM {table}", {})[0][0])
+                versioned = run(f"SELECT count(source_version) FROM {table}", {})[0][0]
+                kept, keep = 0, ""
+                if not versioned:  # the usual import: the last row of each callId wins
+                    latest = (
+                        f"SELECT {names} FROM {table} QUALIFY row_number() OVER "
+                        "(PARTITION BY call_id ORDER BY seq DESC) = 1"
+                    )
+                else:
+                    latest = _latest_versioned(table, names)
+                    # The stored calls newer than the import's: kept, unless the import has a
+                    # row without a version for them (`reset`: it replaces whatever is stored).
+                    offered = _latest_versioned(table, "call_id, source_version, reset")
+                    run(
+                        f"CREATE TEMP TABLE {kept_table} AS SELECT offered.call_id "
+                        f"FROM ({offered}) AS offered JOIN calls ON "
+                        f"{tenant_condition(DUCKDB, 'calls')} AND calls.call_id = offered.call_id "
+                        "WHERE offered.reset IS NULL "
+                        "AND calls.source_version > offered.source_version",
+                        params,
+                    )
+                    kept = int(run(f"SELECT count(*) FROM {kept_table}", {})[0][0])
+                    keep = f"call_id NOT IN (SELECT call_id FROM {kept_table})"
                 replaced = run(
                     f"DELETE FROM calls WHERE {tenant_condition(DUCKDB)} AND call_id IN "
-                    f"(SELECT call_id FROM {table})",
+                    f"(SELECT call_id FROM {table}){' AND ' + keep if keep else ''}",
                     params,
                 )
                 # Ordered by start time so that appended row groups stay clustered.
                 run(
                     f"INSERT INTO calls SELECT {DUCKDB.param(TENANT_PARAM)}, {names} "
-                    f"FROM ({latest}) ORDER BY start_ms",
+                    f"FROM ({latest}){' WHERE ' + keep if keep else ''} ORDER BY start_ms",
                     params,
                 )
+                if versioned:
+                    run(f"DROP TABLE {kept_table}", {})
                 run("COMMIT", {})
             except BaseException:
                 with contextlib.suppress(duckdb.Error):  # a failed database has no transaction
                     run("ROLLBACK", {})
                 raise
-            self.storage._unclustered += int(unique[0][0])
-        stored, swapped = int(unique[0][0]), int(replaced[0][0]) if replaced else 0
+            self.storage._unclustered += unique - kept
+        stored, swapped = unique - kept, int(replaced[0][0]) if replaced else 0
         self.abort()
-        return UpsertResult(self.received, stored - swapped, swapped)
+        return UpsertResult(self.received, stored - swapped, swapped, kept)
 
     def abort(self) -> None:
         if self.cursor is None:

@@ -6,9 +6,10 @@ in `schema_migrations`, so opening a database applies exactly the steps it lacks
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from recent_calls.storage.columns import COLUMNS
+from recent_calls.storage.columns import COLUMNS, NULLABLE_COLUMNS
 
 
 @dataclass(frozen=True)
@@ -22,15 +23,24 @@ class Migration:
         return self.duckdb if engine == "duckdb" else self.postgres
 
 
-def calls_table_sql(engine: str, name: str = "calls") -> str:
+def calls_table_sql(
+    engine: str, name: str = "calls", columns: Sequence[tuple[str, str, str]] = COLUMNS
+) -> str:
     """CREATE TABLE for call data on `engine` (compaction builds a copy under another name)."""
     index = 1 if engine == "duckdb" else 2
-    columns = ",\n  ".join(f"{column[0]} {column[index]} NOT NULL" for column in COLUMNS)
+    defined = ",\n  ".join(
+        f"{column[0]} {column[index]}{'' if column[0] in NULLABLE_COLUMNS else ' NOT NULL'}"
+        for column in columns
+    )
     # PostgreSQL enforces one row per (tenant, callId) with its key; DuckDB's upsert deletes and
     # re-inserts by callId inside one transaction instead, since an ART key on a large table
     # costs memory and slows bulk appends.
     key = ",\n  PRIMARY KEY (tenant_id, call_id)" if engine == "postgres" else ""
-    return f"CREATE TABLE {name} (\n  {columns}{key}\n)"
+    return f"CREATE TABLE {name} (\n  {defined}{key}\n)"
+
+
+# The calls table as the first step made it: the columns later steps add come after these.
+_FIRST_CALL_COLUMNS = tuple(column for column in COLUMNS if column[0] != "source_version")
 
 
 def _optional_extension(name: str, without: str) -> tuple[str, ...]:
@@ -115,7 +125,7 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE TABLE credentials (key_hash VARCHAR PRIMARY KEY, tenant_id VARCHAR NOT NULL, "
             "key_id VARCHAR NOT NULL, token_hash VARCHAR NOT NULL, label VARCHAR NOT NULL, "
             "created_ms BIGINT NOT NULL, revoked_ms BIGINT)",
-            calls_table_sql("duckdb"),
+            calls_table_sql("duckdb", columns=_FIRST_CALL_COLUMNS),
         ),
         postgres=(
             "CREATE TABLE tenants (tenant_id text PRIMARY KEY, region text NOT NULL, "
@@ -124,7 +134,7 @@ MIGRATIONS: tuple[Migration, ...] = (
             "REFERENCES tenants, key_id text NOT NULL, token_hash text NOT NULL, "
             "label text NOT NULL, created_ms bigint NOT NULL, revoked_ms bigint)",
             "CREATE INDEX credentials_tenant ON credentials (tenant_id)",
-            calls_table_sql("postgres"),
+            calls_table_sql("postgres", columns=_FIRST_CALL_COLUMNS),
             "CREATE INDEX calls_by_start ON calls (tenant_id, start_ms DESC, call_id DESC)",
             *_optional_extension("pg_trgm", "callerName searches will scan the tenant''s calls"),
             *_optional_extension("btree_gin", "GIN indexes will not lead with tenant_id"),
@@ -227,5 +237,13 @@ MIGRATIONS: tuple[Migration, ...] = (
         # Nullable: a tenant created before has none, and the console then uses the browser's.
         duckdb=("ALTER TABLE tenants ADD COLUMN timezone VARCHAR",),
         postgres=("ALTER TABLE tenants ADD COLUMN timezone text",),
+    ),
+    Migration(
+        11,
+        "the source's version of each call, so an older delivery never replaces a newer one",
+        # Nullable and without a default: the calls stored before have no version (NULL), and
+        # adding the column rewrites nothing (PostgreSQL; Citus propagates it to the shards).
+        duckdb=("ALTER TABLE calls ADD COLUMN source_version BIGINT",),
+        postgres=("ALTER TABLE calls ADD COLUMN source_version bigint",),
     ),
 )

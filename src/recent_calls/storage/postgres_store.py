@@ -39,7 +39,7 @@ from recent_calls.query.filters import Where, only_window
 from recent_calls.query.request import CallQuery
 from recent_calls.storage import redact
 from recent_calls.storage.base import CallImport, Rows, Run, Storage, UpsertResult
-from recent_calls.storage.columns import COLUMNS, LIST_COLUMNS, ROW_COLUMNS
+from recent_calls.storage.columns import COLUMNS, LIST_COLUMNS, NULLABLE_COLUMNS, ROW_COLUMNS
 from recent_calls.storage.scope import TENANT_PARAM, tenant_condition
 
 T = TypeVar("T")
@@ -85,8 +85,14 @@ def _copy_array(values: list[str]) -> str:
     return _array(values).translate(_COPY_ESCAPES)
 
 
+def _copy_version(value: int | None) -> str:
+    return "\\N" if value is None else str(value)  # \N: COPY text's NULL
+
+
 _COPY_ENCODERS = tuple(
-    _copy_array
+    _copy_version
+    if name in NULLABLE_COLUMNS
+    else _copy_array
     if name in LIST_COLUMNS
     else _copy_float
     if _PG_TYPES[name] == "double precision"
@@ -112,41 +118,48 @@ def copy_text(rows: Sequence[tuple[Any, ...]]) -> bytes:
     return "\n".join(lines).encode()
 
 
-def _upsert_sql(table: str, *, first: bool) -> str:
-    """Store the batch staged in `table` for the tenant: the last row of each callId wins.
+# A stored call is replaced unless both it and the staged one have a version and the stored
+# one is newer: the same version replaces (a re-import is idempotent), and no version on either
+# side replaces as an import always did. Evaluated on the row as it is when the upsert locks it,
+# so that of two imports at once, the older one's call never replaces the newer's.
+_NEWER = "(calls.source_version > EXCLUDED.source_version) IS NOT TRUE"
+
+# A batch is stored as if its rows were stored one at a time, in order, in two parts: first the
+# last row without a version of each callId (it replaces whatever is stored), then the newest
+# (the later of equal ones) of the versioned rows after it, or of all of them for a callId
+# without such a row. Each part is `FROM <staged> AS s WHERE <one of these>`.
+_UNVERSIONED = "s.source_version IS NULL"
+_VERSIONED = "s.source_version IS NOT NULL"
+_VERSIONED_LAST = (
+    "s.source_version IS NOT NULL AND NOT EXISTS (SELECT FROM {table} AS n "
+    "WHERE n.call_id = s.call_id AND n.source_version IS NULL AND n.seq > s.seq)"
+)
+_LAST_FIRST = "seq DESC"
+_NEWEST_FIRST = "source_version DESC, seq DESC"
+
+
+def _upsert_sql(rows: str, order: str) -> str:
+    """Store, for the tenant, the first row of each callId of `rows` (`FROM ... WHERE ...` of
+    the staged batch) in `order`, unless the stored call is newer (`_NEWER`).
 
     Answers one row: how many calls the statement stored and how many of them it inserted (a
     row the statement inserted, rather than updated, has no xmax: this is the statement's own
-    RETURNING, so it holds on Citus too, where the shard runs the upsert). Which of the updated
-    calls this import had stored itself in an earlier batch is told by `_note_sql`, not by row
-    versions: on Citus a later look-up by xmin also sees the rows the same statement inserted.
-    Every batch is counted the same way; `first` is kept for the callers that tell them apart.
+    RETURNING, so it holds on Citus too, where the shard runs the upsert). A call the statement
+    kept is neither; which of the updated calls this import had stored itself in an earlier
+    batch is told by the `seen` table, not by row versions: on Citus a later look-up by xmin
+    also sees the rows the same statement inserted.
     """
-    del first
     values = ", ".join(
         f"{name}::text[] AS {name}" if name in LIST_COLUMNS else name for name in ROW_COLUMNS
     )
     return (
-        f"WITH batch AS (SELECT DISTINCT ON (call_id) {values} FROM {table} "
-        "ORDER BY call_id, seq DESC), "
+        f"WITH batch AS (SELECT DISTINCT ON (call_id) {values} {rows} "
+        f"ORDER BY call_id, {order}), "
         f"stored AS (INSERT INTO calls (tenant_id, {_NAMES}) "
         f"SELECT {POSTGRES.param(TENANT_PARAM)}, {_NAMES} FROM batch "
-        f"ON CONFLICT (tenant_id, call_id) DO UPDATE SET {_UPDATES} "
+        f"ON CONFLICT (tenant_id, call_id) DO UPDATE SET {_UPDATES} WHERE {_NEWER} "
         "RETURNING xmax = 0 AS inserted) "
         "SELECT count(*), count(*) FILTER (WHERE inserted) FROM stored"
-    )
-
-
-def _note_sql(seen: str, table: str) -> str:
-    """Add the callIds staged in `table` to `seen` (this import's calls so far); count the new.
-
-    `seen` is a temporary table on the importing connection, so it holds exactly the calls this
-    import stored in its earlier batches: a batch's callIds that are already there were stored
-    by this import, not replaced from before it, whatever other sessions do meanwhile.
-    """
-    return (
-        f"WITH noted AS (INSERT INTO {seen} SELECT DISTINCT call_id FROM {table} "
-        "ON CONFLICT DO NOTHING RETURNING 1) SELECT count(*) FROM noted"
     )
 
 
@@ -490,7 +503,7 @@ class _PostgresImport(CallImport):
         self.storage = storage
         self.tenant_id = tenant_id
         self.table = f"staged_{uuid.uuid4().hex}"
-        self.received = self.inserted = self.replaced = self._batches_stored = 0
+        self.received = self.inserted = self.replaced = self.kept = 0
         self._written = 0  # rows this transaction wrote to calls: dead ones if it rolls back
         self._began = self._stopping = False
         self._error: BaseException | None = None
@@ -511,7 +524,9 @@ class _PostgresImport(CallImport):
                 raise mapped from None
             raise
         self._copy = f"COPY {self.table} (seq, {_NAMES}) FROM STDIN"
-        self._upserts = (_upsert_sql(self.table, first=True), _upsert_sql(self.table, first=False))
+        # The callIds this import stored or kept so far, and those of them it kept and has not
+        # stored since (temporary tables made by the first batch, in the import's transaction).
+        self._seen, self._kept = f"{self.table}_seen", f"{self.table}_kept"
 
     # -- the caller's side ----------------------------------------------------------------------
 
@@ -543,7 +558,7 @@ class _PostgresImport(CallImport):
                 self._raise_failure()
         self.storage._note_changed(self.inserted + self.replaced)
         self.abort()
-        return UpsertResult(self.received, self.inserted, self.replaced)
+        return UpsertResult(self.received, self.inserted, self.replaced, self.kept)
 
     def abort(self) -> None:
         self._stopping = True
@@ -611,24 +626,92 @@ class _PostgresImport(CallImport):
     def _store(self, batch: bytes) -> None:
         conn = self.conn
         assert conn is not None
-        seen = f"{self.table}_seen"
         if not self._began:
             conn.execute(_WRITE)
             self._began = True
             conn.execute("SET LOCAL work_mem = '64MB'")
-            conn.execute(
-                f'CREATE TEMP TABLE {seen} (call_id text COLLATE "C" PRIMARY KEY) ON COMMIT DROP'
-            )
+            for table in (self._seen, self._kept):
+                conn.execute(
+                    f'CREATE TEMP TABLE {table} (call_id text COLLATE "C" PRIMARY KEY) '
+                    "ON COMMIT DROP"
+                )
         with conn.cursor() as cursor, cursor.copy(self._copy) as staging:
             staging.write(batch)
-        upsert = self._upserts[self._batches_stored > 0]
         run = self.storage._runner(conn)
-        counts = run(upsert, {TENANT_PARAM: self.tenant_id})[0]
-        stored, inserted = int(counts[0]), int(counts[1])
-        # Every callId of the batch was stored: those `seen` had already are this import's own.
-        earlier = stored - int(run(_note_sql(seen, self.table), {})[0][0])
+        found = run(
+            "SELECT bool_or(source_version IS NULL), bool_or(source_version IS NOT NULL) "
+            f"FROM {self.table}",
+            {},
+        )[0]
+        unversioned, versioned = bool(found[0]), bool(found[1])
+        if unversioned:
+            self._store_part(run, _UNVERSIONED, versioned=False)
+        if versioned:
+            after = _VERSIONED_LAST.format(table=self.table) if unversioned else _VERSIONED
+            self._store_part(run, after, versioned=True)
         conn.execute(f"TRUNCATE {self.table}")
-        self._batches_stored += 1
+
+    def _store_part(self, run: Run, where: str, *, versioned: bool) -> None:
+        """Upsert one part of the staged batch (see `_UNVERSIONED`) and count its calls: new,
+        replaced, or kept (the stored call is newer), each call once per import."""
+        rows = f"FROM {self.table} AS s WHERE {where}"
+        order = _NEWEST_FIRST if versioned else _LAST_FIRST
+        counts = run(_upsert_sql(rows, order), {TENANT_PARAM: self.tenant_id})[0]
+        stored, inserted = int(counts[0]), int(counts[1])
+        kept: list[str] = []
+        if versioned:  # only a row with a version can find the stored call newer
+            offered = int(run(f"SELECT count(DISTINCT s.call_id) {rows}", {})[0][0])
+            if stored < offered:
+                kept = self._kept_ids(run, rows)
+        newly_kept = back = 0
+        if kept:
+            # Kept calls this import had not met before: the ones it met were counted then.
+            newly_kept = _count(
+                run,
+                f"INSERT INTO {self._kept} SELECT k.call_id FROM unnest(%(kept)s::text[]) "
+                f"AS k(call_id) WHERE NOT EXISTS (SELECT FROM {self._seen} AS m "
+                "WHERE m.call_id = k.call_id) ON CONFLICT DO NOTHING RETURNING 1",
+                {"kept": kept},
+            )
+        if self.kept:
+            # Calls kept by an earlier batch and stored by this one: replaced after all.
+            back = _count(
+                run,
+                f"DELETE FROM {self._kept} WHERE call_id IN (SELECT s.call_id {rows}) "
+                "AND call_id <> ALL(%(kept)s::text[]) RETURNING 1",
+                {"kept": kept},
+            )
+        new = _count(
+            run,
+            f"INSERT INTO {self._seen} SELECT DISTINCT s.call_id {rows} "
+            "ON CONFLICT DO NOTHING RETURNING 1",
+            {},
+        )
         self._written += stored
         self.inserted += inserted
-        self.replaced += stored - inserted - earlier
+        self.replaced += new - newly_kept - inserted + back
+        self.kept += newly_kept - back
+
+    def _kept_ids(self, run: Run, rows: str) -> list[str]:
+        """The callIds of `rows` (a versioned part) whose stored call is newer than the newest
+        row offered: the upsert kept them. Exact, as the upsert locked every one of them."""
+        offered: dict[str, int] = {
+            str(call_id): int(version)
+            for call_id, version in run(
+                f"SELECT DISTINCT ON (call_id) s.call_id, s.source_version {rows} "
+                f"ORDER BY call_id, {_NEWEST_FIRST}",
+                {},
+            )
+        }
+        where = f"{tenant_condition(POSTGRES)} AND call_id = ANY(%(ids)s::text[])"
+        found = run(
+            f"SELECT call_id, source_version FROM calls WHERE {where} "
+            "AND source_version IS NOT NULL",
+            {TENANT_PARAM: self.tenant_id, "ids": list(offered)},
+        )
+        return [str(call_id) for call_id, version in found if int(version) > offered[call_id]]
+
+
+def _count(run: Run, statement: str, params: dict[str, Any]) -> int:
+    """How many rows `statement` (ending in RETURNING 1) wrote, without sending them back."""
+    return int(run(f"WITH done AS ({statement}) SELECT count(*) FROM done", params)[0][0])

@@ -48,6 +48,9 @@ class UpsertResult:
     received: int
     inserted: int
     replaced: int
+    kept: int = 0
+    """Calls already stored with a newer version than the import's (`sourceVersion`), left as
+    they were: neither inserted nor replaced."""
 
 
 @dataclass(frozen=True)
