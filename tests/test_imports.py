@@ -332,6 +332,8 @@ def test_a_bulk_import_leaves_postgresql_analyzed_and_vacuumed(postgres_storage:
 def _heap_fetches(storage: Storage) -> int:
     # How often an exact count of the tenant visits the heap: 0 once a vacuum has cleaned up.
     def count(run: Any) -> list[Any]:
+        if citus_mode():  # the settings below must reach the shard's worker too
+            run("SET LOCAL citus.propagate_set_commands = 'local'", {})
         run("SET LOCAL enable_seqscan = off", {})
         run("SET LOCAL enable_bitmapscan = off", {})
         return run(
