@@ -12,7 +12,8 @@ from typing import Any
 import orjson
 import pytest
 
-from recent_calls.admin.local import LocalAdmin, RemoteAdmin
+from recent_calls.admin.local import LocalAdmin
+from recent_calls.admin.remote import RemoteAdmin
 from recent_calls.errors import (
     Conflict,
     DuplicateTenant,

@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 import recent_calls.client as client_module
-from recent_calls.admin.local import RemoteAdmin
+from recent_calls.admin.remote import RemoteAdmin
 from recent_calls.client import (
     APIError,
     AuthenticationError,

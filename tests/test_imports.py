@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 import pytest
 
-from recent_calls.admin.local import RemoteAdmin
+from recent_calls.admin.remote import RemoteAdmin
 from recent_calls.errors import ImportRejected, InvalidRequest, NotFound
 from recent_calls.ingest.bulk import import_lines, ingest_calls
 from recent_calls.storage import open_storage

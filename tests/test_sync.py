@@ -14,7 +14,8 @@ import pytest
 from click.testing import CliRunner
 
 from recent_calls.admin.credentials import IssuedCredential, issue
-from recent_calls.admin.local import LocalAdmin, RemoteAdmin
+from recent_calls.admin.local import LocalAdmin
+from recent_calls.admin.remote import RemoteAdmin
 from recent_calls.cli.main import main
 from recent_calls.client import Page, Query, RecentCallsClient
 from recent_calls.ingest.sync import MAX_SKEW_MS, SyncReport, source_key, sync_tenant

@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from recent_calls.admin.local import Admin
+from recent_calls.admin.base import Admin
 from recent_calls.errors import FieldError, InvalidRequest
 from recent_calls.ingest.follow import OFFSET_BITS, AsteriskFollower, Position
 from recent_calls.ingest.sources import SourceError

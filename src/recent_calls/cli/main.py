@@ -15,7 +15,7 @@ import orjson
 
 from recent_calls import __version__
 from recent_calls.admin.credentials import IssuedCredential, parse_grace, parse_scopes
-from recent_calls.admin.local import connect_admin
+from recent_calls.admin.remote import connect_admin
 from recent_calls.cli.options import database_option, output_file, settings_from, unknown_variables
 from recent_calls.cli.transfer import export_command, sync_command
 from recent_calls.clock import make_clock, system_clock

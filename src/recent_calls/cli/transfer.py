@@ -18,7 +18,8 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from recent_calls.admin.local import Admin, connect_admin
+from recent_calls.admin.base import Admin
+from recent_calls.admin.remote import connect_admin
 from recent_calls.cli.options import database_option, output_file
 from recent_calls.client import Duration, Page, Query, RecentCallsClient, SortOrder
 from recent_calls.client.errors import MissingCredentials

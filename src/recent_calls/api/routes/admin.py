@@ -15,7 +15,8 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from starlette.concurrency import run_in_threadpool
 
-from recent_calls.admin.local import ACTOR_HEADER, SANE_ACTOR, LocalAdmin, id_errors
+from recent_calls.admin.base import ACTOR_HEADER, SANE_ACTOR, id_errors
+from recent_calls.admin.local import LocalAdmin
 from recent_calls.api.routes.common import PartsDep, body_chunks, read_json
 from recent_calls.errors import FieldError, InvalidRequest, NotFound, PayloadTooLarge, Unauthorized
 from recent_calls.fields import SCOPES
