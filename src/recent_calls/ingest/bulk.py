@@ -28,7 +28,7 @@ from recent_calls.errors import (
 )
 from recent_calls.ingest.records import LocalTimeReader, parse_call, reader_row
 from recent_calls.query.windows import zone
-from recent_calls.storage.base import Storage
+from recent_calls.storage.base import Storage, UpsertResult
 
 BATCH_ROWS = 20_000
 MAX_LINE_BYTES = 1 << 20
@@ -357,6 +357,11 @@ def import_lines(
         if report.invalid and not skip_invalid:
             raise ImportRejected(report.errors, report.lines, report.invalid)
         result = staged.commit()
+    return _stored(storage, report, result)
+
+
+def _stored(storage: Storage, report: ImportReport, result: UpsertResult) -> ImportReport:
+    """The report of an import whose transaction has committed `result`."""
     storage.after_import(result.inserted + result.replaced)
     report.received, report.inserted, report.replaced, report.kept = (
         result.received,
@@ -407,14 +412,7 @@ def import_calls(
         if rows:
             staged.add(rows)
         result = staged.commit()
-    storage.after_import(result.inserted + result.replaced)
-    report.received, report.inserted, report.replaced, report.kept = (
-        result.received,
-        result.inserted,
-        result.replaced,
-        result.kept,
-    )
-    return report
+    return _stored(storage, report, result)
 
 
 def ingest_calls(storage: Storage, tenant_id: str, calls: list[Any]) -> ImportReport:
