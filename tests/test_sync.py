@@ -311,3 +311,23 @@ def test_sync_command_erases_what_the_source_erased(
         assert _ids(storage, "acme") == _ids(server.storage, "acme")
     finally:
         storage.close()
+
+
+def test_an_empty_page_that_claims_calls_erases_nothing(storage: Storage) -> None:
+    admin = LocalAdmin(storage, clock=lambda: NOW)
+    admin.create_tenant("acme", "us")
+    admin.store_calls("acme", [make_call(f"old-{i}", NOW - 3_600_000 - i) for i in range(3)])
+
+    def claims(body: dict[str, Any], conn: socket.socket) -> None:
+        answer(conn, page([], hits=5, number=body["page"]))
+
+    with (
+        upstream(claims) as (url, _),
+        RecentCallsClient(url, api_key="k", token="t", retries=0) as client,
+    ):
+        report = sync_tenant(
+            client, admin, "acme", clock=lambda: NOW, full=True, erase_missing=True
+        )
+    assert (report.pages, report.erased, report.hits) == (0, 0, 5)
+    assert "reported 5 calls" in (report.erase_skipped or "")
+    assert _ids(storage, "acme") == {"old-0", "old-1", "old-2"}

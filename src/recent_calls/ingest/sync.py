@@ -139,6 +139,10 @@ def sync_tenant(
         admin.set_sync_watermark(local, source, newest)
         report.watermark_after = newest
     if erase_missing:
+        if not report.pages:
+            # No page held a call: what the source says it has is then asked for by itself (a
+            # source whose first page is empty but whose hits are not is not an empty window).
+            report.hits = client.count(tenant_id, query)
         _erase_missing(admin, local, report, seen, allow_mass_erase)
     return report
 
