@@ -385,6 +385,17 @@ def to_row(
     return _row(call, start, _numbers(call))
 
 
+def _plain_call_id(call_id: str) -> bool:
+    """A callId the fast paths may store as it is: 1-256 characters, no blank at either end
+    (ImportedCall strips those, so a line with them takes its path)."""
+    return (
+        bool(call_id)
+        and len(call_id) <= 256
+        and not call_id[0].isspace()
+        and not call_id[-1].isspace()
+    )
+
+
 def fast_row(line: bytes | str, clock: LocalTimeReader) -> tuple[Any, ...] | None:
     """The row of a line in the usual shape, or None: then `ImportedCall` reads the line."""
     if isinstance(line, str):
@@ -412,7 +423,7 @@ def fast_row(line: bytes | str, clock: LocalTimeReader) -> tuple[Any, ...] | Non
         if (survey.__class__ is not str or comment.__class__ is not str) and _brackets(line) > 64:
             return None
     call_id = call.callId
-    if not call_id or len(call_id) > 256 or call_id[0].isspace() or call_id[-1].isspace():
+    if not _plain_call_id(call_id):
         return None
     if (
         call.agentHoldCount.__class__ is str
@@ -567,9 +578,7 @@ def typed_row(call: tuple[Any, ...]) -> tuple[Any, ...] | None:
     numbers = call[1:11]
     if set(map(type, numbers)) != _ONLY_INT or min(numbers) < 0:  # bool and float are not int
         return None
-    if start > MAX_START_MS or max(call[2:9]) > MAX_MS or transfers > 1_000_000:
-        return None
-    if holds > 1_000_000:
+    if start > MAX_START_MS or max(call[2:9]) > MAX_MS or max(transfers, holds) > 1_000_000:
         return None
     texts = [call_id, *call[13:21]]
     texts += queues if queues.__class__ is list else (queues,)
@@ -580,7 +589,7 @@ def typed_row(call: tuple[Any, ...]) -> tuple[Any, ...] | None:
         return None
     if len(joined) > 1024 and max(map(len, texts)) > 1024:
         return None
-    if not call_id or len(call_id) > 256 or call_id[0].isspace() or call_id[-1].isspace():
+    if not _plain_call_id(call_id):
         return None
     if "\x00" in joined:
         return None
