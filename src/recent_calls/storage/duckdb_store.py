@@ -457,8 +457,10 @@ class _DuckDBImport(CallImport):
         with self.storage._write_lock:
             run("BEGIN TRANSACTION", {})
             try:
-                unique = int(run(f"SELECT count(DISTINCT call_id) FROM {table}", {})[0][0])
-                versioned = run(f"SELECT count(source_version) FROM {table}", {})[0][0]
+                counted = run(
+                    f"SELECT count(DISTINCT call_id), count(source_version) FROM {table}", {}
+                )[0]
+                unique, versioned = int(counted[0]), int(counted[1])
                 kept, keep = 0, ""
                 if not versioned:  # the usual import: the last row of each callId wins
                     latest = (
