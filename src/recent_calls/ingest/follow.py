@@ -304,13 +304,22 @@ def merged(log: list[Read], rows: list[Read], clock: LocalClock) -> Iterator[tup
     """queue_log lines and Master.csv rows in one order by time, each file's own order kept, a
     queue_log line first on a tie; (is it a Master.csv row, the line). A line without a time
     goes with the line before it."""
+    log_times = [_log_time(text) for _, _, _, text in log]
+    row_times = [_row_end(text, clock) for _, _, _, text in rows]
+    return _merged(log, log_times, rows, row_times)
+
+
+def _merged(
+    log: list[Read], log_times: list[int], rows: list[Read], row_times: list[int]
+) -> Iterator[tuple[bool, Read]]:
+    """`merged`, with each line's time already read."""
     i = j = 0
     log_time = row_time = -1
     while i < len(log) or j < len(rows):
         if i < len(log):
-            log_time = max(log_time, _log_time(log[i][3]))
+            log_time = max(log_time, log_times[i])
         if j < len(rows):
-            row_time = max(row_time, _row_end(rows[j][3], clock))
+            row_time = max(row_time, row_times[j])
         if j >= len(rows) or (i < len(log) and log_time <= row_time):
             yield False, log[i]
             i += 1
@@ -364,15 +373,16 @@ class AsteriskFollower:
         """Read what is new, store the calls it ended, save the positions; the calls stored."""
         lines = self.log.read()
         rows = self.cdr.read() if self.cdr is not None else []
-        for number, generation, offset, text in lines:
-            self._log_offsets.append((number, generation, offset, _log_time(text)))
+        log_times = [_log_time(text) for _, _, _, text in lines]
+        for (number, generation, offset, text), t in zip(lines, log_times, strict=True):
+            self._log_offsets.append((number, generation, offset, t))
             if (callid := _callid(text)) is not None:
                 self._log_spans.add(callid, number)
         calls: list[dict[str, Any]] = []
         if not rows:
             calls = self.reader.feed([(number, text) for number, _, _, text in lines])
         else:
-            calls = self._feed_merged(lines, rows)
+            calls = self._feed_merged(lines, log_times, rows)
         if calls:
             latest = {call["callId"]: call for call in calls}  # a batch stores a call once
             self.store(list(latest.values()))
@@ -381,11 +391,16 @@ class AsteriskFollower:
             self._save_positions()
         return len(calls)
 
-    def _feed_merged(self, lines: list[Read], rows: list[Read]) -> list[dict[str, Any]]:
+    def _feed_merged(
+        self, lines: list[Read], log_times: list[int], rows: list[Read]
+    ) -> list[dict[str, Any]]:
         """Feed both files' new lines to the reader in one order by time (runs of each)."""
         reader = self.reader
         assert reader.cdr is not None
         clock = reader.cdr.clock
+        row_times = [_row_end(text, clock) for _, _, _, text in rows]
+        for (number, generation, offset, _), t in zip(rows, row_times, strict=True):
+            self._cdr_offsets.append((number, generation, offset, t))
         calls: list[dict[str, Any]] = []
         run: list[tuple[int, str]] = []
         run_is_row = False
@@ -403,9 +418,7 @@ class AsteriskFollower:
             if fresh:
                 calls.extend(reader.feed_cdr(fresh))
 
-        for is_row, (number, generation, offset, text) in merged(lines, rows, clock):
-            if is_row:
-                self._cdr_offsets.append((number, generation, offset, _row_end(text, clock)))
+        for is_row, (number, _, _, text) in _merged(lines, log_times, rows, row_times):
             if is_row != run_is_row:
                 flush()
                 run, run_is_row = [], is_row
