@@ -41,7 +41,7 @@ DEFAULT_OVERLAP_MS = 15 * 60 * 1000
 LOOKAHEAD_MS = 24 * 3600 * 1000
 MAX_SKEW_MS = 5 * 60 * 1000
 MASS_ERASE = 10
-ID_PAGE = 10_000
+ID_PAGE = 10_000  # callIds per page asked of the local side (the admin API's largest)
 
 
 class Mirror(Protocol):

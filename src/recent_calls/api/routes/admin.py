@@ -20,6 +20,7 @@ from recent_calls.admin.local import LocalAdmin
 from recent_calls.api.routes.common import PartsDep, body_chunks, read_json
 from recent_calls.errors import FieldError, InvalidRequest, NotFound, PayloadTooLarge, Unauthorized
 from recent_calls.fields import SCOPES
+from recent_calls.ingest.sync import ID_PAGE
 from recent_calls.query.directory import export_order, parse_csv, parse_json, to_csv
 from recent_calls.query.windows import MAX_EPOCH_MS
 
@@ -365,7 +366,8 @@ async def erase_caller(tenant_id: str, request: Request, admin: AdminDep) -> dic
     )
 
 
-MAX_CALL_IDS_PAGE = 10_000
+# A sync asks for pages of this size; more in one answer is refused.
+MAX_CALL_IDS_PAGE = ID_PAGE
 
 
 @router.get("/tenants/{tenant_id}/call-ids", dependencies=guarded)
