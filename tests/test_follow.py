@@ -216,6 +216,23 @@ def test_a_line_that_never_ends_stops_the_follower_by_name_within_bounded_memory
     ]
 
 
+@pytest.mark.embedded_only
+def test_a_master_csv_that_never_ends_stops_the_follower_by_name(
+    database: str, tmp_path: Path
+) -> None:
+    created = cli("tenant", "create", "acme", "--region", "us", "--database", database)
+    assert created.exit_code == 0, created.output
+    (tmp_path / "queue_log").write_text("")
+    command = ["follow", "--tenant", "acme", "--database", database, "--cdr", "/dev/zero"]
+    result = run_capped([*command, str(tmp_path / "queue_log")])
+    assert result.returncode == 1, result.stderr[-500:]
+    assert "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines() == [
+        "Error: /dev/zero line 1 is longer than 1048576 bytes, the longest line an import "
+        "reads: is it a Master.csv?"
+    ]
+
+
 # -- Master.csv followed beside the queue_log -------------------------------------------------
 
 

@@ -96,8 +96,9 @@ Offset = tuple[int, int, int, int]
 class TailedFile:
     """The whole lines appended to one path, across rotations; see the module's docstring."""
 
-    def __init__(self, path: Path, start: Position) -> None:
+    def __init__(self, path: Path, start: Position, kind: str = "queue_log") -> None:
         self.path = path
+        self.kind = kind  # what the file should be, for the message on a line that never ends
         self.handle: Any = None
         self.generation = 0  # counts the files read: line numbers go on across them
         self.fingerprints: dict[int, int] = {}  # of each generation's file
@@ -196,7 +197,7 @@ class TailedFile:
                         )
                     ],
                     detail=f"{self.path} line {self.line} is longer than {MAX_LINE_BYTES} "
-                    "bytes, the longest line an import reads: is it a queue_log?",
+                    f"bytes, the longest line an import reads: is it a {self.kind}?",
                 )
         if not self.fingerprint and out:
             first = _first_line(self.handle)
@@ -362,7 +363,7 @@ class AsteriskFollower:
         if cdr is not None:
             self.cdr_key = f"follow:asterisk-cdr:{cdr.resolve()}"
             saved = load(self.cdr_key)
-            self.cdr = TailedFile(cdr, saved or Position())
+            self.cdr = TailedFile(cdr, saved or Position(), kind="Master.csv")
             fresh = load(self.cdr_key + "#fresh")
             if saved is not None and fresh is not None and self.cdr.line == saved.line:
                 # The same file as before the restart: the rows it read then are read again.
