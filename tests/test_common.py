@@ -9,10 +9,13 @@ from typing import Any
 
 import orjson
 import pytest
+from fastapi.routing import APIRoute
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from starlette.routing import Route
 
 from recent_calls.admin.credentials import IssuedCredential
+from recent_calls.api.app import create_app
 from recent_calls.api.routes.common import decode_json
 from recent_calls.errors import InvalidRequest
 from tests.calls import make_call
@@ -244,3 +247,15 @@ def test_a_compressed_body_is_a_415(http: InProcessHTTP, acme: IssuedCredential)
     answer = raw(http, DATA, content, **auth(acme), **{"Content-Encoding": "gzip"})
     assert answer.status_code == 415
     assert "Content-Encoding" in answer.json()["detail"]
+
+
+def test_the_data_route_is_answered_by_its_lean_route_and_still_documented() -> None:
+    """The hot route runs without FastAPI's per-request dependency solving (`lean_route`): the
+    app's first route is a plain one for the same path and method, and FastAPI's stays in the
+    OpenAPI document."""
+    app = create_app()
+    path = "/customerexperience/{version}/recentCallData/{region}"
+    first = app.router.routes[0]
+    assert isinstance(first, Route) and not isinstance(first, APIRoute)
+    assert (first.path, first.methods, first.name) == (path, {"POST"}, "recent_call_data")
+    assert "post" in app.openapi()["paths"][path]

@@ -31,7 +31,7 @@ from recent_calls.api.routes import (
     stats,
     web,
 )
-from recent_calls.api.routes.common import Parts
+from recent_calls.api.routes.common import Parts, lean_route
 from recent_calls.clock import Clock, make_clock
 from recent_calls.settings import Settings
 from recent_calls.storage import open_storage
@@ -145,6 +145,8 @@ def create_app(
         web,
     ):
         app.include_router(module.router)
+    # The hot route answers without FastAPI's per-request dependency solving (common.py).
+    app.router.routes.insert(0, lean_route(recent_calls.router, recent_calls.recent_call_data))
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 
