@@ -89,12 +89,17 @@ class Timed:
 
 
 def time_import(
-    database: str, source: Path, *, tenant: str = TENANT, after_import: bool = True
+    database: str,
+    source: Path,
+    *,
+    tenant: str = TENANT,
+    after_import: bool = True,
+    extra: tuple[str, ...] = (),
 ) -> Timed:
     """The whole `recent-calls import` command of `source` into `tenant` (made beforehand), on
     the clock and in CPU, sampled from /proc (on a busy machine the clock counts other work
     too). Its output goes to files, so that any number of reported bad lines cannot block it."""
-    command = cli("import", "--database", database, "--tenant", tenant, str(source))
+    command = cli("import", "--database", database, "--tenant", tenant, *extra, str(source))
     if not after_import:
         command[1:3] = ["-c", _WITHOUT_AFTER_IMPORT]
     with tempfile.TemporaryFile() as stdout, tempfile.TemporaryFile() as stderr:
