@@ -456,6 +456,29 @@ def test_a_calldate_in_another_zone_than_the_imports_is_refused_naming_the_one_t
     assert errors_of(vendor_line(call_date)) == [expected]
 
 
+@pytest.mark.parametrize("first", [True, False])
+def test_a_calldate_in_the_hour_dst_repeats_takes_the_reading_the_vendor_id_names(
+    first: bool,
+) -> None:
+    """01:20:23 happened twice in New York on 2025-11-02 (EDT, then EST): a callDate alone
+    cannot say which; the vendor's call id can, and the import takes that reading instead of
+    refusing the line as written in another zone."""
+    start = ms(2025, 11, 2, 5, 20, 23) if first else ms(2025, 11, 2, 6, 20, 23)
+    call_id = f"int-{start:011x}-0a1b2c3d-4e5f"
+    line = {**vendor_line("11/02/2025 01:20:23"), "callId": call_id}
+    eastern = LocalTimeReader(ZoneInfo("America/New_York"))
+    assert row_of(line, eastern)[COLUMN["start_ms"]] == start  # as a line and as an object
+
+
+def test_a_repeated_hour_does_not_excuse_a_calldate_in_another_zone() -> None:
+    start = ms(2025, 11, 2, 8, 20, 23)  # 01:20:23 in Los Angeles (PDT)
+    line = {**vendor_line("11/02/2025 01:20:23"), "callId": f"int-{start:011x}-0a1b2c3d-4e5f"}
+    row, [error] = parse_call(
+        orjson.dumps(line), LocalTimeReader(ZoneInfo("America/New_York")), "line 1"
+    )
+    assert row is None and "the dates fit UTC-07:00" in error.message
+
+
 def test_the_vendor_id_is_not_consulted_when_the_start_is_given_or_the_id_is_another_kind() -> None:
     given = vendor_line("01/13/2022 07:42:31", startTime=ms(2022, 1, 13, 7, 42, 31))
     assert row_of(given)[COLUMN["start_ms"]] == ms(2022, 1, 13, 7, 42, 31)

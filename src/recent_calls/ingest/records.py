@@ -130,14 +130,15 @@ _LOCAL_TIME = re.compile(r"\d\d/\d\d/\d\d\d\d \d\d:\d\d:\d\d", re.ASCII)
 class LocalTimeReader:
     """Reads `MM/DD/YYYY HH:MM:SS` in one zone into epoch ms, caching offsets per local minute.
 
-    A local time that a DST change skips or repeats is read with fold=0 (the first reading).
+    A local time that a DST change skips or repeats is read with fold=0 (the first reading),
+    or with `fold=1` the second reading of a repeated one (not cached: an hour a year).
     """
 
     def __init__(self, tz: Any) -> None:
         self.tz = tz
         self._offsets: dict[tuple[int, int, int, int, int], int] = {}
 
-    def epoch_ms(self, text: str) -> int:
+    def epoch_ms(self, text: str, fold: int = 0) -> int:
         text = text.strip()
         if not _LOCAL_TIME.fullmatch(text):
             raise ValueError("is not of the form MM/DD/YYYY HH:MM:SS (in ASCII digits)")
@@ -149,16 +150,17 @@ class LocalTimeReader:
             raise ValueError("is not a valid date and time MM/DD/YYYY HH:MM:SS") from None
         naive_seconds = (naive.toordinal() - _EPOCH_ORDINAL) * 86400 + hour * 3600 + minute * 60
         key = (year, month, day, hour, minute)
-        offset = self._offsets.get(key)
+        offset = self._offsets.get(key) if not fold else None
         if offset is None:
             if len(self._offsets) > 100_000:
                 self._offsets.clear()
-            aware = naive.replace(second=0, tzinfo=self.tz)
+            aware = naive.replace(second=0, tzinfo=self.tz, fold=fold)
             try:
                 offset = int(aware.timestamp()) - naive_seconds
             except OverflowError:  # a zone's offset carries it past the calendar's ends
                 raise ValueError("is out of range (1970-01-01 to 9999-12-30 UTC)") from None
-            self._offsets[key] = offset
+            if not fold:
+                self._offsets[key] = offset
         return (naive_seconds + second + offset) * 1000
 
 
@@ -183,12 +185,17 @@ def _iso_utc(epoch_ms: int) -> str:
     return datetime.fromtimestamp(epoch_ms // 1000, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def check_zone_by_id(call_id: str, call_date: str, start: int, clock: LocalTimeReader) -> None:
-    """ValueError naming the UTC offset that fits, when `call_date` read in the import's zone
-    (as `start`) disagrees with the start a vendor call id carries."""
+def start_by_id(call_id: str, call_date: str, start: int, clock: LocalTimeReader) -> int:
+    """The start of a call whose `call_date` read in the import's zone is `start`: `start`,
+    unless the zone repeats that local time (the hour a DST change repeats) and a vendor call
+    id says the call started at its second reading, then that one. ValueError naming the UTC
+    offset that fits, when the start the id carries fits neither."""
     carried = _id_start_ms(call_id)
     if carried is None or abs(start - carried) <= _ID_TIME_SLACK_MS:
-        return
+        return start
+    repeated = clock.epoch_ms(call_date, fold=1)
+    if abs(repeated - carried) <= _ID_TIME_SLACK_MS:
+        return repeated
     as_utc = LocalTimeReader(UTC).epoch_ms(call_date)
     quarters = round((as_utc - carried) / _QUARTER_HOUR_MS)
     sign, minutes = ("+" if quarters >= 0 else "-"), abs(quarters) * 15
@@ -317,7 +324,7 @@ def _start_ms(call: ImportedCall, clock: LocalTimeReader) -> int:
             start = clock.epoch_ms(call.callDate)
         except ValueError as exc:
             raise ValueError(f"callDate {exc}") from None
-        check_zone_by_id(call.callId, call.callDate, start, clock)
+        start = start_by_id(call.callId, call.callDate, start, clock)
     else:
         raise ValueError("callDate or startTime is required")
     if not MIN_START_MS <= start <= MAX_START_MS:
@@ -437,7 +444,7 @@ def fast_row(line: bytes | str, clock: LocalTimeReader) -> tuple[Any, ...] | Non
             start = int(raw)
         elif raw == b"null" and call.callDate is not None:
             start = clock.epoch_ms(call.callDate)
-            check_zone_by_id(call_id, call.callDate, start, clock)  # ValueError: the slow path
+            start = start_by_id(call_id, call.callDate, start, clock)  # ValueError: the slow path
         else:
             return None
         if not MIN_START_MS <= start <= MAX_START_MS:
