@@ -9,14 +9,17 @@ The full disk is a small tmpfs the test mounts (root only: CI runs as root).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import duckdb
 import orjson
 import pytest
 from click.testing import CliRunner
@@ -26,7 +29,7 @@ from recent_calls.cli.main import main
 from recent_calls.errors import DatabaseLocked
 from recent_calls.settings import Settings
 from recent_calls.storage import open_storage
-from recent_calls.storage.duckdb_store import REOPEN_INTERVAL_S, DuckDBStorage
+from recent_calls.storage.duckdb_store import REOPEN_INTERVAL_S, DuckDBStorage, _Watchdog
 from tests.calls import make_call, rows_of
 from tests.support import FROZEN_NOW, InProcessHTTP, add_tenant, mode_of, mount_tmpfs
 
@@ -231,3 +234,33 @@ def test_an_existing_wider_duckdb_file_is_narrowed_on_open(
     storage = open_storage(str(path))
     storage.close()
     assert mode_of(path) == 0o600
+
+
+def test_the_watchdog_stops_each_read_at_its_own_deadline() -> None:
+    """A read whose deadline comes after the watchdog's next wake-up is armed without waking
+    it: it is still stopped at its deadline, not at a later read's or at the next idle wake."""
+    watchdog = _Watchdog()
+    engine = duckdb.connect()
+    long_read, runaway = engine.cursor(), engine.cursor()
+    kept = watchdog.arm(long_read, 60)  # the watchdog now sleeps for at most IDLE_S
+    stopped_after: list[float] = []
+
+    def run() -> None:
+        started = time.monotonic()
+        with contextlib.suppress(duckdb.InterruptException):
+            runaway.execute("SELECT count(*) FROM range(100000000000) t WHERE t.range % 7 = 3")
+        stopped_after.append(time.monotonic() - started)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    ticket = watchdog.arm(runaway, _Watchdog.IDLE_S * 1.5)  # after the next wake-up
+    thread.join(timeout=30)
+    watchdog.disarm(ticket)
+    watchdog.disarm(kept)
+    assert stopped_after and _Watchdog.IDLE_S * 1.4 < stopped_after[0] < _Watchdog.IDLE_S * 3
+    short = watchdog.arm(runaway, 0.2)  # before the next wake-up: it wakes the watchdog
+    started = time.monotonic()
+    with contextlib.suppress(duckdb.InterruptException):
+        runaway.execute("SELECT count(*) FROM range(100000000000) t WHERE t.range % 7 = 3")
+    watchdog.disarm(short)
+    assert time.monotonic() - started < 0.2 + _Watchdog.IDLE_S / 2

@@ -103,24 +103,33 @@ COMPACT_MIN_ROWS = 100_000
 
 
 class _Watchdog:
-    """One thread that interrupts the cursors whose read ran past its deadline."""
+    """One thread that interrupts the cursors whose read ran past its deadline.
+
+    It wakes at the earliest deadline, and at least every `IDLE_S`: a read whose deadline is
+    later than the next wake-up is armed without waking it (on every read, that wake-up was a
+    thread switch for nothing)."""
+
+    IDLE_S = 1.0
 
     def __init__(self) -> None:
         self._wake = threading.Condition()
         self._armed: dict[int, tuple[float, duckdb.DuckDBPyConnection]] = {}
         self._tickets = itertools.count()
         self._thread: threading.Thread | None = None
+        self._next_wake = float("inf")
 
     def arm(self, cursor: duckdb.DuckDBPyConnection, seconds: float) -> int:
         with self._wake:
             ticket = next(self._tickets)
-            self._armed[ticket] = (time.monotonic() + seconds, cursor)
+            deadline = time.monotonic() + seconds
+            self._armed[ticket] = (deadline, cursor)
             if self._thread is None:
                 self._thread = threading.Thread(
                     target=self._run, name="duckdb-statement-timeout", daemon=True
                 )
                 self._thread.start()
-            self._wake.notify()
+            if deadline < self._next_wake:
+                self._wake.notify()
             return ticket
 
     def disarm(self, ticket: int) -> None:
@@ -137,8 +146,12 @@ class _Watchdog:
                         # Under the lock, so a read that has just ended cannot be hit: disarm
                         # waits for it. An interrupt of an idle cursor is a no-op.
                         cursor.interrupt()
-                deadlines = [deadline for deadline, _ in self._armed.values()]
-                self._wake.wait(timeout=max(0.001, min(deadlines) - now) if deadlines else None)
+                idle = now + self.IDLE_S
+                wake = min(
+                    min((deadline for deadline, _ in self._armed.values()), default=idle), idle
+                )
+                self._next_wake = wake
+                self._wake.wait(timeout=max(0.001, wake - now))
 
 
 _WATCHDOG = _Watchdog()
