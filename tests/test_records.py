@@ -479,6 +479,17 @@ def test_a_repeated_hour_does_not_excuse_a_calldate_in_another_zone() -> None:
     assert row is None and "the dates fit UTC-07:00" in error.message
 
 
+def test_a_calldate_in_the_hour_dst_skips_is_not_read_the_other_way_round() -> None:
+    """02:30 never happened in New York on 2025-03-09: an id naming 06:30Z (01:30 EST) does
+    not make the import read it as EDT."""
+    start = ms(2025, 3, 9, 6, 30, 0)
+    line = {**vendor_line("03/09/2025 02:30:00"), "callId": f"int-{start:011x}-0a1b2c3d-4e5f"}
+    row, [error] = parse_call(
+        orjson.dumps(line), LocalTimeReader(ZoneInfo("America/New_York")), "line 1"
+    )
+    assert row is None and "says the call started at 2025-03-09T06:30:00Z" in error.message
+
+
 def test_the_vendor_id_is_not_consulted_when_the_start_is_given_or_the_id_is_another_kind() -> None:
     given = vendor_line("01/13/2022 07:42:31", startTime=ms(2022, 1, 13, 7, 42, 31))
     assert row_of(given)[COLUMN["start_ms"]] == ms(2022, 1, 13, 7, 42, 31)

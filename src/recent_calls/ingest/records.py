@@ -193,8 +193,10 @@ def start_by_id(call_id: str, call_date: str, start: int, clock: LocalTimeReader
     carried = _id_start_ms(call_id)
     if carried is None or abs(start - carried) <= _ID_TIME_SLACK_MS:
         return start
+    # The second reading is later only for a repeated time; for one a DST change skips, it is
+    # earlier, and no vendor wrote that local time.
     repeated = clock.epoch_ms(call_date, fold=1)
-    if abs(repeated - carried) <= _ID_TIME_SLACK_MS:
+    if repeated > start and abs(repeated - carried) <= _ID_TIME_SLACK_MS:
         return repeated
     as_utc = LocalTimeReader(UTC).epoch_ms(call_date)
     quarters = round((as_utc - carried) / _QUARTER_HOUR_MS)
