@@ -146,10 +146,7 @@ class _Watchdog:
                         # Under the lock, so a read that has just ended cannot be hit: disarm
                         # waits for it. An interrupt of an idle cursor is a no-op.
                         cursor.interrupt()
-                idle = now + self.IDLE_S
-                wake = min(
-                    min((deadline for deadline, _ in self._armed.values()), default=idle), idle
-                )
+                wake = min([now + self.IDLE_S, *(deadline for deadline, _ in self._armed.values())])
                 self._next_wake = wake
                 self._wake.wait(timeout=max(0.001, wake - now))
 
