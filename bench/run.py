@@ -118,7 +118,7 @@ def write_calls(path: Path, tenant: str, count: int, seed: int, days: int) -> No
 
 # What the vendor's API answers and `sync` stores: a data item, every number a string but
 # muteDuration, the start only as the local callDate (read in the tenant's zone).
-_NOT_VENDOR_KEYS = (b"startTime", b"agentHoldCount", b"agentMuteCount")
+_NOT_VENDOR_KEYS = ("startTime", "agentHoldCount", "agentMuteCount")
 
 
 def vendor_file(source: Path) -> Path:
@@ -132,7 +132,7 @@ def vendor_file(source: Path) -> Path:
             for line in lines:
                 call = orjson.loads(line)
                 for key in _NOT_VENDOR_KEYS:
-                    call.pop(key.decode(), None)
+                    call.pop(key, None)
                 out.write(orjson.dumps(call))
                 out.write(b"\n")
         partial.rename(path)
@@ -495,6 +495,11 @@ def targets(run: EngineRun, pages: int) -> list[tuple[str, str, bool]]:
     growth = run.rss_end_mb - run.rss_warm_mb
     rate = round(run.import_per_s)
     minimum = MIN_IMPORT_PER_S[run.engine]
+    vendor = []  # results written before the vendor's shape was measured have none
+    if run.vendor_import_per_s is not None:
+        vendor_rate = round(run.vendor_import_per_s)
+        target = f"`recent-calls import` >= {minimum:,} calls/s, the vendor's shape (callDate only)"
+        vendor.append((target, f"{vendor_rate:,} calls/s", vendor_rate >= minimum))
     granian = run.granian
     if granian.load is None:
         compared = f"not measured: {granian.problem}"
@@ -509,11 +514,7 @@ def targets(run: EngineRun, pages: int) -> list[tuple[str, str, bool]]:
         (f"service p50 within {MAX_RATIO}x of the raw engine's, every shape",
          f"worst {ratios[worst]:.2f}x ({worst})", ratios[worst] <= MAX_RATIO),
         (f"`recent-calls import` >= {minimum:,} calls/s", f"{rate:,} calls/s", rate >= minimum),
-        *(
-            [(f"`recent-calls import` >= {minimum:,} calls/s, the vendor's shape (callDate only)",
-              f"{vendor_rate:,} calls/s", vendor_rate >= minimum)]
-            if (vendor_rate := round(run.vendor_import_per_s or 0)) else []
-        ),
+        *vendor,
         (f"24 h page: req/s at 8 connections >= {MIN_THROUGHPUT_SHARE:.0%} of the engine's q/s "
          f"at {ENGINE_THREADS} threads",
          f"{at8.requests_per_s:,.1f} / {run.engine_per_s:,.1f} = {share:.0%}",
