@@ -147,7 +147,8 @@ SELECT
        AND p.pronamespace <> 'information_schema'::regnamespace),
   (SELECT md5(coalesce(string_agg(extname || extversion, ',' ORDER BY 1), '')) FROM pg_extension),
   (SELECT count(*) FROM pg_trigger WHERE NOT tgisinternal),
-  (SELECT count(*) FROM pg_namespace),
+  (SELECT count(*) FROM pg_namespace
+     WHERE nspname NOT LIKE 'pg\\_temp\\_%' AND nspname NOT LIKE 'pg\\_toast\\_temp\\_%'),
   (SELECT count(*) FROM pg_db_role_setting
      WHERE setdatabase = (SELECT oid FROM pg_database WHERE datname = current_database())),
   (SELECT datallowconn::text || datconnlimit FROM pg_database WHERE datname = current_database()),
