@@ -27,10 +27,28 @@ def test_a_reused_database_comes_back_empty() -> None:
             assert conn.execute("SELECT count(*) FROM tenants").fetchone() == (0,)
 
 
+def test_a_database_where_a_temporary_table_was_made_is_reused() -> None:
+    # The import stages rows in temporary tables; their schemas (pg_temp_N) stay in the catalog.
+    with fresh_database(template=migrated_template()) as url:
+        first = _name(url)
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("CREATE TEMPORARY TABLE staged (x int)")
+            conn.execute("INSERT INTO staged VALUES (1)")
+            conn.execute(
+                "INSERT INTO tenants (tenant_id, region, created_ms) VALUES ('a', 'us', 0)"
+            )
+    with fresh_database(template=migrated_template()) as url:
+        assert _name(url) == first
+        with psycopg.connect(url) as conn:
+            assert conn.execute("SELECT count(*) FROM tenants").fetchone() == (0,)
+            assert conn.execute("SELECT to_regclass('pg_temp.staged')").fetchone() == (None,)
+
+
 @pytest.mark.parametrize(
     "change",
     [
         "CREATE TABLE leftover (x int)",
+        "CREATE SCHEMA leftover",
         "ALTER TABLE tenants ADD COLUMN extra text",
         "CREATE INDEX extra ON tenants (region)",
         "DELETE FROM schema_migrations WHERE version > 1",
