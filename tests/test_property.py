@@ -106,6 +106,7 @@ def special_instants(now_ms: int) -> tuple[int, ...]:
     return tuple(sorted(p for p in points if low <= p <= high))
 
 
+@cache
 def instants(now_ms: int) -> st.SearchStrategy[int]:
     """Start times mostly within days of now (so today/yesterday/week hit), some up to 41 days."""
     specials = special_instants(now_ms)
@@ -131,6 +132,28 @@ def _subset(vocabulary: tuple[str, ...]) -> st.SearchStrategy[list[str]]:
     return st.lists(st.sampled_from(vocabulary), max_size=3, unique=True)
 
 
+# A call's fields besides its id and start, built once: making strategies costs more than drawing.
+_CALL_FIELDS: dict[str, st.SearchStrategy[Any]] = {
+    "callDuration": _millis.map(str),
+    "agentCallHandlingDuration": _millis.map(_one_decimal),
+    "timeInIVR": _millis.map(_one_decimal),
+    "holdDuration": _millis.map(_one_decimal),
+    "maximumHoldDuration": _millis.map(_one_decimal),
+    "waitTime": _millis.map(_one_decimal),
+    "abandonTime": st.sampled_from((0, 0, 1000, 2500, 61_000)).map(_one_decimal),
+    "transferCount": st.integers(0, 4).map(_one_decimal),
+    "muteDuration": st.sampled_from((0, 701, 999, 1000, 10_462)),
+    "agentHoldCount": st.integers(0, 4),
+    "agentMuteCount": st.integers(0, 4),
+    "queueId": _subset(QUEUES),
+    "agentId": _subset(AGENTS),
+    "agentGroup": _subset(GROUPS),
+    "dialedNumber": st.sampled_from(CHANNELS),
+    "callerName": st.sampled_from(NAMES),
+    "callerNumber": st.sampled_from(NUMBERS),
+}
+
+
 @st.composite
 def call_lists(draw: st.DrawFn, now_ms: int, edges: tuple[int, ...] = ()) -> list[dict[str, Any]]:
     """0-40 calls with unique ids; start times often shared (so callId breaks ties) and often
@@ -143,33 +166,10 @@ def call_lists(draw: st.DrawFn, now_ms: int, edges: tuple[int, ...] = ()) -> lis
     if edges:
         choices.append(st.sampled_from(edges))
     start = st.one_of(choices)
+    fields = st.fixed_dictionaries({"startTime": start, **_CALL_FIELDS})
     calls = []
     for call_id in ids:
-        fields = draw(
-            st.fixed_dictionaries(
-                {
-                    "startTime": start,
-                    "callDuration": _millis.map(str),
-                    "agentCallHandlingDuration": _millis.map(_one_decimal),
-                    "timeInIVR": _millis.map(_one_decimal),
-                    "holdDuration": _millis.map(_one_decimal),
-                    "maximumHoldDuration": _millis.map(_one_decimal),
-                    "waitTime": _millis.map(_one_decimal),
-                    "abandonTime": st.sampled_from((0, 0, 1000, 2500, 61_000)).map(_one_decimal),
-                    "transferCount": st.integers(0, 4).map(_one_decimal),
-                    "muteDuration": st.sampled_from((0, 701, 999, 1000, 10_462)),
-                    "agentHoldCount": st.integers(0, 4),
-                    "agentMuteCount": st.integers(0, 4),
-                    "queueId": _subset(QUEUES),
-                    "agentId": _subset(AGENTS),
-                    "agentGroup": _subset(GROUPS),
-                    "dialedNumber": st.sampled_from(CHANNELS),
-                    "callerName": st.sampled_from(NAMES),
-                    "callerNumber": st.sampled_from(NUMBERS),
-                }
-            )
-        )
-        calls.append({"callId": call_id, **fields})
+        calls.append({"callId": call_id, **draw(fields)})
     return calls
 
 
@@ -219,6 +219,24 @@ def _caller_search() -> st.SearchStrategy[list[str]]:
     )
 
 
+# The filters a body may carry besides its window, built once.
+_OPTIONAL: dict[str, st.SearchStrategy[Any]] = {
+    "tenantAgents": st.lists(st.sampled_from((*AGENTS, "agNobody")), max_size=3),
+    "tenantQueues": st.lists(st.sampled_from((*QUEUES, "999")), max_size=3),
+    "tenantGroups": st.lists(st.sampled_from((*GROUPS, "77")), max_size=3),
+    "tenantChannels": st.lists(st.sampled_from((*CHANNELS, "19005550000")), max_size=2),
+    "agentHoldCount": _count_range(),
+    "agentMuteCount": _count_range(),
+    "transferCount": _count_range(),
+    "callDuration": _duration_range(),
+    "timeInQueue": _duration_range(),
+    "timeInIVR": _duration_range(),
+    "agentCallDuration": _duration_range(),
+    "agentHoldDuration": _duration_range(),
+}
+_MAYBE_OPTIONAL = {field: _maybe(strategy) for field, strategy in _OPTIONAL.items()}
+
+
 @st.composite
 def bodies(draw: st.DrawFn, now_ms: int) -> dict[str, Any]:
     """Valid request bodies with a random subset of every filter."""
@@ -242,25 +260,11 @@ def bodies(draw: st.DrawFn, now_ms: int) -> dict[str, Any]:
         body["timezone"] = draw(st.sampled_from((None, "")))
     if draw(st.integers(0, 2)) == 0:
         body["callerName"] = draw(st.one_of(st.none(), _caller_search()))
-    optional: dict[str, st.SearchStrategy[Any]] = {
-        "tenantAgents": st.lists(st.sampled_from((*AGENTS, "agNobody")), max_size=3),
-        "tenantQueues": st.lists(st.sampled_from((*QUEUES, "999")), max_size=3),
-        "tenantGroups": st.lists(st.sampled_from((*GROUPS, "77")), max_size=3),
-        "tenantChannels": st.lists(st.sampled_from((*CHANNELS, "19005550000")), max_size=2),
-        "agentHoldCount": _count_range(),
-        "agentMuteCount": _count_range(),
-        "transferCount": _count_range(),
-        "callDuration": _duration_range(),
-        "timeInQueue": _duration_range(),
-        "timeInIVR": _duration_range(),
-        "agentCallDuration": _duration_range(),
-        "agentHoldDuration": _duration_range(),
-    }
     # Most filters stay absent, so that the remaining ones still leave calls to order.
     size = draw(st.sampled_from((0, 1, 1, 2, 2, 3, 4)))
-    chosen = draw(st.sets(st.sampled_from(sorted(optional)), min_size=size, max_size=size))
+    chosen = draw(st.sets(st.sampled_from(sorted(_OPTIONAL)), min_size=size, max_size=size))
     for field in sorted(chosen):
-        value = draw(_maybe(optional[field]))
+        value = draw(_MAYBE_OPTIONAL[field])
         if value is not ...:
             body[field] = value
     if draw(st.booleans()):
