@@ -244,15 +244,18 @@ def test_the_watchdog_stops_each_read_at_its_own_deadline() -> None:
     long_read, runaway = engine.cursor(), engine.cursor()
     kept = watchdog.arm(long_read, 60)  # the watchdog now sleeps for at most IDLE_S
     stopped_after: list[float] = []
+    timing = threading.Event()
 
     def run() -> None:
         started = time.monotonic()
+        timing.set()
         with contextlib.suppress(duckdb.InterruptException):
             runaway.execute("SELECT count(*) FROM range(100000000000) t WHERE t.range % 7 = 3")
         stopped_after.append(time.monotonic() - started)
 
     thread = threading.Thread(target=run)
     thread.start()
+    assert timing.wait(timeout=30)  # armed after the read's clock starts, however late it runs
     ticket = watchdog.arm(runaway, _Watchdog.IDLE_S * 1.5)  # after the next wake-up
     thread.join(timeout=30)
     watchdog.disarm(ticket)
