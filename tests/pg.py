@@ -182,13 +182,13 @@ def _structure(conn: psycopg.Connection[Any]) -> tuple[Any, ...]:
 def _reusable(server: str, name: str, template: str) -> bool:
     """Empty `name` for the next test when its structure is still the template's."""
     try:
-        with psycopg.connect(server, autocommit=True) as admin:
-            admin.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                "WHERE datname = %s AND pid <> pg_backend_pid()",
-                (name,),
-            )
         with psycopg.connect(with_database(server, name), autocommit=True) as conn:
+            # Whatever the test left connected (a killed server's sessions) goes first; from
+            # inside the database itself, to spare a second connection.
+            conn.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
             if _structure(conn) != _FINGERPRINTS.get((server, template)):
                 return False
             # DELETE empties a small table in a millisecond; TRUNCATE, which makes new files,

@@ -194,6 +194,7 @@ class Storage(ABC):
         """Apply the migration steps this database lacks, in order; return their numbers."""
 
         def apply(run: Run) -> list[int]:
+            self._lock_migrations(run)
             run(
                 "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
                 "name VARCHAR NOT NULL, applied_ms BIGINT NOT NULL)",
@@ -215,6 +216,11 @@ class Storage(ABC):
             return applied
 
         return self._write(apply)
+
+    def _lock_migrations(self, run: Run) -> None:
+        """Make other processes that migrate the same database wait for this transaction
+        (engines that several processes share)."""
+        return None
 
     def schema_version(self) -> int:
         rows = self._read(lambda run: run("SELECT max(version) FROM schema_migrations", {}))

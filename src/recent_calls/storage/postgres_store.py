@@ -434,15 +434,11 @@ class PostgresStorage(Storage):
         )
         return int(run(sql, params)[0][0])
 
-    def migrate(self) -> list[int]:
-        """Apply missing steps while holding a lock, so processes starting together take turns."""
-        try:
-            lock = psycopg.connect(self.url, autocommit=True, **self._connect_kwargs)
-        except psycopg.OperationalError as exc:
-            raise _unavailable(exc) from None
-        with lock:
-            lock.execute("SELECT pg_advisory_lock(%s)", (_MIGRATION_LOCK,))
-            return super().migrate()
+    def _lock_migrations(self, run: Run) -> None:
+        # Processes starting together take turns: the lock is the migration transaction's own
+        # (released when it ends), and under READ COMMITTED the next statements of the process
+        # that waited see what the first one committed.
+        run("SELECT pg_advisory_xact_lock(%(key)s)", {"key": _MIGRATION_LOCK})
 
     # -- calls -------------------------------------------------------------------------------
 
