@@ -152,11 +152,17 @@ def test_the_server_applies_retention_on_its_schedule(
     server: LiveServer = make_server(retention_interval_s=0.2)
     import time
 
+    def audited() -> str:
+        return server.storage.list_audit("acme", 1)[0].actor
+
+    # The run deletes, then records its audit entry: wait for both.
     deadline = time.monotonic() + 10
-    while storage.count_calls("acme") != 4 and time.monotonic() < deadline:
+    while (storage.count_calls("acme"), audited()) != (4, "server:retention"):
+        if time.monotonic() > deadline:
+            break
         time.sleep(0.05)
     assert storage.count_calls("acme") == 4
-    assert server.storage.list_audit("acme", 1)[0].actor == "server:retention"
+    assert audited() == "server:retention"
     import_lines(storage, "acme", daily(5, 1, "again"))  # old calls arriving later go too
     deadline = time.monotonic() + 10
     while storage.count_calls("acme") != 6 and time.monotonic() < deadline:
