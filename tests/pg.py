@@ -206,16 +206,17 @@ def _reusable(server: str, name: str, template: str) -> bool:
     """Empty `name` for the next test when its structure is still the template's."""
     for attempt in (1, 2):
         try:
-            if _emptied(_keeper(server, name), (server, template)):
-                return True
+            reusable = _emptied(_keeper(server, name), (server, template))
         except psycopg.OperationalError:
+            reusable = False
             if attempt == 1:
                 _let_go(name)  # the test ended our session: once more, with a new one
                 continue
         except psycopg.Error:
-            pass
-        _let_go(name)
-        return False
+            reusable = False
+        if not reusable:
+            _let_go(name)
+        return reusable
     return False
 
 
