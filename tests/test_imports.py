@@ -16,7 +16,8 @@ import pytest
 
 from recent_calls.admin.remote import RemoteAdmin
 from recent_calls.errors import ImportRejected, InvalidRequest, NotFound
-from recent_calls.ingest.bulk import import_lines, ingest_calls
+from recent_calls.ingest import bulk
+from recent_calls.ingest.bulk import import_calls, import_lines, ingest_calls
 from recent_calls.storage import open_storage
 from recent_calls.storage.base import Storage
 from tests.calls import make_call, stored
@@ -78,6 +79,49 @@ def test_the_last_of_a_call_id_repeated_in_one_file_wins(storage: Storage) -> No
     )
     assert (report.received, report.inserted) == (2, 1)
     assert stored(storage, "acme")["a"][2] == "last"
+
+
+def reader_call(call_id: str, name: str, start: int = START) -> tuple[Any, ...]:
+    """A telephony reader's typed call (READER_FIELDS order)."""
+    return (call_id, start, 60000, 50000, 0, 0, 0, 10000, 0, 0, 0, ["sales"], ["ag1"], name,
+            "5125556523", "1949", "Inbound", "Queued", "Agent", "", "5125556523")  # fmt: skip
+
+
+def test_a_readers_calls_are_stored_in_order_across_batches_and_shapes(
+    storage: Storage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Typed calls are staged a batch at a time, calls in the import shape one at a time: a
+    callId's last call wins whichever way each came, and whichever batch it fell in."""
+    monkeypatch.setattr(bulk, "BATCH_ROWS", 3)
+    storage.create_tenant("acme", "us")
+    calls: list[Any] = [
+        reader_call("a", "typed 1"),
+        reader_call("b", "typed 1"),
+        {**make_call("a", START), "callerName": "shaped"},
+        {**make_call("c", START), "callerName": "shaped"},
+        reader_call("c", "typed 2"),
+        *(reader_call(f"x{i}", "filler") for i in range(4)),
+        reader_call("b", "typed 2"),
+    ]
+    report = import_calls(storage, "acme", calls)
+    assert (report.lines, report.received, report.inserted) == (10, 10, 7)
+    found = stored(storage, "acme")
+    assert {key: found[key][2] for key in "abc"} == {"a": "shaped", "b": "typed 2", "c": "typed 2"}
+
+
+def test_a_readers_bad_call_in_a_batch_is_named_by_its_number(storage: Storage) -> None:
+    """A batch holding a call the typed path declines goes call by call: the bad one is named
+    by its place in the reader's output, and nothing is stored unless told to skip it."""
+    storage.create_tenant("acme", "us")
+    calls = [reader_call(f"c{i}", "ok") for i in range(5)]
+    calls[3] = reader_call("c3", "bad", start=-1)
+    with pytest.raises(ImportRejected) as rejected:
+        import_calls(storage, "acme", calls)
+    assert [e.field for e in rejected.value.errors] == ["line 4"]
+    assert stored(storage, "acme") == {}
+    report = import_calls(storage, "acme", calls, skip_invalid=True)
+    assert (report.lines, report.inserted, report.invalid) == (5, 4, 1)
+    assert sorted(stored(storage, "acme")) == ["c0", "c1", "c2", "c4"]
 
 
 def test_call_date_is_read_in_the_import_timezone(storage: Storage) -> None:

@@ -23,6 +23,7 @@ from recent_calls.ingest.records import (
     parse_call,
     reader_row,
     to_row,
+    typed_columns,
     typed_row,
 )
 from recent_calls.query.windows import MAX_EPOCH_MS
@@ -515,7 +516,7 @@ _EDGES: list[list[Any]] = [
 
 
 @st.composite
-def reader_calls(draw: Any) -> tuple[Any, ...]:
+def reader_calls(draw: Any, *, edges: int = 2) -> tuple[Any, ...]:
     """A tuple in READER_FIELDS order, as `read_asterisk(typed=True)` yields."""
     call = [
         draw(st.one_of(st.from_regex(r"pbx1:[0-9]{10}\.[0-9]{1,3}", fullmatch=True), _reader_text)),
@@ -527,7 +528,7 @@ def reader_calls(draw: Any) -> tuple[Any, ...]:
         draw(_reader_multi),
         *(draw(_reader_text) for _ in range(8)),
     ]
-    for index in draw(st.lists(st.integers(0, len(call) - 1), max_size=2)):
+    for index in draw(st.lists(st.integers(0, len(call) - 1), max_size=edges)):
         call[index] = draw(st.sampled_from(_EDGES[index]))
     return tuple(call)
 
@@ -558,3 +559,59 @@ def test_typed_row_is_the_json_paths_row(call: tuple[Any, ...]) -> None:
         assert [(type(v), v) for v in made] == [(type(v), v) for v in expected]
     row, found = reader_row(call, GMT, "line 7")
     assert row == expected and found == errors
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(reader_calls(edges=0), max_size=5), reader_calls(), st.integers(0, 5))
+@example([], ("pbx1:1.0", 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, "", "", "", "", "", "", "", "", "", ""), 0)
+def test_typed_columns_are_the_typed_rows_of_the_batch(
+    calls: list[tuple[Any, ...]], edged: tuple[Any, ...], at: int
+) -> None:
+    """A batch of a reader's calls is made into the very rows `typed_row` makes of each call
+    (values and their types), as columns; or none is, when `typed_row` declines any of them
+    (here, most often, the one call of the batch with a value at or past a rule)."""
+    calls = [*calls[:at], edged, *calls[at:]]
+    rows = [typed_row(call) for call in calls]
+    columns = typed_columns(calls)
+    if any(row is None for row in rows):
+        assert columns is None
+        return
+    assert columns is not None
+    made = list(zip(*columns, strict=True))
+    assert [[(type(v), v) for v in row] for row in made] == [
+        [(type(v), v) for v in row] for row in rows if row is not None
+    ]
+
+
+_BASE_CALL = (
+    *("pbx1:1.0", 1763078411000, 855000, 800000, 18000, 0, 0, 11000, 0, 0, 0, ["843"]),
+    *(["ag1"], "MOORE JOSEPH", "5125556523", "1949", "Inbound", "Queued", "Agent", ""),
+    "5125556523",
+)
+
+
+@pytest.mark.parametrize(
+    ("index", "value"),
+    [(index, value) for index, values in enumerate(_EDGES) for value in values],
+)
+def test_typed_columns_keep_each_rule_of_typed_row(index: int, value: Any) -> None:
+    """Every field set at and past each of its rules, in a batch beside a plain call: the
+    batch's rows are made exactly when `typed_row` makes the edged call's."""
+    edged = list(_BASE_CALL)
+    edged[index] = value
+    calls = [_BASE_CALL, tuple(edged)]
+    columns = typed_columns(calls)
+    rows = [typed_row(call) for call in calls]
+    if rows[1] is None:
+        assert columns is None
+    else:
+        assert columns is not None
+        assert list(zip(*columns, strict=True)) == rows
+
+
+def test_typed_columns_decline_a_batch_of_calls_of_other_lengths() -> None:
+    call = ("pbx1:1.0", 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, "", "", "", "", "", "", "", "", "", "")
+    assert typed_columns([call]) is not None
+    assert typed_columns([call, call[:-1]]) is None
+    assert typed_columns([call[:-1]]) is None
+    assert typed_columns([]) is None

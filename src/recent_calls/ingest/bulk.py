@@ -26,7 +26,7 @@ from recent_calls.errors import (
     InvalidRequest,
     NotFound,
 )
-from recent_calls.ingest.records import LocalTimeReader, parse_call, reader_row
+from recent_calls.ingest.records import LocalTimeReader, parse_call, reader_row, typed_columns
 from recent_calls.query.windows import zone
 from recent_calls.storage.base import Storage, UpsertResult
 
@@ -382,9 +382,11 @@ def import_calls(
     """Import the calls a telephony reader made (epoch-ms times) as `import_lines` imports
     lines: in one transaction, ImportRejected if any is invalid (the nth call named `line n`).
 
-    The reader's values are already typed and bounded: each call's row is made in this process
-    by `reader_row`, which checks them and takes only a call it cannot vouch for through the
-    JSON import's path; no worker process would be paid back for receiving the calls."""
+    The reader's values are already typed and bounded: its typed calls (tuples) are checked
+    and made into rows a batch at a time (`typed_columns`), and a batch it cannot vouch for,
+    or a call in the import shape, goes call by call through `reader_row`, which takes what it
+    cannot vouch for through the JSON import's path. No worker process would be paid back for
+    receiving the calls."""
     if storage.get_tenant(tenant_id) is None:
         raise NotFound(
             f"tenant {tenant_id!r} does not exist; create it first with: "
@@ -394,18 +396,48 @@ def import_calls(
     report = ImportReport()
     with storage.begin_import(tenant_id) as staged, _collector_paused():
         rows: list[tuple[Any, ...]] = []
-        number = 0
-        for number, call in enumerate(calls, start=1):
-            row, errors = reader_row(call, clock, f"line {number}")
-            if row is None:
-                report.invalid += 1
-                room = MAX_REPORTED_ERRORS - len(report.errors)
-                report.errors.extend(errors[: max(room, 0)])
-            elif skip_invalid or not report.invalid:  # else only the bad ones are of use
-                rows.append(row)
-                if len(rows) == BATCH_ROWS:
+        typed: list[tuple[Any, ...]] = []  # typed calls not yet staged, from line `first`
+        first = number = 0
+
+        def one_by_one(batch: Iterable[Any], first: int) -> None:
+            nonlocal rows
+            for at, call in enumerate(batch, start=first):
+                row, errors = reader_row(call, clock, f"line {at}")
+                if row is None:
+                    report.invalid += 1
+                    room = MAX_REPORTED_ERRORS - len(report.errors)
+                    report.errors.extend(errors[: max(room, 0)])
+                elif skip_invalid or not report.invalid:  # else only the bad ones are of use
+                    rows.append(row)
+                    if len(rows) == BATCH_ROWS:
+                        staged.add(rows)
+                        rows = []
+
+        def stage_typed() -> None:
+            nonlocal rows
+            columns = typed_columns(typed)
+            if columns is None:
+                one_by_one(typed, first)
+            elif skip_invalid or not report.invalid:
+                if rows:  # staged in order: a callId's later row wins
                     staged.add(rows)
                     rows = []
+                staged.add_columns(columns, len(typed))
+            typed.clear()
+
+        for number, call in enumerate(calls, start=1):
+            if call.__class__ is tuple:
+                if not typed:
+                    first = number
+                typed.append(call)
+                if len(typed) == BATCH_ROWS:
+                    stage_typed()
+            else:
+                if typed:
+                    stage_typed()
+                one_by_one((call,), number)
+        if typed:
+            stage_typed()
         report.lines = number
         if report.invalid and not skip_invalid:
             raise ImportRejected(report.errors, report.lines, report.invalid)

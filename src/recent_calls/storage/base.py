@@ -76,6 +76,11 @@ class CallImport(ABC):
         """Stage rows (ROW_COLUMNS order)."""
         self.add_encoded(self.encode(rows), len(rows))
 
+    def add_columns(self, columns: Sequence[Sequence[Any]], count: int) -> None:
+        """Stage `count` rows given as columns (ROW_COLUMNS order), as `add` stages rows; an
+        engine that loads columns overrides it."""
+        self.add(list(zip(*columns, strict=True)))
+
     @abstractmethod
     def add_encoded(self, batch: Any, count: int) -> None:
         """Stage `count` rows that `encode` made into `batch`."""

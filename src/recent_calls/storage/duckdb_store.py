@@ -88,7 +88,11 @@ _ROW_SCHEMA = pa.schema(
 
 def arrow_batch(rows: Sequence[tuple[Any, ...]]) -> pa.Table:
     """Rows as an Arrow table: built where they are parsed, it crosses processes as buffers."""
-    columns = list(zip(*rows, strict=True)) if rows else [()] * len(_ROW_SCHEMA)
+    return arrow_columns(list(zip(*rows, strict=True)) if rows else [()] * len(_ROW_SCHEMA))
+
+
+def arrow_columns(columns: Sequence[Sequence[Any]]) -> pa.Table:
+    """Columns of rows (ROW_COLUMNS order) as an Arrow table."""
     arrays = [
         pa.array(column, type=field.type)
         for column, field in zip(columns, _ROW_SCHEMA, strict=True)
@@ -414,6 +418,9 @@ class _DuckDBImport(CallImport):
         self.cursor.execute(f"CREATE TEMP TABLE {self.table} (seq BIGINT, {columns})")
 
     encode = staticmethod(arrow_batch)
+
+    def add_columns(self, columns: Sequence[Sequence[Any]], count: int) -> None:
+        self.add_encoded(arrow_columns(columns), count)
 
     def add_encoded(self, batch: pa.Table, count: int) -> None:
         assert self.cursor is not None, "this import is finished"
