@@ -267,6 +267,9 @@ class QueueLogReader:
         self._dids: dict[str, tuple[int, str, int]] = {}  # callid -> (time, DID, line number)
         self.stale = stale
         self._cdr_only: dict[str, int] = {}  # a follower's calls without a queue -> their end
+        # Each call's first ENTERQUEUE time (epoch s, -1 for none), in the order the calls are
+        # made, when an import joins Master.csv elsewhere (`join_cdr`) and asks for them.
+        self.entered: list[int] | None = None
 
     def oldest_pending_line(self) -> int | None:
         """The first line of the oldest call still held: where a restarted follower resumes."""
@@ -563,31 +566,13 @@ class QueueLogReader:
         return out
 
     def _call(self, callid: str, state: list[Any]) -> Any:
-        start = state[START]
-        end = state[LAST]
-        number, name, dialed = state[NUMBER], state[NAME], state[DIALED]
-        ivr = 0
-        cdr = None
-        if self.cdr is not None:
-            # An import returns each call once: its rows are done with (and make no call of
-            # their own at the end). A follower keeps them until it forgets the call.
-            calls = self.cdr.calls
-            cdr = calls.pop(callid, None) if self.hold_finished else calls.get(callid)
-        if cdr is not None:
-            start, end = min(start, cdr[0]), max(end, cdr[1])
-            if state[ENTERED] >= 0:
-                ivr = max(state[ENTERED] - cdr[0], 0)
-            number = cdr[2] or number
-            name = _clid_name(cdr[3]) or name
-            dialed = dialed or cdr[4]
-        self.report.calls += 1
         # Only the fields queue_log can give: the others take the import's empty values.
-        call = (
+        call: tuple[Any, ...] = (
             f"{self.server}:{callid}",
-            start * 1000,
-            (end - start) * 1000,
+            state[START] * 1000,
+            (state[LAST] - state[START]) * 1000,
             state[HANDLING] * 1000,
-            ivr * 1000,
+            0,
             state[HOLD] * 1000,
             state[MAX_HOLD] * 1000,
             state[WAIT] * 1000,
@@ -596,63 +581,75 @@ class QueueLogReader:
             state[HOLDS],
             list(state[QUEUES]),
             list(state[AGENTS]),
-            name,
-            number,
-            dialed,
+            state[NAME],
+            state[NUMBER],
+            state[DIALED],
             "Inbound",
             "Queued",
             state[HUNGUP],
             state[DESTINATION],
-            number,
+            state[NUMBER],
         )
+        self.report.calls += 1
+        if self.entered is not None:
+            self.entered.append(state[ENTERED])
+        if self.cdr is not None:
+            # An import returns each call once: its rows are done with (and make no call of
+            # their own at the end). A follower keeps them until it forgets the call.
+            calls = self.cdr.calls
+            cdr = calls.pop(callid, None) if self.hold_finished else calls.get(callid)
+            if cdr is not None:
+                call = join_cdr(call, state[ENTERED], cdr)
         return call if self.typed else dict(zip(READER_FIELDS, call, strict=True))
 
     def _cdr_call(self, key: str, entry: list[Any]) -> Any:
-        start, end, src, clid, dst, outbound, direct, billsec, answered, _ = entry
         self.report.calls += 1
-        duration = (end - start) * 1000
-        handling = ivr = 0
-        if direct and answered:
-            handling = min(billsec, end - start) * 1000
-        elif not direct:
-            # Answered by the dialplan itself (a menu, a message): all of it is IVR.
-            ivr = duration
-        call_id = f"{self.server}:{key}"
-        if outbound:
-            # Dialled by an extension (FreePBX's context for its phones): the far end is the
-            # customer.
-            name, number, dialed, destination, kind = "", dst, "", dst, "Outbound"
-        else:
-            name, number, dialed, destination, kind = _clid_name(clid), src, dst, "", "Inbound"
-        call = (
-            call_id,
-            start * 1000,
-            duration,
-            handling,
-            ivr,
-            0,
-            0,
-            0,
-            0,
-            0,
-            0,
-            "",
-            "",
-            name,
-            number,
-            dialed,
-            kind,
-            "No Queue",
-            "",
-            destination,
-            number,
-        )
+        call = cdr_call(self.server, key, entry)
         if self.typed:
             return call
         made = dict(EMPTY_CALL)
         made.update(zip(READER_FIELDS, call, strict=True))
         return made
 
+
+def join_cdr(call: tuple[Any, ...], entered: int, cdr: list[Any]) -> tuple[Any, ...]:
+    """A queue_log call (a READER_FIELDS tuple made without Master.csv) joined with its
+    Master.csv rows (a `CdrIndex` entry): the rows widen its span, time the IVR before its
+    first ENTERQUEUE (`entered`, epoch s, or -1 for none) and name its caller."""
+    start = min(call[1], cdr[0] * 1000)
+    end = max(call[1] + call[2], cdr[1] * 1000)
+    ivr = max(entered - cdr[0], 0) * 1000 if entered >= 0 else 0
+    number = cdr[2] or call[14]
+    name = _clid_name(cdr[3]) or call[13]
+    dialed = call[15] or cdr[4]
+    return (call[0], start, end - start, call[3], ivr, *call[5:13], name, number, dialed,
+            *call[16:20], number)  # fmt: skip
+
+
+def cdr_call(server: str, key: str, entry: list[Any]) -> tuple[Any, ...]:
+    """The call of Master.csv rows that no queue_log line names (a `CdrIndex` entry): a call
+    that never reached a queue, as a READER_FIELDS tuple."""
+    start, end, src, clid, dst, outbound, direct, billsec, answered, _ = entry
+    duration = (end - start) * 1000
+    handling = ivr = 0
+    if direct and answered:
+        handling = min(billsec, end - start) * 1000
+    elif not direct:
+        # Answered by the dialplan itself (a menu, a message): all of it is IVR.
+        ivr = duration
+    if outbound:
+        # Dialled by an extension (FreePBX's context for its phones): the far end is the
+        # customer.
+        name, number, dialed, destination, kind = "", dst, "", dst, "Outbound"
+    else:
+        name, number, dialed, destination, kind = _clid_name(clid), src, dst, "", "Inbound"
+    return (f"{server}:{key}", start * 1000, duration, handling, ivr, 0, 0, 0, 0, 0, 0, "", "",
+            name, number, dialed, kind, "No Queue", "", destination, number)  # fmt: skip
+
+
+FEED_LINES = 10_000
+"""The queue_log lines an import's read gives its reader at a time: the calls it returns, and
+their order, depend on it (a call is returned once it has settled at the end of a feed)."""
 
 _EVENTS = frozenset({"ENTERQUEUE", "CONNECT", "CALLERONHOLD", "CALLEROFFHOLD", "DID"})
 # The events that make a call known (with the ends of visits); the others only add to one.
@@ -682,23 +679,12 @@ def read_asterisk(
     batch: list[Line] = []
     for line in queue_log:
         batch.append(line)
-        if len(batch) == 10_000:
+        if len(batch) == FEED_LINES:
             yield from reader.feed(batch)
             batch = []
     yield from reader.feed(batch)
     yield from reader.close()
     if report is not None:
-        _merge(report, reader.report)
+        report.merge(reader.report)
         if index is not None:
-            _merge(report, index.report)
-
-
-def _merge(into: SourceReport, part: SourceReport) -> None:
-    into.lines += part.lines
-    into.calls += part.calls
-    into.invalid += part.invalid
-    into.open_calls += part.open_calls
-    into.unknown_events += part.unknown_events
-    into.stale_calls += part.stale_calls
-    into.skipped += part.skipped
-    into.errors.extend(part.errors[: max(0, 1000 - len(into.errors))])
+            report.merge(index.report)

@@ -13,7 +13,7 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -86,6 +86,7 @@ Line = bytes | str | dict[str, Any]
 
 
 Encode = Callable[[list[tuple[Any, ...]]], Any]
+EncodeColumns = Callable[[list[Sequence[Any]]], Any]
 
 
 @dataclass
@@ -230,7 +231,7 @@ def _chunks(lines: Iterable[Line], size: int) -> Iterator[tuple[list[Line], int]
 _PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 
 
-def _worker_started(importer: int) -> None:
+def worker_started(importer: int) -> None:
     """Set up an import worker process: it must never outlive the import that started it.
 
     A worker killed with its importer (`kill -9` of the command) would otherwise stay blocked
@@ -272,6 +273,15 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def _pool(workers: int) -> ProcessPoolExecutor:
+    """Worker processes for an import, each ended with the importer (`worker_started`)."""
+    # forkserver, not fork: the caller may be a server with database threads running.
+    context = multiprocessing.get_context("forkserver")
+    return ProcessPoolExecutor(
+        workers, mp_context=context, initializer=worker_started, initargs=(os.getpid(),)
+    )
+
+
 def _parsed(
     lines: Iterable[Line],
     timezone: str,
@@ -295,12 +305,7 @@ def _parsed(
         for chunk, number in chunks:
             yield parse_chunk(chunk, number, timezone, encode)
         return
-    # forkserver, not fork: the caller may be a server with database threads running.
-    context = multiprocessing.get_context("forkserver")
-    pool = ProcessPoolExecutor(
-        workers, mp_context=context, initializer=_worker_started, initargs=(os.getpid(),)
-    )
-    with pool:
+    with _pool(workers) as pool:
         # The second chunk goes first: the workers start up while the first is parsed here.
         pending: deque[Future[ParsedChunk]] = deque()
         pending.append(pool.submit(parse_chunk, second[0], second[1], timezone, encode))
@@ -372,21 +377,36 @@ def _stored(storage: Storage, report: ImportReport, result: UpsertResult) -> Imp
     return report
 
 
+def prepare_typed(calls: list[tuple[Any, ...]], encode_columns: EncodeColumns) -> Any:
+    """A batch of a reader's typed calls checked and encoded for the store (in a worker process,
+    once an import is large), or None when `typed_columns` declines one of them."""
+    with _collector_paused():
+        columns = typed_columns(calls)
+        return None if columns is None else encode_columns(columns)
+
+
+def typed_workers() -> int:
+    """Worker processes that prepare a telephony import's typed calls: its own process joins and
+    stores them (and the Asterisk reader has one more), so a few are enough."""
+    return min(2, default_workers() - 1)
+
+
 def import_calls(
     storage: Storage,
     tenant_id: str,
     calls: Iterable[dict[str, Any] | tuple[Any, ...]],
     *,
     skip_invalid: bool = False,
+    workers: int | None = None,
 ) -> ImportReport:
     """Import the calls a telephony reader made (epoch-ms times) as `import_lines` imports
     lines: in one transaction, ImportRejected if any is invalid (the nth call named `line n`).
 
     The reader's values are already typed and bounded: its typed calls (tuples) are checked
-    and made into rows a batch at a time (`typed_columns`), and a batch it cannot vouch for,
-    or a call in the import shape, goes call by call through `reader_row`, which takes what it
-    cannot vouch for through the JSON import's path. No worker process would be paid back for
-    receiving the calls."""
+    and encoded for the store a batch at a time (`prepare_typed`: in `workers` processes, by
+    default `typed_workers()`, from the second batch on), and a batch it cannot vouch for, or a
+    call in the import shape, goes call by call through `reader_row`, which takes what it
+    cannot vouch for through the JSON import's path. Rows are staged in the reader's order."""
     if storage.get_tenant(tenant_id) is None:
         raise NotFound(
             f"tenant {tenant_id!r} does not exist; create it first with: "
@@ -394,10 +414,16 @@ def import_calls(
         )
     clock = _reader("GMT")
     report = ImportReport()
-    with storage.begin_import(tenant_id) as staged, _collector_paused():
+    count = typed_workers() if workers is None else workers
+    with contextlib.ExitStack() as stack:
+        staged = stack.enter_context(storage.begin_import(tenant_id))
+        stack.enter_context(_collector_paused())
         rows: list[tuple[Any, ...]] = []
-        typed: list[tuple[Any, ...]] = []  # typed calls not yet staged, from line `first`
-        first = number = 0
+        typed: list[tuple[Any, ...]] = []  # typed calls not yet sent, from line `first`
+        first = number = batches = 0
+        pool: ProcessPoolExecutor | None = None
+        # Batches sent to be prepared, in order: their calls are kept for a batch declined.
+        pending: deque[tuple[list[tuple[Any, ...]], int, Future[Any]]] = deque()
 
         def one_by_one(batch: Iterable[Any], first: int) -> None:
             nonlocal rows
@@ -413,17 +439,32 @@ def import_calls(
                         staged.add(rows)
                         rows = []
 
-        def stage_typed() -> None:
+        def stage(batch: list[tuple[Any, ...]], first: int, prepared: Any) -> None:
             nonlocal rows
-            columns = typed_columns(typed)
-            if columns is None:
-                one_by_one(typed, first)
+            if prepared is None:
+                one_by_one(batch, first)
             elif skip_invalid or not report.invalid:
                 if rows:  # staged in order: a callId's later row wins
                     staged.add(rows)
                     rows = []
-                staged.add_columns(columns, len(typed))
-            typed.clear()
+                staged.add_encoded(prepared, len(batch))
+
+        def send() -> None:
+            nonlocal pool, batches, typed
+            batch, typed = typed, []
+            batches += 1
+            if count and batches > 1 and pool is None:
+                pool = stack.enter_context(_pool(count))
+            if pool is None:
+                stage(batch, first, prepare_typed(batch, staged.encode_columns))
+                return
+            pending.append((batch, first, pool.submit(prepare_typed, batch, staged.encode_columns)))
+            if len(pending) > 2 * count:  # bounded read-ahead keeps memory flat
+                stage_next()
+
+        def stage_next() -> None:
+            batch, at, future = pending.popleft()
+            stage(batch, at, future.result())
 
         for number, call in enumerate(calls, start=1):
             if call.__class__ is tuple:
@@ -431,13 +472,17 @@ def import_calls(
                     first = number
                 typed.append(call)
                 if len(typed) == BATCH_ROWS:
-                    stage_typed()
+                    send()
             else:
                 if typed:
-                    stage_typed()
+                    send()
+                while pending:
+                    stage_next()
                 one_by_one((call,), number)
         if typed:
-            stage_typed()
+            send()
+        while pending:
+            stage_next()
         report.lines = number
         if report.invalid and not skip_invalid:
             raise ImportRejected(report.errors, report.lines, report.invalid)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
-from recent_calls.errors import FieldError, RecentCallsError
+from recent_calls.errors import FieldError, InvalidRequest, RecentCallsError
 from recent_calls.query.windows import zone
 
 MAX_REPORTED_ERRORS = 1000
@@ -61,6 +63,17 @@ class SourceReport:
     skipped: int = 0  # records that are not calls to store (agent legs, chats, older duplicates)
     errors: list[FieldError] = field(default_factory=list)
 
+    def merge(self, part: SourceReport) -> None:
+        """Add what another reader of the same source read (its errors up to the bound)."""
+        self.lines += part.lines
+        self.calls += part.calls
+        self.invalid += part.invalid
+        self.open_calls += part.open_calls
+        self.unknown_events += part.unknown_events
+        self.stale_calls += part.stale_calls
+        self.skipped += part.skipped
+        self.errors.extend(part.errors[: max(0, MAX_REPORTED_ERRORS - len(self.errors))])
+
     def fail(self, where: str, message: str) -> None:
         """Count one bad record and keep its error (up to MAX_REPORTED_ERRORS of them)."""
         self.invalid += 1
@@ -73,6 +86,31 @@ def numbered(text: str | bytes) -> list[tuple[int, str]]:
     if isinstance(text, bytes):
         text = text.decode("utf-8", errors="replace")
     return list(enumerate(text.splitlines(), start=1))
+
+
+def refused(where: str, message: str) -> InvalidRequest:
+    """The error of a source an import cannot read at all (a file, an option)."""
+    return InvalidRequest([FieldError(where, message)], detail=f"{where} {message}")
+
+
+def file_lines(path: Path, max_line: int) -> Iterator[tuple[int, str]]:
+    """A file's lines, numbered; a line longer than `max_line` is refused as soon as it is
+    read, so an endless one (a corrupt log, /dev/zero) cannot fill memory."""
+    # Bytes that are not UTF-8 stay visible (as surrogates) so the reader names their line.
+    try:
+        with path.open(encoding="utf-8", errors="surrogateescape", newline="\n") as source:
+            read_line = source.readline
+            number = 0
+            while line := read_line(max_line + 1):
+                number += 1
+                if len(line) > max_line and not line.endswith("\n"):
+                    raise refused(
+                        f"{path} line {number}",
+                        f"is longer than {max_line} bytes, the longest line an import reads",
+                    )
+                yield number, line
+    except OSError as exc:
+        raise refused(str(path), f"cannot be read: {exc.strerror or exc}") from None
 
 
 class LocalClock:

@@ -8,7 +8,9 @@ so that a transaction taking the calls is rolled back and stores none of them.
 
 from __future__ import annotations
 
+import os
 import socket
+import stat
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,10 +18,11 @@ from typing import Any
 
 from recent_calls.errors import FieldError, ImportRejected, InvalidRequest
 from recent_calls.ingest.asterisk import read_asterisk
+from recent_calls.ingest.asterisk_parallel import read_asterisk_parallel
 from recent_calls.ingest.bulk import MAX_LINE_BYTES, ImportReport
 from recent_calls.ingest.connect import read_connect
 from recent_calls.ingest.freeswitch import read_freeswitch
-from recent_calls.ingest.sources import SourceError, SourceReport
+from recent_calls.ingest.sources import SourceError, SourceReport, file_lines, refused
 
 FORMATS = ("json", "asterisk", "freeswitch", "connect")
 SOURCE_FORMATS = FORMATS[1:]
@@ -49,30 +52,6 @@ class TelephonyReport:
         return [*self.source.errors, *self.stored.errors]
 
 
-def _refuse(where: str, message: str) -> InvalidRequest:
-    return InvalidRequest([FieldError(where, message)], detail=f"{where} {message}")
-
-
-def _lines(path: Path) -> Iterator[tuple[int, str]]:
-    """The file's lines, numbered; a line longer than the JSON import's limit is refused as soon
-    as it is read, so an endless one (a corrupt log, /dev/zero) cannot fill memory."""
-    # Bytes that are not UTF-8 stay visible (as surrogates) so the reader names their line.
-    try:
-        with path.open(encoding="utf-8", errors="surrogateescape", newline="\n") as source:
-            read_line = source.readline
-            number = 0
-            while line := read_line(MAX_LINE_BYTES + 1):
-                number += 1
-                if len(line) > MAX_LINE_BYTES and not line.endswith("\n"):
-                    raise _refuse(
-                        f"{path} line {number}",
-                        f"is longer than {MAX_LINE_BYTES} bytes, the longest line an import reads",
-                    )
-                yield number, line
-    except OSError as exc:
-        raise _refuse(str(path), f"cannot be read: {exc.strerror or exc}") from None
-
-
 def _whole(path: Path) -> bytes:
     """The whole file, refused by name past MAX_SOURCE_FILE_BYTES: read with a bound rather
     than trusted to its size, which a device or a FIFO does not tell."""
@@ -80,9 +59,9 @@ def _whole(path: Path) -> bytes:
         with path.open("rb") as source:
             data = source.read(MAX_SOURCE_FILE_BYTES + 1)
     except OSError as exc:
-        raise _refuse(str(path), f"cannot be read: {exc.strerror or exc}") from None
+        raise refused(str(path), f"cannot be read: {exc.strerror or exc}") from None
     if len(data) > MAX_SOURCE_FILE_BYTES:
-        raise _refuse(str(path), f"is larger than {MAX_SOURCE_FILE_BYTES} bytes; split it")
+        raise refused(str(path), f"is larger than {MAX_SOURCE_FILE_BYTES} bytes; split it")
     return data
 
 
@@ -95,8 +74,55 @@ def _files(paths: Iterable[Path]) -> list[Path]:
         elif path.exists():
             found.append(path)
         else:
-            raise _refuse(str(path), "does not exist")
+            raise refused(str(path), "does not exist")
     return found
+
+
+PARALLEL_BYTES = 16 << 20
+"""A queue_log this large (about 16,000 calls) is read in a process beside the importer
+(`asterisk_parallel`), when it is a regular file and the machine has more than one core."""
+
+
+def _asterisk(
+    queue_log: Path,
+    report: SourceReport,
+    cdr: Path | None,
+    timezone: str,
+    server: str | None,
+    *,
+    typed: bool,
+) -> Iterator[Any]:
+    server = server or default_server()
+    cdr_name = cdr.name if cdr is not None else "Master.csv"
+    if typed and (os.cpu_count() or 1) > 1 and _size(queue_log) >= PARALLEL_BYTES:
+        yield from read_asterisk_parallel(
+            queue_log,
+            server=server,
+            cdr=cdr,
+            timezone=timezone,
+            cdr_name=cdr_name,
+            report=report,
+            max_line=MAX_LINE_BYTES,
+        )
+        return
+    yield from read_asterisk(
+        file_lines(queue_log, MAX_LINE_BYTES),
+        server=server,
+        cdr=None if cdr is None else file_lines(cdr, MAX_LINE_BYTES),
+        timezone=timezone,
+        cdr_name=cdr_name,
+        report=report,
+        typed=typed,
+    )
+
+
+def _size(path: Path) -> int:
+    """The size of a regular file; 0 for anything else (a FIFO, a device) or a missing one."""
+    try:
+        status = path.stat()
+    except OSError:
+        return 0
+    return status.st_size if stat.S_ISREG(status.st_mode) else 0
 
 
 def read_source(
@@ -114,16 +140,8 @@ def read_source(
     try:
         if fmt == "asterisk":
             if len(paths) != 1:
-                raise _refuse("queue_log", "give exactly one queue_log (and --cdr Master.csv)")
-            yield from read_asterisk(
-                _lines(paths[0]),
-                server=server or default_server(),
-                cdr=None if cdr is None else _lines(cdr),
-                timezone=timezone or "UTC",
-                cdr_name=cdr.name if cdr is not None else "Master.csv",
-                report=report,
-                typed=typed,
-            )
+                raise refused("queue_log", "give exactly one queue_log (and --cdr Master.csv)")
+            yield from _asterisk(paths[0], report, cdr, timezone or "UTC", server, typed=typed)
         elif fmt == "freeswitch":
             for path in _files(paths):
                 yield from read_freeswitch(_whole(path), name=path.name, report=report)
@@ -131,7 +149,7 @@ def read_source(
             for path in _files(paths):
                 yield from read_connect(_whole(path), name=path.name, report=report)
         else:
-            raise _refuse("format", f"expected one of {', '.join(SOURCE_FORMATS)}, not {fmt!r}")
+            raise refused("format", f"expected one of {', '.join(SOURCE_FORMATS)}, not {fmt!r}")
     except SourceError as exc:
         raise InvalidRequest([exc.error], detail=str(exc)) from None
 

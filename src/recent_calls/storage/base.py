@@ -76,10 +76,15 @@ class CallImport(ABC):
         """Stage rows (ROW_COLUMNS order)."""
         self.add_encoded(self.encode(rows), len(rows))
 
+    @staticmethod
+    @abstractmethod
+    def encode_columns(columns: Sequence[Sequence[Any]]) -> Any:
+        """Rows given as columns (ROW_COLUMNS order) in the form `encode` makes of them (a
+        module-level function too, for the same reason)."""
+
     def add_columns(self, columns: Sequence[Sequence[Any]], count: int) -> None:
-        """Stage `count` rows given as columns (ROW_COLUMNS order), as `add` stages rows; an
-        engine that loads columns overrides it."""
-        self.add(list(zip(*columns, strict=True)))
+        """Stage `count` rows given as columns, as `add` stages rows."""
+        self.add_encoded(self.encode_columns(columns), count)
 
     @abstractmethod
     def add_encoded(self, batch: Any, count: int) -> None:

@@ -418,9 +418,7 @@ class _DuckDBImport(CallImport):
         self.cursor.execute(f"CREATE TEMP TABLE {self.table} (seq BIGINT, {columns})")
 
     encode = staticmethod(arrow_batch)
-
-    def add_columns(self, columns: Sequence[Sequence[Any]], count: int) -> None:
-        self.add_encoded(arrow_columns(columns), count)
+    encode_columns = staticmethod(arrow_columns)
 
     def add_encoded(self, batch: pa.Table, count: int) -> None:
         assert self.cursor is not None, "this import is finished"

@@ -103,6 +103,11 @@ _COPY_ENCODERS = tuple(
 )
 
 
+def copy_columns(columns: Sequence[Sequence[Any]]) -> bytes:
+    """Rows given as columns (ROW_COLUMNS order) as COPY text (see `copy_text`)."""
+    return copy_text(list(zip(*columns, strict=True)))
+
+
 def copy_text(rows: Sequence[tuple[Any, ...]]) -> bytes:
     """Rows as COPY text, each led by its place in the batch (`seq`).
 
@@ -527,6 +532,7 @@ class _PostgresImport(CallImport):
     # -- the caller's side ----------------------------------------------------------------------
 
     encode = staticmethod(copy_text)
+    encode_columns = staticmethod(copy_columns)
 
     def add_encoded(self, batch: bytes, count: int) -> None:
         self._raise_failure()
