@@ -35,8 +35,9 @@ KEY_ID_RULE = "expected 1-64 letters, digits, '_' or '-' (the id `credentials li
 DEMO_LABEL = "demo"
 
 
-Call = dict[str, Any] | tuple[Any, ...]
-"""A call a telephony reader made: in the import shape, or a READER_FIELDS tuple."""
+Call = dict[str, Any] | tuple[Any, ...] | list[tuple[Any, ...]]
+"""A call a telephony reader made: in the import shape, or a READER_FIELDS tuple; or a batch
+of such tuples, as a list (how an Asterisk import's read hands them over)."""
 
 
 class Admin(Protocol):

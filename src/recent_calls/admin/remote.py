@@ -189,10 +189,11 @@ class RemoteAdmin:
         """Send the calls as JSON Lines to the server's import; read whole into a spool first,
         so that a source rejected by its reader sends nothing."""
         with tempfile.TemporaryFile() as spool:
-            for call in calls:
-                if call.__class__ is tuple:  # a reader's typed call
-                    call = dict(zip(READER_FIELDS, call, strict=True))
-                spool.write(orjson.dumps(call, option=orjson.OPT_APPEND_NEWLINE))
+            for item in calls:
+                for call in item if isinstance(item, list) else (item,):
+                    if call.__class__ is tuple:  # a reader's typed call
+                        call = dict(zip(READER_FIELDS, call, strict=True))
+                    spool.write(orjson.dumps(call, option=orjson.OPT_APPEND_NEWLINE))
             spool.seek(0)
             return self.import_file(tenant_id, spool, timezone="GMT", skip_invalid=skip_invalid)
 

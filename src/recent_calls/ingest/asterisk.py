@@ -124,6 +124,7 @@ class CdrIndex:
         calls = self.calls
         seconds = self.clock.seconds
         at: list[Any] = [0, False]  # the number of the line csv is reading; is it suspect
+        read: list[Any] = [None, 0, None, 0]  # the last start and end text, and their seconds
 
         def texts() -> Iterator[str]:
             for number, text in lines:
@@ -171,8 +172,17 @@ class CdrIndex:
                 fail(f"{self.name} line {number}", "has an empty uniqueid/linkedid")
                 continue
             try:
-                start = seconds(start_text)
-                end = seconds(end_text) if end_text else start
+                # A call's rows (one a leg) mostly share their times: each read once.
+                if start_text != read[0]:
+                    read[:2] = start_text, seconds(start_text)
+                start = read[1]
+                if not end_text:
+                    end = start
+                elif end_text == read[2]:
+                    end = read[3]
+                else:
+                    end = seconds(end_text)
+                    read[2:] = end_text, end
             except ValueError as exc:
                 fail(f"{self.name} line {number}", f"start/end {exc}")
                 continue
@@ -278,11 +288,11 @@ class QueueLogReader:
         lines += [line for _, _, line in self._dids.values()]
         return min(lines) if lines else None
 
-    def feed(self, lines: Iterable[Line]) -> list[dict[str, Any]]:
+    def feed(self, lines: Iterable[Line]) -> list[Any]:
         """Read more numbered lines; the calls they finished (or finished long enough ago)."""
         # The hot loop of an import (5 lines a call): everything is a local name, and the
         # common events are tested first.
-        out: list[dict[str, Any]] = []
+        out: list[Any] = []
         report = self.report
         fail = report.fail
         open_calls = self.open
@@ -491,7 +501,7 @@ class QueueLogReader:
                 break
             del dids[callid]
 
-    def _settled(self) -> list[dict[str, Any]]:
+    def _settled(self) -> list[Any]:
         # Forget (and, when holding, return) the calls finished more than `settle` ago.
         out = []
         order, finished = self._finished_order, self.finished
@@ -550,7 +560,7 @@ class QueueLogReader:
                     out.append(self._cdr_call(key, entry))
         return out
 
-    def close(self) -> list[dict[str, Any]]:
+    def close(self) -> list[Any]:
         """End of the input: the finished calls still held, and the CDR-only calls."""
         out = []
         if self.hold_finished:

@@ -37,10 +37,13 @@ from recent_calls.ingest.asterisk import (
     cdr_call,
     join_cdr,
 )
-from recent_calls.ingest.bulk import worker_started
+from recent_calls.ingest.bulk import CallBatch, worker_started
 from recent_calls.ingest.sources import SourceError, SourceReport, file_lines
 
 PIPE_BYTES = 1 << 20
+MESSAGE_CALLS = 5_000
+"""Calls the reader sends at once (about 600 KiB): each message is then made, checked and
+encoded by an import worker as one batch."""
 
 # A message's first byte: what the pickle after it holds.
 PART, DONE, FAILED = b"p", b"d", b"!"
@@ -55,9 +58,11 @@ def read_asterisk_parallel(
     cdr_name: str,
     report: SourceReport,
     max_line: int,
-) -> Iterator[tuple[Any, ...]]:
-    """`read_asterisk(..., typed=True)` of the files, the queue_log read in another process;
-    InvalidRequest, as from `read_asterisk`, for a file that cannot be read."""
+) -> Iterator[CallBatch | list[tuple[Any, ...]]]:
+    """The calls of `read_asterisk(..., typed=True)` of the files, in batches of a few thousand
+    (`UnjoinedCalls`, whose calls are made where they are checked, then a list), the queue_log
+    read in another process; InvalidRequest, as from `read_asterisk`, for a file that cannot
+    be read."""
     server = server.strip()  # as QueueLogReader names its calls
     # forkserver, not fork: the importer may be a server with database threads running.
     context = multiprocessing.get_context("forkserver")
@@ -91,8 +96,8 @@ def read_asterisk_parallel(
 
 
 def _widen(pipe: Connection) -> None:
-    """Let the pipe hold a few of the reader's messages (each about 250 KiB) instead of 64 KiB:
-    the reader then seldom waits for the importer to take one, chunk by chunk."""
+    """Let the pipe hold more than one of the reader's messages instead of 64 KiB: the reader
+    then seldom waits for the importer to take one, chunk by chunk."""
     with contextlib.suppress(OSError, AttributeError):  # Linux only; the default elsewhere
         fcntl.fcntl(pipe.fileno(), fcntl.F_SETPIPE_SZ, PIPE_BYTES)
 
@@ -149,40 +154,78 @@ def _body(message: bytes | BaseException) -> Any:
     """A message's (kind, content); the error the reader stopped with, raised here."""
     if isinstance(message, BaseException):
         raise RuntimeError("the Asterisk queue_log reader process ended without a word")
-    # Written by `_send` in this import's own process, through a pipe only the two hold.
-    content = pickle.loads(message[1:])  # noqa: S301
-    if message[:1] == FAILED:
+    kind = message[:1]
+    if kind == PART:  # the calls' keys, read here; the calls, left to whoever makes them
+        size = int.from_bytes(message[1:9], "little")
+        return kind, (_loads(message[9 : 9 + size]), message[9 + size :])
+    content = _loads(message[1:])
+    if kind == FAILED:
         errors, detail, crash = content
         if crash:
             raise RuntimeError(f"the Asterisk queue_log reader process failed:\n{crash}")
         raise InvalidRequest([FieldError(*error) for error in errors], detail=detail)
-    return message[:1], content
+    return kind, content
+
+
+def _loads(data: bytes) -> Any:
+    # Written by `_send` in this import's own process, through a pipe only the two hold.
+    return pickle.loads(data)  # noqa: S301
+
+
+class UnjoinedCalls(CallBatch):
+    """Calls of the queue_log reader as it sent them (pickled), with the Master.csv rows each
+    is joined with (or None): made into typed calls by `made()` where they are checked."""
+
+    def __init__(self, calls: bytes, entries: list[list[Any] | None]) -> None:
+        self.calls = calls
+        self.entries = entries
+        self.count = len(entries)
+
+    def made(self) -> list[tuple[Any, ...]]:
+        calls, entered = _loads(self.calls)
+        return [
+            call if entry is None else join_cdr(call, first, entry)
+            for call, first, entry in zip(calls, entered, self.entries, strict=True)
+        ]
 
 
 def _joined(
     messages: Iterator[Any], index: CdrIndex, server: str, report: SourceReport
-) -> Iterator[tuple[Any, ...]]:
-    # The importer's side: each call joined with its rows, then the rows left over.
-    entries = index.calls
-    prefix = len(server) + 1
+) -> Iterator[CallBatch | list[tuple[Any, ...]]]:
+    # The importer's side: each call's rows taken from the index in the reader's order (the
+    # first call of a callId takes them), the calls joined where they are checked; then the
+    # rows no call took.
+    pop = index.calls.pop
     for kind, content in messages:
         if kind == DONE:
             log_report, still_open = content
             break
-        calls, entered = content
-        for call, first in zip(calls, entered, strict=True):
-            entry = entries.pop(call[0][prefix:], None) if entries else None
-            yield call if entry is None else join_cdr(call, first, entry)
-    for key, entry in entries.items():
-        if key not in still_open:
-            log_report.calls += 1
-            yield cdr_call(server, key, entry)
+        keys, calls = content
+        yield UnjoinedCalls(calls, [pop(key, None) for key in keys])
+    left = [
+        cdr_call(server, key, entry)
+        for key, entry in index.calls.items()
+        if key not in still_open
+    ]  # fmt: skip
+    log_report.calls += len(left)
+    if left:
+        yield left
     report.merge(log_report)
     report.merge(index.report)
 
 
 def _send(sending: Connection, kind: bytes, body: Any) -> None:
     sending.send_bytes(kind + pickle.dumps(body, protocol=pickle.HIGHEST_PROTOCOL))
+
+
+def _send_calls(
+    sending: Connection, calls: list[tuple[Any, ...]], entered: list[int], prefix: int
+) -> None:
+    # The calls' keys (their queue_log callids) pickled apart, so that the importer reads
+    # only them.
+    keys = pickle.dumps([call[0][prefix:] for call in calls], protocol=pickle.HIGHEST_PROTOCOL)
+    body = pickle.dumps((calls, entered), protocol=pickle.HIGHEST_PROTOCOL)
+    sending.send_bytes(PART + len(keys).to_bytes(8, "little") + keys + body)
 
 
 def _read_queue_log(
@@ -195,18 +238,21 @@ def _read_queue_log(
         reader = QueueLogReader(server, hold_finished=True, typed=True)
         entered: list[int] = []
         reader.entered = entered
+        prefix = len(server) + 1
+        calls: list[tuple[Any, ...]] = []
         batch: list[tuple[int, str]] = []
         for line in file_lines(path, max_line):
             batch.append(line)
             if len(batch) == FEED_LINES:
-                calls = reader.feed(batch)
-                if calls:
-                    _send(sending, PART, (calls, entered))
-                    entered.clear()
+                calls += reader.feed(batch)
                 batch = []
-        calls = [*reader.feed(batch), *reader.close()]
+                if len(calls) >= MESSAGE_CALLS:
+                    _send_calls(sending, calls, entered, prefix)
+                    calls = []
+                    entered.clear()
+        calls += [*reader.feed(batch), *reader.close()]
         if calls:
-            _send(sending, PART, (calls, entered))
+            _send_calls(sending, calls, entered, prefix)
         _send(sending, DONE, (reader.report, set(reader.open)))
     except (SourceError, InvalidRequest) as exc:
         errors = [exc.error] if isinstance(exc, SourceError) else exc.errors
