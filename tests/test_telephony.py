@@ -12,6 +12,7 @@ from click.testing import CliRunner, Result
 
 from recent_calls.cli.main import main
 from recent_calls.demo import DEMO_TENANTS, generate_calls
+from recent_calls.ingest import bulk, telephony
 from recent_calls.ingest.asterisk import read_asterisk
 from recent_calls.ingest.connect import read_connect
 from recent_calls.ingest.freeswitch import read_freeswitch
@@ -111,6 +112,27 @@ def test_asterisk_round_trip_stores_every_field_the_files_carry(
         assert number in (row[PHONE], row[DESTINATION]), index
     again = import_as_printed(command, tenant_database, "--server", "pbx1")
     assert f"0 new, {CALLS} replaced" in again.stdout
+
+
+def test_a_queue_log_read_beside_the_import_stores_the_same_calls(
+    tenant_database: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A queue_log past `PARALLEL_BYTES` is read in a process of its own, its calls joined
+    and checked in the import's workers: what is stored is what the one-process read stores."""
+    command = demo_files("asterisk", tmp_path / "files")
+    serial = import_as_printed(command, tenant_database, "--server", "pbx1")
+    assert serial.exit_code == 0, serial.output
+    stored = stored_rows(tenant_database, TENANT.tenant_id)
+    monkeypatch.setattr(telephony, "PARALLEL_BYTES", 0)
+    monkeypatch.setattr(bulk, "BATCH_ROWS", 64)  # several batches, through the workers
+    beside = import_as_printed(command, tenant_database, "--server", "pbx1")
+    assert beside.exit_code == 0, beside.output
+    # Every call again, each the same: replaced by itself.
+    assert f"{CALLS} new, 0 replaced" in serial.stdout
+    assert beside.stdout == serial.stdout.replace(
+        f"{CALLS} new, 0 replaced", f"0 new, {CALLS} replaced"
+    )
+    assert stored_rows(tenant_database, TENANT.tenant_id) == stored
 
 
 def test_freeswitch_round_trip_acknowledges_agent_legs_and_stores_the_calls(

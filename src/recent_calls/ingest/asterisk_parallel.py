@@ -58,6 +58,7 @@ def read_asterisk_parallel(
     cdr_name: str,
     report: SourceReport,
     max_line: int,
+    message_calls: int = MESSAGE_CALLS,
 ) -> Iterator[CallBatch | list[tuple[Any, ...]]]:
     """The calls of `read_asterisk(..., typed=True)` of the files, in batches of a few thousand
     (`UnjoinedCalls`, whose calls are made where they are checked, then a list), the queue_log
@@ -69,7 +70,7 @@ def read_asterisk_parallel(
     receiving, sending = context.Pipe(duplex=False)
     reader = context.Process(
         target=_read_queue_log,
-        args=(sending, os.getpid(), queue_log, server, max_line),
+        args=(sending, os.getpid(), queue_log, server, max_line, message_calls),
         name="asterisk-queue_log",
         daemon=True,
     )
@@ -229,10 +230,16 @@ def _send_calls(
 
 
 def _read_queue_log(
-    sending: Connection, importer: int, path: Path, server: str, max_line: int
+    sending: Connection,
+    importer: int,
+    path: Path,
+    server: str,
+    max_line: int,
+    message_calls: int,
 ) -> None:
-    """The reader process: parts of (calls, each one's first ENTERQUEUE time), then (its
-    report, the calls left open); or the error it stopped with."""
+    """The reader process: parts of (keys; calls, each one's first ENTERQUEUE time) of about
+    `message_calls` calls, then (its report, the calls left open); or the error it stopped
+    with."""
     worker_started(importer)
     try:
         reader = QueueLogReader(server, hold_finished=True, typed=True)
@@ -246,7 +253,7 @@ def _read_queue_log(
             if len(batch) == FEED_LINES:
                 calls += reader.feed(batch)
                 batch = []
-                if len(calls) >= MESSAGE_CALLS:
+                if len(calls) >= message_calls:
                     _send_calls(sending, calls, entered, prefix)
                     calls = []
                     entered.clear()
