@@ -21,9 +21,10 @@ import fcntl
 import multiprocessing
 import os
 import pickle
-import queue
 import threading
+import time
 import traceback
+from collections import deque
 from collections.abc import Iterator
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -41,6 +42,10 @@ from recent_calls.ingest.bulk import CallBatch, worker_started
 from recent_calls.ingest.sources import SourceError, SourceReport, file_lines
 
 PIPE_BYTES = 1 << 20
+SHARE_LINES = 2_000
+KEPT_MESSAGES = 8
+"""The reader's messages kept, once Master.csv is indexed, beyond those kept until then (8
+are about 5 MiB)."""
 MESSAGE_CALLS = 5_000
 """Calls the reader sends at once (about 600 KiB): each message is then made, checked and
 encoded by an import worker as one batch."""
@@ -77,23 +82,20 @@ def read_asterisk_parallel(
     _widen(sending)
     reader.start()
     sending.close()
+    keeper = _Keeper(receiving)
     try:
         index = CdrIndex(timezone, cdr_name)
-        if cdr is None:
-            messages = _messages(receiving, [])
-        else:
-            kept = _Keeper(receiving)
-            try:
-                index.feed(file_lines(cdr, max_line), touched=False)
-            finally:
-                early = kept.stop()
-            messages = _messages(receiving, early)
-        yield from _joined(messages, index, server, report)
+        if cdr is not None:
+            index.feed(_sharing(file_lines(cdr, max_line)), touched=False)
+        keeper.limit(KEPT_MESSAGES)
+        yield from _joined(keeper.messages(), index, server, report)
     finally:
-        receiving.close()
+        keeper.stop()
         if reader.is_alive():
             reader.kill()
         reader.join()
+        keeper.thread.join()
+        receiving.close()
 
 
 def _widen(pipe: Connection) -> None:
@@ -103,52 +105,70 @@ def _widen(pipe: Connection) -> None:
         fcntl.fcntl(pipe.fileno(), fcntl.F_SETPIPE_SZ, PIPE_BYTES)
 
 
+def _sharing(lines: Iterator[tuple[int, str]]) -> Iterator[tuple[int, str]]:
+    """The lines, letting the keeper thread run between every few thousand of them."""
+    for number, line in lines:
+        if not number % SHARE_LINES:
+            time.sleep(0)
+        yield number, line
+
+
 class _Keeper:
-    """A thread that receives the reader's messages and keeps them, until stopped."""
+    """A thread that receives the reader's messages as they come, so that the reader seldom
+    waits on the pipe: any number of them until `limit` (while Master.csv is being indexed,
+    the importer takes none), then no more than a few more than were kept then: the reader
+    goes on while the importer works through them."""
 
     def __init__(self, receiving: Connection) -> None:
         self.receiving = receiving
-        self.kept: queue.SimpleQueue[bytes | BaseException] = queue.SimpleQueue()
-        self.stopping = threading.Event()
+        self.kept: deque[bytes | BaseException] = deque()
+        self.most: float = float("inf")
+        self.stopping = False
+        self.changed = threading.Condition()
         self.thread = threading.Thread(target=self._keep, name="asterisk-keeper", daemon=True)
         self.thread.start()
 
     def _keep(self) -> None:
-        while not self.stopping.is_set():
+        changed, kept = self.changed, self.kept
+        while True:
+            with changed:
+                while len(kept) >= self.most and not self.stopping:
+                    changed.wait()
+                if self.stopping:
+                    return
             try:
-                message = self.receiving.recv_bytes()
+                message: bytes | BaseException = self.receiving.recv_bytes()
             except (EOFError, OSError) as exc:
-                self.kept.put(exc)
+                message = exc
+            with changed:
+                kept.append(message)
+                changed.notify_all()
+            if not isinstance(message, bytes) or message[:1] != PART:
                 return
-            self.kept.put(message)
-            if message[:1] != PART:
+
+    def limit(self, more: int) -> None:
+        """Keep no more than `more` messages besides those kept now."""
+        with self.changed:
+            self.most = len(self.kept) + more
+
+    def messages(self) -> Iterator[Any]:
+        """The reader's messages as (kind, content), in order, to its last."""
+        changed, kept = self.changed, self.kept
+        while True:
+            with changed:
+                while not kept:
+                    changed.wait()
+                message = kept.popleft()
+                changed.notify_all()
+            kind, content = _body(message)
+            yield kind, content
+            if kind != PART:
                 return
 
-    def stop(self) -> list[bytes | BaseException]:
-        """What was kept; the thread is gone, and the connection the caller's alone."""
-        self.stopping.set()
-        self.thread.join()  # it waits for no more than the reader's next message
-        kept = []
-        while not self.kept.empty():
-            kept.append(self.kept.get())
-        return kept
-
-
-def _messages(receiving: Connection, early: list[bytes | BaseException]) -> Iterator[Any]:
-    """The reader's messages as (kind, content): those kept early, then the rest as they come."""
-    for message in early:
-        kind, content = _body(message)
-        yield kind, content
-        if kind != PART:
-            return
-    while True:
-        try:
-            kind, content = _body(receiving.recv_bytes())
-        except EOFError as exc:
-            kind, content = _body(exc)
-        yield kind, content
-        if kind != PART:
-            return
+    def stop(self) -> None:
+        with self.changed:
+            self.stopping = True
+            self.changed.notify_all()
 
 
 def _body(message: bytes | BaseException) -> Any:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import operator
 import re
 from collections.abc import Sequence
@@ -676,7 +677,11 @@ def typed_columns(calls: Sequence[tuple[Any, ...]]) -> list[Sequence[Any]] | Non
         return None
     call_ids = columns[0]
     singles = [call_ids, *columns[13:21]]
-    multis = [_flat(column) for column in columns[11:13]]
+    lists = [set(map(type, column)) == _ONLY_LIST for column in columns[11:13]]
+    multis = [
+        list(itertools.chain.from_iterable(column)) if all_lists else _flat(column)
+        for column, all_lists in zip(columns[11:13], lists, strict=True)
+    ]
     texts = singles + multis
     try:
         joined = "".join(["".join(column) for column in texts])
@@ -684,7 +689,10 @@ def typed_columns(calls: Sequence[tuple[Any, ...]]) -> list[Sequence[Any]] | Non
         return None
     if len(joined) > 1024 and max(max(map(len, column), default=0) for column in texts) > 1024:
         return None
-    if not all(map(_plain_call_id, call_ids)) or "\x00" in joined:
+    # Each callId as `_plain_call_id` wants it: 1-256 characters, no blank at either end.
+    if not all(call_ids) or max(map(len, call_ids)) > 256 or "\x00" in joined:
+        return None
+    if tuple(map(str.strip, call_ids)) != call_ids:
         return None
     if not joined.isascii():
         try:
@@ -704,8 +712,10 @@ def typed_columns(calls: Sequence[tuple[Any, ...]]) -> list[Sequence[Any]] | Non
         zeros,
         columns[10],
         zeros,
-        [_split(value, ",") for value in columns[11]],
-        [_split(value, ",") for value in columns[12]],
+        *(
+            list(column) if all_lists and _clean(flat) else [_split(v, ",") for v in column]
+            for column, all_lists, flat in zip(columns[11:13], lists, multis, strict=True)
+        ),
         [[] for _ in range(count)],
         empty,
         names,
@@ -727,6 +737,17 @@ def typed_columns(calls: Sequence[tuple[Any, ...]]) -> list[Sequence[Any]] | Non
     ]
 
 
+_ONLY_LIST = frozenset({list})
+_FOLDED: dict[str, str] = {}
+_FOLDED_MOST = 200_000
+
+
+def _clean(values: list[str]) -> bool:
+    """Whether `_split` keeps each of these list items as it is: none empty or blank, none
+    with a blank at either end."""
+    return all(values) and list(map(str.strip, values)) == values
+
+
 def _flat(column: Sequence[Any]) -> list[Any]:
     # The values of a queueId or agentId column: each a list of them, or one.
     flat: list[Any] = []
@@ -739,8 +760,11 @@ def _flat(column: Sequence[Any]) -> list[Any]:
 
 
 def _search_keys(column: Sequence[str]) -> list[str]:
-    # A batch's callers repeat: each distinct name or number is folded once.
-    keys: dict[str, str] = {}
+    # Callers repeat across a reader's calls: each distinct name or number is folded once (a
+    # process's import worker keeps those it folded, up to a bound).
+    keys = _FOLDED
+    if len(keys) > _FOLDED_MOST:
+        keys.clear()
     return [
         keys[text] if text in keys else keys.setdefault(text, search_key(text)) for text in column
     ]
