@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 import signal
 import subprocess
 import sys
@@ -122,6 +123,32 @@ def test_a_readers_bad_call_in_a_batch_is_named_by_its_number(storage: Storage) 
     report = import_calls(storage, "acme", calls, skip_invalid=True)
     assert (report.lines, report.inserted, report.invalid) == (5, 4, 1)
     assert sorted(stored(storage, "acme")) == ["c0", "c1", "c2", "c4"]
+
+
+class WhereMade(bulk.CallBatch):
+    """Calls made where the import checks them, named after that process's id and niceness."""
+
+    def __init__(self, ids: list[str]) -> None:
+        self.ids = ids
+        self.count = len(ids)
+
+    def made(self) -> list[tuple[Any, ...]]:
+        where = f"{os.getpid()} {os.nice(0)}"
+        return [reader_call(call_id, where) for call_id in self.ids]
+
+
+def test_a_readers_unmade_calls_are_made_in_workers_below_the_importer(storage: Storage) -> None:
+    """Batches a reader hands over unmade (`CallBatch`) are made, checked and encoded in the
+    import's worker processes, which run below the importer's priority; then stored in order."""
+    storage.create_tenant("acme", "us")
+    batches: list[Any] = [WhereMade([f"c{n}-{i}" for i in range(3)]) for n in range(4)]
+    report = import_calls(storage, "acme", [*batches, [reader_call("c0-0", "last")]], workers=2)
+    assert (report.lines, report.received, report.inserted) == (13, 13, 12)
+    found = stored(storage, "acme")
+    assert found["c0-0"][2] == "last"
+    pids, niceness = zip(*(found[f"c{n}-1"][2].split() for n in range(4)), strict=True)
+    assert os.getpid() not in {int(pid) for pid in pids}
+    assert set(niceness) == {str(min(os.nice(0) + bulk.TYPED_NICENESS, 19))}
 
 
 def test_call_date_is_read_in_the_import_timezone(storage: Storage) -> None:
