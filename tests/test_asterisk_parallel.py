@@ -18,7 +18,7 @@ from recent_calls.ingest.asterisk import FEED_LINES, read_asterisk
 from recent_calls.ingest.asterisk_parallel import read_asterisk_parallel
 from recent_calls.ingest.bulk import CallBatch
 from recent_calls.ingest.sources import SourceError, SourceReport, file_lines
-from tests.test_asterisk import CALL, ID, T, cdr_row, logs, q
+from tests.test_asterisk import CALL, ID, QUEUE_LOG_LIKE, T, cdr_row, logs, q
 
 MAX_LINE = 4096
 
@@ -26,11 +26,12 @@ MAX_LINE = 4096
 def write(folder: Path, lines: list[str], rows: list[str] | None) -> tuple[Path, Path | None]:
     folder.mkdir(parents=True, exist_ok=True)
     log = folder / "queue_log"
-    log.write_text("".join(f"{line}\n" for line in lines), errors="surrogateescape")
+    # Lone surrogates are written as the bytes a broken encoder writes: not UTF-8.
+    log.write_bytes("".join(f"{line}\n" for line in lines).encode("utf-8", "surrogatepass"))
     if rows is None:
         return log, None
     cdr = folder / "Master.csv"
-    cdr.write_text("".join(f"{row}\n" for row in rows), errors="surrogateescape")
+    cdr.write_bytes("".join(f"{row}\n" for row in rows).encode("utf-8", "surrogatepass"))
     return log, cdr
 
 
@@ -142,6 +143,24 @@ def test_random_logs_read_the_same(
     expected = serial(log, cdr, timezone="America/New_York")
     got = parallel(log, cdr, timezone="America/New_York", message_calls=message_calls)
     assert got == expected
+
+
+@settings(
+    max_examples=12,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(
+    st.lists(st.text(max_size=80) | st.from_regex(QUEUE_LOG_LIKE, fullmatch=True), max_size=30),
+    st.lists(st.text(max_size=200), max_size=5),
+)
+def test_any_text_is_read_the_same(
+    tmp_path_factory: pytest.TempPathFactory, lines: list[str], rows: list[str]
+) -> None:
+    """Whatever the files hold (any Unicode, bytes that are not UTF-8, stray separators and
+    line breaks), the same calls and the same named errors."""
+    log, cdr = write(tmp_path_factory.mktemp("any"), lines, rows)
+    assert parallel(log, cdr, message_calls=1) == serial(log, cdr)
 
 
 def refusal(read: Any, *args: Any, **options: Any) -> str:
