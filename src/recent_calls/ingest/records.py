@@ -601,13 +601,8 @@ def typed_row(call: tuple[Any, ...]) -> tuple[Any, ...] | None:
         return None
     if not _plain_call_id(call_id):
         return None
-    if "\x00" in joined:
+    if "\x00" in joined or not _encodable(joined):
         return None
-    if not joined.isascii():
-        try:
-            joined.encode()
-        except UnicodeEncodeError:  # a lone surrogate: no JSON holds it
-            return None
     return (
         call_id,
         start,
@@ -646,6 +641,17 @@ def typed_row(call: tuple[Any, ...]) -> tuple[Any, ...] | None:
 
 
 _ONLY_INT = frozenset({int})
+
+
+def _encodable(text: str) -> bool:
+    """Whether `text` is Unicode that UTF-8 (and JSON) can hold: no lone surrogate."""
+    if text.isascii():
+        return True
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def typed_columns(calls: Sequence[tuple[Any, ...]]) -> list[Sequence[Any]] | None:
@@ -692,13 +698,8 @@ def typed_columns(calls: Sequence[tuple[Any, ...]]) -> list[Sequence[Any]] | Non
     # Each callId as `_plain_call_id` wants it: 1-256 characters, no blank at either end.
     if not all(call_ids) or max(map(len, call_ids)) > 256 or "\x00" in joined:
         return None
-    if tuple(map(str.strip, call_ids)) != call_ids:
+    if tuple(map(str.strip, call_ids)) != call_ids or not _encodable(joined):
         return None
-    if not joined.isascii():
-        try:
-            joined.encode()
-        except UnicodeEncodeError:  # a lone surrogate: no JSON holds it
-            return None
     (names, numbers_text, dialed, call_type, sub_type, hungup_by, destination, phone) = columns[
         13:21
     ]
