@@ -1,6 +1,8 @@
 """Time the console page: first render and a filter change, on a 20k and a 1M-call tenant.
 
     .venv/bin/python -m bench.console [--calls 20000 --calls 1000000] [--runs 5]
+    .venv/bin/python -m bench.console --database bench/data/perf-10000000-100-730-7.duckdb \
+        --tenant t000                 # the largest tenant of bench/perf's 10M-call data set
 
 Each tenant's DuckDB file is built once under bench/data/ (demo generator, 90 days) and reused.
 The page marks its own timings with the Performance API ("first-render": from the start of the
@@ -19,6 +21,7 @@ from pathlib import Path
 from playwright.sync_api import sync_playwright
 
 from bench.common import serve
+from bench.dataset import END_MS
 from recent_calls.admin.credentials import issue
 from recent_calls.demo import generate_calls
 from recent_calls.ingest.bulk import import_lines
@@ -49,16 +52,19 @@ def build(calls: int) -> Path:
     return path
 
 
-def credential(path: Path) -> tuple[str, str]:
+def credential(path: Path, tenant: str) -> tuple[str, str]:
     storage = open_storage(str(path))
     try:
-        issued = issue(storage, TENANT, "us", label="bench-console")
+        found = storage.get_tenant(tenant)
+        if found is None:
+            raise SystemExit(f"{path} has no tenant {tenant!r}")
+        issued = issue(storage, tenant, found.region, label="bench-console")
     finally:
         storage.close()
     return issued.api_key, issued.token
 
 
-def measure(url: str, api_key: str, token: str, runs: int) -> dict[str, list[float]]:
+def measure(url: str, api_key: str, token: str, tenant: str, runs: int) -> dict[str, list[float]]:
     found: dict[str, list[float]] = {
         "first-render": [],
         "filter-change": [],
@@ -75,7 +81,7 @@ def measure(url: str, api_key: str, token: str, runs: int) -> dict[str, list[flo
             page.goto(url + "/")
             page.get_by_label("API key").fill(api_key)
             page.get_by_label("Token").fill(token)
-            page.get_by_label("Tenant id").fill(TENANT)
+            page.get_by_label("Tenant id").fill(tenant)
             page.get_by_role("button", name="Sign in").click()
             page.wait_for_function("() => Boolean(document.body.dataset.ready)")
             before = page.evaluate("document.body.dataset.ready")
@@ -105,17 +111,32 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, action="append")
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--database", type=Path, help="time the page on this database instead")
+    parser.add_argument("--tenant", default=TENANT, help="with --database: whose calls")
     args = parser.parse_args()
+    if args.database is not None:
+        # bench/perf's data set ends at its END_MS: the page's "now" is then.
+        report(
+            f"{args.tenant} of {args.database.name}",
+            args.database,
+            args.tenant,
+            END_MS - 1,
+            args.runs,
+        )
+        return
     for calls in args.calls or [20_000, 1_000_000]:
-        path = build(calls)
-        api_key, token = credential(path)
-        with serve(str(path), NOW_MS) as served:
-            found = measure(served.url, api_key, token, args.runs)
-        for name, values in found.items():
-            print(
-                f"{calls:>9,} calls  {name:<15} median {statistics.median(values):7.1f} ms"
-                f"  min {min(values):7.1f}  max {max(values):7.1f}  (n={len(values)})"
-            )
+        report(f"{calls:>9,} calls", build(calls), TENANT, NOW_MS, args.runs)
+
+
+def report(label: str, path: Path, tenant: str, now_ms: int, runs: int) -> None:
+    api_key, token = credential(path, tenant)
+    with serve(str(path), now_ms) as served:
+        found = measure(served.url, api_key, token, tenant, runs)
+    for name, values in found.items():
+        print(
+            f"{label}  {name:<15} median {statistics.median(values):7.1f} ms"
+            f"  min {min(values):7.1f}  max {max(values):7.1f}  (n={len(values)})"
+        )
 
 
 if __name__ == "__main__":
