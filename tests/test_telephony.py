@@ -319,9 +319,12 @@ def test_bad_options_and_missing_files_are_named(tenant_database: str, tmp_path:
 
 
 @pytest.mark.parametrize("engine", ["duckdb"], indirect=True)
+@pytest.mark.parametrize("beside", [False, True], ids=["one-process", "reader-beside"])
 def test_import_goes_through_the_server_that_holds_the_database(
-    database: str, tmp_path: Path
+    database: str, tmp_path: Path, beside: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    if beside:  # the queue_log read in a process of its own, its calls made for the server
+        monkeypatch.setattr(telephony, "PARALLEL_BYTES", 0)
     command = demo_files("asterisk", tmp_path / "ast")
     bad = tmp_path / "queue_log"
     bad.write_text(QUEUE_LOG)

@@ -21,7 +21,7 @@ from recent_calls.errors import (
     InvalidRequest,
 )
 from recent_calls.fields import REGIONS, SCOPES
-from recent_calls.ingest.bulk import ImportReport
+from recent_calls.ingest.bulk import CallBatch, ImportReport
 from recent_calls.query.directory import Entry
 from recent_calls.query.windows import zone_names
 
@@ -35,9 +35,10 @@ KEY_ID_RULE = "expected 1-64 letters, digits, '_' or '-' (the id `credentials li
 DEMO_LABEL = "demo"
 
 
-Call = dict[str, Any] | tuple[Any, ...] | list[tuple[Any, ...]]
+Call = dict[str, Any] | tuple[Any, ...] | list[tuple[Any, ...]] | CallBatch
 """A call a telephony reader made: in the import shape, or a READER_FIELDS tuple; or a batch
-of such tuples, as a list (how an Asterisk import's read hands them over)."""
+of such tuples, as a list or a `CallBatch` still to be made (how an Asterisk import's read
+hands them over)."""
 
 
 class Admin(Protocol):

@@ -29,7 +29,7 @@ from recent_calls.errors import (
     problem_error,
 )
 from recent_calls.fields import SCOPES
-from recent_calls.ingest.bulk import ImportReport
+from recent_calls.ingest.bulk import CallBatch, ImportReport
 from recent_calls.ingest.records import READER_FIELDS
 from recent_calls.query.directory import Entry, parse_json
 from recent_calls.settings import Settings
@@ -190,6 +190,8 @@ class RemoteAdmin:
         so that a source rejected by its reader sends nothing."""
         with tempfile.TemporaryFile() as spool:
             for item in calls:
+                if isinstance(item, CallBatch):
+                    item = item.made()
                 for call in item if isinstance(item, list) else (item,):
                     if call.__class__ is tuple:  # a reader's typed call
                         call = dict(zip(READER_FIELDS, call, strict=True))
