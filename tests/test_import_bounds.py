@@ -13,10 +13,13 @@ import resource
 import orjson
 import pytest
 from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from recent_calls.api.app import create_app
 from recent_calls.cli.main import main
 from recent_calls.errors import InvalidRequest
+from recent_calls.ingest import bulk
 from recent_calls.ingest.bulk import BLOCK_BYTES, MAX_LINE_BYTES, MAX_REPORTED_ERRORS, import_lines
 from recent_calls.query.directory import parse_csv
 from recent_calls.settings import Settings
@@ -57,6 +60,35 @@ def test_a_line_past_the_limit_inside_a_file_is_named(storage: Storage) -> None:
         storage, "acme", io.BytesIO(data), workers=1, skip_invalid=True, max_line_bytes=4096
     )
     assert (report.inserted, report.invalid) == (1, 1)
+
+
+def first_too_long(block: bytes | str, first: int, limit: int) -> int | None:
+    """The number of the first line of `block` longer than `limit`, line by line."""
+    lines = block.split(b"\n" if isinstance(block, bytes) else "\n")  # type: ignore[arg-type]
+    return next((first + n for n, line in enumerate(lines) if len(line) > limit), None)
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.lists(st.integers(0, 40), max_size=12),
+    st.integers(0, 16),
+    st.booleans(),
+    st.booleans(),
+)
+def test_the_line_check_names_the_first_line_past_the_limit(
+    lengths: list[int], limit: int, as_bytes: bool, trailing: bool
+) -> None:
+    """`_check_lines` looks closer only where a stretch of a block has no newline: it names the
+    line a line-by-line look names, at every limit and around it."""
+    block = "\n".join("x" * n for n in lengths) + ("\n" if trailing else "")
+    data: bytes | str = block.encode() if as_bytes else block
+    expected = first_too_long(data, 3, limit) if len(data) > limit else None
+    if expected is None:
+        bulk._check_lines(data, 3, limit)
+        return
+    with pytest.raises(InvalidRequest) as raised:
+        bulk._check_lines(data, 3, limit)
+    assert raised.value.errors[0].field == f"line {expected}"
 
 
 def test_an_upload_past_the_limit_is_a_413_before_it_is_stored(
