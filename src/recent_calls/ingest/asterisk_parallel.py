@@ -3,21 +3,21 @@
 `read_asterisk` reads Master.csv whole, then the queue_log, in the importer's process, which
 then checks and stores each call: on a machine with two cores, one does all of it. Here a
 process beside the importer reads the queue_log (a `QueueLogReader` without Master.csv) while
-the importer indexes Master.csv (`CdrIndex`); the importer then joins each call with its rows
-(`join_cdr`) as the calls arrive, makes the calls of the rows no queue_log line names
-(`cdr_call`), and stores them.
+the importer indexes Master.csv (`CdrIndex`). The reader sends its calls in messages, their
+callids apart; the importer reads only the callids, takes each call's rows from the index in
+the reader's order, and hands the calls still pickled, with their rows, to the import's worker
+processes (`UnjoinedCalls`, a `bulk.CallBatch`), which join (`join_cdr`), check and encode
+them. At the end the importer makes the calls of the rows no call took (`cdr_call`).
 
 The calls, their order and the report are `read_asterisk`'s (tests/test_asterisk_parallel.py
-holds the two side by side). While the index is being built, a thread keeps what the reader
-sends (pickled: about a fifth of the calls' size as objects), so the reader does not wait;
-once it is built, the reader waits on a full pipe while the importer stores, so memory stays
-bounded by the index and what arrived before it was whole.
+holds the two side by side). A thread keeps what the reader sends as it comes, so the reader
+does not wait on the pipe: any number of messages while the index is being built, then only a
+few more; memory is bounded by the index and what arrived before it was whole.
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import multiprocessing
 import os
 import pickle
@@ -42,7 +42,10 @@ from recent_calls.ingest.bulk import CallBatch, worker_started
 from recent_calls.ingest.sources import SourceError, SourceReport, file_lines
 
 PIPE_BYTES = 1 << 20
+"""The pipe from the reader holds this much (Linux; 64 KiB elsewhere): at 64 KiB the reader
+waited on the importer a third of its time."""
 SHARE_LINES = 2_000
+"""Master.csv rows the importer indexes before it lets the keeper thread take a message."""
 KEPT_MESSAGES = 8
 """The reader's messages kept, once Master.csv is indexed, beyond those kept until then (8
 are about 5 MiB)."""
@@ -101,7 +104,9 @@ def read_asterisk_parallel(
 def _widen(pipe: Connection) -> None:
     """Let the pipe hold more than one of the reader's messages instead of 64 KiB: the reader
     then seldom waits for the importer to take one, chunk by chunk."""
-    with contextlib.suppress(OSError, AttributeError):  # Linux only; the default elsewhere
+    with contextlib.suppress(OSError, AttributeError, ImportError):  # Linux only
+        import fcntl
+
         fcntl.fcntl(pipe.fileno(), fcntl.F_SETPIPE_SZ, PIPE_BYTES)
 
 
