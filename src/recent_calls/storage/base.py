@@ -82,10 +82,6 @@ class CallImport(ABC):
         """Rows given as columns (ROW_COLUMNS order) in the form `encode` makes of them (a
         module-level function too, for the same reason)."""
 
-    def add_columns(self, columns: Sequence[Sequence[Any]], count: int) -> None:
-        """Stage `count` rows given as columns, as `add` stages rows."""
-        self.add_encoded(self.encode_columns(columns), count)
-
     @abstractmethod
     def add_encoded(self, batch: Any, count: int) -> None:
         """Stage `count` rows that `encode` made into `batch`."""
