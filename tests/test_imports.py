@@ -110,6 +110,25 @@ def test_a_readers_calls_are_stored_in_order_across_batches_and_shapes(
     assert {key: found[key][2] for key in "abc"} == {"a": "shaped", "b": "typed 2", "c": "typed 2"}
 
 
+def test_a_long_list_of_calls_is_cut_into_batches_numbered_across_them(
+    storage: Storage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A list holding several batches' worth of calls (the Master.csv rows no queue_log call
+    took come as one) is sent a batch at a time: a bad call in it is named by its place in the
+    whole read, and the calls after the list keep their numbers."""
+    monkeypatch.setattr(bulk, "BATCH_ROWS", 3)
+    storage.create_tenant("acme", "us")
+    long = [reader_call(f"c{i}", "ok") for i in range(1, 10)]  # 10 held: 3 batches and 1
+    long[5] = reader_call("c6", "bad", start=-1)
+    calls: list[Any] = [reader_call("c0", "ok"), long, reader_call("c10", "ok", start=-2)]
+    with pytest.raises(ImportRejected) as rejected:
+        import_calls(storage, "acme", calls, workers=0)
+    assert [e.field for e in rejected.value.errors] == ["line 7", "line 11"]
+    report = import_calls(storage, "acme", calls, skip_invalid=True, workers=0)
+    assert (report.lines, report.inserted, report.invalid) == (11, 9, 2)
+    assert sorted(stored(storage, "acme")) == sorted(f"c{i}" for i in range(10) if i != 6)
+
+
 def test_a_readers_bad_call_in_a_batch_is_named_by_its_number(storage: Storage) -> None:
     """A batch holding a call the typed path declines goes call by call: the bad one is named
     by its place in the reader's output, and nothing is stored unless told to skip it."""

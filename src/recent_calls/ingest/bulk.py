@@ -508,11 +508,16 @@ def import_calls(
             if len(pending) > 2 * count:  # bounded read-ahead keeps memory flat
                 stage_next()
 
-        def send_typed() -> None:
+        def send_typed(everything: bool = False) -> None:
+            # The typed calls held, in batches of BATCH_ROWS; unless `everything`, a last part
+            # batch waits for more. What is left is sliced off once, however long the list.
             nonlocal typed, first
-            batch, typed = typed[:BATCH_ROWS], typed[BATCH_ROWS:]
-            send(batch, first)
-            first += len(batch)
+            whole = len(typed) if everything else len(typed) - len(typed) % BATCH_ROWS
+            for at in range(0, whole, BATCH_ROWS):
+                batch = typed[at : at + BATCH_ROWS]
+                send(batch, first)
+                first += len(batch)
+            typed = typed[whole:]
 
         def stage_next() -> None:
             batch, at, future = pending.popleft()
@@ -524,7 +529,7 @@ def import_calls(
                     first = number + 1
                 typed += call
                 number += len(call)
-                while len(typed) >= BATCH_ROWS:
+                if len(typed) >= BATCH_ROWS:
                     send_typed()
             elif call.__class__ is tuple:
                 number += 1
@@ -535,18 +540,18 @@ def import_calls(
                     send_typed()
             elif isinstance(call, CallBatch):
                 if typed:
-                    send_typed()
+                    send_typed(everything=True)
                 send(call, number + 1)
                 number += call.count
             else:
                 number += 1
                 if typed:
-                    send_typed()
+                    send_typed(everything=True)
                 while pending:
                     stage_next()
                 one_by_one((call,), number)
         if typed:
-            send_typed()
+            send_typed(everything=True)
         while pending:
             stage_next()
         report.lines = number
