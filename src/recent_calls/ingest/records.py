@@ -661,9 +661,9 @@ def typed_columns(calls: Sequence[tuple[Any, ...]]) -> list[Sequence[Any]] | Non
 
     The checks are `typed_row`'s, each made once over a whole column by C-level builtins
     (`min`, `max`, `map`, one join of all the batch's text), which is what makes a reader's
-    import cheap: per call, only the search keys of names and numbers not seen before in the
-    batch, and the split of queue and agent lists. tests/test_records.py holds the two side by
-    side."""
+    import cheap: per call, only the search keys of names and numbers not folded before in
+    this process, and the split of queue and agent lists that are not already clean.
+    tests/test_records.py holds the two side by side."""
     count = len(calls)
     if not count:
         return None

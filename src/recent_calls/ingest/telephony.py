@@ -98,6 +98,8 @@ def _asterisk(
     *,
     typed: bool,
 ) -> Iterator[Any]:
+    """An Asterisk source's calls: read beside the import when the queue_log is large (typed
+    calls only), else in this process; typed calls come in lists."""
     server = server or default_server()
     cdr_name = cdr.name if cdr is not None else "Master.csv"
     if typed and (os.cpu_count() or 1) > 1 and _size(queue_log) >= PARALLEL_BYTES:
