@@ -577,6 +577,7 @@ class ConsolePage {
 
   wire(act) {
     $("sign-in-form").addEventListener("submit", (event) => this.signIn(event));
+    $("sign-in-button").disabled = false;
     $("sign-out").addEventListener("click", () => this.signOut());
     $("pause").addEventListener("click", () => this.togglePause());
     $("download").addEventListener("click", () => this.downloadCsv());
@@ -642,7 +643,9 @@ async function setUp() {
   try {
     schema = await fetchSchema();
   } catch {
+    // The sign-in button stays off until the page can be set up: try again once back online.
     setOffline(true);
+    window.addEventListener("online", () => { setOffline(false); setUp(); }, { once: true });
     return;
   }
   const page = new ConsolePage(schema, browserZone());
