@@ -17,7 +17,7 @@ from recent_calls.ingest.records import MAX_START_MS
 from recent_calls.query.request import parse_request
 from recent_calls.query.windows import zone
 from recent_calls.storage.base import SearchResult, Tenant
-from recent_calls.storage.columns import PAGE_SELECT, CallRow
+from recent_calls.storage.columns import PAGE_SELECT, CallColumns, CallRow
 from tests.calls import make_call
 from tests.endpoints import DATA, FAR_ZONES, PUSH, QUERY, STATS, auth, fields_of
 from tests.support import InProcessHTTP
@@ -98,7 +98,7 @@ def test_the_response_has_the_reference_keys_in_order() -> None:
         {"tenantId": "acme", "page": 1, "rows": 5, "duration": "allhistory", "timezone": "UTC"}, 0
     )
     answer: dict[str, Any] = orjson.loads(
-        render_response(query, Tenant("acme", "us", 0), SearchResult(7, [ROW]))
+        render_response(query, Tenant("acme", "us", 0), SearchResult.of_rows(7, [ROW]))
     )
     assert list(answer) == [
         "hits", "alertBellCount", "sortColumn", "data", "autoRefresh", "columns", "timezone",
@@ -137,7 +137,7 @@ def test_a_page_renders_each_call_as_it_renders_alone(
                      wait_time=numbers[(i + 1) % 6], call_duration=i * 1001)
         for i, start in enumerate(starts)
     ]  # fmt: skip
-    page = render_items(rows, "acme", LocalDates(zone(timezone)))
+    page = render_items(CallColumns.of_rows(rows), "acme", LocalDates(zone(timezone)))
     alone = [render_row(row, "acme", LocalDates(zone(timezone))) for row in rows]
     assert [msgspec.structs.asdict(item) for item in page] == alone
     for item, row in zip(alone, rows, strict=True):

@@ -17,7 +17,7 @@ from recent_calls.fields import DATA_KEYS
 from recent_calls.query.request import CallQuery
 from recent_calls.query.windows import zone
 from recent_calls.storage.base import SearchResult, Tenant
-from recent_calls.storage.columns import CallRow
+from recent_calls.storage.columns import CallColumns, CallRow
 
 
 class CallItem(msgspec.Struct):
@@ -170,13 +170,13 @@ _CLOCKS = _Clocks()
 _FIELD = {name: index for index, name in enumerate(CallRow._fields)}
 
 
-def render_items(rows: Sequence[CallRow], tenant_id: str, dates: LocalDates) -> list[CallItem]:
+def render_items(page: CallColumns, tenant_id: str, dates: LocalDates) -> list[CallItem]:
     """The `data` items of stored calls, made a column at a time: each column is formatted by
     one `map` over it, and the items are built from the columns in C (`map(CallItem, ...)`),
     with no Python code run per item (measured: 14 ms of CPU for 5000 rows one by one, 8 ms so)."""
-    if not rows:
+    if not page.count:
         return []
-    columns = list(zip(*rows, strict=True))
+    columns = page.columns
 
     def column(name: str) -> Sequence[Any]:
         return columns[_FIELD[name]]
@@ -212,7 +212,7 @@ def render_items(rows: Sequence[CallRow], tenant_id: str, dates: LocalDates) -> 
         "transactionId": column("transaction_id"),
         "destinationNumber": column("destination_number"),
         "voiceCommentFileNames": column("voice_comment_file_names"),
-        "tenantId": itertools.repeat(tenant_id, len(rows)),
+        "tenantId": itertools.repeat(tenant_id, page.count),
         "maximumHoldDuration": tenths("max_hold"),
         "waitTime": tenths("wait_time"),
         "callTime": clock,
@@ -223,11 +223,11 @@ def render_items(rows: Sequence[CallRow], tenant_id: str, dates: LocalDates) -> 
 
 def render_row(row: CallRow, tenant_id: str, dates: LocalDates) -> dict[str, Any]:
     """One `data` item as a dict (for writers other than the JSON answer, e.g. CSV)."""
-    return msgspec.structs.asdict(render_items([row], tenant_id, dates)[0])
+    return msgspec.structs.asdict(render_items(CallColumns.of_rows([row]), tenant_id, dates)[0])
 
 
-def render_rows(rows: Sequence[CallRow], tenant_id: str, timezone: str) -> list[CallItem]:
-    return render_items(rows, tenant_id, LocalDates(zone(timezone)))
+def render_page(page: CallColumns, tenant_id: str, timezone: str) -> list[CallItem]:
+    return render_items(page, tenant_id, LocalDates(zone(timezone)))
 
 
 def render_response(query: CallQuery, tenant: Tenant, result: SearchResult) -> bytes:
@@ -238,7 +238,7 @@ def render_response(query: CallQuery, tenant: Tenant, result: SearchResult) -> b
             "hits": result.hits,
             "alertBellCount": 0,
             "sortColumn": request.sortColumn,
-            "data": render_rows(result.rows, tenant.tenant_id, query.timezone),
+            "data": render_page(result.page, tenant.tenant_id, query.timezone),
             "autoRefresh": None,
             "columns": [],
             "timezone": query.timezone,

@@ -6,7 +6,8 @@ loader), the order in which import hands over a row, and what a page selects.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from collections.abc import Sequence
+from typing import Any, NamedTuple
 
 # The stored columns, in table order: (column, DuckDB type, PostgreSQL type). Every column is
 # NOT NULL but those in NULLABLE_COLUMNS; a column added by a later migration step goes last,
@@ -88,6 +89,46 @@ class CallRow(NamedTuple):
     destination_number: str
     voice_comment_file_names: str
     caller_phone_number: str
+
+
+class CallColumns:
+    """A page of calls column by column, in CallRow's field order: what a renderer reads.
+
+    An engine that can hand out columns (DuckDB, through Arrow) gives them without ever
+    building a row; `of_rows` turns rows into columns, and `rows` columns into rows."""
+
+    __slots__ = ("columns", "count")
+
+    def __init__(self, columns: Sequence[Sequence[Any]], count: int) -> None:
+        if len(columns) != len(CallRow._fields) or any(len(c) != count for c in columns):
+            raise ValueError(f"a page has {len(CallRow._fields)} columns of {count} values")
+        self.columns = columns
+        self.count = count
+
+    @classmethod
+    def of_rows(cls, rows: Sequence[CallRow]) -> CallColumns:
+        if not rows:
+            return cls([()] * len(CallRow._fields), 0)
+        return cls(list(zip(*rows, strict=True)), len(rows))
+
+    def rows(self) -> list[CallRow]:
+        return list(map(CallRow._make, zip(*self.columns, strict=True)))
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, CallColumns):
+            return NotImplemented
+        return self.count == other.count and all(
+            list(mine) == list(theirs)
+            for mine, theirs in zip(self.columns, other.columns, strict=True)
+        )
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"CallColumns({self.count} calls)"
 
 
 _JOINED = {

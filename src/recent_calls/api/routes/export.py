@@ -35,6 +35,7 @@ from recent_calls.fields import CSV_COLUMNS, csv_row
 from recent_calls.query.request import MAX_ROWS, CallQuery, RecentCallsRequest, parse_request
 from recent_calls.query.windows import zone
 from recent_calls.storage.base import Credential, SearchResult, Storage, Tenant
+from recent_calls.storage.columns import CallColumns
 
 router = APIRouter(tags=["Web page extensions"])
 
@@ -103,7 +104,8 @@ def csv_chunks(
     while True:
         # A call arriving during the export pushes the others down: skip the repeat.
         fresh = [row for row in result.rows if row.call_id not in previous]
-        for row, item in zip(fresh, render_items(fresh, tenant.tenant_id, dates), strict=True):
+        items = render_items(CallColumns.of_rows(fresh), tenant.tenant_id, dates)
+        for row, item in zip(fresh, items, strict=True):
             rows.writerow(csv_row({**msgspec.structs.asdict(item), "startTime": row.start_ms}))
         yield text.getvalue().encode()
         text.seek(0)
