@@ -125,6 +125,25 @@ def test_a_sign_in_before_the_page_is_set_up_sends_no_secret(demo: Api, desk: Co
     assert desk.errors == []
 
 
+def test_without_javascript_the_page_says_so_and_cannot_send_the_form(
+    browser: Browser, server: LiveServer
+) -> None:
+    # Chromium under Playwright parses <noscript> as if scripts ran, so its words are read here.
+    served = server.http.get("/").text
+    assert re.search(r"<noscript>.*This console needs JavaScript.*</noscript>", served)
+    context = browser.new_context(java_script_enabled=False)
+    try:
+        page = context.new_page()
+        page.goto(server.url + "/")
+        expect(page.get_by_role("button", name="Sign in")).to_be_disabled()
+        page.get_by_label("Token").fill("a-secret-token")
+        page.get_by_label("Token").press("Enter")
+        page.wait_for_timeout(300)
+        assert "a-secret-token" not in page.url
+    finally:
+        context.close()
+
+
 # The one smoke test on both engines: sign-in to a complete page.
 @pytest.mark.parametrize("engine", ["duckdb", "postgres"], indirect=True)
 def test_results_come_first_today_with_chart_and_figures(demo: Api, desk: Console) -> None:
