@@ -672,10 +672,7 @@ class Storage(ABC):
     def _page_columns(self, run: Run, sql: str, params: dict[str, Any]) -> CallColumns:
         """A page's rows (PAGE_SELECT) as columns. An engine that can fetch columns overrides
         this: turning 5000 rows of 28 values into Python tuples is most of a page's cost."""
-        rows = run(sql, params)
-        if not rows:
-            return CallColumns.of_rows([])
-        return CallColumns(list(zip(*rows, strict=True)), len(rows))
+        return CallColumns.of_rows(run(sql, params))
 
     def stats(
         self, tenant: Tenant, query: CallQuery, interval: str, grouping: Grouping | None = None

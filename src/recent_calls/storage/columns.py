@@ -106,7 +106,8 @@ class CallColumns:
         self.count = count
 
     @classmethod
-    def of_rows(cls, rows: Sequence[CallRow]) -> CallColumns:
+    def of_rows(cls, rows: Sequence[Sequence[Any]]) -> CallColumns:
+        """Rows in CallRow's field order (CallRows, or tuples as an engine fetched them)."""
         if not rows:
             return cls([()] * len(CallRow._fields), 0)
         return cls(list(zip(*rows, strict=True)), len(rows))
