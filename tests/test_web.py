@@ -31,6 +31,7 @@ __all__ = ["browser"]
 pytestmark = pytest.mark.embedded_only
 
 DAY_MS = 86_400_000
+TRYING_AGAIN = "The server cannot be reached. Trying again…"
 
 
 @pytest.fixture
@@ -114,11 +115,44 @@ def test_a_sign_in_before_the_page_is_set_up_sends_no_secret(demo: Api, desk: Co
     page.unroute("**/static/schema.json")
     expect(page.locator("#offline")).to_be_visible()
     expect(page.get_by_role("button", name="Sign in")).to_be_disabled()
+    expect(page.locator("#sign-in-wait")).to_have_text(TRYING_AGAIN)
     desk.context.set_offline(True)
     desk.context.set_offline(False)
     expect(page.get_by_role("button", name="Sign in")).to_be_enabled()
     expect(page.locator("#offline")).to_be_hidden()
+    expect(page.locator("#sign-in-wait")).to_be_hidden()
     page.get_by_label("Token").fill(demo.credential.token)
+    page.get_by_role("button", name="Sign in").click()
+    desk.settled()
+    expect(page.locator("#who")).to_have_text(f"{TENANT} ({demo.credential.region})")
+    assert desk.errors == []
+
+
+def test_a_schema_the_server_failed_to_send_is_fetched_again_while_online(
+    demo: Api, desk: Console
+) -> None:
+    page = desk.page
+    answered: list[int] = []
+
+    def fail_twice(route: Any) -> None:
+        answered.append(1)
+        if len(answered) <= 2:
+            route.fulfill(status=503, body="restarting")
+        else:
+            route.continue_()
+
+    page.route("**/static/schema.json", fail_twice)
+    page.goto(desk.server.url + "/")
+    expect(page.locator("#sign-in-wait")).to_have_text(TRYING_AGAIN)
+    expect(page.get_by_role("button", name="Sign in")).to_be_disabled()
+    # No `online` event comes (the browser never went offline): the page tries again by itself,
+    # after 2 s and then 4 s.
+    expect(page.get_by_role("button", name="Sign in")).to_be_enabled(timeout=15_000)
+    assert len(answered) == 3
+    expect(page.locator("#offline")).to_be_hidden()
+    page.get_by_label("API key").fill(demo.credential.api_key)
+    page.get_by_label("Token").fill(demo.credential.token)
+    page.get_by_label("Tenant id").fill(TENANT)
     page.get_by_role("button", name="Sign in").click()
     desk.settled()
     expect(page.locator("#who")).to_have_text(f"{TENANT} ({demo.credential.region})")

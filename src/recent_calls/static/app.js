@@ -578,6 +578,7 @@ class ConsolePage {
   wire(act) {
     $("sign-in-form").addEventListener("submit", (event) => this.signIn(event));
     $("sign-in-button").disabled = false;
+    $("sign-in-wait").hidden = true;
     $("sign-out").addEventListener("click", () => this.signOut());
     $("pause").addEventListener("click", () => this.togglePause());
     $("download").addEventListener("click", () => this.downloadCsv());
@@ -638,16 +639,31 @@ class ConsolePage {
   }
 }
 
-async function setUp() {
+// Until the page has its schema, the sign-in button stays off (the form is not wired yet): a
+// failed fetch is tried again after 2 s, doubling to 30 s, or at once when the browser is back
+// online; one try at a time.
+const SETUP_RETRY_MS = [2000, 30000];
+let setUpTry = null;
+
+async function setUp(waitMs = SETUP_RETRY_MS[0]) {
   let schema;
   try {
     schema = await fetchSchema();
   } catch {
-    // The sign-in button stays off until the page can be set up: try again once back online.
     setOffline(true);
-    window.addEventListener("online", () => { setOffline(false); setUp(); }, { once: true });
+    $("sign-in-wait").textContent = "The server cannot be reached. Trying again…";
+    const again = () => {
+      if (!setUpTry) return;
+      clearTimeout(setUpTry.timer);
+      window.removeEventListener("online", setUpTry.online);
+      setUpTry = null;
+      setUp(Math.min(waitMs * 2, SETUP_RETRY_MS[1]));
+    };
+    setUpTry = { timer: setTimeout(again, waitMs), online: again };
+    window.addEventListener("online", again);
     return;
   }
+  setOffline(false);
   const page = new ConsolePage(schema, browserZone());
   const session = loadSession();
   if (!session) {
