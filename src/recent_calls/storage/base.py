@@ -665,13 +665,15 @@ class Storage(ABC):
                 offset -= before
             params.update(limit=query.rows, skip=offset)
             page_sql = self._page_sql(condition, ordering)
-            return SearchResult(hits, self._page_columns(run, page_sql, params))
+            rows = min(query.rows, hits - query.offset)
+            return SearchResult(hits, self._page_columns(run, page_sql, params, rows))
 
         return self._read(page)
 
-    def _page_columns(self, run: Run, sql: str, params: dict[str, Any]) -> CallColumns:
-        """A page's rows (PAGE_SELECT) as columns. An engine that can fetch columns overrides
-        this: turning 5000 rows of 28 values into Python tuples is most of a page's cost."""
+    def _page_columns(self, run: Run, sql: str, params: dict[str, Any], rows: int) -> CallColumns:
+        """A page of `rows` calls (PAGE_SELECT) as columns. An engine that can fetch columns
+        overrides this: turning 5000 rows of 28 values into Python tuples is most of a page's
+        cost."""
         return CallColumns.of_rows(run(sql, params))
 
     def stats(

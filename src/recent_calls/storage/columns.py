@@ -128,8 +128,8 @@ class CallColumns:
 
     __hash__ = None  # type: ignore[assignment]
 
-    def __repr__(self) -> str:
-        return f"CallColumns({self.count} calls)"
+    def __repr__(self) -> str:  # the rows: what a failed comparison needs to show
+        return f"CallColumns.of_rows({self.rows()!r})"
 
 
 _JOINED = {

@@ -109,6 +109,22 @@ _PARAM = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
 COMPACT_MIN_ROWS = 100_000
 
 
+class _CursorRun:
+    """`Run` on one cursor: a statement's rows, its parameters bound by name. `_page_columns`
+    reads a large page through the same cursor, in the same transaction."""
+
+    __slots__ = ("cursor", "storage")
+
+    def __init__(self, storage: DuckDBStorage, cursor: duckdb.DuckDBPyConnection) -> None:
+        self.storage = storage
+        self.cursor = cursor
+
+    def __call__(self, sql: str, params: dict[str, Any]) -> Rows:
+        used = {name: params[name] for name in _PARAM.findall(sql)}
+        self.storage._note(sql, used)
+        return self.cursor.execute(sql, used).fetchall()
+
+
 class _Watchdog:
     """One thread that interrupts the cursors whose read ran past its deadline.
 
@@ -223,23 +239,18 @@ class DuckDBStorage(Storage):
         return cursor
 
     def _runner(self, cursor: duckdb.DuckDBPyConnection) -> Run:
-        def run(sql: str, params: dict[str, Any]) -> Rows:
-            used = {name: params[name] for name in _PARAM.findall(sql)}
-            self._note(sql, used)
-            return cursor.execute(sql, used).fetchall()
+        return _CursorRun(self, cursor)
 
-        return run
-
-    def _page_columns(self, run: Run, sql: str, params: dict[str, Any]) -> CallColumns:
-        """A large page's columns through Arrow, never as rows: 5000 rows came in 20 ms instead
-        of 23-27 with `fetchall`, and the renderer needs no rows to turn back into columns. Below
-        ARROW_MIN_ROWS Arrow's fixed cost (about 1 ms) is more than it saves. `run` belongs to
-        this thread's cursor, in its open transaction: `_cursor` hands out the same one."""
-        if params.get("limit", 0) < ARROW_MIN_ROWS:
-            return super()._page_columns(run, sql, params)
+    def _page_columns(self, run: Run, sql: str, params: dict[str, Any], rows: int) -> CallColumns:
+        """A page of `rows` calls or more as Arrow columns, never as Python rows: 5000 rows came
+        in 20 ms instead of 23-27 with `fetchall`, and the renderer needs no rows to turn back
+        into columns. Below ARROW_MIN_ROWS Arrow's fixed cost (about 1 ms) is more than it
+        saves. The statement runs on `run`'s cursor, in the read's transaction."""
+        if rows < ARROW_MIN_ROWS or not isinstance(run, _CursorRun):
+            return super()._page_columns(run, sql, params, rows)
         used = {name: params[name] for name in _PARAM.findall(sql)}
         self._note(sql, used)
-        table = self._cursor().sql(sql, params=used).to_arrow_table()
+        table = run.cursor.sql(sql, params=used).to_arrow_table()
         return CallColumns([column.to_pylist() for column in table.columns], table.num_rows)
 
     @contextmanager
