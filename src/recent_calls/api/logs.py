@@ -151,6 +151,8 @@ def write_access(
     scope: Scope, status: int, size: int, started: float, decision: object | None
 ) -> None:
     """The one access line of a request (called by the request pipeline, api/pipeline.py)."""
+    if not access_log.isEnabledFor(logging.INFO):  # `serve --log-level warning`: none is written
+        return
     fields: dict[str, Any] = {
         "method": scope.get("method"),
         "path": redact_path(str(scope.get("path", ""))[:512]),
