@@ -118,12 +118,16 @@ def test_a_sign_in_before_the_page_is_set_up_sends_no_secret(demo: Api, desk: Co
     expect(page.locator("#sign-in-wait")).to_have_text(TRYING_AGAIN)
     desk.context.set_offline(True)
     desk.context.set_offline(False)
-    expect(page.get_by_role("button", name="Sign in")).to_be_enabled()
+    set_up_and_signed_in(demo, desk)
+
+
+def set_up_and_signed_in(demo: Api, desk: Console, timeout_ms: int = 5_000) -> None:
+    """The page set itself up (the button on, no banner, no wait line), and signs in."""
+    page = desk.page
+    expect(page.get_by_role("button", name="Sign in")).to_be_enabled(timeout=timeout_ms)
     expect(page.locator("#offline")).to_be_hidden()
     expect(page.locator("#sign-in-wait")).to_be_hidden()
-    page.get_by_label("Token").fill(demo.credential.token)
-    page.get_by_role("button", name="Sign in").click()
-    desk.settled()
+    desk.submit_sign_in(demo.credential)
     expect(page.locator("#who")).to_have_text(f"{TENANT} ({demo.credential.region})")
     assert desk.errors == []
 
@@ -147,16 +151,8 @@ def test_a_schema_the_server_failed_to_send_is_fetched_again_while_online(
     expect(page.get_by_role("button", name="Sign in")).to_be_disabled()
     # No `online` event comes (the browser never went offline): the page tries again by itself,
     # after 2 s and then 4 s.
-    expect(page.get_by_role("button", name="Sign in")).to_be_enabled(timeout=15_000)
+    set_up_and_signed_in(demo, desk, timeout_ms=15_000)
     assert len(answered) == 3
-    expect(page.locator("#offline")).to_be_hidden()
-    page.get_by_label("API key").fill(demo.credential.api_key)
-    page.get_by_label("Token").fill(demo.credential.token)
-    page.get_by_label("Tenant id").fill(TENANT)
-    page.get_by_role("button", name="Sign in").click()
-    desk.settled()
-    expect(page.locator("#who")).to_have_text(f"{TENANT} ({demo.credential.region})")
-    assert desk.errors == []
 
 
 def test_without_javascript_the_page_says_so_and_cannot_send_the_form(

@@ -120,13 +120,18 @@ class Console:
         page = self.page
         page.goto(self.server.url + path)
         expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+        self.submit_sign_in(credential)
+        return page
+
+    def submit_sign_in(self, credential: Any) -> None:
+        """Fill the sign-in form of the page as it is, send it, and wait for the calls."""
+        page = self.page
         page.get_by_label("API key").fill(credential.api_key)
         page.get_by_label("Token").fill(credential.token)
         page.get_by_label("Region").select_option(credential.region)
         page.get_by_label("Tenant id").fill(credential.tenant_id)
         page.get_by_role("button", name="Sign in").click()
         self.settled()
-        return page
 
     def settled(self, before: str | None = None) -> None:
         """Wait until the page finished a load newer than `before` (body[data-ready])."""
