@@ -301,7 +301,15 @@ class Followed:
         )
 
     def write(self, timeline: list[tuple[bool, str]]) -> None:
-        with self.queue_log.open("a") as log, self.master.open("a") as master:
+        # Each line reaches its file in the timeline's order, as Asterisk writes them (a line
+        # per event, a Master.csv row at hangup). Block-buffered, Master.csv lagged the
+        # queue_log by up to 8 KiB while the burst was written: a follower polling in between
+        # read the queue_log an hour of log time ahead of Master.csv, and stored calls whose
+        # rows came too late to be joined.
+        with (
+            self.queue_log.open("a", buffering=1) as log,
+            self.master.open("a", buffering=1) as master,
+        ):
             for is_row, text in timeline:
                 (master if is_row else log).write(text)
 
