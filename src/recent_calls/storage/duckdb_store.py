@@ -120,9 +120,18 @@ class _CursorRun:
         self.cursor = cursor
 
     def __call__(self, sql: str, params: dict[str, Any]) -> Rows:
+        return self.cursor.execute(sql, self._bound(sql, params)).fetchall()
+
+    def columns(self, sql: str, params: dict[str, Any]) -> CallColumns:
+        """A page's rows as columns, through Arrow: no Python row is built."""
+        table = self.cursor.sql(sql, params=self._bound(sql, params)).to_arrow_table()
+        return CallColumns([column.to_pylist() for column in table.columns], table.num_rows)
+
+    def _bound(self, sql: str, params: dict[str, Any]) -> dict[str, Any]:
+        """The parameters `sql` names (DuckDB refuses any other), noted for a trace."""
         used = {name: params[name] for name in _PARAM.findall(sql)}
         self.storage._note(sql, used)
-        return self.cursor.execute(sql, used).fetchall()
+        return used
 
 
 class _Watchdog:
@@ -248,10 +257,7 @@ class DuckDBStorage(Storage):
         saves. The statement runs on `run`'s cursor, in the read's transaction."""
         if rows < ARROW_MIN_ROWS or not isinstance(run, _CursorRun):
             return super()._page_columns(run, sql, params, rows)
-        used = {name: params[name] for name in _PARAM.findall(sql)}
-        self._note(sql, used)
-        table = run.cursor.sql(sql, params=used).to_arrow_table()
-        return CallColumns([column.to_pylist() for column in table.columns], table.num_rows)
+        return run.columns(sql, params)
 
     @contextmanager
     def _engine(self) -> Iterator[None]:
