@@ -661,6 +661,19 @@ FEED_LINES = 10_000
 """The queue_log lines an import's read gives its reader at a time: the calls it returns, and
 their order, depend on it (a call is returned once it has settled at the end of a feed)."""
 
+
+def feeds(lines: Iterable[Line]) -> Iterator[list[Line]]:
+    """The lines as an import's read gives them to its reader: FEED_LINES at a time, then what
+    is left (perhaps nothing)."""
+    batch: list[Line] = []
+    for line in lines:
+        batch.append(line)
+        if len(batch) == FEED_LINES:
+            yield batch
+            batch = []
+    yield batch
+
+
 _EVENTS = frozenset({"ENTERQUEUE", "CONNECT", "CALLERONHOLD", "CALLEROFFHOLD", "DID"})
 # The events that make a call known (with the ends of visits); the others only add to one.
 _STARTS = frozenset({"ENTERQUEUE", "CONNECT"})
@@ -686,13 +699,8 @@ def read_asterisk(
         index = CdrIndex(timezone, cdr_name)
         index.feed(cdr, touched=False)
     reader = QueueLogReader(server, cdr=index, hold_finished=True, typed=typed)
-    batch: list[Line] = []
-    for line in queue_log:
-        batch.append(line)
-        if len(batch) == FEED_LINES:
-            yield from reader.feed(batch)
-            batch = []
-    yield from reader.feed(batch)
+    for batch in feeds(queue_log):
+        yield from reader.feed(batch)
     yield from reader.close()
     if report is not None:
         report.merge(reader.report)

@@ -31,13 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from recent_calls.errors import FieldError, InvalidRequest
-from recent_calls.ingest.asterisk import (
-    FEED_LINES,
-    CdrIndex,
-    QueueLogReader,
-    cdr_call,
-    join_cdr,
-)
+from recent_calls.ingest.asterisk import CdrIndex, QueueLogReader, cdr_call, feeds, join_cdr
 from recent_calls.ingest.bulk import CallBatch, worker_started
 from recent_calls.ingest.sources import SourceError, SourceReport, file_lines
 
@@ -272,17 +266,13 @@ def _read_queue_log(
         reader.entered = entered
         prefix = len(server) + 1
         calls: list[tuple[Any, ...]] = []
-        batch: list[tuple[int, str]] = []
-        for line in file_lines(path, max_line):
-            batch.append(line)
-            if len(batch) == FEED_LINES:
-                calls += reader.feed(batch)
-                batch = []
-                if len(calls) >= message_calls:
-                    _send_calls(sending, calls, entered, prefix)
-                    calls = []
-                    entered.clear()
-        calls += [*reader.feed(batch), *reader.close()]
+        for batch in feeds(file_lines(path, max_line)):
+            calls += reader.feed(batch)
+            if len(calls) >= message_calls:
+                _send_calls(sending, calls, entered, prefix)
+                calls = []
+                entered.clear()
+        calls += reader.close()
         if calls:
             _send_calls(sending, calls, entered, prefix)
         _send(sending, DONE, (reader.report, set(reader.open)))
