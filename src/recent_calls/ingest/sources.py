@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -65,13 +65,8 @@ class SourceReport:
 
     def merge(self, part: SourceReport) -> None:
         """Add what another reader of the same source read (its errors up to the bound)."""
-        self.lines += part.lines
-        self.calls += part.calls
-        self.invalid += part.invalid
-        self.open_calls += part.open_calls
-        self.unknown_events += part.unknown_events
-        self.stale_calls += part.stale_calls
-        self.skipped += part.skipped
+        for count in _COUNTS:
+            setattr(self, count, getattr(self, count) + getattr(part, count))
         self.errors.extend(part.errors[: max(0, MAX_REPORTED_ERRORS - len(self.errors))])
 
     def fail(self, where: str, message: str) -> None:
@@ -79,6 +74,9 @@ class SourceReport:
         self.invalid += 1
         if len(self.errors) < MAX_REPORTED_ERRORS:
             self.errors.append(FieldError(where, message))
+
+
+_COUNTS = tuple(item.name for item in fields(SourceReport) if item.name != "errors")
 
 
 def numbered(text: str | bytes) -> list[tuple[int, str]]:
