@@ -14,7 +14,8 @@ callId, never duplicated). A restart finds a position in a file rotated while it
 in `PATH.1`; a call in progress across two rotations during a stop cannot be read again.
 
 With `--cdr`, Master.csv is followed beside it. cdr_csv writes a call's rows at hangup, after
-its last queue_log line; a follower catching up on both files (or restarted) reads them in one
+its last queue_log line; each poll reads Master.csv before the queue_log, so that no row is read
+before its call's lines. A follower catching up on both files (or restarted) reads them in one
 order by time (a queue_log line first on a tie), so a row meets its call while the reader still
 holds it: it is then stored again, joined (time in the IVR, the caller's name where queue_log has
 none), and a call that never reached a queue is stored from its rows alone. Master.csv's saved
@@ -372,8 +373,12 @@ class AsteriskFollower:
 
     def poll(self) -> int:
         """Read what is new, store the calls it ended, save the positions; the calls stored."""
-        lines = self.log.read()
+        # Master.csv first: cdr_csv writes a call's rows after its last queue_log line, so
+        # every row read now has its call's lines in this read of the queue_log or before.
+        # Read the other way round, a call logged and hung up between the two reads had its
+        # rows read before its lines, and was stored as a call that never reached a queue.
         rows = self.cdr.read() if self.cdr is not None else []
+        lines = self.log.read()
         log_times = [_log_time(text) for _, _, _, text in lines]
         for (number, generation, offset, text), t in zip(lines, log_times, strict=True):
             self._log_offsets.append((number, generation, offset, t))
