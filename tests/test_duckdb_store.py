@@ -17,28 +17,20 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from functools import partial
 from pathlib import Path
-from typing import Any
 
 import duckdb
 import orjson
 import pytest
 from click.testing import CliRunner
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 from recent_calls.api.app import create_app
 from recent_calls.cli.main import main
 from recent_calls.errors import DatabaseLocked
-from recent_calls.ingest.bulk import import_lines
-from recent_calls.ingest.records import MAX_MS, MAX_START_MS, MIN_START_MS
-from recent_calls.query.request import parse_request
 from recent_calls.settings import Settings
-from recent_calls.storage import duckdb_store, open_storage
-from recent_calls.storage.base import Storage
+from recent_calls.storage import open_storage
 from recent_calls.storage.duckdb_store import REOPEN_INTERVAL_S, DuckDBStorage, _Watchdog
-from tests.calls import bound, make_call, rows_of
+from tests.calls import make_call, rows_of
 from tests.support import FROZEN_NOW, InProcessHTTP, add_tenant, mode_of, mount_tmpfs
 
 START = 1_710_000_000_000
@@ -275,73 +267,3 @@ def test_the_watchdog_stops_each_read_at_its_own_deadline() -> None:
         runaway.execute("SELECT count(*) FROM range(100000000000) t WHERE t.range % 7 = 3")
     watchdog.disarm(short)
     assert time.monotonic() - started < 0.2 + _Watchdog.IDLE_S / 2
-
-
-_NAMES = st.text(
-    st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=12
-)
-_SECONDS = st.one_of(
-    st.integers(min_value=0, max_value=MAX_MS), st.floats(min_value=0, max_value=MAX_MS)
-)
-
-
-def test_a_page_through_arrow_is_the_page_rows_give(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """DuckDB hands a page out as Arrow columns: the same values, of the same types, in the same
-    order, as the rows `fetchall` gives, for any stored call."""
-    storage = open_storage(str(tmp_path / "page.duckdb"))
-    tenants = iter(range(10**6))
-    # Pages of any size through Arrow here (the server takes it from ARROW_MIN_ROWS rows).
-    monkeypatch.setattr(duckdb_store, "ARROW_MIN_ROWS", 1)
-
-    @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
-    @given(
-        calls=st.lists(
-            st.fixed_dictionaries(
-                {
-                    "startTime": st.integers(min_value=MIN_START_MS, max_value=MAX_START_MS),
-                    "callerName": _NAMES,
-                    "callerNumber": _NAMES,
-                    "queueId": _NAMES,
-                    "agentId": _NAMES,
-                    "callDuration": st.integers(min_value=0, max_value=MAX_MS),
-                    "waitTime": _SECONDS,
-                    "holdDuration": _SECONDS,
-                    "muteDuration": st.integers(min_value=0, max_value=MAX_MS),
-                }
-            ),
-            min_size=0,
-            max_size=8,
-        ),
-        order=st.sampled_from(["asc", "desc"]),
-    )
-    def run(calls: list[dict[str, Any]], order: str) -> None:
-        tenant = f"t{next(tenants)}"
-        storage.create_tenant(tenant, "us")
-        made = [make_call(f"c{i}", 0, **call) for i, call in enumerate(calls)]
-        report = import_lines(storage, tenant, made, workers=1, skip_invalid=True)
-        query = parse_request(
-            {
-                "tenantId": tenant,
-                "page": 1,
-                "duration": "allhistory",
-                "rows": 5000,
-                "sortOrder": order,
-            },
-            0,
-        )
-        by_arrow = storage.search(bound(tenant), query)
-        # The same storage, its page fetched as rows (`fetchall`), as every other engine does.
-        with pytest.MonkeyPatch.context() as rows_way:
-            rows_way.setattr(storage, "_page_columns", partial(Storage._page_columns, storage))
-            by_rows = storage.search(bound(tenant), query)
-        assert by_arrow.hits == by_rows.hits == report.inserted
-        assert by_arrow.page == by_rows.page
-        for mine, theirs in zip(by_arrow.rows, by_rows.rows, strict=True):
-            assert list(map(type, mine)) == list(map(type, theirs))
-
-    try:
-        run()
-    finally:
-        storage.close()

@@ -369,6 +369,19 @@ def test_writes_are_not_held_to_the_read_statement_timeout(pg: PostgresStorage) 
         pg._read(lambda run: run("SELECT pg_sleep(0.3)", {}))
 
 
+def test_a_streamed_page_is_held_to_the_read_statement_timeout(pg: PostgresStorage) -> None:
+    """A large page is read as the server sends it: a statement stopped at the limit after its
+    first rows came is a QueryTimeout all the same, and the connection serves the next read."""
+    pg.set_statement_timeout(200)
+    slow = "SELECT g FROM generate_series(1, 5000) g WHERE pg_sleep(0.001) IS NOT NULL"
+    with pytest.raises(QueryTimeout):
+        pg._read(lambda run: pg._page_columns(run, slow, {}, 5000))
+    pg.create_tenant("acme", "us")
+    import_lines(pg, "acme", seeded_calls(30, seed=2))
+    found = pg.search(bound("acme"), request("acme", duration="allhistory", rows=5000))
+    assert found.hits == len(found.rows) == 30
+
+
 # -- every statement on call data is bound to one tenant -----------------------------------------
 
 

@@ -5,20 +5,24 @@ from __future__ import annotations
 import random
 import re
 import threading
+from functools import partial
 from typing import Any
 
 import orjson
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from recent_calls.api.app import create_app
 from recent_calls.errors import DuplicateTenant, ImportRejected
 from recent_calls.fields import SORT_COLUMNS
 from recent_calls.ingest.bulk import import_lines
+from recent_calls.ingest.records import MAX_MS, MAX_START_MS, MIN_START_MS
 from recent_calls.query.breakdowns import Grouping
 from recent_calls.query.directory import Entry
 from recent_calls.query.request import parse_request
 from recent_calls.settings import Settings
-from recent_calls.storage import duckdb_store
+from recent_calls.storage import duckdb_store, postgres_store
 from recent_calls.storage.base import Credential, Storage
 from recent_calls.storage.scope import TENANT_PARAM
 from tests.calls import bound, make_call, rows_of, stored
@@ -362,3 +366,71 @@ def test_every_endpoint_binds_its_statements_to_one_tenant(storage: Storage, dat
         assert_scoped(storage, [sql for sql, _ in seen], at_least=12)
     finally:
         http.close()
+
+
+_NAMES = st.text(
+    st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=12
+)
+_SECONDS = st.one_of(
+    st.integers(min_value=0, max_value=MAX_MS), st.floats(min_value=0, max_value=MAX_MS)
+)
+
+
+def test_a_large_page_is_the_page_rows_give(
+    storage: Storage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A large page comes by each engine's own way (DuckDB's as Arrow columns, PostgreSQL's
+    streamed as the server sends it): the same values, of the same types, in the same order, as
+    the rows `fetchall` gives, for any stored call."""
+    tenants = iter(range(10**6))
+    # Pages of any size that way here (the server takes it from ARROW_MIN_ROWS, STREAM_MIN_ROWS).
+    monkeypatch.setattr(duckdb_store, "ARROW_MIN_ROWS", 1)
+    monkeypatch.setattr(postgres_store, "STREAM_MIN_ROWS", 1)
+
+    @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(
+        calls=st.lists(
+            st.fixed_dictionaries(
+                {
+                    "startTime": st.integers(min_value=MIN_START_MS, max_value=MAX_START_MS),
+                    "callerName": _NAMES,
+                    "callerNumber": _NAMES,
+                    "queueId": _NAMES,
+                    "agentId": _NAMES,
+                    "callDuration": st.integers(min_value=0, max_value=MAX_MS),
+                    "waitTime": _SECONDS,
+                    "holdDuration": _SECONDS,
+                    "muteDuration": st.integers(min_value=0, max_value=MAX_MS),
+                }
+            ),
+            min_size=0,
+            max_size=8,
+        ),
+        order=st.sampled_from(["asc", "desc"]),
+    )
+    def run(calls: list[dict[str, Any]], order: str) -> None:
+        tenant = f"t{next(tenants)}"
+        storage.create_tenant(tenant, "us")
+        made = [make_call(f"c{i}", 0, **call) for i, call in enumerate(calls)]
+        report = import_lines(storage, tenant, made, workers=1, skip_invalid=True)
+        query = parse_request(
+            {
+                "tenantId": tenant,
+                "page": 1,
+                "duration": "allhistory",
+                "rows": 5000,
+                "sortOrder": order,
+            },
+            0,
+        )
+        by_engine = storage.search(bound(tenant), query)
+        # The same storage, its page fetched as rows (`fetchall`), as every other engine does.
+        with pytest.MonkeyPatch.context() as rows_way:
+            rows_way.setattr(storage, "_page_columns", partial(Storage._page_columns, storage))
+            by_rows = storage.search(bound(tenant), query)
+        assert by_engine.hits == by_rows.hits == report.inserted
+        assert by_engine.page == by_rows.page
+        for mine, theirs in zip(by_engine.rows, by_rows.rows, strict=True):
+            assert list(map(type, mine)) == list(map(type, theirs))
+
+    run()

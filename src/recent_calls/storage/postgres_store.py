@@ -39,13 +39,23 @@ from recent_calls.query.filters import Where, only_window
 from recent_calls.query.request import CallQuery
 from recent_calls.storage import redact
 from recent_calls.storage.base import CallImport, Rows, Run, Storage, UpsertResult
-from recent_calls.storage.columns import COLUMNS, LIST_COLUMNS, NULLABLE_COLUMNS, ROW_COLUMNS
+from recent_calls.storage.columns import (
+    COLUMNS,
+    LIST_COLUMNS,
+    NULLABLE_COLUMNS,
+    ROW_COLUMNS,
+    CallColumns,
+)
 from recent_calls.storage.scope import TENANT_PARAM, tenant_condition
 
 T = TypeVar("T")
 Connection = psycopg.Connection[tuple[Any, ...]]
 
 log = logging.getLogger(__name__)
+
+# Pages of at least this many rows are read as the server sends them (`_page_columns`).
+STREAM_MIN_ROWS = 1000
+STREAM_ROWS = 500
 
 _READ = "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY"
 _WRITE = "BEGIN ISOLATION LEVEL READ COMMITTED"
@@ -244,6 +254,32 @@ def configure_connection(conn: Connection) -> None:
     conn.execute("SET plan_cache_mode = force_custom_plan")
 
 
+class _ConnectionRun:
+    """`Run` on one connection: a statement's rows (its parameters bound by name), inside the
+    transaction the connection is in."""
+
+    __slots__ = ("conn", "storage")
+
+    def __init__(self, storage: PostgresStorage, conn: Connection) -> None:
+        self.storage = storage
+        self.conn = conn
+
+    def __call__(self, sql: str, params: dict[str, Any]) -> Rows:
+        self.storage._note(sql, params)
+        # No parameters: send the text as it is, so a literal % needs no escaping.
+        cursor = self.conn.execute(sql, params or None)
+        return cursor.fetchall() if cursor.description is not None else []
+
+    def streamed(self, sql: str, params: dict[str, Any]) -> CallColumns:
+        """A large page's rows as columns, read STREAM_ROWS at a time as the server sends them
+        (libpq's chunked rows): the rows already here are made while the server still writes
+        the rest, where `fetchall` waits for the last before it makes the first."""
+        self.storage._note(sql, params)
+        with self.conn.cursor() as cursor:
+            rows = list(cursor.stream(sql, params or None, size=STREAM_ROWS))
+        return CallColumns.of_rows(rows)
+
+
 class PostgresStorage(Storage):
     """Calls in a PostgreSQL database; any number of processes may share it."""
 
@@ -342,13 +378,14 @@ class PostgresStorage(Storage):
                 self._breaker.failed()
 
     def _runner(self, conn: Connection) -> Run:
-        def run(sql: str, params: dict[str, Any]) -> Rows:
-            self._note(sql, params)
-            # No parameters: send the text as it is, so a literal % needs no escaping.
-            cursor = conn.execute(sql, params or None)
-            return cursor.fetchall() if cursor.description is not None else []
+        return _ConnectionRun(self, conn)
 
-        return run
+    def _page_columns(self, run: Run, sql: str, params: dict[str, Any], rows: int) -> CallColumns:
+        """A page of STREAM_MIN_ROWS calls or more, read as the server sends it
+        (`_ConnectionRun.streamed`); a smaller one, as any statement's rows."""
+        if rows < STREAM_MIN_ROWS or not isinstance(run, _ConnectionRun):
+            return super()._page_columns(run, sql, params, rows)
+        return run.streamed(sql, params)
 
     def _transaction(
         self,
