@@ -72,6 +72,48 @@ def test_every_page_of_the_plan_matches_one_plain_sort(
     assert walked == whole.rows
 
 
+DAY_MS = 86_400_000
+
+
+@pytest.mark.parametrize("order", ["asc", "desc"])
+def test_pages_of_a_window_over_many_days_match_one_plain_sort(
+    storage: Storage, order: str
+) -> None:
+    """A window of many days (PostgreSQL finds a page's first call through its per-day counts,
+    the window's partial first and last days through the index): calls at the first and last
+    ms of days, ties, days without calls, and windows that cut days in two."""
+    rng = random.Random(11)
+    day0 = START // DAY_MS * DAY_MS
+    starts = [
+        day0 + day * DAY_MS + rng.choice([0, 0, 1, DAY_MS - 1, rng.randrange(DAY_MS)])
+        for day in rng.choices([0, 1, 2, 4, 5, 8, 9], k=150)  # no call on days 3, 6 and 7
+    ]
+    storage.create_tenant("t", "us")
+    import_lines(storage, "t", [make_call(f"c{i:03d}", at) for i, at in enumerate(starts)])
+    windows = [
+        {"duration": "allhistory"},
+        {"timeRange": f"{day0}-{day0 + 10 * DAY_MS - 1}"},  # whole days
+        {"timeRange": f"{day0 + 1}-{day0 + 9 * DAY_MS + 5}"},  # a day cut at each end
+        {"timeRange": f"{day0 + 2 * DAY_MS - 1}-{day0 + 5 * DAY_MS}"},
+    ]
+    for window in windows:
+        fields = {**window, "sortOrder": order, "duration": window.get("duration")}
+        whole = storage.search(bound("t"), request(page=1, rows=5000, **fields))
+        inside = [at for at in starts if window.get("duration") or _inside(at, window)]
+        assert whole.hits == len(inside) > 20, window
+        walked = []
+        for page in range(1, whole.hits // 7 + 2):
+            result = storage.search(bound("t"), request(page=page, rows=7, **fields))
+            assert result.hits == whole.hits
+            walked += result.rows
+        assert walked == whole.rows, window
+
+
+def _inside(at: int, window: dict[str, str]) -> bool:
+    low, high = map(int, window["timeRange"].split("-"))
+    return low <= at <= high
+
+
 def test_compaction_keeps_every_call_and_every_answer(storage: Storage) -> None:
     storage.create_tenant("t", "us")
     storage.create_tenant("u", "uk")

@@ -652,15 +652,7 @@ class Storage(ABC):
                 return SearchResult(hits)
             condition, params = where.sql, dict(where.params)
             if offset > 0:
-                from_end = 2 * offset > hits  # nearer the last call: count from there
-                skip = hits - 1 - offset if from_end else offset
-                boundary_sql = ordering.boundary_sql(where.sql, from_end=from_end)
-                params["boundary"] = run(boundary_sql, {**params, "skip": skip})[0][0]
-                if from_end:
-                    after = int(run(ordering.at_or_after_sql(where.sql), params)[0][0])
-                    before = hits - after
-                else:
-                    before = int(run(ordering.before_sql(where.sql), params)[0][0])
+                params["boundary"], before = self._boundary(run, where, query, ordering, hits)
                 condition = f"{condition} AND {ordering.at_or_after('boundary')}"
                 offset -= before
             params.update(limit=query.rows, skip=offset)
@@ -669,6 +661,22 @@ class Storage(ABC):
             return SearchResult(hits, self._page_columns(run, page_sql, params, rows))
 
         return self._read(page)
+
+    def _boundary(
+        self, run: Run, where: Where, query: CallQuery, ordering: Ordering, hits: int
+    ) -> tuple[Any, int]:
+        """The sort key's value at the query's offset (a page's first call), and how many of
+        the `hits` calls sort strictly before it: steps 1 and 2 of query/ordering.py's plan."""
+        offset = query.offset
+        params = dict(where.params)
+        from_end = 2 * offset > hits  # nearer the last call: count from there
+        skip = hits - 1 - offset if from_end else offset
+        boundary_sql = ordering.boundary_sql(where.sql, from_end=from_end)
+        params["boundary"] = run(boundary_sql, {**params, "skip": skip})[0][0]
+        if from_end:
+            after = int(run(ordering.at_or_after_sql(where.sql), params)[0][0])
+            return params["boundary"], hits - after
+        return params["boundary"], int(run(ordering.before_sql(where.sql), params)[0][0])
 
     def _page_columns(self, run: Run, sql: str, params: dict[str, Any], rows: int) -> CallColumns:
         """A page of `rows` calls (PAGE_SELECT) as columns. An engine that can fetch columns

@@ -36,6 +36,7 @@ from recent_calls.errors import (
 )
 from recent_calls.query.dialects import POSTGRES
 from recent_calls.query.filters import Where, only_window
+from recent_calls.query.ordering import Ordering
 from recent_calls.query.request import CallQuery
 from recent_calls.storage import redact
 from recent_calls.storage.base import CallImport, Rows, Run, Storage, UpsertResult
@@ -475,6 +476,61 @@ class PostgresStorage(Storage):
             f"AND day >= %(first_day)s AND day < %(after_day)s) + ({head}) + ({tail})"
         )
         return int(run(sql, params)[0][0])
+
+    def _boundary(
+        self, run: Run, where: Where, query: CallQuery, ordering: Ordering, hits: int
+    ) -> tuple[Any, int]:
+        """A page's boundary by start time found through the per-day counts: the days before
+        the page's first call are passed by their counts, and the index is walked inside one
+        day only. The plain plan walks the index up to the offset (page 200 of 5000 rows in a
+        3M-call tenant: 378 ms raw), so deep pages cost what the first does."""
+        offset = query.offset
+        usable = ordering.key == "start_ms" and only_window(query) and self._has_day_counts(run)
+        start = _FIRST if query.window.start_ms is None else query.window.start_ms
+        end = _LAST if query.window.end_ms is None else query.window.end_ms
+        first_day, after_day = -(-start // DAY_MS), end // DAY_MS
+        if not usable or after_day - first_day < 2:
+            return super()._boundary(run, where, query, ordering, hits)
+        scope = tenant_condition(POSTGRES)
+        tenant = where.params[TENANT_PARAM]
+        days = run(
+            f"SELECT day, calls FROM call_days WHERE {scope} AND day >= %(first_day)s "
+            "AND day < %(after_day)s AND calls > 0 ORDER BY day",
+            {TENANT_PARAM: tenant, "first_day": first_day, "after_day": after_day},
+        )
+        # The window in ascending time: its partial first day, its whole days, its partial
+        # last day (counted from the index: None); walked in the page's order.
+        parts: list[tuple[int, int, int | None]] = [
+            (start, first_day * DAY_MS, None),
+            *((day * DAY_MS, (day + 1) * DAY_MS, int(calls)) for day, calls in days),
+            (after_day * DAY_MS, end, None),
+        ]
+        if ordering.descending:
+            parts.reverse()
+        inside = f"{where.sql} AND start_ms >= %(part_start)s AND start_ms < %(part_end)s"
+        passed = 0
+        for part_start, part_end, counted in parts:
+            if part_start >= part_end:
+                continue
+            params = {**where.params, "part_start": part_start, "part_end": part_end}
+            if counted is None:
+                counted = int(run(f"SELECT count(*) FROM calls WHERE {inside}", params)[0][0])
+            if passed + counted > offset:
+                params["skip"] = offset - passed
+                params["boundary"] = run(
+                    f"SELECT start_ms FROM calls WHERE {inside} "
+                    f"ORDER BY start_ms {ordering.direction} LIMIT 1 OFFSET %(skip)s",
+                    params,
+                )[0][0]
+                before = run(
+                    f"SELECT count(*) FROM calls WHERE {inside} "
+                    f"AND {ordering.sorts_before('boundary')}",
+                    params,
+                )[0][0]
+                return params["boundary"], passed + int(before)
+            passed += counted
+        # The counts end before the offset: not the snapshot's hits (never expected).
+        return super()._boundary(run, where, query, ordering, hits)
 
     def _lock_migrations(self, run: Run) -> None:
         # Processes starting together take turns: the lock is the migration transaction's own
