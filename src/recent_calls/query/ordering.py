@@ -9,7 +9,8 @@ Pure: no I/O. A page at offset k is found without sorting k full rows:
 Past the middle of the hits, steps 1 and 2 count from the end instead (v is the value at
 offset hits - 1 - k in the reverse order, and c is hits less the calls at or after v), so the
 last page costs what the first does; the dearest page is the middle one. Page 1 needs step 3
-alone. Engines may wrap step 3 in a late-materialized plan.
+alone. Engines may wrap step 3 in a late-materialized plan, and find steps 1 and 2 another way
+(`Storage._boundary`: PostgreSQL passes whole days by their per-day counts).
 """
 
 from __future__ import annotations
