@@ -26,7 +26,7 @@ from recent_calls.fields import SORT_COLUMNS
 from recent_calls.ingest.bulk import import_lines
 from recent_calls.query.request import parse_request
 from recent_calls.settings import Settings
-from recent_calls.storage import open_storage
+from recent_calls.storage import open_storage, postgres_store
 from recent_calls.storage.base import Rows, Run, Storage
 from recent_calls.storage.migrations import MIGRATIONS
 from recent_calls.storage.postgres_store import PostgresStorage
@@ -369,17 +369,38 @@ def test_writes_are_not_held_to_the_read_statement_timeout(pg: PostgresStorage) 
         pg._read(lambda run: run("SELECT pg_sleep(0.3)", {}))
 
 
-def test_a_streamed_page_is_held_to_the_read_statement_timeout(pg: PostgresStorage) -> None:
+def test_a_streamed_page_is_held_to_the_read_statement_timeout(
+    pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A large page is read as the server sends it: a statement stopped at the limit after its
-    first rows came is a QueryTimeout all the same, and the connection serves the next read."""
-    pg.set_statement_timeout(200)
-    slow = "SELECT g FROM generate_series(1, 5000) g WHERE pg_sleep(0.001) IS NOT NULL"
-    with pytest.raises(QueryTimeout):
-        pg._read(lambda run: pg._page_columns(run, slow, {}, 5000))
-    pg.create_tenant("acme", "us")
-    import_lines(pg, "acme", seeded_calls(30, seed=2))
-    found = pg.search(bound("acme"), request("acme", duration="allhistory", rows=5000))
-    assert found.hits == len(found.rows) == 30
+    first chunks came is a QueryTimeout all the same, and the one connection of the pool
+    streams the next page."""
+    monkeypatch.setattr(postgres_store, "STREAM_ROWS", 10)
+    pg = open_pg(pg_url, min_size=1, max_size=1)
+    try:
+        pg.set_statement_timeout(300)
+        rows: list[int] = []
+        real_stream = psycopg.Cursor.stream
+
+        def stream(cursor: Any, *args: Any, **kwargs: Any) -> Iterator[Any]:
+            for row in real_stream(cursor, *args, **kwargs):
+                rows.append(1)
+                yield row
+
+        monkeypatch.setattr(psycopg.Cursor, "stream", stream)
+        # 100 rows at once, then one every 10 ms: stopped at 300 ms, after many chunks came.
+        slow = "SELECT g FROM generate_series(1, 5000) g WHERE g <= 100 OR pg_sleep(0.01) IS NULL"
+        with pytest.raises(QueryTimeout):
+            pg._read(lambda run: pg._page_columns(run, slow, {}, 5000))
+        assert len(rows) >= 100
+        monkeypatch.setattr(postgres_store, "STREAM_MIN_ROWS", 1)
+        pg.create_tenant("acme", "us")
+        import_lines(pg, "acme", seeded_calls(30, seed=2))
+        rows.clear()
+        found = pg.search(bound("acme"), request("acme", duration="allhistory", rows=5000))
+        assert found.hits == len(found.rows) == 30 == len(rows)
+    finally:
+        pg.close()
 
 
 # -- every statement on call data is bound to one tenant -----------------------------------------

@@ -77,11 +77,17 @@ DAY_MS = 86_400_000
 
 @pytest.mark.parametrize("order", ["asc", "desc"])
 def test_pages_of_a_window_over_many_days_match_one_plain_sort(
-    storage: Storage, order: str
+    storage: Storage, order: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A window of many days (PostgreSQL finds a page's first call through its per-day counts,
-    the window's partial first and last days through the index): calls at the first and last
-    ms of days, ties, days without calls, and windows that cut days in two."""
+    the window's partial first and last days through the index, from the nearer end of a day):
+    calls at the first and last ms of days, ties, days without calls, windows that cut days."""
+    if isinstance(storage, postgres_store.PostgresStorage):
+        # Every deep page here is found through the counts, never by the plain plan.
+        def plain_plan(*args: Any) -> Any:
+            raise AssertionError("the plain plan answered")
+
+        monkeypatch.setattr(Storage, "_boundary", plain_plan)
     rng = random.Random(11)
     day0 = START // DAY_MS * DAY_MS
     starts = [
@@ -428,6 +434,7 @@ def test_a_large_page_is_the_page_rows_give(
     # Pages of any size that way here (the server takes it from ARROW_MIN_ROWS, STREAM_MIN_ROWS).
     monkeypatch.setattr(duckdb_store, "ARROW_MIN_ROWS", 1)
     monkeypatch.setattr(postgres_store, "STREAM_MIN_ROWS", 1)
+    monkeypatch.setattr(postgres_store, "STREAM_ROWS", 3)  # a page of 8 comes in three chunks
 
     @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
     @given(

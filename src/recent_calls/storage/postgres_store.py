@@ -57,6 +57,9 @@ log = logging.getLogger(__name__)
 # Pages of at least this many rows are read as the server sends them (`_page_columns`).
 STREAM_MIN_ROWS = 1000
 STREAM_ROWS = 500
+# Rows in chunks of STREAM_ROWS need libpq 17 (psycopg-binary bundles a later one; psycopg on
+# an older system libpq would refuse every large page).
+_CHUNKED = psycopg.capabilities.has_stream_chunked()
 
 _READ = "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY"
 _WRITE = "BEGIN ISOLATION LEVEL READ COMMITTED"
@@ -383,8 +386,8 @@ class PostgresStorage(Storage):
 
     def _page_columns(self, run: Run, sql: str, params: dict[str, Any], rows: int) -> CallColumns:
         """A page of STREAM_MIN_ROWS calls or more, read as the server sends it
-        (`_ConnectionRun.streamed`); a smaller one, as any statement's rows."""
-        if rows < STREAM_MIN_ROWS or not isinstance(run, _ConnectionRun):
+        (`_ConnectionRun.streamed`; libpq 17 or later); a smaller one, as any statement's rows."""
+        if rows < STREAM_MIN_ROWS or not _CHUNKED or not isinstance(run, _ConnectionRun):
             return super()._page_columns(run, sql, params, rows)
         return run.streamed(sql, params)
 
@@ -516,21 +519,52 @@ class PostgresStorage(Storage):
             if counted is None:
                 counted = int(run(f"SELECT count(*) FROM calls WHERE {inside}", params)[0][0])
             if passed + counted > offset:
-                params["skip"] = offset - passed
-                params["boundary"] = run(
-                    f"SELECT start_ms FROM calls WHERE {inside} "
-                    f"ORDER BY start_ms {ordering.direction} LIMIT 1 OFFSET %(skip)s",
-                    params,
-                )[0][0]
-                before = run(
-                    f"SELECT count(*) FROM calls WHERE {inside} "
-                    f"AND {ordering.sorts_before('boundary')}",
-                    params,
-                )[0][0]
-                return params["boundary"], passed + int(before)
+                found = self._boundary_inside(
+                    run, inside, params, ordering, offset - passed, counted
+                )
+                if found is not None:
+                    return found[0], passed + found[1]
+                break
             passed += counted
-        # The counts end before the offset: not the snapshot's hits (never expected).
+        # The counts disagree with the calls (never expected: the triggers keep them in the
+        # same transaction): the plain plan answers.
         return super()._boundary(run, where, query, ordering, hits)
+
+    def _boundary_inside(
+        self,
+        run: Run,
+        inside: str,
+        params: dict[str, Any],
+        ordering: Ordering,
+        skip: int,
+        counted: int,
+    ) -> tuple[Any, int] | None:
+        """The start time of the `skip`th call (from 0) of the `counted` calls `inside` one
+        part of the window, in the page's order, and how many of them sort before it; walked
+        from the nearer end of the part. None if the part holds fewer calls than counted."""
+        from_end = 2 * skip > counted
+        direction = ordering.direction
+        if from_end:
+            direction = "ASC" if ordering.descending else "DESC"
+        found = run(
+            f"SELECT start_ms FROM calls WHERE {inside} "
+            f"ORDER BY start_ms {direction} LIMIT 1 OFFSET %(skip)s",
+            {**params, "skip": counted - 1 - skip if from_end else skip},
+        )
+        if not found:
+            return None
+        params = {**params, "boundary": found[0][0]}
+        if from_end:
+            after = run(
+                f"SELECT count(*) FROM calls WHERE {inside} AND {ordering.at_or_after('boundary')}",
+                params,
+            )[0][0]
+            return params["boundary"], counted - int(after)
+        before = run(
+            f"SELECT count(*) FROM calls WHERE {inside} AND {ordering.sorts_before('boundary')}",
+            params,
+        )[0][0]
+        return params["boundary"], int(before)
 
     def _lock_migrations(self, run: Run) -> None:
         # Processes starting together take turns: the lock is the migration transaction's own
