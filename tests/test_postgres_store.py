@@ -28,6 +28,7 @@ from recent_calls.query.request import parse_request
 from recent_calls.settings import Settings
 from recent_calls.storage import open_storage, postgres_store
 from recent_calls.storage.base import Rows, Run, Storage
+from recent_calls.storage.citus import _DAY_COUNTS
 from recent_calls.storage.migrations import MIGRATIONS
 from recent_calls.storage.postgres_store import PostgresStorage
 from tests.calls import bound, make_call, rows_of
@@ -401,6 +402,24 @@ def test_a_streamed_page_is_held_to_the_read_statement_timeout(
         assert found.hits == len(found.rows) == 30 == len(rows)
     finally:
         pg.close()
+
+
+def test_searches_go_on_when_distribute_drops_the_day_counts_under_a_running_process(
+    pg: PostgresStorage, pg_url: str
+) -> None:
+    """`recent-calls distribute` drops the per-day counts (Citus keeps none) while servers
+    run: their next searches count by the index, none of them refused."""
+    pg.create_tenant("acme", "us")
+    import_lines(pg, "acme", [make_call(f"c{i}", START + i * DAY // 2) for i in range(40)])
+    deep = request("acme", duration="allhistory", rows=7, page=4)
+    before = pg.search(bound("acme"), deep)
+    assert pg._day_counts is True  # this process uses them
+    with admin(pg_url) as conn:
+        for statement in _DAY_COUNTS:
+            conn.execute(statement)
+    after = pg.search(bound("acme"), deep)
+    assert after == before and after.hits == 40 and len(after.rows) == 7
+    assert pg._day_counts is False
 
 
 # -- every statement on call data is bound to one tenant -----------------------------------------

@@ -230,6 +230,10 @@ def _storage_error(
     return DatabaseUnavailable(f"PostgreSQL is not answering: {_first_line(exc)}".strip())
 
 
+class _DayCountsGone(DatabaseRefused):
+    """The per-day counts this process used are gone (`recent-calls distribute` on Citus)."""
+
+
 def _first_line(exc: BaseException) -> str:
     """The error's message without the HINT and CONTEXT lines the server adds (for one-line
     errors; the log has the whole)."""
@@ -356,6 +360,12 @@ class PostgresStorage(Storage):
                 with self._pool.connection() as conn:
                     yield conn
             except psycopg.Error as exc:
+                gone = isinstance(exc, pg_errors.UndefinedTable) and "call_days" in str(exc)
+                if gone and self._day_counts:
+                    # `recent-calls distribute` dropped the per-day counts while this process
+                    # ran (Citus keeps none): look again, and let the read be tried again.
+                    self._day_counts = None
+                    raise _DayCountsGone(_REFUSALS["42P01"], _first_line(exc)) from None
                 error = _storage_error(exc, timeout_ms, write=write)
                 if error is None:
                     raise
@@ -410,6 +420,12 @@ class PostgresStorage(Storage):
             return result
 
     def _read(self, work: Callable[[Run], T]) -> T:
+        try:
+            return self._read_once(work)
+        except _DayCountsGone:
+            return self._read_once(work)  # without them, as on Citus
+
+    def _read_once(self, work: Callable[[Run], T]) -> T:
         timeout_ms = self.statement_timeout_ms
         if not timeout_ms:
             return self._transaction(_READ, work)
