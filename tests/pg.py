@@ -140,7 +140,8 @@ SELECT
      WHERE NOT a.attisdropped AND c.relnamespace::regnamespace::text NOT LIKE 'pg\\_%'
        AND c.relnamespace <> 'information_schema'::regnamespace),
   (SELECT md5(coalesce(string_agg(indexdef, ',' ORDER BY indexdef), '')) FROM pg_indexes
-     WHERE schemaname NOT IN ('pg_catalog', 'information_schema')),
+     WHERE schemaname NOT IN ('pg_catalog', 'information_schema')
+       AND schemaname NOT LIKE 'pg\\_temp\\_%'),
   (SELECT md5(coalesce(string_agg(p.proname || pg_get_function_identity_arguments(p.oid)
           || md5(p.prosrc), ',' ORDER BY 1), ''))
      FROM pg_proc p WHERE p.pronamespace::regnamespace::text NOT LIKE 'pg\\_%'
@@ -230,14 +231,17 @@ def _emptied(conn: psycopg.Connection[Any], template_key: tuple[str, str]) -> bo
         return False
     # DELETE empties a small table in a millisecond; TRUNCATE, which makes new files,
     # is worth its 0.1 s only for a table a test filled.
+    # A terminated session's temporary tables (pg_temp_N) go as it exits, maybe only now: they
+    # are not ours to empty, and one gone between the listing and its size has none (NULL).
     small, large = [], []
     for schema, table, size in conn.execute(
         "SELECT schemaname, tablename, pg_total_relation_size(format('%I.%I', "
         "schemaname, tablename)) FROM pg_tables "
         "WHERE schemaname NOT IN ('pg_catalog', 'information_schema') "
-        "AND tablename <> 'schema_migrations'"
+        "AND schemaname NOT LIKE 'pg\\_temp\\_%' AND tablename <> 'schema_migrations'"
     ).fetchall():
-        (large if size > _TRUNCATE_BYTES else small).append(sql.Identifier(schema, table))
+        if size is not None:
+            (large if size > _TRUNCATE_BYTES else small).append(sql.Identifier(schema, table))
     for table in small:
         conn.execute(sql.SQL("DELETE FROM {}").format(table))
     if large:

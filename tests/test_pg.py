@@ -36,6 +36,27 @@ def test_a_reused_database_comes_back_empty(staging: list[str]) -> None:
             assert conn.execute("SELECT to_regclass('pg_temp.staged')").fetchone() == (None,)
 
 
+def test_a_database_is_reused_while_a_session_with_a_temporary_table_ends() -> None:
+    """A session still open when its test ends is ended by the emptying, and its temporary
+    table goes only as that session exits: the emptying leaves it alone."""
+    with fresh_database(template=migrated_template()) as url:
+        first = _name(url)
+        held = psycopg.connect(url, autocommit=True)
+        held.execute("CREATE TEMPORARY TABLE staged (x int)")
+        held.execute("INSERT INTO staged VALUES (1)")
+        # Many more, so that the session takes a while to drop them all as it exits.
+        held.execute(
+            "DO $$ BEGIN FOR i IN 1..400 LOOP "
+            "EXECUTE format('CREATE TEMPORARY TABLE staged_%s (x int PRIMARY KEY)', i); "
+            "END LOOP; END $$"
+        )
+    held.close()
+    with fresh_database(template=migrated_template()) as url:
+        assert _name(url) == first
+        with psycopg.connect(url) as conn:
+            assert conn.execute("SELECT to_regclass('pg_temp.staged')").fetchone() == (None,)
+
+
 @pytest.mark.parametrize(
     "change",
     [
