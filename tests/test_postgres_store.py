@@ -17,8 +17,6 @@ from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 from psycopg import sql
 
 from recent_calls.api.problems import as_problem
@@ -26,7 +24,6 @@ from recent_calls.demo import generate_calls
 from recent_calls.errors import DatabaseUnavailable, ImportRejected, QueryTimeout
 from recent_calls.fields import SORT_COLUMNS
 from recent_calls.ingest.bulk import import_lines
-from recent_calls.query.ordering import Ordering
 from recent_calls.query.request import parse_request
 from recent_calls.settings import Settings
 from recent_calls.storage import open_storage, postgres_store
@@ -405,60 +402,6 @@ def test_a_streamed_page_is_held_to_the_read_statement_timeout(
         assert found.hits == len(found.rows) == 30 == len(rows)
     finally:
         pg.close()
-
-
-_EDGES = st.sampled_from([0, 1, DAY - 1, DAY // 2])
-
-
-@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
-@given(
-    starts=st.lists(
-        st.tuples(st.integers(0, 5), st.one_of(_EDGES, st.integers(0, DAY - 1))),
-        min_size=1,
-        max_size=40,
-    ),
-    window=st.one_of(
-        st.none(),
-        st.tuples(
-            st.tuples(st.integers(0, 6), st.one_of(_EDGES, st.integers(0, DAY - 1))),
-            st.tuples(st.integers(0, 6), st.one_of(_EDGES, st.integers(0, DAY - 1))),
-        ),
-    ),
-    descending=st.booleans(),
-)
-def test_the_day_counts_find_every_offsets_boundary_as_the_plain_plan_does(
-    pg: PostgresStorage,
-    starts: list[tuple[int, int]],
-    window: tuple[tuple[int, int], tuple[int, int]] | None,
-    descending: bool,
-) -> None:
-    """Any calls over six days, any window (whole days, cut days, one day), either order: at
-    every offset the per-day counts give the plain plan's boundary and count before it."""
-    day0 = START // DAY * DAY
-    tenant = f"t{secrets.token_hex(4)}"
-    pg.create_tenant(tenant, "us")
-    calls = [make_call(f"c{i}", day0 + day * DAY + ms) for i, (day, ms) in enumerate(starts)]
-    import_lines(pg, tenant, calls)
-    fields: dict[str, Any] = {"sortOrder": "desc" if descending else "asc", "rows": 1}
-    if window is not None:
-        low, high = sorted(day0 + day * DAY + ms for day, ms in window)
-        fields.update(duration=None, timeRange=f"{low}-{high}")
-    hits = pg.search(bound(tenant), request(tenant, **fields)).hits
-    for offset in range(1, hits):
-        mine, plain = _both_boundaries(pg, request(tenant, page=offset + 1, **fields), hits)
-        assert mine == plain, (offset, hits)
-
-
-def _both_boundaries(pg: PostgresStorage, query: Any, hits: int) -> tuple[Any, Any]:
-    """The boundary and count before it of the query's offset: PostgreSQL's, the plain plan's."""
-    where = pg._where(bound(query.request.tenantId), query)
-    ordering = Ordering.of(query, pg.dialect)
-
-    def both(run: Run) -> tuple[Any, Any]:
-        mine = pg._boundary(run, where, query, ordering, hits)
-        return mine, Storage._boundary(pg, run, where, query, ordering, hits)
-
-    return pg._read(both)
 
 
 def test_searches_go_on_when_distribute_drops_the_day_counts_under_a_running_process(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import re
+import secrets
 import threading
 from functools import partial
 from typing import Any
@@ -20,10 +21,11 @@ from recent_calls.ingest.bulk import import_lines
 from recent_calls.ingest.records import MAX_MS, MAX_START_MS, MIN_START_MS
 from recent_calls.query.breakdowns import Grouping
 from recent_calls.query.directory import Entry
+from recent_calls.query.ordering import Ordering
 from recent_calls.query.request import parse_request
 from recent_calls.settings import Settings
 from recent_calls.storage import duckdb_store, postgres_store
-from recent_calls.storage.base import Credential, Storage
+from recent_calls.storage.base import Credential, Run, Storage
 from recent_calls.storage.scope import TENANT_PARAM
 from tests.calls import bound, make_call, rows_of, stored
 from tests.support import InProcessHTTP
@@ -79,15 +81,16 @@ DAY_MS = 86_400_000
 def test_pages_of_a_window_over_many_days_match_one_plain_sort(
     storage: Storage, order: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A window of many days (PostgreSQL finds a page's first call through its per-day counts,
-    the window's partial first and last days through the index, from the nearer end of a day):
+    """A window of many days (a page's first call is found through the calls per day, PostgreSQL's
+    partial first and last days through the index, from the nearer end of a day):
     calls at the first and last ms of days, ties, days without calls, windows that cut days."""
-    if isinstance(storage, postgres_store.PostgresStorage):
-        # Every deep page here is found through the counts, never by the plain plan.
-        def plain_plan(*args: Any) -> Any:
-            raise AssertionError("the plain plan answered")
 
-        monkeypatch.setattr(Storage, "_boundary", plain_plan)
+    # Every deep page here is found through the calls per day, never by the plain plan.
+    def plain_plan(*args: Any) -> Any:
+        raise AssertionError("the plain plan answered")
+
+    monkeypatch.setattr(Storage, "_plain_boundary", plain_plan)
+    monkeypatch.setattr(duckdb_store, "DAY_WALK_MIN_OFFSET", 0)
     rng = random.Random(11)
     day0 = START // DAY_MS * DAY_MS
     starts = [
@@ -483,3 +486,67 @@ def test_a_large_page_is_the_page_rows_give(
             assert list(map(type, mine)) == list(map(type, theirs))
 
     run()
+
+
+_EDGES = st.sampled_from([0, 1, DAY_MS - 1, DAY_MS // 2])
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    starts=st.lists(
+        st.tuples(st.integers(0, 5), st.one_of(_EDGES, st.integers(0, DAY_MS - 1))),
+        min_size=1,
+        max_size=40,
+    ),
+    window=st.one_of(
+        st.none(),
+        st.tuples(
+            st.tuples(st.integers(0, 6), st.one_of(_EDGES, st.integers(0, DAY_MS - 1))),
+            st.tuples(st.integers(0, 6), st.one_of(_EDGES, st.integers(0, DAY_MS - 1))),
+        ),
+    ),
+    descending=st.booleans(),
+)
+def test_the_calls_per_day_find_every_offsets_boundary_as_the_plain_plan_does(
+    storage: Storage,
+    monkeypatch: pytest.MonkeyPatch,
+    starts: list[tuple[int, int]],
+    window: tuple[tuple[int, int], tuple[int, int]] | None,
+    descending: bool,
+) -> None:
+    """Any calls over six days, any window (whole days, cut days, one day), either order: at
+    every offset the calls per day (PostgreSQL's kept counts, DuckDB's counted) give the plain
+    plan's boundary and count before it."""
+    day0 = START // DAY_MS * DAY_MS
+    tenant = f"t{secrets.token_hex(4)}"
+    storage.create_tenant(tenant, "us")
+    calls = [make_call(f"c{i}", day0 + day * DAY_MS + ms) for i, (day, ms) in enumerate(starts)]
+    import_lines(storage, tenant, calls)
+    monkeypatch.setattr(duckdb_store, "DAY_WALK_MIN_OFFSET", 0)  # at every offset here
+    fields: dict[str, Any] = {"sortOrder": "desc" if descending else "asc", "rows": 1}
+    by_days = True
+    if window is not None:
+        low, high = sorted(day0 + day * DAY_MS + ms for day, ms in window)
+        fields.update(duration=None, timeRange=f"{low}-{high}")
+        # PostgreSQL leaves a window within two days' edges to the plain plan.
+        whole_days = (high + 1) // DAY_MS + (-low // DAY_MS)
+        by_days = isinstance(storage, duckdb_store.DuckDBStorage) or whole_days >= 2
+    hits = storage.search(bound(tenant), request(**fields, tenantId=tenant, page=1)).hits
+    for offset in range(1, hits):
+        query = request(**fields, tenantId=tenant, page=offset + 1)
+        mine, plain = _both_boundaries(storage, query, hits)
+        assert (mine is not None) == by_days
+        assert mine in (None, plain), (offset, hits)
+
+
+def _both_boundaries(storage: Storage, query: Any, hits: int) -> tuple[Any, Any]:
+    """The boundary and count before it of the query's offset: by the calls per day (None where
+    the engine leaves it to the plain plan), and by the plain plan."""
+    where = storage._where(bound(query.request.tenantId), query)
+    ordering = Ordering.of(query, storage.dialect)
+
+    def both(run: Run) -> tuple[Any, Any]:
+        mine = storage._boundary_by_days(run, where, query, ordering, hits)
+        return mine, storage._plain_boundary(run, where, query, ordering, hits)
+
+    return storage._read(both)

@@ -10,7 +10,8 @@ Past the middle of the hits, steps 1 and 2 count from the end instead (v is the 
 offset hits - 1 - k in the reverse order, and c is hits less the calls at or after v), so the
 last page costs what the first does; the dearest page is the middle one. Page 1 needs step 3
 alone. Engines may wrap step 3 in a late-materialized plan, and find steps 1 and 2 another way
-(`Storage._boundary`: PostgreSQL passes whole days by their per-day counts).
+(`Storage._boundary_by_days`: whole days passed by their calls per day, which PostgreSQL keeps
+and DuckDB counts).
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ from recent_calls.query.buckets import bucket_edges, build_stats, span_sql, summ
 from recent_calls.query.dialects import Dialect
 from recent_calls.query.directory import Entry
 from recent_calls.query.facets import facets_sql
-from recent_calls.query.filters import Where, build_where
+from recent_calls.query.filters import Where, build_where, only_window
 from recent_calls.query.ordering import Ordering
 from recent_calls.query.request import CallQuery
 from recent_calls.query.responses import FacetsResponse, StatsResponse
@@ -44,6 +44,9 @@ __all__ = [
     "Tenant",
     "UpsertResult",
 ]
+
+DAY_MS = 86_400_000
+"""A UTC day in ms: the unit of the calls per day (`_day_parts`)."""
 
 T = TypeVar("T")
 Rows = list[tuple[Any, ...]]
@@ -666,7 +669,18 @@ class Storage(ABC):
         self, run: Run, where: Where, query: CallQuery, ordering: Ordering, hits: int
     ) -> tuple[Any, int]:
         """The sort key's value at the query's offset (a page's first call), and how many of
-        the `hits` calls sort strictly before it: steps 1 and 2 of query/ordering.py's plan."""
+        the `hits` calls sort strictly before it: steps 1 and 2 of query/ordering.py's plan,
+        through the calls per day where the engine counts them (`_boundary_by_days`)."""
+        by_days = self._boundary_by_days(run, where, query, ordering, hits)
+        if by_days is not None:
+            return by_days
+        return self._plain_boundary(run, where, query, ordering, hits)
+
+    def _plain_boundary(
+        self, run: Run, where: Where, query: CallQuery, ordering: Ordering, hits: int
+    ) -> tuple[Any, int]:
+        """`_boundary` by the plain plan: the sort key's value at the offset from the nearer
+        end of the hits, then the calls before it counted."""
         offset = query.offset
         params = dict(where.params)
         from_end = 2 * offset > hits  # nearer the last call: count from there
@@ -677,6 +691,82 @@ class Storage(ABC):
             after = int(run(ordering.at_or_after_sql(where.sql), params)[0][0])
             return params["boundary"], hits - after
         return params["boundary"], int(run(ordering.before_sql(where.sql), params)[0][0])
+
+    def _day_parts(
+        self, run: Run, where: Where, query: CallQuery, hits: int
+    ) -> list[tuple[int, int, int | None]] | None:
+        """The window cut in parts by UTC day, in ascending time: (start ms, end ms, calls, or
+        None to be counted), for `_boundary_by_days`; None where the engine has no cheaper way
+        to the query's offset than the plain plan."""
+        return None
+
+    def _boundary_by_days(
+        self, run: Run, where: Where, query: CallQuery, ordering: Ordering, hits: int
+    ) -> tuple[Any, int] | None:
+        """`_boundary` for a query by its window alone in start-time order, through the
+        window's calls per day (`_day_parts`): the days before the page's first call are
+        passed by their counts, and the index is walked inside one day only, from its nearer
+        end. The plain plan walks the calls up to the offset, so deep pages cost what the
+        first does. None when it does not apply (or the counts disagree with the calls)."""
+        if ordering.key != "start_ms" or not only_window(query):
+            return None
+        parts = self._day_parts(run, where, query, hits)
+        if parts is None:
+            return None
+        if ordering.descending:
+            parts.reverse()
+        p = self.dialect.param
+        inside = f"{where.sql} AND start_ms >= {p('part_start')} AND start_ms < {p('part_end')}"
+        offset, passed = query.offset, 0
+        for part_start, part_end, counted in parts:
+            if part_start >= part_end:
+                continue
+            params = {**where.params, "part_start": part_start, "part_end": part_end}
+            if counted is None:
+                counted = int(run(f"SELECT count(*) FROM calls WHERE {inside}", params)[0][0])
+            if passed + counted > offset:
+                found = self._boundary_inside(
+                    run, inside, params, ordering, offset - passed, counted
+                )
+                return None if found is None else (found[0], passed + found[1])
+            passed += counted
+        return None
+
+    def _boundary_inside(
+        self,
+        run: Run,
+        inside: str,
+        params: dict[str, Any],
+        ordering: Ordering,
+        skip: int,
+        counted: int,
+    ) -> tuple[Any, int] | None:
+        """The start time of the `skip`th call (from 0) of the `counted` calls `inside` one
+        part of the window, in the page's order, and how many of them sort before it; walked
+        from the nearer end of the part. None if the part holds fewer calls than counted."""
+        from_end = 2 * skip > counted
+        direction = ordering.direction
+        if from_end:
+            direction = "ASC" if ordering.descending else "DESC"
+        found = run(
+            f"SELECT start_ms FROM calls WHERE {inside} "
+            f"ORDER BY start_ms {direction} LIMIT 1 OFFSET {self.dialect.param('skip')}",
+            {**params, "skip": counted - 1 - skip if from_end else skip},
+        )
+        if not found:
+            return None
+        params = {**params, "boundary": found[0][0]}
+        if from_end:
+            after = run(
+                f"SELECT count(*) FROM calls WHERE {inside} AND {ordering.at_or_after('boundary')}",
+                params,
+            )[0][0]
+            return params["boundary"], counted - int(after)
+        before = run(
+            f"SELECT count(*) FROM calls WHERE {inside} AND {ordering.sorts_before('boundary')}",
+            params,
+        )[0][0]
+        return params["boundary"], int(before)
 
     def _page_columns(self, run: Run, sql: str, params: dict[str, Any], rows: int) -> CallColumns:
         """A page of `rows` calls (PAGE_SELECT) as columns. An engine that can fetch columns

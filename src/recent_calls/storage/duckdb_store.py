@@ -27,7 +27,9 @@ from recent_calls.errors import (
     WriteConflict,
 )
 from recent_calls.query.dialects import DUCKDB
-from recent_calls.storage.base import CallImport, Rows, Run, Storage, UpsertResult
+from recent_calls.query.filters import Where
+from recent_calls.query.request import CallQuery
+from recent_calls.storage.base import DAY_MS, CallImport, Rows, Run, Storage, UpsertResult
 from recent_calls.storage.columns import COLUMNS, ROW_COLUMNS, CallColumns
 from recent_calls.storage.migrations import calls_table_sql
 from recent_calls.storage.scope import TENANT_PARAM, tenant_condition
@@ -36,6 +38,9 @@ T = TypeVar("T")
 
 # Pages of at least this many rows are fetched as Arrow columns (`_page_columns`).
 ARROW_MIN_ROWS = 1000
+# A page this many calls or more from either end of the hits finds its first call through the
+# calls per day (`_day_parts`).
+DAY_WALK_MIN_OFFSET = 10_000
 
 log = logging.getLogger(__name__)
 
@@ -249,6 +254,22 @@ class DuckDBStorage(Storage):
 
     def _runner(self, cursor: duckdb.DuckDBPyConnection) -> Run:
         return _CursorRun(self, cursor)
+
+    def _day_parts(
+        self, run: Run, where: Where, query: CallQuery, hits: int
+    ) -> list[tuple[int, int, int | None]] | None:
+        """The window's calls per UTC day, counted in one pass over its start times (DuckDB
+        keeps no per-day counts), for an offset DAY_WALK_MIN_OFFSET calls or more from either
+        end: on 1M calls that pass takes 7 ms, where the plain plan's boundary takes 15-18 ms
+        from 20,000 calls in (4 ms at 5,000)."""
+        if min(query.offset, hits - 1 - query.offset) < DAY_WALK_MIN_OFFSET:
+            return None
+        days = run(
+            f"SELECT start_ms // {DAY_MS} AS day, count(*) FROM calls WHERE {where.sql} "
+            "GROUP BY day ORDER BY day",
+            where.params,
+        )
+        return [(day * DAY_MS, (day + 1) * DAY_MS, int(calls)) for day, calls in days]
 
     def _page_columns(self, run: Run, sql: str, params: dict[str, Any], rows: int) -> CallColumns:
         """A page of `rows` calls or more as Arrow columns, never as Python rows: 5000 rows came
