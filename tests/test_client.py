@@ -38,6 +38,7 @@ from recent_calls.client import (
     epoch_ms,
     parse_call,
 )
+from recent_calls.client.errors import retry_after
 from recent_calls.client.query import Outcome
 from recent_calls.client.transport import Transport
 from recent_calls.errors import InvalidRequest, NotFound, Unauthorized
@@ -523,3 +524,15 @@ def test_remote_admin_reports_an_unreachable_server_after_retries() -> None:
     with closing(admin), pytest.raises(TransportError, match="3 attempts"):
         admin.create_tenant("acme", "us")  # never sent: safe to try again
     assert len(waits) == 2
+
+
+@pytest.mark.parametrize(
+    ("value", "seconds"),
+    [(b"7", 7.0), (b"\xb2", None), (b"soon", None), (b"Wed, 21 Oct 2015 07:28:00 GMT", 0.0)],
+)
+def test_a_retry_after_the_client_cannot_read_is_no_wait(
+    value: bytes, seconds: float | None
+) -> None:
+    # A server's Retry-After is bytes the client did not choose: "²" is a digit to `isdigit`.
+    answer = httpx.Response(503, headers=[(b"retry-after", value)])
+    assert retry_after(answer) == seconds

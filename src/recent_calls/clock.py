@@ -13,7 +13,7 @@ Clock = Callable[[], int]
 def parse_instant(value: str) -> int:
     """Read epoch milliseconds or ISO-8601 with an offset into epoch milliseconds."""
     text = value.strip()
-    if text.lstrip("-").isdigit():
+    if text.lstrip("-").isdigit() and text.isascii():
         return int(text)
     try:
         moment = datetime.fromisoformat(text.replace("Z", "+00:00"))

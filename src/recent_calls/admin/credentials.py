@@ -243,6 +243,6 @@ def parse_grace(text: str) -> int:
     """`90s`, `30m`, `24h`, `7d` or a number of seconds, as milliseconds."""
     text = text.strip().lower()
     number, unit = (text[:-1], text[-1]) if text[-1:] in _UNITS else (text, "s")
-    if not number.isdigit():
+    if not (number.isdigit() and number.isascii()):
         raise ValueError(f"{text!r} is not a duration such as 90s, 30m, 24h or 7d")
     return int(number) * _UNITS[unit] * 1000

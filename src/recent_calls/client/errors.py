@@ -145,7 +145,7 @@ def retry_after(response: httpx.Response) -> float | None:
     if value is None:
         return None
     value = value.strip()
-    if value.isdigit():
+    if value.isdigit() and value.isascii():
         return float(value)
     try:
         when = email.utils.parsedate_to_datetime(value)

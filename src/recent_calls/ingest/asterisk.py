@@ -193,7 +193,6 @@ class CdrIndex:
                 keys[key] = None
             entry = calls.get(key)
             if entry is None:
-                billsec = row[13]
                 calls[key] = [
                     start,
                     end,
@@ -202,13 +201,12 @@ class CdrIndex:
                     dst.strip(),
                     row[3].strip() == "from-internal",
                     row[7].strip() == "Dial",
-                    int(billsec) if billsec.isdigit() and len(billsec) < 8 else 0,
+                    _billsec(row[13]),
                     row[14] == "ANSWERED",
                     number,
                 ]
             else:
                 if start < entry[0]:  # an earlier row: the call's first leg names the caller
-                    billsec = row[13]
                     entry[:9] = [
                         start,
                         entry[1],
@@ -217,7 +215,7 @@ class CdrIndex:
                         dst.strip(),
                         row[3].strip() == "from-internal",
                         row[7].strip() == "Dial",
-                        int(billsec) if billsec.isdigit() and len(billsec) < 8 else 0,
+                        _billsec(row[13]),
                         row[14] == "ANSWERED",
                     ]
                 if end > entry[1]:
@@ -227,10 +225,16 @@ class CdrIndex:
 
 
 def _bad_fields(row: list[str]) -> str | None:
-    # What no record may hold, in a Master.csv row.
+    # What no record may hold, in a Master.csv row (joined so that no two fields make one long
+    # one: a row may be longer than 1024 characters).
     if max(map(len, row)) > 1024:
         return "has a field over 1024 characters"
-    return _bad_text("".join(row))
+    return _bad_text("|".join(row))
+
+
+def _billsec(text: str) -> int:
+    # Master.csv's billsec: what cdr_csv writes (%ld), else 0 (`isdigit` alone takes "²").
+    return int(text) if text.isdigit() and text.isascii() and len(text) < 8 else 0
 
 
 def _clid_name(clid: str) -> str:
@@ -375,7 +379,7 @@ class QueueLogReader:
                 continue
             if event == "CONNECT":
                 raw = parts[5] if len(parts) > 5 else ""
-                if raw.isdigit() and len(raw) < 8:
+                if raw.isdigit() and raw.isascii() and len(raw) < 8:
                     holdtime = int(raw)
                 else:
                     try:
