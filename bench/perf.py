@@ -53,6 +53,7 @@ from .common import (
     MAX_RATIO,
     MIN_IMPORT_PER_S,
     PATH,
+    SERVICE_TIMING,
     percentile,
     postgres_database,
     serve,
@@ -530,8 +531,7 @@ def report(dataset: DataSet, results: list[EngineResult], args: argparse.Namespa
         f"{dataset.small.tenant_id} {dataset.small.calls:,} calls",
         f"- Each shape: {args.runs} sequential requests after 2 warm-up ones. *raw* runs the "
         "statements the storage layer issues for the request on a plain connection in process "
-        "(query and fetch, nothing else); *service* is the whole HTTP request on loopback "
-        "(parsing, validation, credentials, query, rendering).",
+        f"(query and fetch, nothing else); {SERVICE_TIMING}",
         "",
     ]
     for r in results:

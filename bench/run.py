@@ -65,6 +65,7 @@ from .common import (
     MIN_IMPORT_PER_S,
     MIN_THROUGHPUT_SHARE,
     PATH,
+    SERVICE_TIMING,
     postgres_database,
     serve,
     serve_granian,
@@ -548,8 +549,7 @@ def report(results: Results) -> str:
         "compaction, VACUUM or ANALYZE but what the import does itself).",
         f"- Each shape: {results.runs} sequential requests after 2 warm-up ones. *raw* replays "
         "the statements the storage layer issues for the request on a plain connection in "
-        "process (query and fetch, nothing else); *service* is the whole HTTP request on "
-        "loopback (parsing, validation, credentials, query, rendering).",
+        f"process (query and fetch, nothing else); {SERVICE_TIMING}",
         f"- Load: wrk in its own process, {results.load_seconds} s per level, on the 24 h page; "
         f"the raw engine answers the same statements from {ENGINE_THREADS} threads in this "
         "process, each on its own connection, for as long.",
