@@ -175,6 +175,9 @@ def test_other_channels_are_not_calls() -> None:
         (json.dumps(record(InitiationTimestamp="2025-03-04T10:00:00")), "has no zone"),
         (json.dumps(record(Queue={"Name": "q", "Duration": "40"})), "Queue.Duration"),
         (json.dumps([1, 2]), "is not a JSON object"),
+        # Past Python's limit on reading digits into an int: not a ValueError out of the file.
+        ('{"ContactId": ' + "1" * 4301 + "}", "more than 4300 digits"),
+        ("[" * 2000 + "]" * 2000, "nested too deeply"),
     ],
 )
 def test_bad_records_are_named_with_their_line(bad: str, message: str) -> None:

@@ -306,6 +306,45 @@ def test_any_file_is_calls_or_named_errors(data: bytes | str) -> None:
     assert all(error.field.startswith("x.json") for error in report.errors)
 
 
+def _places(doc: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    # Every key and list position of a document, outermost first.
+    inner = (
+        doc.items() if isinstance(doc, dict) else enumerate(doc) if isinstance(doc, list) else ()
+    )
+    return [
+        place for key, value in inner for place in [(*path, key), *_places(value, (*path, key))]
+    ]
+
+
+@pytest.mark.parametrize(
+    "place", _places(member_leg()), ids=lambda place: ".".join(map(str, place))
+)
+@pytest.mark.parametrize("kind", ["list", "object"])
+def test_a_value_nested_as_deep_as_json_goes_anywhere_is_a_call_or_a_named_error(
+    place: tuple[Any, ...], kind: str
+) -> None:
+    # 1000 levels: orjson reads up to 1024, and `str` of such a value recurses past Python's
+    # limit. The reader and the push route name the document or make a call; nothing raises.
+    opening, closing = ("[", "]") if kind == "list" else ('{"a":', "}")
+    deep = opening * 1000 + '"x"' + closing * 1000
+    doc = member_leg()
+    *outer, last = place
+    holder = doc
+    for key in outer:
+        holder = holder[key]
+    holder[last] = "@@deep@@"
+    body = json.dumps(doc).replace('"@@deep@@"', deep).encode()
+    report = SourceReport()
+    for call in read_freeswitch(body, name="leg.json", report=report):
+        row, errors = parse_call(call, LocalTimeReader(ZoneInfo("UTC")), "call")
+        assert row is not None, errors
+    assert all(error.field == "leg.json" for error in report.errors), report.errors
+    try:
+        call_from_post(body, "application/json")
+    except SourceError as exc:
+        assert exc.error.field == "body"
+
+
 def test_decode_post_accepts_base64_without_the_field_name() -> None:
     text = json.dumps(member_leg()).encode()
     assert decode_post(base64.b64encode(text), "application/x-www-form-base64-encoded") == (

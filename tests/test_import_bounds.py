@@ -161,3 +161,37 @@ def test_the_admin_api_reads_the_line_limit_from_its_settings(
         ]
     finally:
         http.close()
+
+
+@pytest.mark.parametrize(
+    ("declared", "status"),
+    [(b"\xb2", None), (b"\xb9\xb2", None), (b"1" * 5000, 413), (b"99999999999999999999", 413)],
+    ids=["superscript-2", "superscript-12", "5000-digits", "20-digits"],
+)
+def test_a_content_length_of_any_digits_is_no_server_error(
+    storage: Storage, database: str, declared: bytes, status: int | None
+) -> None:
+    # "²" is a digit to `isdigit` and not to `int`; 5000 digits are past `int`'s limit. The
+    # HTTP server refuses both before the app; an app served otherwise reads them here.
+    settings = Settings(database=database, now=FROZEN_NOW, admin_token="secret")
+    http = InProcessHTTP(create_app(settings, storage=storage))
+    admin = {"Authorization": "Bearer secret"}
+    try:
+        created = http.post("/admin/v1/tenants", json={"tenantId": "acme", "region": "us"},
+                            headers=admin)  # fmt: skip
+        key, token = created.json()["apiKey"], created.json()["token"]
+        line = orjson.dumps(make_call("c1", START)) + b"\n"
+        for path, body, headers in [
+            ("/admin/v1/tenants/acme/import", line, admin),
+            ("/customerexperience/v1/recentCallData/us", b'{"tenantId": "acme"}',
+             {"8x8-apikey": key, "token": token, "Content-Type": "application/json"}),
+            ("/customerexperience/v1/calls/us/freeswitch", b"{}",
+             {"8x8-apikey": key, "token": token, "Content-Type": "application/json"}),
+        ]:  # fmt: skip
+            sent = [*headers.items(), ("Content-Length", declared)]
+            answer = http.post(path, content=body, headers=sent)
+            assert answer.status_code < 500, (path, answer.text)
+            if status is not None:
+                assert answer.status_code == status, (path, answer.text)
+    finally:
+        http.close()

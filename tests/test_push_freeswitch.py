@@ -167,3 +167,23 @@ def test_no_body_is_answered_with_a_server_error(api: LiveServer, body: bytes, k
     headers = {"Content-Type": kind, **ISSUED[id(api.storage)]}
     answer = api.http.post(PATH, content=body, headers=headers)
     assert answer.status_code in (200, 400), answer.text
+
+
+@pytest.mark.parametrize("opening,closing", [("[", "]"), ('{"a":', "}")], ids=["list", "object"])
+def test_a_profile_index_nested_as_deep_as_json_goes_is_stored_not_a_server_error(
+    server: LiveServer, database: str, opening: str, closing: str
+) -> None:
+    # On the real server, deeper in the stack than a reader test: `str` of such a value
+    # recursed past Python's limit and the answer was a 500.
+    member, *_ = freeswitch_legs(queued_call(), encode_values=False)
+    member["callflow"][0]["profile_index"] = "@@deep@@"
+    deep = opening * 1000 + '"1"' + closing * 1000
+    body = json.dumps(member).replace('"@@deep@@"', deep).encode()
+    answer = server.http.post(
+        PATH + "?encodeValues=false",
+        content=body,
+        headers={"Content-Type": "application/json", **basic(server.tenant("acme"))},
+    )
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["inserted"] == 1
+    assert len(stored_rows(database, "acme")) == 1

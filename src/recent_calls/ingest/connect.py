@@ -220,8 +220,13 @@ def _records(text: str, prefix: str, report: SourceReport) -> list[tuple[int, An
             return out
         try:
             value, stop = _DECODER.raw_decode(text, pos)
-        except (json.JSONDecodeError, RecursionError) as exc:
-            reason = exc.msg if isinstance(exc, json.JSONDecodeError) else "nested too deeply"
+        except (ValueError, RecursionError) as exc:  # past Python's 4300 digits: ValueError
+            if isinstance(exc, json.JSONDecodeError):
+                reason = exc.msg
+            elif isinstance(exc, RecursionError):
+                reason = "nested too deeply"
+            else:
+                reason = "a number of more than 4300 digits"
             report.fail(f"{prefix}line {line}", f"is not valid JSON ({reason})")
             # Read on from the next line: a damaged record ends where its line does.
             newline = text.find("\n", pos)

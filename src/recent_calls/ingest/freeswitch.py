@@ -78,7 +78,10 @@ def _caller_profile(doc: Mapping[str, Any]) -> Mapping[str, Any]:
         profile = entry.get("caller_profile")
         if not isinstance(profile, Mapping):
             continue
-        raw = str(entry.get("profile_index", "")).strip()
+        given = entry.get("profile_index", "")
+        # A number or its text; anything else (a list nested 1000 deep: `str` of it recurses
+        # past Python's limit) is no index.
+        raw = str(given).strip() if isinstance(given, str | int) else ""
         index = int(raw) if raw.isdigit() and raw.isascii() and len(raw) < 10 else 1 << 40
         if best_index is None or index < best_index:
             best, best_index = profile, index

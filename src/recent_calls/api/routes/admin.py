@@ -17,7 +17,7 @@ from starlette.concurrency import run_in_threadpool
 
 from recent_calls.admin.base import ACTOR_HEADER, SANE_ACTOR, id_errors
 from recent_calls.admin.local import LocalAdmin
-from recent_calls.api.routes.common import PartsDep, body_chunks, read_json
+from recent_calls.api.routes.common import PartsDep, body_chunks, declares_more_than, read_json
 from recent_calls.errors import FieldError, InvalidRequest, NotFound, PayloadTooLarge, Unauthorized
 from recent_calls.fields import SCOPES
 from recent_calls.ingest.sync import ID_PAGE
@@ -227,8 +227,7 @@ async def import_calls(
         "takes (max_import_bytes); split the file, or run `recent-calls import` where the "
         "database is."
     )
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
+    if declares_more_than(request, limit):
         raise too_large
     with tempfile.SpooledTemporaryFile(max_size=64 << 20) as spool:
         size = 0

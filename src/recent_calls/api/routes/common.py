@@ -144,6 +144,16 @@ async def credential_of(request: Request, parts: Parts, *, basic: bool = False) 
     return credential
 
 
+def declares_more_than(request: Request, limit: int) -> bool:
+    """Whether the request's Content-Length says more than `limit` bytes. A value that is not
+    ASCII digits says nothing here (`isdigit` alone takes "²", which `int` refuses); the HTTP
+    server refuses it before the app, and a body is counted as it is read anyway."""
+    declared = request.headers.get("content-length", "")
+    if not (declared.isascii() and declared.isdigit()):
+        return False
+    return len(declared) > 18 or int(declared) > limit  # no limit has 19 digits
+
+
 async def read_json(request: Request, limit: int) -> Any:
     """The decoded JSON body: 413 when over `limit` bytes, 415 when not JSON, 400 when broken.
 
@@ -151,8 +161,7 @@ async def read_json(request: Request, limit: int) -> Any:
     surrogate (raw or as a `\\ud800` escape) is a 400 naming `body` or the field; a compressed
     body (any Content-Encoding but identity) is a 415.
     """
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
+    if declares_more_than(request, limit):
         raise PayloadTooLarge(f"The body is larger than {limit} bytes.")
     if len(request.headers.getlist("content-type")) > 1:
         raise InvalidRequest([FieldError("Content-Type", "is given more than once; send it once")])

@@ -22,6 +22,7 @@ from recent_calls.api.routes.common import (
     bind_tenant,
     check_route,
     credential_of,
+    declares_more_than,
     read_body,
 )
 from recent_calls.api.schemas import PROBLEM_RESPONSES, IngestResult
@@ -52,8 +53,7 @@ FALSE = frozenset({"false", "0", "no", "off"})
 async def _body(request: Request, limit: int) -> tuple[bytes, str]:
     """The raw body and its media type: 413 over `limit`, 415 for a type mod_json_cdr never
     sends or a compressed body."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
+    if declares_more_than(request, limit):
         raise PayloadTooLarge(f"The body is larger than {limit} bytes.")
     types = request.headers.getlist("content-type")
     if len(types) > 1:
