@@ -274,7 +274,8 @@ class _ConnectionRun:
         self.storage._note(sql, params)
         # No parameters: send the text as it is, so a literal % needs no escaping.
         cursor = self.conn.execute(sql, params or None)
-        return cursor.fetchall() if cursor.description is not None else []
+        # `rownumber`, not `description`: that builds a Column per column on every call.
+        return cursor.fetchall() if cursor.rownumber is not None else []
 
     def streamed(self, sql: str, params: dict[str, Any]) -> CallColumns:
         """A large page's rows as columns, read STREAM_ROWS at a time as the server sends them
