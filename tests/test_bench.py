@@ -7,6 +7,9 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+import pytest
+
+from bench.common import latency_verdict
 from bench.dataset import DataSet
 from bench.loadgen import _script, parse_wrk, wrk_binary
 
@@ -72,3 +75,21 @@ def test_the_load_script_is_valid_lua_that_wrk_runs() -> None:
             capture_output=True, text=True, check=False,
         )  # fmt: skip
     assert ".lua" not in done.stderr, done.stderr  # no "load.lua:7: unexpected symbol"
+
+
+@pytest.mark.parametrize(
+    ("raw", "service", "met"),
+    [
+        ({"small": 0.2}, {"small": 1.2}, True),  # 6x, but 1 ms over: the fast shape's rule
+        ({"small": 0.2}, {"small": 1.3}, False),
+        ({"small": 1.9, "big": 10.0}, {"small": 2.8, "big": 15.0}, True),
+        ({"small": 1.9, "big": 10.0}, {"small": 2.8, "big": 15.1}, False),
+        ({"big": 2.0}, {"big": 3.1}, False),  # 2 ms is not under 2: the ratio holds it
+    ],
+)
+def test_the_latency_target_holds_fast_shapes_to_1_ms_and_the_rest_to_1_5x(
+    raw: dict[str, float], service: dict[str, float], met: bool
+) -> None:
+    measured, verdict = latency_verdict(raw, service)
+    assert verdict is met
+    assert all(name in measured for name in raw)
