@@ -325,6 +325,29 @@ def test_a_master_csv_row_longer_than_1024_characters_is_read_when_no_field_is()
     assert [call["callerName"] for call in calls] == ["Ada Lovelace"]
 
 
+@pytest.mark.parametrize(
+    ("before", "after", "message"),
+    [
+        ("Ada\x00", " Lovelace", "contains a NUL character"),
+        ("Ada\udcff", " Lovelace", "is not valid UTF-8 text"),
+        ("x" * 600, "y" * 600, "has a field over 1024 characters"),
+    ],
+    ids=["NUL", "not-UTF-8", "long-field"],
+)
+def test_a_quoted_field_across_lines_is_checked_on_each_of_them(
+    before: str, after: str, message: str
+) -> None:
+    # csv reads a quoted newline into the field: what is wrong on the row's first line (or a
+    # field longer than either line) is named with the row, not left to the import's checks.
+    row = cdr_row("2023-11-14 22:13:20", "2023-11-14 22:15:00", "9.9", app="Dial")
+    first, rest = row.replace("Ada Lovelace", before + "\n" + after, 1).split("\n")
+    calls, report = read([], [first + "\n", rest])
+    assert calls == []
+    assert [(error.field, error.message) for error in report.errors] == [
+        ("Master.csv line 2", message)
+    ]
+
+
 CALL = [
     q(20, "ENTERQUEUE", "", "5551234", "1"),
     q(30, "CONNECT", "10", f"{T}.18", "1", agent="PJSIP/7"),

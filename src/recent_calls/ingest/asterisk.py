@@ -123,14 +123,16 @@ class CdrIndex:
         fail = report.fail
         calls = self.calls
         seconds = self.clock.seconds
-        at: list[Any] = [0, False]  # the number of the line csv is reading; is it suspect
+        at: list[Any] = [0, False]  # the line csv is reading; whether a line of its row is suspect
+        last = 0  # the last line of the row before
         read: list[Any] = [None, 0, None, 0]  # the last start and end text, and their seconds
 
         def texts() -> Iterator[str]:
             for number, text in lines:
                 at[0] = number
                 # A line to look at field by field: a NUL, text not UTF-8, a long field.
-                at[1] = not text.isascii() or len(text) > 1024 or "\x00" in text
+                if not text.isascii() or len(text) > 1024 or "\x00" in text:
+                    at[1] = True
                 yield text
 
         rows = csv.reader(texts())
@@ -141,8 +143,13 @@ class CdrIndex:
                 break
             except csv.Error as exc:
                 fail(f"{self.name} line {at[0]}", f"is not a CSV row ({exc})")
+                at[1], last = False, at[0]
                 continue
             number = at[0]
+            # A row to look at field by field: one of its lines is, or it spans lines (a quoted
+            # newline: a NUL or a long field may be on a line before its last).
+            suspect = at[1] or number - last > 1
+            at[1], last = False, number
             width = len(row)
             if width == 0:
                 continue
@@ -164,7 +171,7 @@ class CdrIndex:
                 )
                 continue
             src, dst, clid, start_text, end_text = row[1], row[2], row[4], row[9], row[11]
-            if at[1] and (problem := _bad_fields(row)):
+            if suspect and (problem := _bad_fields(row)):
                 fail(f"{self.name} line {number}", problem)
                 continue
             key = key.strip()
