@@ -49,6 +49,21 @@ def test_a_file_with_bad_lines_is_rejected_whole_naming_each_line(storage: Stora
     assert stored(storage, "acme") == {}
 
 
+@pytest.mark.parametrize("field", sorted(make_call("x", START)))
+def test_a_value_nested_as_deep_as_json_goes_in_any_field_is_a_named_line(
+    storage: Storage, field: str
+) -> None:
+    # 1000 levels: the fast path's decoder recursed past Python's limit on a field it decodes
+    # exactly (startTime) and the import raised RecursionError instead of naming the line.
+    storage.create_tenant("acme", "us")
+    deep = b"[" * 1000 + b"1" + b"]" * 1000
+    line = orjson.dumps({**make_call("bad", START), field: "@@"}).replace(b'"@@"', deep)
+    report = import_lines(storage, "acme", [*lines(make_call("ok", START)), line],
+                          skip_invalid=True, workers=1)  # fmt: skip
+    assert [error.field for error in report.errors] == ["line 2"]
+    assert set(stored(storage, "acme")) == {"ok"}
+
+
 def test_skip_invalid_stores_the_valid_lines_and_reports_the_rest(storage: Storage) -> None:
     storage.create_tenant("acme", "us")
     source = [*lines(make_call("ok-1", START)), b"", b"oops", *lines(make_call("ok-2", START))]

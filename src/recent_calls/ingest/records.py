@@ -418,7 +418,9 @@ def fast_row(line: bytes | str, clock: LocalTimeReader) -> tuple[Any, ...] | Non
     call: FastCall
     try:
         call = _decode_exact(line)
-    except (msgspec.DecodeError, ValueError):  # invalid UTF-8 is a UnicodeDecodeError
+    except (msgspec.DecodeError, ValueError, RecursionError):  # invalid UTF-8: UnicodeDecodeError
+        # A value nested past Python's depth (msgspec decodes an exact field's value with it)
+        # takes the slow path too, which names it.
         # Another key: msgspec skips its value unchecked, so check the line itself.
         if b"\\u" in line or (not line.isascii() and not _is_utf8(line)):
             return None
