@@ -267,3 +267,16 @@ def test_the_watchdog_stops_each_read_at_its_own_deadline() -> None:
         runaway.execute("SELECT count(*) FROM range(100000000000) t WHERE t.range % 7 = 3")
     watchdog.disarm(short)
     assert time.monotonic() - started < 0.2 + _Watchdog.IDLE_S / 2
+
+
+def test_a_closed_database_is_not_opened_again_by_a_failure_after_it(tmp_path: Path) -> None:
+    # A fatal error after `close` (a thread still running then, such as the server's first
+    # retention pass) asked the next call to reopen the file: a storage its owner had closed
+    # went on answering.
+    storage = open_storage(str(tmp_path / "calls.duckdb"))
+    assert isinstance(storage, DuckDBStorage)
+    add_tenant(storage, "acme", "us", [])
+    storage.close()
+    storage._invalidate("a fatal error after close")
+    with pytest.raises(duckdb.ConnectionException):
+        storage.count_calls("acme")

@@ -313,13 +313,16 @@ class DuckDBStorage(Storage):
 
     def _invalidate(self, why: str) -> None:
         with self._cursors_lock:
-            if self._failure is None:
+            # A closed database stays closed: a statement of a thread still running when it was
+            # closed (the server's first retention pass) may fail fatally after `close`.
+            if self._failure is None and not self._closed:
                 log.error("The embedded database failed (%s); it will be reopened", why)
                 self._failure = why
 
     def _recover(self) -> None:
-        """Open the database again after a fatal error, so it serves without a restart."""
-        if self._failure is None:
+        """Open the database again after a fatal error, so it serves without a restart (not
+        once it is closed)."""
+        if self._failure is None or self._closed:
             return
         with self._write_lock:
             if self._failure is None:
