@@ -187,3 +187,18 @@ def test_a_profile_index_nested_as_deep_as_json_goes_is_stored_not_a_server_erro
     assert answer.status_code == 200, answer.text
     assert answer.json()["inserted"] == 1
     assert len(stored_rows(database, "acme")) == 1
+
+
+@pytest.mark.parametrize("credentials", [b"\xe9\xe9", b"\xff", "é:è".encode()])
+def test_basic_credentials_that_are_not_ascii_base64_are_a_401(
+    server: LiveServer, credentials: bytes
+) -> None:
+    # Header bytes past ASCII reach the app as Latin-1 text, which base64 refuses with a
+    # ValueError of its own (not binascii.Error): that was a 500 on the real server.
+    server.tenant("acme")
+    member, *_ = freeswitch_legs(queued_call(), encode_values=False)
+    body, headers = as_posted(member, "false")
+    answer = server.http.post(
+        PATH, content=body, headers=[*headers.items(), (b"Authorization", b"Basic " + credentials)]
+    )
+    assert answer.status_code == 401, answer.text

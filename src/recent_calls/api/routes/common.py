@@ -116,7 +116,7 @@ def basic_credentials(request: Request) -> tuple[str | None, str | None] | None:
         user, colon, password = (
             base64.b64decode(encoded.strip(), validate=True).decode().partition(":")
         )
-    except (binascii.Error, UnicodeDecodeError):
+    except (binascii.Error, UnicodeDecodeError, ValueError):  # ValueError: not ASCII ("é")
         return None, None
     return (user or None, password or None) if colon else (None, None)
 
