@@ -131,6 +131,16 @@ def test_a_sync_watermark_of_2_to_the_70_is_a_400(
     assert ok.status_code == 204
 
 
+def test_a_sync_watermark_source_with_a_nul_is_a_400_on_both_engines(
+    http: InProcessHTTP, acme: IssuedCredential
+) -> None:
+    # The PUT's body refused it; the GET's query string went on to PostgreSQL: a 500.
+    path = "/admin/v1/tenants/acme/sync-watermark?source=a%00b"
+    assert fields_of(http.request("GET", path, headers=ADMIN)) == ["source"]
+    fine = http.request("GET", "/admin/v1/tenants/acme/sync-watermark?source=ab", headers=ADMIN)
+    assert fine.status_code == 200, fine.text
+
+
 def test_the_admin_api_checks_its_token_before_it_reads_the_body(http: InProcessHTTP) -> None:
     for path in ("/admin/v1/tenants", "/admin/v1/demo", "/admin/v1/tenants/acme/credentials"):
         assert raw(http, path, b"{not json").status_code == 401

@@ -254,6 +254,8 @@ class SyncWatermark(_Body):
 
 @router.get("/tenants/{tenant_id}/sync-watermark", dependencies=guarded)
 async def get_sync_watermark(tenant_id: str, source: str, admin: AdminDep) -> dict[str, Any]:
+    if "\x00" in source:  # as the PUT's body: PostgreSQL refuses text with a NUL (a 500)
+        raise InvalidRequest([FieldError("source", "must not contain U+0000 (NUL)")])
     found = await run_in_threadpool(admin.get_sync_watermark, tenant_id, source)
     return {"source": source, "watermarkMs": found}
 
