@@ -226,12 +226,8 @@ def time_requests(
     url: str, credential: dict[str, str], body: dict[str, Any], runs: int, warmup: int = 2
 ) -> tuple[list[float], dict[str, Any]]:
     """`runs` sequential POSTs of `body` (ms each, after `warmup` untimed ones); the last answer.
-
-    Timed from the request's first byte out to the answer's last byte in, on one kept-alive
-    connection of the standard library's `http.client`, the body encoded before the clock
-    starts. The raw engine it is set beside is timed with no HTTP client at all, and httpx's own
-    work is about 0.4 ms a request on a 2-core machine (GET /healthz, p50 1.65-1.73 ms with
-    httpx, 1.19-1.35 ms with `http.client`): the client's time, not the service's."""
+    Timed as SERVICE_TIMING says: the raw engine beside it is timed with no HTTP client at all
+    (GET /healthz, p50 1.65-1.73 ms with httpx, 1.19-1.35 ms with `http.client`)."""
     parts = urlsplit(url)
     headers = {
         "8x8-apikey": credential["apiKey"],

@@ -240,8 +240,11 @@ def _bad_fields(row: list[str]) -> str | None:
 
 
 def _billsec(text: str) -> int:
-    # Master.csv's billsec: what cdr_csv writes (%ld), else 0 (`isdigit` alone takes "²").
-    return int(text) if text.isdigit() and text.isascii() and len(text) < 8 else 0
+    # Master.csv's billsec: whole seconds as the queue_log's, anything else 0.
+    try:
+        return _seconds(text)
+    except ValueError:
+        return 0
 
 
 def _clid_name(clid: str) -> str:
@@ -385,15 +388,11 @@ class QueueLogReader:
                     state[NAME] = parts[8].strip()
                 continue
             if event == "CONNECT":
-                raw = parts[5] if len(parts) > 5 else ""
-                if raw.isdigit() and raw.isascii() and len(raw) < 8:
-                    holdtime = int(raw)
-                else:
-                    try:
-                        holdtime = _seconds(raw)
-                    except ValueError as exc:
-                        fail(f"line {number}", f"{event}: {exc}")
-                        continue
+                try:
+                    holdtime = _seconds(parts[5]) if len(parts) > 5 else 0
+                except ValueError as exc:
+                    fail(f"line {number}", f"{event}: {exc}")
+                    continue
                 state[WAIT] += holdtime
                 if t - holdtime < state[START]:
                     state[START] = max(t - holdtime, 0)
