@@ -48,7 +48,11 @@ def test_periods_are_days_weeks_or_years(given: str, days: int | None) -> None:
     assert parse_retention(given) == (None if days is None else days * DAY_MS)
 
 
-@pytest.mark.parametrize("given", ["400s", "400m", "24h", "400", "0d", "d", "-3d", "1.5y"])
+@pytest.mark.parametrize(
+    "given",
+    # Digits of other scripts (Arabic-Indic, full-width) are digits to `int`, not to a typist.
+    ["400s", "400m", "24h", "400", "0d", "d", "-3d", "1.5y", "\u0663\u0660d", "\uff11\uff10d"],
+)
 def test_a_period_under_a_day_or_without_its_unit_is_refused(given: str) -> None:
     with pytest.raises(ValueError, match=r"d, w or y"):
         parse_retention(given)

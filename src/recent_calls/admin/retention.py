@@ -17,7 +17,7 @@ from recent_calls.storage.base import AuditEntry, Storage
 DAY_MS = 86_400_000
 BATCH = 10_000
 _UNITS = {"d": 1, "w": 7, "y": 365}
-_PERIOD = re.compile(r"(\d{1,6})\s*([a-z]+)")
+_PERIOD = re.compile(r"(\d{1,6})\s*([a-z]+)", re.ASCII)  # "٣٠d" is no period
 MAX_DAYS = 100 * 365
 
 
