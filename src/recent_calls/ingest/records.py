@@ -719,7 +719,7 @@ def typed_columns(calls: Sequence[tuple[Any, ...]]) -> list[Sequence[Any]] | Non
             list(column) if all_lists and _clean(flat) else [_split(v, ",") for v in column]
             for column, all_lists, flat in zip(columns[11:13], lists, multis, strict=True)
         ),
-        [[] for _ in range(count)],
+        [[]] * count,  # agentGroups: one empty list for all (the encoders only read them)
         empty,
         names,
         numbers_text,
@@ -768,9 +768,13 @@ def _search_keys(column: Sequence[str]) -> list[str]:
     keys = _FOLDED
     if len(keys) > _FOLDED_MOST:
         keys.clear()
-    return [
-        keys[text] if text in keys else keys.setdefault(text, search_key(text)) for text in column
-    ]
+    found: list[Any] = list(map(keys.get, column))  # the folded ones at C speed; None for others
+    if None in found:
+        for at, key in enumerate(found):
+            if key is None:
+                text = column[at]
+                found[at] = keys[text] = search_key(text)
+    return found
 
 
 def reader_row(
