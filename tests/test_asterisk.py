@@ -4,6 +4,7 @@ invariants over random event sequences."""
 from __future__ import annotations
 
 import random
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -11,9 +12,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from recent_calls.ingest.asterisk import CdrIndex, QueueLogReader, read_asterisk
+from recent_calls.ingest import asterisk
+from recent_calls.ingest.asterisk import CdrIndex, QueueLogReader, block_feeds, read_asterisk
 from recent_calls.ingest.records import LocalTimeReader, parse_call
-from recent_calls.ingest.sources import SourceError, SourceReport
+from recent_calls.ingest.sources import SourceError, SourceReport, file_blocks, file_lines
 
 T = 1_700_000_000  # 2023-11-14T22:13:20Z
 ID = f"{T}.17"
@@ -613,3 +615,91 @@ def test_a_follower_forgets_the_rows_of_calls_without_a_queue() -> None:
     assert len(reader.feed_cdr([(1, direct)])) == 1
     reader.feed([(1, f"{T + 1000}|other|sales|NONE|ENTERQUEUE||1|1")])
     assert "9.9" not in reader.cdr.calls  # type: ignore[union-attr]
+
+
+# An import reads its files a block at a time (`file_blocks`, `block_feeds`, `feed_blocks`):
+# the same index, calls and named errors as line by line, whatever the files hold and wherever
+# the blocks end.
+
+
+_ROW = cdr_row("2023-11-14 22:13:20", "2023-11-14 22:15:00", ID)
+CDR_LIKE = [
+    _ROW,
+    _ROW.replace("Ada Lovelace", "Zoë Ångström"),  # not ASCII, and valid
+    _ROW.replace("Ada", "Ada\n"),  # a quoted line end: the row spans two lines
+    _ROW.replace("Ada", "Ada\n\x00"),  # ... with a NUL on its second line
+    _ROW.replace("Ada", "Ada\udcff\n"),  # ... with bytes not UTF-8 on its first
+    _ROW.replace("Ada", "x" * 600 + "\n" + "y" * 600),  # ... and a field over 1024 in all
+    _ROW.replace("Lovelace", "Lovelace" + "z" * 1020),  # a line over 1024, its field too
+    _ROW.replace('""Ada', '"Ada'),  # not CSV
+]
+
+
+LOG_HOSTILE = [
+    f"{T}|{ID}|sales|NONE|ENTERQUEUE||5551234|1|Ada\x00",  # a NUL
+    f"{T}|{ID}|sales|NONE|ENTERQUEUE||5551234|1|Ada\udcff",  # bytes not UTF-8
+    f"{T}|{ID}|sales|NONE|ENTERQUEUE||5551234|1|" + "A" * 1100,  # a field over 1024
+    f"{T + 5}|{ID}|sales|agent1|CONNECT|5|{ID}.1|1",
+    f"{T + 60}|{ID}|sales|agent1|COMPLETECALLER|5|55|1",
+]
+
+
+def write_lines(path: Path, lines: list[str]) -> Path:
+    # Lone surrogates are written as the bytes a broken encoder writes: not UTF-8.
+    path.write_bytes("".join(f"{line}\n" for line in lines).encode("utf-8", "surrogatepass"))
+    return path
+
+
+@settings(
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    st.lists(
+        st.text(max_size=80)
+        | st.from_regex(QUEUE_LOG_LIKE, fullmatch=True)
+        | st.sampled_from(LOG_HOSTILE)
+        | st.just("x" * 1030),
+        max_size=30,
+    ),
+    st.lists(st.text(max_size=200) | st.sampled_from(CDR_LIKE), max_size=12),
+    st.sampled_from([1, 16, 200, 1 << 20]),
+    st.integers(1, 7),
+)
+def test_a_read_in_blocks_is_a_read_line_by_line(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    lines: list[str],
+    rows: list[str],
+    size: int,
+    feed_lines: int,
+) -> None:
+    monkeypatch.setattr(asterisk, "FEED_LINES", feed_lines)
+    log = write_lines(tmp_path / "queue_log", lines)
+    cdr = write_lines(tmp_path / "Master.csv", rows)
+
+    by_line, by_block = CdrIndex("America/New_York"), CdrIndex("America/New_York")
+    by_line.feed(file_lines(cdr, 1 << 20), touched=False)
+    by_block.feed_blocks(file_blocks(cdr, 1 << 20, size))
+    assert (by_block.calls, by_block.report) == (by_line.calls, by_line.report)
+
+    feeds = list(asterisk.feeds(file_lines(log, 1 << 20)))
+    blocks = list(block_feeds(file_blocks(log, 1 << 20, size)))
+    assert [list(enumerate(b.lines, b.first)) for b in blocks] == [
+        [(number, text.removesuffix("\n")) for number, text in feed] for feed in feeds
+    ]
+    line_reader, block_reader = (QueueLogReader("pbx1", hold_finished=True) for _ in "ab")
+    assert [line_reader.feed(feed) for feed in feeds] == [
+        block_reader.feed(enumerate(b.lines, b.first), plain=b.plain) for b in blocks
+    ]
+    assert (block_reader.close(), block_reader.report) == (line_reader.close(), line_reader.report)
+
+
+def test_a_time_in_other_digits_is_named_on_any_read() -> None:
+    # `int` reads Arabic-Indic digits: a time written in them is no epoch time.
+    arabic = "".join(chr(0x0660 + int(digit)) for digit in str(T))
+    line = f"{arabic}|{ID}|sales|NONE|ENTERQUEUE||5551234|1"
+    for plain in (False, True):
+        reader = QueueLogReader("pbx1")
+        assert reader.feed([(1, line)], plain=plain) == []
+        [error] = reader.report.errors
+        assert (error.field, error.message) == ("line 1", f"time {arabic!r} is not epoch seconds")

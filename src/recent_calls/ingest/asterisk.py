@@ -16,12 +16,20 @@ held, and stores nothing that differs from what it stored.
 from __future__ import annotations
 
 import csv
+import itertools
+import operator
 from collections import deque
 from collections.abc import Iterable, Iterator
 from typing import Any
 
 from recent_calls.ingest.records import READER_FIELDS
-from recent_calls.ingest.sources import EMPTY_CALL, LocalClock, SourceError, SourceReport
+from recent_calls.ingest.sources import (
+    EMPTY_CALL,
+    Block,
+    LocalClock,
+    SourceError,
+    SourceReport,
+)
 
 Line = tuple[int, str]
 
@@ -118,34 +126,60 @@ class CdrIndex:
     def feed(self, lines: Iterable[Line], *, touched: bool = True) -> list[str]:
         """Read more rows (numbered lines of Master.csv); the keys of the calls they touched
         (none unless `touched`: an import reads the whole file first and needs none)."""
+        at: list[Any] = [0, False]  # the line csv is reading; whether a line of its row is suspect
+
+        def texts() -> Iterator[str]:
+            for number, text in lines:
+                at[0] = number
+                # `_suspect(text)`, inlined: a call per line slowed a follower's and the
+                # one-process import's read.
+                if not text.isascii() or len(text) > 1024 or "\x00" in text:
+                    at[1] = True
+                yield text
+
+        return self._index(texts(), at, touched=touched, counted=False)
+
+    def feed_blocks(self, blocks: Iterable[Block]) -> None:
+        """An import's read of a whole Master.csv from its first line, a block of lines at a
+        time (`file_blocks`): the lines of a plain block are not looked at one by one."""
+        at: list[Any] = [0, False]  # at[0] unused: csv counts the lines
+
+        def texts() -> Iterator[str]:
+            for block in blocks:
+                if block.plain:
+                    yield from map(operator.add, block.lines, itertools.repeat("\n"))
+                    continue
+                for text in block.lines:
+                    if _suspect(text):
+                        at[1] = True
+                    yield text + "\n"
+
+        self._index(texts(), at, touched=False, counted=True)
+
+    def _index(
+        self, texts: Iterator[str], at: list[Any], *, touched: bool, counted: bool
+    ) -> list[str]:
+        # The rows of the lines `texts` gives; a row's line is csv's count of lines (`counted`,
+        # from a file's first line) or the number the lines came with (at[0]).
         keys: dict[str, None] = {}
         report = self.report
         fail = report.fail
         calls = self.calls
         seconds = self.clock.seconds
-        at: list[Any] = [0, False]  # the line csv is reading; whether a line of its row is suspect
         last = 0  # the last line of the row before
         read: list[Any] = [None, 0, None, 0]  # the last start and end text, and their seconds
-
-        def texts() -> Iterator[str]:
-            for number, text in lines:
-                at[0] = number
-                # A line to look at field by field: a NUL, text not UTF-8, a long field.
-                if not text.isascii() or len(text) > 1024 or "\x00" in text:
-                    at[1] = True
-                yield text
-
-        rows = csv.reader(texts())
+        rows = csv.reader(texts)
         while True:
             try:
                 row = next(rows)
             except StopIteration:
                 break
             except csv.Error as exc:
-                fail(f"{self.name} line {at[0]}", f"is not a CSV row ({exc})")
-                at[1], last = False, at[0]
+                number = rows.line_num if counted else at[0]
+                fail(f"{self.name} line {number}", f"is not a CSV row ({exc})")
+                at[1], last = False, number
                 continue
-            number = at[0]
+            number = rows.line_num if counted else at[0]
             # A row to look at field by field: one of its lines is, or it spans lines (a quoted
             # newline: a NUL or a long field may be on a line before its last).
             suspect = at[1] or number - last > 1
@@ -231,6 +265,11 @@ class CdrIndex:
         return list(keys)
 
 
+def _suspect(text: str) -> bool:
+    # A Master.csv line to look at field by field: a NUL, text not UTF-8, a long field.
+    return not text.isascii() or len(text) > 1024 or "\x00" in text
+
+
 def _bad_fields(row: list[str]) -> str | None:
     # What no record may hold, in a Master.csv row (joined so that no two fields make one long
     # one: a row may be longer than 1024 characters).
@@ -300,8 +339,10 @@ class QueueLogReader:
         lines += [line for _, _, line in self._dids.values()]
         return min(lines) if lines else None
 
-    def feed(self, lines: Iterable[Line]) -> list[Any]:
-        """Read more numbered lines; the calls they finished (or finished long enough ago)."""
+    def feed(self, lines: Iterable[Line], *, plain: bool = False) -> list[Any]:
+        """Read more numbered lines; the calls they finished (or finished long enough ago).
+        `plain`: the lines are known to hold no NUL, no text that is not UTF-8 and no more than
+        1024 characters (a plain `Block`), so they are not looked at one by one for those."""
         # The hot loop of an import (5 lines a call): everything is a local name, and the
         # common events are tested first.
         out: list[Any] = []
@@ -319,21 +360,23 @@ class QueueLogReader:
         count = unknown = 0
         for number, text in lines:
             count += 1
-            parts = text.rstrip("\r\n").split("|")
+            line = text.rstrip("\r\n")
+            parts = line.split("|")
             if len(parts) < 5:
-                if text.strip():
+                if line.strip():
                     fail(f"line {number}", "is not epoch|callid|queue|agent|EVENT|data...")
                 continue
             callid = parts[1]
             if callid in not_calls:
                 continue
-            if not text.isascii() or len(text) > 1024 or "\x00" in text:
-                problem = _bad_text(text) or (None if parts[0].isascii() else "has a bad time")
+            if not plain and (not line.isascii() or len(line) > 1024 or "\x00" in line):
+                problem = _bad_text(line)
                 if problem:
                     fail(f"line {number}", problem)
                     continue
             when = parts[0]
-            if not when.isdigit() or (t := int(when)) > 99_999_999_999:
+            # ASCII digits only: `int` reads other scripts' digits, and refuses "²".
+            if not (when.isdigit() and when.isascii()) or (t := int(when)) > 99_999_999_999:
                 fail(f"line {number}", f"time {when[:30]!r} is not epoch seconds")
                 continue
             event = parts[4]
@@ -685,6 +728,24 @@ def feeds(lines: Iterable[Line]) -> Iterator[list[Line]]:
             yield batch
             batch = []
     yield batch
+
+
+def block_feeds(blocks: Iterable[Block]) -> Iterator[Block]:
+    """`feeds` of a file read in blocks (`file_blocks`): FEED_LINES at a time, then what is left;
+    a feed is plain when all of its lines came from plain blocks."""
+    pending: list[str] = []
+    first, plain = 1, True
+    for block in blocks:
+        if not pending:
+            first, plain = block.first, True
+        pending += block.lines
+        plain = plain and block.plain
+        while len(pending) >= FEED_LINES:
+            yield Block(first, pending[:FEED_LINES], plain)
+            del pending[:FEED_LINES]
+            first += FEED_LINES
+            plain = block.plain  # what is left is this block's
+    yield Block(first, pending, plain)
 
 
 _EVENTS = frozenset({"ENTERQUEUE", "CONNECT", "CALLERONHOLD", "CALLEROFFHOLD", "DID"})

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from recent_calls.errors import FieldError, InvalidRequest, RecentCallsError
 from recent_calls.query.windows import zone
@@ -102,13 +102,77 @@ def file_lines(path: Path, max_line: int) -> Iterator[tuple[int, str]]:
             while line := read_line(max_line + 1):
                 number += 1
                 if len(line) > max_line and not line.endswith("\n"):
-                    raise refused(
-                        f"{path} line {number}",
-                        f"is longer than {max_line} bytes, the longest line an import reads",
-                    )
+                    raise _too_long(path, number, max_line)
                 yield number, line
     except OSError as exc:
         raise refused(str(path), f"cannot be read: {exc.strerror or exc}") from None
+
+
+BLOCK_BYTES = 1 << 20
+"""How much of a file `file_blocks` reads at a time."""
+PLAIN_LONGEST = 1024
+"""The longest line of a plain block: no field of it can be longer than a record holds."""
+
+
+class Block(NamedTuple):
+    """Consecutive lines of a file, without their line ends: `lines[0]` is line `first`.
+    `plain`: each is UTF-8 text with no NUL and at most PLAIN_LONGEST characters, so that a
+    reader need not look at them one by one for what no record may hold."""
+
+    first: int
+    lines: list[str]
+    plain: bool
+
+
+def file_blocks(path: Path, max_line: int, size: int = BLOCK_BYTES) -> Iterator[Block]:
+    """A file's lines, numbered from 1, about `size` bytes at a time: `file_lines` for a reader
+    that takes a block at once (an import's), with each block checked by C-level scans instead
+    of line by line. A line longer than `max_line` is refused as `file_lines` refuses it, before
+    more than a few times `max_line` is held."""
+    try:
+        with path.open("rb") as source:
+            read = source.read
+            number, rest = 1, b""
+            while chunk := read(size):
+                data = rest + chunk if rest else chunk
+                cut = data.rfind(b"\n") + 1
+                if not cut:  # no line end yet: one line, so far
+                    if len(data) > 4 * max_line + 4:  # more characters than max_line, surely
+                        raise _too_long(path, number, max_line)
+                    rest = data
+                    continue
+                rest = data[cut:]
+                block = _split_block(path, number, data[:cut], max_line)
+                number += len(block.lines)
+                yield block
+            if rest:
+                yield _split_block(path, number, rest + b"\n", max_line)
+    except OSError as exc:
+        raise refused(str(path), f"cannot be read: {exc.strerror or exc}") from None
+
+
+def _split_block(path: Path, first: int, data: bytes, max_line: int) -> Block:
+    # Whole lines (bytes ending in a line end; the last line end dropped), decoded as
+    # `file_lines` decodes them: bytes that are not UTF-8 kept as surrogates, so the reader
+    # names their line.
+    try:
+        text, plain = data.decode(), b"\x00" not in data
+    except UnicodeDecodeError:
+        text, plain = data.decode("utf-8", "surrogateescape"), False
+    lines = text.split("\n")
+    lines.pop()  # after the last line end
+    longest = max(map(len, lines))
+    if longest > max_line:
+        at = next(at for at, line in enumerate(lines) if len(line) > max_line)
+        raise _too_long(path, first + at, max_line)
+    return Block(first, lines, plain and longest <= PLAIN_LONGEST)
+
+
+def _too_long(path: Path, number: int, max_line: int) -> InvalidRequest:
+    return refused(
+        f"{path} line {number}",
+        f"is longer than {max_line} bytes, the longest line an import reads",
+    )
 
 
 class LocalClock:
