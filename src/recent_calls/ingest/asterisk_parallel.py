@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import marshal
-import multiprocessing
 import os
 import pickle
 import threading
@@ -39,7 +38,7 @@ from recent_calls.ingest.asterisk import (
     cdr_call,
     join_cdr,
 )
-from recent_calls.ingest.bulk import CallBatch, worker_started
+from recent_calls.ingest.bulk import CallBatch, forkserver, worker_started
 from recent_calls.ingest.sources import Block, SourceError, SourceReport, file_blocks
 
 PIPE_BYTES = 1 << 20
@@ -72,8 +71,7 @@ def read_asterisk_parallel(
     read in another process; InvalidRequest, as from `read_asterisk`, for a file that cannot
     be read."""
     server = server.strip()  # as QueueLogReader names its calls
-    # forkserver, not fork: the importer may be a server with database threads running.
-    context = multiprocessing.get_context("forkserver")
+    context = forkserver()
     receiving, sending = context.Pipe(duplex=False)
     reader = context.Process(
         target=_read_queue_log,
