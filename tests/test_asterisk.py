@@ -632,6 +632,7 @@ CDR_LIKE = [
     _ROW.replace("Ada", "x" * 600 + "\n" + "y" * 600),  # ... and a field over 1024 in all
     _ROW.replace("Lovelace", "Lovelace" + "z" * 1020),  # a line over 1024, its field too
     _ROW.replace('""Ada', '"Ada'),  # not CSV
+    _ROW.rsplit(",", 1)[0] + ',"' + "u" * 1024,  # a quote left open: a row still being written
 ]
 
 
@@ -644,9 +645,13 @@ LOG_HOSTILE = [
 ]
 
 
-def write_lines(path: Path, lines: list[str]) -> Path:
-    # Lone surrogates are written as the bytes a broken encoder writes: not UTF-8.
-    path.write_bytes("".join(f"{line}\n" for line in lines).encode("utf-8", "surrogatepass"))
+def write_lines(path: Path, lines: list[str], *, ended: bool = True) -> Path:
+    # Lone surrogates are written as the bytes a broken encoder writes: not UTF-8. Not `ended`:
+    # the last line has no line end (a line being written).
+    text = "".join(f"{line}\n" for line in lines)
+    if not ended:
+        text = text.removesuffix("\n")
+    path.write_bytes(text.encode("utf-8", "surrogatepass"))
     return path
 
 
@@ -664,6 +669,7 @@ def write_lines(path: Path, lines: list[str]) -> Path:
     st.lists(st.text(max_size=200) | st.sampled_from(CDR_LIKE), max_size=12),
     st.sampled_from([1, 16, 200, 1 << 20]),
     st.integers(1, 7),
+    st.booleans(),
 )
 def test_a_read_in_blocks_is_a_read_line_by_line(
     tmp_path: Path,
@@ -672,10 +678,11 @@ def test_a_read_in_blocks_is_a_read_line_by_line(
     rows: list[str],
     size: int,
     feed_lines: int,
+    ended: bool,
 ) -> None:
     monkeypatch.setattr(asterisk, "FEED_LINES", feed_lines)
-    log = write_lines(tmp_path / "queue_log", lines)
-    cdr = write_lines(tmp_path / "Master.csv", rows)
+    log = write_lines(tmp_path / "queue_log", lines, ended=ended)
+    cdr = write_lines(tmp_path / "Master.csv", rows, ended=ended)
 
     by_line, by_block = CdrIndex("America/New_York"), CdrIndex("America/New_York")
     by_line.feed(file_lines(cdr, 1 << 20), touched=False)

@@ -146,13 +146,18 @@ class CdrIndex:
 
         def texts() -> Iterator[str]:
             for block in blocks:
+                # Each line with its line end, as csv reads a file: a file's last line may have
+                # none (a row cdr_csv is still writing), and then none is added.
+                ends: Iterable[str] = itertools.repeat("\n")
+                if not block.ended:
+                    ends = itertools.chain(itertools.repeat("\n", len(block.lines) - 1), ("",))
                 if block.plain:
-                    yield from map(operator.add, block.lines, itertools.repeat("\n"))
+                    yield from map(operator.add, block.lines, ends)
                     continue
-                for text in block.lines:
+                for text, end in zip(block.lines, ends, strict=False):  # `ends` may be endless
                     if _suspect(text):
                         at[1] = True
-                    yield text + "\n"
+                    yield text + end
 
         self._index(texts(), at, touched=False, counted=True)
 

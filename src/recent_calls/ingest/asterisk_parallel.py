@@ -280,8 +280,8 @@ def _read_queue_log(
         reader.entered = entered
         prefix = len(server) + 1
         calls: list[tuple[Any, ...]] = []
-        for first, lines, plain in block_feeds(file_blocks(path, max_line)):
-            calls += reader.feed(enumerate(lines, first), plain=plain)
+        for feed in block_feeds(file_blocks(path, max_line)):
+            calls += reader.feed(enumerate(feed.lines, feed.first), plain=feed.plain)
             if len(calls) >= message_calls:
                 _send_calls(sending, calls, entered, prefix)
                 calls = []

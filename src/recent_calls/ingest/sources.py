@@ -122,6 +122,7 @@ class Block(NamedTuple):
     first: int
     lines: list[str]
     plain: bool
+    ended: bool = True  # whether its last line has a line end (a file's last may not)
 
 
 def file_blocks(path: Path, max_line: int, size: int = BLOCK_BYTES) -> Iterator[Block]:
@@ -146,7 +147,7 @@ def file_blocks(path: Path, max_line: int, size: int = BLOCK_BYTES) -> Iterator[
                 number += len(block.lines)
                 yield block
             if rest:
-                yield _split_block(path, number, rest + b"\n", max_line)
+                yield _split_block(path, number, rest + b"\n", max_line)._replace(ended=False)
     except OSError as exc:
         raise refused(str(path), f"cannot be read: {exc.strerror or exc}") from None
 
