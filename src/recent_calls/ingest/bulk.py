@@ -285,11 +285,13 @@ def _alive(pid: int) -> bool:
 
 PRELOADED = (
     "recent_calls.ingest.asterisk_parallel",
-    "recent_calls.storage.duckdb_store",
     "recent_calls.storage.postgres_store",
+    "duckdb",
 )
 """What an import's processes run: imported once by their forkserver, as it starts, so that
-each process it starts has them already (a worker imported them itself: 0.2-0.3 s of CPU)."""
+each process it starts has them already (a worker imported them itself: 0.2-0.3 s of CPU; 0.02
+with these). Not pyarrow (nor duckdb_store, which imports it): importing it starts a thread,
+and a forkserver forks from one thread only."""
 
 
 def forkserver() -> multiprocessing.context.ForkServerContext:
