@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -87,6 +88,25 @@ def test_the_demo_has_every_kind_of_call(demo_calls: list[dict[str, Any]]) -> No
         "transferred",
         "held",
     }
+
+
+# cdr_csv's `build_csv_record` with loguniqueid, loguserfield and newcdrcolumns on: each text
+# field quoted (`append_string`, its quotes doubled), duration, billsec and sequence bare
+# (`append_int`), a date never set left empty and bare (`append_date`).
+TEXT, NUMBER, DATE = r'"(?:[^"]|"")*"', r"-?[0-9]+", r'(?:"[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9:]{8}")?'
+CDR_CSV_LINE = re.compile(
+    ",".join([TEXT] * 9 + [DATE] * 3 + [NUMBER] * 2 + [TEXT] * 6 + [NUMBER]) + "\n"
+)
+
+
+def test_the_demo_master_csv_is_written_as_cdr_csv_writes_it(
+    demo_calls: list[dict[str, Any]],
+) -> None:
+    master = io.StringIO()
+    write_asterisk(demo_calls, io.StringIO(), master, timezone=ZONE)
+    lines = master.getvalue().splitlines(keepends=True)
+    assert len(lines) > len(demo_calls)
+    assert [line for line in lines if not CDR_CSV_LINE.fullmatch(line)] == []
 
 
 def test_asterisk_round_trip(demo_calls: list[dict[str, Any]]) -> None:

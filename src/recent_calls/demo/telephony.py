@@ -8,7 +8,6 @@ source carries (see `carried`).
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import heapq
 import json
@@ -58,7 +57,6 @@ def write_asterisk(
 ) -> int:
     """Write the calls as a queue_log (newest forms) and a Master.csv (21 columns); the count."""
     tz = ZoneInfo(timezone)
-    cdr = csv.writer(master_csv, quoting=csv.QUOTE_ALL, lineterminator="\n") if master_csv else None
     pending: list[tuple[int, int, str]] = []  # the lines of calls still going, by time
     seq = 0
     count = 0
@@ -72,9 +70,8 @@ def write_asterisk(
         for t, text in lines:
             seq += 1
             heapq.heappush(pending, (t, seq, text))
-        if cdr is not None:
-            for row in _cdr_rows(call, uid, start, end, tz):
-                cdr.writerow(row)
+        if master_csv is not None:
+            master_csv.writelines(map(_cdr_csv_line, _cdr_rows(call, uid, start, end, tz)))
     while pending:
         queue_log.write(heapq.heappop(pending)[2])
     return count
@@ -130,9 +127,21 @@ def _local(seconds: int, tz: ZoneInfo) -> str:
     return datetime.fromtimestamp(seconds, tz).strftime("%Y-%m-%d %H:%M:%S")
 
 
+def _cdr_csv_line(row: list[str | int]) -> str:
+    """A Master.csv line as cdr_csv writes it: text quoted (its quotes doubled), and duration,
+    billsec and sequence, which it writes with `append_int`, bare."""
+    return (
+        ",".join(
+            str(value) if isinstance(value, int) else '"' + value.replace('"', '""') + '"'
+            for value in row
+        )
+        + "\n"
+    )
+
+
 def _cdr_rows(
     call: dict[str, Any], uid: str, start: int, end: int, tz: ZoneInfo
-) -> list[list[str]]:
+) -> list[list[str | int]]:
     sub = call["callSubType"]
     number, name = call["callerPhoneNumber"], call["callerName"]
     clid = f'"{name}" <{number}>' if name else number
@@ -144,16 +153,16 @@ def _cdr_rows(
             [
                 "", agent, number, "from-internal", agent, f"PJSIP/{agent}-00000001",
                 "PJSIP/trunk-00000002", "Dial", f"PJSIP/{number}@trunk", _local(start, tz),
-                _local(end - billsec, tz), _local(end, tz), str(duration), str(billsec),
-                "ANSWERED", "DOCUMENTATION", uid, "", "", uid, "1",
+                _local(end - billsec, tz), _local(end, tz), duration, billsec,
+                "ANSWERED", "DOCUMENTATION", uid, "", "", uid, 1,
             ]
         ]  # fmt: skip
     app = "Queue" if sub in ("Queued", "Verification") else "Playback"
     rows = [
         [
             "", number, call["dialedNumber"], "from-pstn", clid, "PJSIP/trunk-00000001", "",
-            app, "", _local(start, tz), _local(start, tz), _local(end, tz), str(duration),
-            str(duration), "ANSWERED", "DOCUMENTATION", uid, "", "", uid, "1",
+            app, "", _local(start, tz), _local(start, tz), _local(end, tz), duration,
+            duration, "ANSWERED", "DOCUMENTATION", uid, "", "", uid, 1,
         ]
     ]  # fmt: skip
     if app == "Queue" and call["agentId"]:
@@ -162,8 +171,8 @@ def _cdr_rows(
             [
                 "", number, agent, "from-queue", clid, f"Local/{agent}@from-queue-00000003;1",
                 f"PJSIP/{agent}-00000004", "Dial", "", _local(start, tz), _local(start, tz),
-                _local(end, tz), "0", "0", "ANSWERED", "DOCUMENTATION", f"{uid}9", "", "",
-                uid, "2",
+                _local(end, tz), 0, 0, "ANSWERED", "DOCUMENTATION", f"{uid}9", "", "",
+                uid, 2,
             ]
         )  # fmt: skip
     return rows
