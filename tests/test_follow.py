@@ -86,6 +86,37 @@ def following(
 
 
 Count = Callable[[], int]
+Spans = dict[str, tuple[int, int]]  # callId -> (callDuration, timeInIVR), in ms
+
+
+class Stored:
+    """The tenant's calls as a follower stores them, read while it runs: how many (calling it),
+    and each one's duration and time in the IVR (`spans`), which its Master.csv rows change
+    when the call is stored again, joined, without changing the count."""
+
+    def __init__(self, count: Count, spans: Callable[[], Spans]) -> None:
+        self.count, self.spans = count, spans
+
+    def __call__(self) -> int:
+        return self.count()
+
+
+def spans_of(rows: dict[str, tuple[Any, ...]]) -> Spans:
+    # ROW_COLUMNS: call_id, start_ms, call_duration, agent_handling, time_in_ivr, ...
+    return {call_id: (int(row[2]), int(row[4])) for call_id, row in rows.items()}
+
+
+def wait_until_joined(stored: Stored, expected: Spans, log: Path, seconds: float = 60) -> None:
+    """Wait for every call's joined duration and IVR time: a follower stores a call at its
+    final queue_log line and again once its Master.csv rows are read, perhaps a poll later."""
+    deadline = time.monotonic() + seconds
+    while (found := stored.spans()) != expected:
+        if time.monotonic() > deadline:
+            differ = sorted(
+                k for k in expected.keys() | found.keys() if found.get(k) != expected.get(k)
+            )
+            raise AssertionError(f"not joined: {differ[:5]}:\n{log.read_text()}")
+        time.sleep(0.1)
 
 
 def wait_for(count: Count, target: int, log: Path, seconds: float = 60) -> None:
@@ -100,8 +131,8 @@ def wait_for(count: Count, target: int, log: Path, seconds: float = 60) -> None:
 
 
 @contextmanager
-def counted(database: str, engine: str) -> Iterator[Count]:
-    """The tenant made, and a count of its calls, read while the follower runs."""
+def counted(database: str, engine: str) -> Iterator[Stored]:
+    """The tenant made, and its calls (`Stored`), read while the follower runs."""
     if engine == "duckdb":  # the embedded database is held by a server: everything goes through it
         with serve_demo(database, False) as served:
             created = cli(
@@ -111,13 +142,26 @@ def counted(database: str, engine: str) -> Iterator[Count]:
             headers = {"8x8-apikey": issued["apiKey"], "token": issued["token"]}
             body = {"tenantId": "acme", "page": 1, "rows": 1, "duration": "allhistory"}
             url = f"{served.url}/customerexperience/v1/recentCallData/us"
-            yield lambda: int(LOOPBACK.post(url, json=body, headers=headers).json()["hits"])
+
+            def answered(rows: int) -> dict[str, Any]:
+                found = LOOPBACK.post(url, json={**body, "rows": rows}, headers=headers)
+                return dict(found.json())
+
+            def spans() -> Spans:
+                return {
+                    item["callId"]: (int(item["callDuration"]), int(float(item["timeInIVR"])))
+                    for item in answered(5000)["data"]
+                }
+
+            yield Stored(lambda: int(answered(1)["hits"]), spans)
         return
     created = cli("tenant", "create", "acme", "--region", "us", "--database", database)
     assert created.exit_code == 0, created.output
     storage = open_storage(database)
     try:
-        yield lambda: storage.count_calls("acme")
+        yield Stored(
+            lambda: storage.count_calls("acme"), lambda: spans_of(stored_rows(database, "acme"))
+        )
     finally:
         storage.close()
 
@@ -455,6 +499,7 @@ def test_follow_cdr_stores_the_joined_calls_and_those_without_a_queue(
         files.write(timeline[half:])
         stack.enter_context(following(database, files.queue_log, out, *extra))
         wait_for(count, len(imported), out)
+        wait_until_joined(count, spans_of(expected_rows(imported)), out)
     assert "and " + str(files.master) in out.read_text()
     assert stored_rows(database, "acme") == expected_rows(imported)
 
