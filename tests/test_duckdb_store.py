@@ -280,3 +280,32 @@ def test_a_closed_database_is_not_opened_again_by_a_failure_after_it(tmp_path: P
     storage._invalidate("a fatal error after close")
     with pytest.raises(duckdb.ConnectionException):
         storage.count_calls("acme")
+
+
+def test_a_thread_whose_statement_outlived_close_starts_no_other(tmp_path: Path) -> None:
+    # A statement running when `close` came runs to its end, and DuckDB leaves its thread's
+    # cursor open: the thread's next statement ran on the closed storage. So a request served
+    # by the thread of the server's first retention pass answered 200 after the storage was
+    # closed under it (tests/test_logs.py, now and then under load).
+    storage = open_storage(str(tmp_path / "calls.duckdb"))
+    assert isinstance(storage, DuckDBStorage)
+    add_tenant(storage, "acme", "us", [])
+    outcomes: list[str] = []
+
+    def long_then_another() -> None:
+        try:  # about a second on 2 cores
+            storage._read(lambda run: run("SELECT count(*) FROM range(10000000000)", {}))
+            outcomes.append("ran through close")
+        except duckdb.Error:
+            outcomes.append("stopped by close")
+        try:
+            outcomes.append(f"then counted {storage.count_calls('acme')}")
+        except duckdb.ConnectionException:
+            outcomes.append("then refused")
+
+    worker = threading.Thread(target=long_then_another)
+    worker.start()
+    time.sleep(0.3)  # the statement is running
+    storage.close()
+    worker.join()
+    assert outcomes[-1] == "then refused", outcomes

@@ -282,7 +282,11 @@ class DuckDBStorage(Storage):
 
     @contextmanager
     def _engine(self) -> Iterator[None]:
-        """Reopen the database if it failed; engine failures become domain errors."""
+        """Reopen the database if it failed; engine failures become domain errors. Nothing
+        starts once it is closed: a thread whose statement was running when `close` came keeps
+        a cursor that DuckDB did not close, and its next statement would run."""
+        if self._closed:
+            raise duckdb.ConnectionException(f"Connection Error: {self.path} is closed")
         self._recover()
         try:
             yield
