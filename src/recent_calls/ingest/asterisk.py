@@ -131,9 +131,7 @@ class CdrIndex:
         def texts() -> Iterator[str]:
             for number, text in lines:
                 at[0] = number
-                # `_suspect(text)`, inlined: a call per line slowed a follower's and the
-                # one-process import's read.
-                if not text.isascii() or len(text) > 1024 or "\x00" in text:
+                if _suspect(text):
                     at[1] = True
                 yield text
 
