@@ -102,7 +102,7 @@ def file_lines(path: Path, max_line: int) -> Iterator[tuple[int, str]]:
             while line := read_line(max_line + 1):
                 number += 1
                 if len(line) > max_line and not line.endswith("\n"):
-                    raise _too_long(path, number, max_line)
+                    raise _long_line(path, number, max_line)
                 yield number, line
     except OSError as exc:
         raise refused(str(path), f"cannot be read: {exc.strerror or exc}") from None
@@ -139,20 +139,20 @@ def file_blocks(path: Path, max_line: int, size: int = BLOCK_BYTES) -> Iterator[
                 cut = data.rfind(b"\n") + 1
                 if not cut:  # no line end yet: one line, so far
                     if len(data) > 4 * max_line + 4:  # more characters than max_line, surely
-                        raise _too_long(path, number, max_line)
+                        raise _long_line(path, number, max_line)
                     rest = data
                     continue
                 rest = data[cut:]
-                block = _split_block(path, number, data[:cut], max_line)
+                block = _decoded_block(path, number, data[:cut], max_line)
                 number += len(block.lines)
                 yield block
             if rest:
-                yield _split_block(path, number, rest + b"\n", max_line)._replace(ended=False)
+                yield _decoded_block(path, number, rest + b"\n", max_line)._replace(ended=False)
     except OSError as exc:
         raise refused(str(path), f"cannot be read: {exc.strerror or exc}") from None
 
 
-def _split_block(path: Path, first: int, data: bytes, max_line: int) -> Block:
+def _decoded_block(path: Path, first: int, data: bytes, max_line: int) -> Block:
     # Whole lines (bytes ending in a line end; the last line end dropped), decoded as
     # `file_lines` decodes them: bytes that are not UTF-8 kept as surrogates, so the reader
     # names their line.
@@ -165,11 +165,11 @@ def _split_block(path: Path, first: int, data: bytes, max_line: int) -> Block:
     longest = max(map(len, lines))
     if longest > max_line:
         at = next(at for at, line in enumerate(lines) if len(line) > max_line)
-        raise _too_long(path, first + at, max_line)
+        raise _long_line(path, first + at, max_line)
     return Block(first, lines, plain and longest <= PLAIN_LONGEST)
 
 
-def _too_long(path: Path, number: int, max_line: int) -> InvalidRequest:
+def _long_line(path: Path, number: int, max_line: int) -> InvalidRequest:
     return refused(
         f"{path} line {number}",
         f"is longer than {max_line} bytes, the longest line an import reads",
