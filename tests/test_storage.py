@@ -364,6 +364,62 @@ def test_awkward_text_round_trips_through_a_bulk_import(storage: Storage, text: 
     assert list(queues) == ([text.strip()] if text.strip() else [])
 
 
+# Text as an import keeps it: any character but NUL (refused) and surrogates (not UTF-8), with
+# the characters COPY text and array literals escape drawn often.
+_ESCAPED = st.sampled_from(["\t", "\n", "\r", "\\", '"', ",", "{", "}", "\\N", " ", "NULL"])
+_TEXT = st.lists(
+    st.one_of(_ESCAPED, st.characters(blacklist_categories=("Cs",), blacklist_characters="\0")),
+    max_size=6,
+).map("".join)
+_TEXT_FIELDS = {"callerName": "caller_name", "dialedNumber": "dialed_number",
+                "callType": "call_type", "scheduleHours": "schedule_hours"}  # fmt: skip
+_LIST_FIELDS = {"queueId": "queue_ids", "agentId": "agent_ids", "agentGroup": "agent_groups"}
+_tenants = iter(range(10**9))
+
+
+@settings(
+    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    st.lists(
+        st.fixed_dictionaries(
+            {
+                **{field: _TEXT for field in _TEXT_FIELDS},
+                **{field: st.lists(_TEXT, max_size=3) for field in _LIST_FIELDS},
+            }
+        ),
+        min_size=1,
+        max_size=8,
+    )
+)
+def test_a_batch_of_plain_and_awkward_text_round_trips_column_by_column(
+    storage: Storage, fields: list[dict[str, Any]]
+) -> None:
+    """A batch is staged column by column (COPY text on PostgreSQL): one awkward value in a
+    column of plain ones, or the reverse, is kept exactly, and so are the others."""
+    tenant = f"t{next(_tenants)}"
+    storage.create_tenant(tenant, "us")
+    calls = [make_call(f"c{i}", START + i, **values) for i, values in enumerate(fields)]
+    import_lines(storage, tenant, calls, workers=1)
+    columns = [*_TEXT_FIELDS.values(), *_LIST_FIELDS.values()]
+    p = storage.dialect.param
+    found = storage._read(
+        lambda run: run(
+            f"SELECT call_id, {', '.join(columns)} FROM calls WHERE tenant_id = {p('t')}",
+            {"t": tenant},
+        )
+    )
+    got = {row[0]: [*row[1:5], *(list(values) for values in row[5:])] for row in found}
+    # A list field's elements are trimmed and the empty ones dropped, as the import documents.
+    assert got == {
+        f"c{i}": [
+            *(values[field] for field in _TEXT_FIELDS),
+            *([e.strip() for e in values[field] if e.strip()] for field in _LIST_FIELDS),
+        ]
+        for i, values in enumerate(fields)
+    }
+
+
 def test_every_endpoint_binds_its_statements_to_one_tenant(storage: Storage, database: str) -> None:
     """Every endpoint, called in process while storage traces: the same rule as above."""
     settings = Settings(database=database, now="1700000000000", admin_token="secret")

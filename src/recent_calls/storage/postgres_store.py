@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import itertools
 import queue
 import threading
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
@@ -73,67 +74,79 @@ _NAMES = ", ".join(ROW_COLUMNS)
 _UPDATES = ", ".join(f"{name} = EXCLUDED.{name}" for name in ROW_COLUMNS if name != "call_id")
 
 
-def _array(values: list[str]) -> str:
-    """A text[] literal of `values`, every element quoted."""
-    if not values:
-        return "{}"
-    quoted = [value.replace("\\", "\\\\").replace('"', '\\"') for value in values]
-    return '{"' + '","'.join(quoted) + '"}'
-
-
 # COPY's text format: a tab between columns, a newline after each row, and a backslash escape
 # for those two, carriage return and backslash itself. (Rows never hold NUL: import refuses it.)
 _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
-
-
-def _copy_text(value: str) -> str:
-    return value.translate(_COPY_ESCAPES)
-
-
-def _copy_float(value: float) -> str:
-    return repr(float(value))  # the shortest text that reads back as the same double
-
-
-def _copy_array(values: list[str]) -> str:
-    return _array(values).translate(_COPY_ESCAPES)
-
-
-def _copy_version(value: int | None) -> str:
-    return "\\N" if value is None else str(value)  # \N: COPY text's NULL
-
-
-_COPY_ENCODERS = tuple(
-    _copy_version
-    if name in NULLABLE_COLUMNS
-    else _copy_array
-    if name in LIST_COLUMNS
-    else _copy_float
-    if _PG_TYPES[name] == "double precision"
-    else str
-    if _PG_TYPES[name] == "bigint"
-    else _copy_text
-    for name in ROW_COLUMNS
+# An element of a text[] literal, quoted: array quoting (backslash and double quote) and then
+# COPY's escapes, in one pass.
+_ELEMENT_ESCAPES = str.maketrans(
+    {"\\": "\\\\\\\\", '"': '\\\\"', "\t": "\\t", "\n": "\\n", "\r": "\\r"}
 )
+_COPY_SPECIAL = ("\\", "\t", "\n", "\r")
+
+
+def _plain(text: str, special: tuple[str, ...] = _COPY_SPECIAL) -> bool:
+    return not any(char in text for char in special)
+
+
+def _copy_texts(column: Sequence[str]) -> Sequence[str]:
+    # One scan of the column decides: almost every import has nothing to escape.
+    if _plain("\0".join(column)):
+        return column
+    return [value.translate(_COPY_ESCAPES) for value in column]
+
+
+def _copy_arrays(column: Sequence[list[str]]) -> list[str]:
+    """text[] literals, every element quoted, as COPY text."""
+    if _plain("\0".join(itertools.chain.from_iterable(column)), (*_COPY_SPECIAL, '"')):
+        return ['{"' + '","'.join(values) + '"}' if values else "{}" for values in column]
+    return [
+        '{"' + '","'.join([value.translate(_ELEMENT_ESCAPES) for value in values]) + '"}'
+        if values
+        else "{}"
+        for values in column
+    ]
+
+
+def _copy_versions(column: Sequence[int | None]) -> list[str]:
+    return ["\\N" if value is None else str(value) for value in column]  # \N: COPY text's NULL
+
+
+def _copy_encoder(name: str) -> Callable[[Sequence[Any]], Iterable[str]]:
+    if name in NULLABLE_COLUMNS:
+        return _copy_versions
+    if name in LIST_COLUMNS:
+        return _copy_arrays
+    if _PG_TYPES[name] == "double precision":
+        # repr: the shortest text that reads back as the same double
+        return lambda column: map(repr, map(float, column))
+    if _PG_TYPES[name] == "bigint":
+        return lambda column: map(str, column)
+    return _copy_texts
+
+
+_COPY_ENCODERS = tuple(_copy_encoder(name) for name in ROW_COLUMNS)
 
 
 def copy_columns(columns: Sequence[Sequence[Any]]) -> bytes:
-    """Rows given as columns (ROW_COLUMNS order) as COPY text (see `copy_text`)."""
-    return copy_text(list(zip(*columns, strict=True)))
+    """Rows given as columns (ROW_COLUMNS order) as COPY text, each row led by its place in the
+    batch (`seq`).
+
+    Made where the rows are parsed (an import's worker processes): the importing process then
+    only streams bytes to the server. Column by column, so that each value costs C calls only:
+    a value at a time took three times as long.
+    """
+    count = len(columns[0]) if columns else 0
+    encoded = [map(str, range(count))]
+    encoded += [encode(column) for encode, column in zip(_COPY_ENCODERS, columns, strict=True)]
+    lines = list(map("\t".join, zip(*encoded, strict=True)))
+    lines.append("")
+    return "\n".join(lines).encode()
 
 
 def copy_text(rows: Sequence[tuple[Any, ...]]) -> bytes:
-    """Rows as COPY text, each led by its place in the batch (`seq`).
-
-    Made where the rows are parsed (an import's worker processes): the importing process then
-    only streams bytes to the server.
-    """
-    encoders = _COPY_ENCODERS
-    lines = [
-        f"{seq}\t" + "\t".join([encode(value) for encode, value in zip(encoders, row, strict=True)])
-        for seq, row in enumerate(rows)
-    ]
-    lines.append("")
-    return "\n".join(lines).encode()
+    """Rows as COPY text (see `copy_columns`)."""
+    return copy_columns(list(zip(*rows, strict=True)))
 
 
 # A stored call is replaced unless both it and the staged one have a version and the stored
