@@ -12,8 +12,8 @@ deadlocks surface as the domain errors DatabaseUnavailable, QueryTimeout and Wri
 from __future__ import annotations
 
 import contextlib
-import logging
 import itertools
+import logging
 import queue
 import threading
 import uuid
@@ -134,10 +134,10 @@ def copy_columns(columns: Sequence[Sequence[Any]]) -> bytes:
 
     Made where the rows are parsed (an import's worker processes): the importing process then
     only streams bytes to the server. Column by column, so that each value costs C calls only:
-    a value at a time took three times as long.
+    a value at a time took five times the instructions.
     """
     count = len(columns[0]) if columns else 0
-    encoded = [map(str, range(count))]
+    encoded: list[Iterable[str]] = [map(str, range(count))]
     encoded += [encode(column) for encode, column in zip(_COPY_ENCODERS, columns, strict=True)]
     lines = list(map("\t".join, zip(*encoded, strict=True)))
     lines.append("")
@@ -146,6 +146,8 @@ def copy_columns(columns: Sequence[Sequence[Any]]) -> bytes:
 
 def copy_text(rows: Sequence[tuple[Any, ...]]) -> bytes:
     """Rows as COPY text (see `copy_columns`)."""
+    if not rows:
+        return b""
     return copy_columns(list(zip(*rows, strict=True)))
 
 
