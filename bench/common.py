@@ -73,6 +73,33 @@ def cpu_ticks(pid: int) -> int:
     return int(fields[11]) + int(fields[12]) if fields else 0
 
 
+def postgres_cpu_s() -> float | None:
+    """CPU seconds every PostgreSQL server on this machine has used so far, from /proc: each
+    postmaster's own time, that of its children that have exited, and that of those running.
+    None when no server process can be read here (a server on another machine). The difference
+    of two readings is what the servers used in between, backends that came and went included.
+    """
+    names: dict[int, str] = {}
+    stats: dict[int, list[str]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            name = (entry / "comm").read_text().strip()
+        except OSError:
+            continue
+        if name == "postgres" and (fields := proc_stat(int(entry.name))):
+            names[int(entry.name)], stats[int(entry.name)] = name, fields
+    if not stats:
+        return None
+    ticks = 0
+    for fields in stats.values():
+        ticks += int(fields[11]) + int(fields[12])
+        if int(fields[1]) not in names:  # a postmaster: its exited children's time too
+            ticks += int(fields[13]) + int(fields[14])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 def descendants(root: int) -> set[int]:
     """Every process under `root` (children, their children, ...), from /proc."""
     children: dict[int, list[int]] = {}

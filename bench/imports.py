@@ -30,7 +30,7 @@ from recent_calls.demo import generate_calls
 from recent_calls.query.request import parse_request
 from recent_calls.storage import open_storage
 
-from .common import cpu_ticks, descendants, postgres_database
+from .common import cpu_ticks, descendants, postgres_cpu_s, postgres_database
 
 DATA = Path(__file__).parent / "data"
 END_MS = 1_764_806_400_000  # 2025-12-04T00:00:00Z: every run sees the same calls
@@ -197,11 +197,18 @@ def main() -> None:
             print(f"{engine}: importing {options.calls} lines", file=sys.stderr)
             create_tenant(database, TENANT)
             load = os.getloadavg()[0]
+            server_before = postgres_cpu_s() if engine == "postgres" else None
             timed = time_import(database, source, after_import=not options.without_after_import)
+            server_after = postgres_cpu_s() if server_before is not None else None
+            server = (
+                ""
+                if server_before is None or server_after is None
+                else f"; {server_after - server_before:.1f} s CPU in PostgreSQL's processes"
+            )
             line = (
                 f"{engine}: {options.calls / timed.seconds:,.0f} calls/s ({timed.seconds:.2f} s; "
-                f"{timed.cpu_s:.1f} s CPU in the command's processes; load {load:.1f} on "
-                f"{os.cpu_count()} cores)"
+                f"{timed.cpu_s:.1f} s CPU in the command's processes{server}; load {load:.1f} "
+                f"on {os.cpu_count()} cores)"
             )
             if engine == "postgres":
                 first, median, plan = time_day_page(database, options.runs)

@@ -3,15 +3,19 @@ reading of wrk's report."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 
+import psycopg
 import pytest
 
-from bench.common import latency_verdict
+from bench.common import cpu_ticks, latency_verdict, postgres_cpu_s, proc_stat
 from bench.dataset import DataSet
 from bench.loadgen import _script, parse_wrk, wrk_binary
+from tests.pg import postgres_server
 
 WRK_OUTPUT = """Running 15s test @ http://127.0.0.1:41234
   2 threads and 8 connections
@@ -93,3 +97,24 @@ def test_the_latency_target_holds_fast_shapes_to_1_ms_and_the_rest_to_1_5x(
     measured, verdict = latency_verdict(raw, service)
     assert verdict is met
     assert all(name in measured for name in raw)
+
+
+def test_the_servers_cpu_counts_a_backend_that_has_exited() -> None:
+    """bench.imports reports PostgreSQL's CPU beside the command's: a backend's time must still
+    be counted once its connection has closed (through its postmaster's children's time)."""
+    with psycopg.connect(postgres_server(), autocommit=True) as conn:
+        pid = conn.execute("SELECT pg_backend_pid()").fetchone()[0]  # type: ignore[index]
+        if not proc_stat(pid):
+            pytest.skip("the PostgreSQL server of this run is not on this machine")
+        before = postgres_cpu_s()
+        assert before is not None
+        conn.execute("SELECT count(*) FROM generate_series(1, 3000000)")
+        used = cpu_ticks(pid) / os.sysconf("SC_CLK_TCK")
+    assert used > 0.05  # the statement kept its backend busy: there is something to count
+    for _ in range(100):  # the backend exits a moment after its connection closes
+        if not proc_stat(pid):
+            break
+        time.sleep(0.05)
+    after = postgres_cpu_s()
+    assert after is not None
+    assert after - before >= used - 0.02  # within the clock's tick
