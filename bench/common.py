@@ -79,7 +79,6 @@ def postgres_cpu_s() -> float | None:
     None when no server process can be read here (a server on another machine). The difference
     of two readings is what the servers used in between, backends that came and went included.
     """
-    names: dict[int, str] = {}
     stats: dict[int, list[str]] = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -89,13 +88,13 @@ def postgres_cpu_s() -> float | None:
         except OSError:
             continue
         if name == "postgres" and (fields := proc_stat(int(entry.name))):
-            names[int(entry.name)], stats[int(entry.name)] = name, fields
+            stats[int(entry.name)] = fields
     if not stats:
         return None
     ticks = 0
     for fields in stats.values():
         ticks += int(fields[11]) + int(fields[12])
-        if int(fields[1]) not in names:  # a postmaster: its exited children's time too
+        if int(fields[1]) not in stats:  # a postmaster: its exited children's time too
             ticks += int(fields[13]) + int(fields[14])
     return ticks / os.sysconf("SC_CLK_TCK")
 
