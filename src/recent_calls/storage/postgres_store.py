@@ -136,8 +136,7 @@ def copy_columns(columns: Sequence[Sequence[Any]]) -> bytes:
     only streams bytes to the server. Column by column, so that each value costs C calls only:
     a value at a time took five times the instructions.
     """
-    count = len(columns[0]) if columns else 0
-    encoded: list[Iterable[str]] = [map(str, range(count))]
+    encoded: list[Iterable[str]] = [map(str, range(len(columns[0])))]
     encoded += [encode(column) for encode, column in zip(_COPY_ENCODERS, columns, strict=True)]
     lines = list(map("\t".join, zip(*encoded, strict=True)))
     lines.append("")
@@ -146,9 +145,7 @@ def copy_columns(columns: Sequence[Sequence[Any]]) -> bytes:
 
 def copy_text(rows: Sequence[tuple[Any, ...]]) -> bytes:
     """Rows as COPY text (see `copy_columns`)."""
-    if not rows:
-        return b""
-    return copy_columns(list(zip(*rows, strict=True)))
+    return copy_columns(list(zip(*rows, strict=True)) if rows else [()] * len(ROW_COLUMNS))
 
 
 # A stored call is replaced unless both it and the staged one have a version and the stored
