@@ -97,6 +97,22 @@ def test_the_last_of_a_call_id_repeated_in_one_file_wins(storage: Storage) -> No
     assert stored(storage, "acme")["a"][2] == "last"
 
 
+def test_a_chunk_encoded_a_few_rows_at_a_time_stores_every_row_in_order(
+    storage: Storage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(bulk, "ENCODE_ROWS", 3)  # parts of 3 rows, the last one short
+    storage.create_tenant("acme", "us")
+    calls = [
+        orjson.dumps(make_call(f"c{i % 7}", START + i, callerName=f"name {i}")) for i in range(20)
+    ]
+    calls[4] = b'{"callId": ""}'  # refused, between two parts
+    calls[9] = b""  # skipped
+    report = import_lines(storage, "acme", calls, workers=1, skip_invalid=True)
+    assert (report.lines, report.received, report.invalid, report.inserted) == (20, 18, 1, 7)
+    last = {f"c{i % 7}": f"name {i}" for i in range(20) if i not in (4, 9)}
+    assert {call_id: row[2] for call_id, row in stored(storage, "acme").items()} == last
+
+
 def reader_call(call_id: str, name: str, start: int = START) -> tuple[Any, ...]:
     """A telephony reader's typed call (READER_FIELDS order)."""
     return (call_id, start, 60000, 50000, 0, 0, 0, 10000, 0, 0, 0, ["sales"], ["ag1"], name,

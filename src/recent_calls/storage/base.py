@@ -75,6 +75,12 @@ class CallImport(ABC):
         """Rows in the form this engine stages fastest (a module-level function, so that import
         worker processes can run it and send the result: it must pickle cheaply)."""
 
+    @staticmethod
+    @abstractmethod
+    def join(batches: Sequence[Any]) -> Any:
+        """Batches that `encode` made, as one batch of all their rows in order (a module-level
+        function too, for the same reason)."""
+
     def add(self, rows: Sequence[tuple[Any, ...]]) -> None:
         """Stage rows (ROW_COLUMNS order)."""
         self.add_encoded(self.encode(rows), len(rows))

@@ -64,8 +64,9 @@ _CHUNKED = psycopg.capabilities.has_stream_chunked()
 _READ = "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY"
 _WRITE = "BEGIN ISOLATION LEVEL READ COMMITTED"
 
-# Staged rows: `seq` (a row's place in its batch: the last of a callId wins), then ROW_COLUMNS,
-# list columns as array literals in text, all sent as COPY text made by the import's workers.
+# Staged rows: `seq` (a row's place in the import, numbered by the server as COPY reads the
+# rows: the last of a callId wins), then ROW_COLUMNS, list columns as array literals in text,
+# all sent as COPY text made by the import's workers.
 _PG_TYPES = {name: kind for name, _, kind in COLUMNS}
 _STAGED_COLUMNS = ", ".join(
     f"{name} {'text' if name in LIST_COLUMNS else _PG_TYPES[name]}" for name in ROW_COLUMNS
@@ -129,15 +130,14 @@ _COPY_ENCODERS = tuple(_copy_encoder(name) for name in ROW_COLUMNS)
 
 
 def copy_columns(columns: Sequence[Sequence[Any]]) -> bytes:
-    """Rows given as columns (ROW_COLUMNS order) as COPY text, each row led by its place in the
-    batch (`seq`).
+    """Rows given as columns (ROW_COLUMNS order) as COPY text, one line a row (the staging
+    table numbers them as it reads them, so that texts made apart may be joined: `join_copy`).
 
     Made where the rows are parsed (an import's worker processes): the importing process then
     only streams bytes to the server. Column by column, so that each value costs C calls only:
     a value at a time took five times the instructions.
     """
-    encoded: list[Iterable[str]] = [map(str, range(len(columns[0])))]
-    encoded += [encode(column) for encode, column in zip(_COPY_ENCODERS, columns, strict=True)]
+    encoded = [encode(column) for encode, column in zip(_COPY_ENCODERS, columns, strict=True)]
     lines = list(map("\t".join, zip(*encoded, strict=True)))
     lines.append("")
     return "\n".join(lines).encode()
@@ -166,6 +166,11 @@ _VERSIONED_LAST = (
 )
 _LAST_FIRST = "seq DESC"
 _NEWEST_FIRST = "source_version DESC, seq DESC"
+
+
+def join_copy(batches: Sequence[bytes]) -> bytes:
+    """COPY texts of `copy_text`, as one: each is whole lines."""
+    return b"".join(batches)
 
 
 def _upsert_sql(rows: str, order: str) -> str:
@@ -618,14 +623,17 @@ class _PostgresImport(CallImport):
                 raise _unavailable(exc) from None
         self.conn: Connection | None = conn
         try:
-            conn.execute(f"CREATE TEMP TABLE {self.table} (seq bigint NOT NULL, {_STAGED_COLUMNS})")
+            conn.execute(
+                f"CREATE TEMP TABLE {self.table} "
+                f"(seq bigint GENERATED ALWAYS AS IDENTITY, {_STAGED_COLUMNS})"
+            )
         except BaseException as exc:
             self._release(discard=True)
             mapped = _storage_error(exc, write=True) if isinstance(exc, psycopg.Error) else None
             if mapped is not None:
                 raise mapped from None
             raise
-        self._copy = f"COPY {self.table} (seq, {_NAMES}) FROM STDIN"
+        self._copy = f"COPY {self.table} ({_NAMES}) FROM STDIN"
         # The callIds this import stored or kept so far, and those of them it kept and has not
         # stored since (temporary tables made by the first batch, in the import's transaction).
         self._seen, self._kept = f"{self.table}_seen", f"{self.table}_kept"
@@ -633,6 +641,7 @@ class _PostgresImport(CallImport):
     # -- the caller's side ----------------------------------------------------------------------
 
     encode = staticmethod(copy_text)
+    join = staticmethod(join_copy)
     encode_columns = staticmethod(copy_columns)
 
     def add_encoded(self, batch: bytes, count: int) -> None:
