@@ -114,7 +114,7 @@ def parse_chunk(
     `lines` may be a block of whole lines in one bytes or str object (see `_blocks`). The rows
     are encoded ENCODE_ROWS at a time, as they are made, and the parts joined: an 8 MiB block
     of the benchmark's lines took 65 ms of CPU this way, 86 when its rows were encoded at once
-    at its end (99 and 74 ms for PostgreSQL's COPY text)."""
+    at its end (74 and 99 ms for PostgreSQL's COPY text)."""
     if isinstance(lines, bytes | str):
         lines = _split_block(lines)
     clock = _reader(timezone)
