@@ -404,6 +404,56 @@ def test_a_streamed_page_is_held_to_the_read_statement_timeout(
         pg.close()
 
 
+def _session_timeout(pg: PostgresStorage) -> str:
+    """The statement_timeout of the pool's session outside any transaction."""
+    with pg._connection() as conn:
+        found = conn.execute("SHOW statement_timeout").fetchone()
+    assert found is not None
+    return str(found[0])
+
+
+def test_a_first_page_is_one_statement_held_to_the_read_limit_and_no_write_is(
+    pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A first page is one statement outside any transaction, under the read limit as the
+    session's own statement_timeout: what that leaves on the pool's one connection holds no
+    write, import or VACUUM after it to the limit."""
+    pg = open_pg(pg_url, min_size=1, max_size=1)
+    try:
+        default = _session_timeout(pg)
+        pg.create_tenant("acme", "us")
+        import_lines(pg, "acme", seeded_calls(40, seed=3))
+        first = request("acme", duration="allhistory", rows=10)
+        expected = Storage.search(pg, bound("acme"), first)  # in a transaction
+        pg.set_statement_timeout(250)
+        with pg.trace() as seen:
+            found = pg.search(bound("acme"), first)
+        assert found == expected and found.hits == 40 and len(found.rows) == 10
+        assert len(seen) == 1 and "WITH counted" in seen[0][0]
+        with pg.trace() as seen:
+            nothing = pg.search(bound("acme"), request("acme", tenantAgents=["nobody"]))
+        assert (nothing.hits, len(nothing.rows), len(seen)) == (0, 0, 1)
+        assert _session_timeout(pg) == "250ms"
+
+        slow = ("SELECT 1 FROM pg_sleep(0.5)", {})
+        monkeypatch.setattr(pg, "_hits_statement", lambda where, query: slow)
+        with pytest.raises(QueryTimeout):
+            pg.search(bound("acme"), first)
+        monkeypatch.undo()
+
+        pg._write(lambda run: run("SELECT pg_sleep(0.3)", {}))
+        import_lines(pg, "acme", seeded_calls(40, seed=4))
+        assert _session_timeout(pg) == default  # the import's session is the server's own
+        pg.search(bound("acme"), first)
+        assert pg.compact() and _session_timeout(pg) == default
+        pg.set_statement_timeout(None)
+        pg._read(lambda run: run("SELECT pg_sleep(0.3)", {}))
+        pg.search(bound("acme"), first)
+        assert _session_timeout(pg) == default
+    finally:
+        pg.close()
+
+
 def test_searches_go_on_when_distribute_drops_the_day_counts_under_a_running_process(
     pg: PostgresStorage, pg_url: str
 ) -> None:
@@ -412,13 +462,18 @@ def test_searches_go_on_when_distribute_drops_the_day_counts_under_a_running_pro
     pg.create_tenant("acme", "us")
     import_lines(pg, "acme", [make_call(f"c{i}", START + i * DAY // 2) for i in range(40)])
     deep = request("acme", duration="allhistory", rows=7, page=4)
+    first = request("acme", duration="allhistory", rows=7)
     before = pg.search(bound("acme"), deep)
     assert pg._day_counts is True  # this process uses them
+    first_before = pg.search(bound("acme"), first)
     with admin(pg_url) as conn:
         for statement in _DAY_COUNTS:
             conn.execute(statement)
     after = pg.search(bound("acme"), deep)
     assert after == before and after.hits == 40 and len(after.rows) == 7
+    assert pg._day_counts is False
+    pg._day_counts = True  # a process that has not met the drop yet, on its one-statement plan
+    assert pg.search(bound("acme"), first) == first_before
     assert pg._day_counts is False
 
 

@@ -638,12 +638,13 @@ class Storage(ABC):
         """The exact number of calls `where` selects (engines may know it without a count)."""
         return int(run(f"SELECT count(*) FROM calls WHERE {where.sql}", where.params)[0][0])
 
-    def _page_sql(self, where_sql: str, ordering: Ordering) -> str:
+    def _page_sql(self, where_sql: str, ordering: Ordering, also: str = "") -> str:
         # Late materialisation: sort only row keys and sort keys, then build whole rows (three
-        # arrays joined into text each) for the one page, found again by their row key.
+        # arrays joined into text each) for the one page, found again by their row key. `also`:
+        # more expressions after the page's columns.
         key, p = self.dialect.row_key, self.dialect.param
         return (
-            f"SELECT {PAGE_SELECT} FROM calls WHERE {tenant_condition(self.dialect)} "
+            f"SELECT {PAGE_SELECT}{also} FROM calls WHERE {tenant_condition(self.dialect)} "
             f"AND {key} IN (SELECT {key} FROM calls WHERE {where_sql} "
             f"ORDER BY {ordering.clause} LIMIT {p('limit')} OFFSET {p('skip')}) "
             f"ORDER BY {ordering.clause}"

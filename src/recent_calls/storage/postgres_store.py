@@ -1,12 +1,13 @@
 """The server engine: PostgreSQL through a pool of psycopg 3 connections.
 
 Reads run in REPEATABLE READ, READ ONLY transactions, so the hit count and the page of one
-search see the same snapshot. An import holds one connection for its life: each batch goes by
-binary COPY into a temporary table and is upserted from there into `calls`, all inside one
-transaction that `commit` ends, on a worker thread so that the server stores one batch while
-the caller parses the next. Connection failures, pool exhaustion, statement timeouts and
-deadlocks surface as the domain errors DatabaseUnavailable, QueryTimeout and WriteConflict
-(api/problems.py answers each with a 503 and Retry-After).
+search see the same snapshot; a search's usual first page is one statement, its count a
+subquery of it, which sees one snapshot by itself (`PostgresStorage.search`). An import holds
+one connection for its life: each batch goes by COPY into a temporary table and is upserted
+from there into `calls`, all inside one transaction that `commit` ends, on a worker thread so
+that the server stores one batch while the caller parses the next. Connection failures, pool
+exhaustion, statement timeouts and deadlocks surface as the domain errors DatabaseUnavailable,
+QueryTimeout and WriteConflict (api/problems.py answers each with a 503 and Retry-After).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import logging
 import queue
 import threading
 import uuid
+import weakref
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar
@@ -37,6 +39,7 @@ from recent_calls.errors import (
 )
 from recent_calls.query.dialects import POSTGRES
 from recent_calls.query.filters import Where, only_window
+from recent_calls.query.ordering import Ordering
 from recent_calls.query.request import CallQuery
 from recent_calls.storage import redact
 from recent_calls.storage.base import DAY_MS, CallImport, Rows, Run, Storage, UpsertResult
@@ -47,6 +50,7 @@ from recent_calls.storage.columns import (
     ROW_COLUMNS,
     CallColumns,
 )
+from recent_calls.storage.rows import SearchResult, Tenant
 from recent_calls.storage.scope import TENANT_PARAM, tenant_condition
 
 T = TypeVar("T")
@@ -61,8 +65,11 @@ STREAM_ROWS = 500
 # an older system libpq would refuse every large page).
 _CHUNKED = psycopg.capabilities.has_stream_chunked()
 
+# A session may hold the read limit as its own statement_timeout (`_session_timeout`): every
+# transaction says which limit it runs under, the server's own unless it is a limited read.
 _READ = "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY"
-_WRITE = "BEGIN ISOLATION LEVEL READ COMMITTED"
+_UNLIMITED = "SET LOCAL statement_timeout TO DEFAULT"
+_WRITE = f"BEGIN ISOLATION LEVEL READ COMMITTED; {_UNLIMITED}"
 
 # Staged rows: `seq` (a row's place in the import, numbered by the server as COPY reads the
 # rows: the last of a callId wins), then ROW_COLUMNS, list columns as array literals in text,
@@ -202,6 +209,17 @@ def _upsert_sql(rows: str, order: str) -> str:
 # whole days, so that the edge counts on that side are empty.
 _FIRST, _LAST = -(10**8) * DAY_MS, 10**8 * DAY_MS
 
+
+def _day_window(query: CallQuery) -> tuple[int, int, int, int] | None:
+    """The query's window's start and end (ms) and its first and after whole UTC days; None
+    when it holds no more than a day or two (the index alone is then as quick as the per-day
+    counts)."""
+    start = _FIRST if query.window.start_ms is None else query.window.start_ms
+    end = _LAST if query.window.end_ms is None else query.window.end_ms
+    first_day, after_day = -(-start // DAY_MS), end // DAY_MS
+    return None if after_day - first_day < 2 else (start, end, first_day, after_day)
+
+
 # A key for pg_advisory_lock that serialises migrations across processes ("rc-migr").
 _MIGRATION_LOCK = 0x72632D6D69677200
 
@@ -337,6 +355,9 @@ class PostgresStorage(Storage):
         self._changed = 0
         self._changed_lock = threading.Lock()
         self._day_counts: bool | None = None
+        # The statement_timeout each pooled session was given (`_session_timeout`); none listed:
+        # the server's own.
+        self._timeouts: weakref.WeakKeyDictionary[Connection, int] = weakref.WeakKeyDictionary()
         # One direct connection first: its error says what is wrong (host, database, role),
         # where a pool that cannot fill only times out.
         try:
@@ -444,13 +465,56 @@ class PostgresStorage(Storage):
     def _read_once(self, work: Callable[[Run], T]) -> T:
         timeout_ms = self.statement_timeout_ms
         if not timeout_ms:
-            return self._transaction(_READ, work)
+            return self._transaction(f"{_READ}; {_UNLIMITED}", work)
         # The server stops any statement of the read at the limit; SET LOCAL ends with it.
         begin = f"{_READ}; SET LOCAL statement_timeout = {int(timeout_ms)}"
         return self._transaction(begin, work, timeout_ms=timeout_ms)
 
     def _write(self, work: Callable[[Run], T]) -> T:
         return self._transaction(_WRITE, work, write=True)
+
+    def _session_timeout(self, conn: Connection, timeout_ms: int | None) -> None:
+        """Give the session `timeout_ms` as its statement_timeout (None: the server's own),
+        unless it has it already: a statement outside any transaction runs under it."""
+        if self._timeouts.get(conn) == timeout_ms:
+            return
+        if timeout_ms:
+            conn.execute(f"SET statement_timeout = {int(timeout_ms)}")
+            self._timeouts[conn] = timeout_ms
+        else:
+            conn.execute("SET statement_timeout TO DEFAULT")
+            self._timeouts.pop(conn, None)
+
+    def search(self, tenant: Tenant, query: CallQuery) -> SearchResult:
+        """A first page of fewer than STREAM_MIN_ROWS calls, where the per-day counts exist (not
+        on Citus), is one statement outside any transaction: the page's rows, each with the
+        hits beside it (a subquery; one statement sees one snapshot), or no row for no hits.
+        `Storage.search` takes four round trips (BEGIN, count, page, COMMIT): on a 24 h page of
+        a 3M-call tenant, in process, 1.37-1.65 ms p50 against 1.13-1.40 for the one statement.
+        Any other page, and the first search of a process, take that plan."""
+        if query.offset or query.rows >= STREAM_MIN_ROWS or not self._day_counts:
+            return super().search(tenant, query)
+        where = self._where(tenant, query)
+        count_sql, params = self._hits_statement(where, query)
+        params = {**params, **where.params, "limit": query.rows, "skip": 0}
+        # Counted once; the page's calls are looked for only when there are some.
+        sql = f"WITH counted AS MATERIALIZED ({count_sql}) " + self._page_sql(
+            f"{where.sql} AND (SELECT * FROM counted) > 0",
+            Ordering.of(query, POSTGRES),
+            ", (SELECT * FROM counted)",
+        )
+        timeout_ms = self.statement_timeout_ms
+        try:
+            with self._connection(timeout_ms) as conn:
+                self._session_timeout(conn, timeout_ms)
+                rows = self._runner(conn)(sql, params)
+        except _DayCountsGone:
+            return super().search(tenant, query)  # without them, as on Citus
+        if not rows:
+            return SearchResult(0)
+        columns = list(zip(*rows, strict=True))
+        hits = int(columns.pop()[0])
+        return SearchResult(hits, CallColumns(columns, len(rows)))
 
     def _is_unique_violation(self, error: Exception) -> bool:
         return isinstance(error, pg_errors.UniqueViolation)
@@ -487,17 +551,20 @@ class PostgresStorage(Storage):
         holds no more than a day or two (the index alone is as quick)."""
         if not self._has_day_counts(run):
             return None
-        start = _FIRST if query.window.start_ms is None else query.window.start_ms
-        end = _LAST if query.window.end_ms is None else query.window.end_ms
-        first_day, after_day = -(-start // DAY_MS), end // DAY_MS
-        return None if after_day - first_day < 2 else (start, end, first_day, after_day)
+        return _day_window(query)
 
     def _hits(self, run: Run, where: Where, query: CallQuery) -> int:
-        days = self._counted_days(run, query) if only_window(query) else None
+        self._has_day_counts(run)  # known from here on: `_hits_statement` and `search` ask
+        sql, params = self._hits_statement(where, query)
+        return int(run(sql, params)[0][0])
+
+    def _hits_statement(self, where: Where, query: CallQuery) -> tuple[str, dict[str, Any]]:
+        """The statement answering the exact number of calls `where` selects: for a query by
+        its window alone, the whole UTC days inside it from call_days and the partial days at
+        its two edges from the index (exact, and a few ms however large the tenant)."""
+        days = _day_window(query) if self._day_counts and only_window(query) else None
         if days is None:
-            return super()._hits(run, where, query)
-        # The whole UTC days inside the window from call_days, the partial days at its two
-        # edges from the index: exact, and a few ms however large the tenant.
+            return f"SELECT count(*) FROM calls WHERE {where.sql}", where.params
         start, end, first_day, after_day = days
         scope = tenant_condition(POSTGRES)
         params = {
@@ -518,7 +585,7 @@ class PostgresStorage(Storage):
             f"SELECT (SELECT coalesce(sum(calls), 0) FROM call_days WHERE {scope} "
             f"AND day >= %(first_day)s AND day < %(after_day)s) + ({head}) + ({tail})"
         )
-        return int(run(sql, params)[0][0])
+        return sql, params
 
     def _day_parts(
         self, run: Run, where: Where, query: CallQuery, hits: int
@@ -559,6 +626,7 @@ class PostgresStorage(Storage):
     def compact(self) -> bool:
         """Refresh planner statistics and the visibility map (index-only counts) of calls."""
         with self._connection() as conn:
+            self._session_timeout(conn, None)  # VACUUM cannot run in a transaction: no SET LOCAL
             conn.execute("VACUUM (ANALYZE) calls")
         with self._changed_lock:
             self._changed = 0
@@ -623,6 +691,7 @@ class _PostgresImport(CallImport):
                 raise _unavailable(exc) from None
         self.conn: Connection | None = conn
         try:
+            storage._session_timeout(conn, None)  # an import is not held to the read limit
             conn.execute(
                 f"CREATE TEMP TABLE {self.table} "
                 f"(seq bigint GENERATED ALWAYS AS IDENTITY, {_STAGED_COLUMNS})"
