@@ -691,7 +691,6 @@ class _PostgresImport(CallImport):
                 raise _unavailable(exc) from None
         self.conn: Connection | None = conn
         try:
-            storage._session_timeout(conn, None)  # an import is not held to the read limit
             conn.execute(
                 f"CREATE TEMP TABLE {self.table} "
                 f"(seq bigint GENERATED ALWAYS AS IDENTITY, {_STAGED_COLUMNS})"
