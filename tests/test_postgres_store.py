@@ -404,10 +404,10 @@ def test_a_streamed_page_is_held_to_the_read_statement_timeout(
         pg.close()
 
 
-def _session_timeout(pg: PostgresStorage) -> str:
-    """The statement_timeout of the pool's session outside any transaction."""
+def _session_timeout(pg: PostgresStorage, setting: str = "statement_timeout") -> str:
+    """A setting (statement_timeout) of the pool's session outside any transaction."""
     with pg._connection() as conn:
-        found = conn.execute("SHOW statement_timeout").fetchone()
+        found = conn.execute(sql.SQL("SHOW {}").format(sql.Identifier(setting))).fetchone()
     assert found is not None
     return str(found[0])
 
@@ -418,9 +418,18 @@ def test_a_first_page_is_one_statement_held_to_the_read_limit_and_no_write_is(
     """A first page is one statement outside any transaction, under the read limit as the
     session's own statement_timeout: what that leaves on the pool's one connection holds no
     write, import or VACUUM after it to the limit."""
+    with admin(pg_url) as conn:  # a server whose transactions default to SERIALIZABLE
+        name = conn.execute("SELECT current_database()").fetchone()
+        assert name is not None
+        conn.execute(
+            sql.SQL("ALTER DATABASE {} SET default_transaction_isolation = 'serializable'").format(
+                sql.Identifier(str(name[0]))
+            )
+        )
     pg = open_pg(pg_url, min_size=1, max_size=1)
     try:
         default = _session_timeout(pg)
+        assert _session_timeout(pg, "default_transaction_isolation") == "read committed"
         pg.create_tenant("acme", "us")
         import_lines(pg, "acme", seeded_calls(40, seed=3))
         first = request("acme", duration="allhistory", rows=10)

@@ -291,8 +291,13 @@ def configure_connection(conn: Connection) -> None:
     """The session settings of every pooled connection."""
     conn.add_notice_handler(_log_notice)
     # Plan each execution for its parameters: a tenant's size and a search pattern change the
-    # best plan, which a generic plan of an auto-prepared statement would not see.
-    conn.execute("SET plan_cache_mode = force_custom_plan")
+    # best plan, which a generic plan of an auto-prepared statement would not see. A statement
+    # outside a transaction (a first page, `PostgresStorage.search`) is one snapshot by itself:
+    # a server that defaults to SERIALIZABLE would only make it liable to serialization failures.
+    conn.execute(
+        "SET plan_cache_mode = force_custom_plan; "
+        "SET default_transaction_isolation = 'read committed'"
+    )
 
 
 class _ConnectionRun:
