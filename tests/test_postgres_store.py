@@ -404,6 +404,35 @@ def test_a_streamed_page_is_held_to_the_read_statement_timeout(
         pg.close()
 
 
+def test_a_pooled_connection_the_server_ended_is_replaced_before_a_request_meets_it(
+    pg_url: str,
+) -> None:
+    """The pool checks a connection it hands out by a round trip only if the server sent
+    something since its last use: ending a session does, so no request fails on it."""
+    pg = open_pg(pg_url, min_size=1, max_size=1)
+    try:
+        pg.create_tenant("acme", "us")
+        with pg._connection() as conn:
+            backend = conn.execute("SELECT pg_backend_pid()").fetchone()
+        assert backend is not None
+        with admin(pg_url) as conn:
+            conn.execute("SELECT pg_terminate_backend(%s)", (backend[0],))
+        for _ in range(50):  # the server ends the session a moment later
+            with admin(pg_url) as conn:
+                found = conn.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE pid = %s", (backend[0],)
+                ).fetchone()
+            if found is not None and found[0] == 0:
+                break
+            time.sleep(0.02)
+        assert pg.count_calls("acme") == 0
+        with pg._connection() as conn:
+            again = conn.execute("SELECT pg_backend_pid()").fetchone()
+        assert again is not None and again[0] != backend[0]
+    finally:
+        pg.close()
+
+
 def _session_timeout(pg: PostgresStorage, setting: str = "statement_timeout") -> str:
     """A setting (statement_timeout) of the pool's session outside any transaction."""
     with pg._connection() as conn:

@@ -16,6 +16,7 @@ import contextlib
 import itertools
 import logging
 import queue
+import select
 import threading
 import uuid
 import weakref
@@ -300,6 +301,20 @@ def configure_connection(conn: Connection) -> None:
     )
 
 
+def check_connection(conn: Connection) -> None:
+    """The pool's check of a connection it hands out: an empty query (a round trip, 0.07 ms on
+    loopback) only if the server has sent anything since the connection was last used. A
+    server that ends a session (a restart, pg_terminate_backend) says so and closes it, which
+    leaves the socket readable; a session that nothing ended has nothing to read (none of ours
+    LISTENs). Raises if the connection does not work."""
+    try:
+        quiet = not select.select([conn.pgconn.socket], [], [], 0)[0]
+    except (OSError, ValueError, psycopg.OperationalError):  # closed, or past select's range
+        quiet = False
+    if not quiet:
+        ConnectionPool.check_connection(conn)
+
+
 class _ConnectionRun:
     """`Run` on one connection: a statement's rows (its parameters bound by name), inside the
     transaction the connection is in."""
@@ -378,7 +393,7 @@ class PostgresStorage(Storage):
             timeout=timeout,
             kwargs={"autocommit": True, **self._connect_kwargs},
             configure=configure_connection,
-            check=ConnectionPool.check_connection,
+            check=check_connection,
             name="recent-calls",
             open=False,
         )
