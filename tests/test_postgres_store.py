@@ -404,6 +404,36 @@ def test_a_streamed_page_is_held_to_the_read_statement_timeout(
         pg.close()
 
 
+def test_a_part_that_fails_midway_through_a_streamed_page_leaves_the_connection_usable(
+    pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A search hands a large page to `each` as it arrives: when `each` fails on the second part,
+    with the server still sending, that error is the search's, and the pool's one connection
+    answers the next search whole."""
+    monkeypatch.setattr(postgres_store, "STREAM_MIN_ROWS", 1)
+    monkeypatch.setattr(postgres_store, "STREAM_ROWS", 10)
+    pg = open_pg(pg_url, min_size=1, max_size=1)
+    try:
+        pg.create_tenant("acme", "us")
+        import_lines(pg, "acme", seeded_calls(45, seed=3))
+        query = request("acme", duration="allhistory", rows=5000)
+        seen: list[int] = []
+
+        def each(part: Any) -> int:
+            seen.append(len(part))
+            if len(seen) == 2:
+                raise LookupError("a renderer's own failure")
+            return len(part)
+
+        with pytest.raises(LookupError, match="renderer's own"):
+            pg.search(bound("acme"), query, each)
+        assert seen == [10, 10]
+        found = pg.search(bound("acme"), query, len)
+        assert found.hits == 45 and found.parts == (10, 10, 10, 10, 5)
+    finally:
+        pg.close()
+
+
 def test_a_pooled_connection_the_server_ended_is_replaced_before_a_request_meets_it(
     pg_url: str,
 ) -> None:

@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from recent_calls.api.app import create_app
+from recent_calls.api.render import item_parts, render_response
 from recent_calls.errors import DuplicateTenant, ImportRejected
 from recent_calls.fields import SORT_COLUMNS
 from recent_calls.ingest.bulk import import_lines
@@ -540,6 +541,62 @@ def test_a_large_page_is_the_page_rows_give(
         assert by_engine.page == by_rows.page
         for mine, theirs in zip(by_engine.rows, by_rows.rows, strict=True):
             assert list(map(type, mine)) == list(map(type, theirs))
+
+    run()
+
+
+def test_a_page_handed_over_a_part_at_a_time_is_the_whole_page(
+    storage: Storage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Given `each`, a search hands its page over a part at a time, in order: PostgreSQL's large
+    pages as each chunk arrives, anything else as one part. The parts joined are the page, and
+    the answer rendered from parts (`item_parts`) is the answer rendered from the page, byte
+    for byte, for any stored calls and any page of them: a first page, a later one, past the
+    last, with no hits."""
+    tenants = iter(range(10**6))
+    monkeypatch.setattr(duckdb_store, "ARROW_MIN_ROWS", 1)
+    monkeypatch.setattr(postgres_store, "STREAM_MIN_ROWS", 4)  # rows=3: PostgreSQL's one statement
+    monkeypatch.setattr(postgres_store, "STREAM_ROWS", 3)
+    streams = isinstance(storage, postgres_store.PostgresStorage) and postgres_store._CHUNKED
+
+    @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(
+        calls=st.lists(
+            st.fixed_dictionaries(
+                {
+                    "startTime": st.integers(min_value=MIN_START_MS, max_value=MAX_START_MS),
+                    "callerName": _NAMES,
+                    "agentId": _NAMES,
+                    "waitTime": _SECONDS,
+                }
+            ),
+            max_size=11,
+        ),
+        rows=st.sampled_from([3, 4, 5000]),
+        page=st.integers(min_value=1, max_value=4),
+        timezone=st.sampled_from(["UTC", "America/New_York", "Asia/Kathmandu"]),
+        caller=st.sampled_from(["", "a", "zz-nobody"]),
+    )
+    def run(calls: list[dict[str, Any]], rows: int, page: int, timezone: str, caller: str) -> None:
+        tenant = f"t{next(tenants)}"
+        storage.create_tenant(tenant, "us")
+        made = [make_call(f"c{i}", 0, **call) for i, call in enumerate(calls)]
+        import_lines(storage, tenant, made, workers=1, skip_invalid=True)
+        body: dict[str, Any] = {"tenantId": tenant, "page": page, "duration": "allhistory"}
+        if caller:
+            body["callerName"] = [caller]
+        query = parse_request({**body, "rows": rows, "timezone": timezone}, 0)
+        whole = storage.search(bound(tenant), query)
+        by_parts = storage.search(bound(tenant), query, lambda part: part)
+        assert by_parts.hits == whole.hits and not by_parts.page
+        assert [row for part in by_parts.parts for row in part.rows()] == whole.rows
+        if streams and rows >= 4 and whole.rows:
+            assert [len(part) for part in by_parts.parts][:-1] == [3] * (len(by_parts.parts) - 1)
+        else:
+            assert len(by_parts.parts) == (1 if whole.rows else 0)
+        rendered = storage.search(bound(tenant), query, item_parts(tenant, timezone))
+        expected = render_response(query, bound(tenant), whole)
+        assert render_response(query, bound(tenant), rendered) == expected
 
     run()
 

@@ -17,7 +17,7 @@ from recent_calls.fields import DATA_KEYS
 from recent_calls.query.request import CallQuery
 from recent_calls.query.windows import zone
 from recent_calls.storage.base import SearchResult, Tenant
-from recent_calls.storage.columns import CallColumns, CallRow
+from recent_calls.storage.columns import CallColumns, CallRow, PagePart
 
 
 class CallItem(msgspec.Struct):
@@ -230,15 +230,32 @@ def render_page(page: CallColumns, tenant_id: str, timezone: str) -> list[CallIt
     return render_items(page, tenant_id, LocalDates(zone(timezone)))
 
 
+def item_parts(tenant_id: str, timezone: str) -> PagePart:
+    """For `Storage.search`'s `each`: a part of a page as the JSON of its `data` items, comma
+    separated, without the array's brackets (b"" for none). Parts made so, joined by commas
+    in order inside brackets, are the page's `data` byte for byte (`render_response`)."""
+    dates = LocalDates(zone(timezone))
+
+    def encode(part: CallColumns) -> bytes:
+        return _ENCODER.encode(render_items(part, tenant_id, dates))[1:-1]
+
+    return encode
+
+
 def render_response(query: CallQuery, tenant: Tenant, result: SearchResult) -> bytes:
-    """The whole recentCallData answer, keys in the reference's order."""
+    """The whole recentCallData answer, keys in the reference's order: of the page, or of its
+    parts when the search made them with `item_parts`."""
     request = query.request
+    if result.parts:
+        data: Any = msgspec.Raw(b"[" + b",".join(part for part in result.parts if part) + b"]")
+    else:
+        data = render_page(result.page, tenant.tenant_id, query.timezone)
     return _ENCODER.encode(
         {
             "hits": result.hits,
             "alertBellCount": 0,
             "sortColumn": request.sortColumn,
-            "data": render_page(result.page, tenant.tenant_id, query.timezone),
+            "data": data,
             "autoRefresh": None,
             "columns": [],
             "timezone": query.timezone,

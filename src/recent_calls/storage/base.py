@@ -28,7 +28,7 @@ from recent_calls.query.request import CallQuery
 from recent_calls.query.responses import FacetsResponse, StatsResponse
 from recent_calls.query.searchkey import search_key
 from recent_calls.query.windows import zone
-from recent_calls.storage.columns import PAGE_SELECT, CallColumns
+from recent_calls.storage.columns import PAGE_SELECT, CallColumns, PagePart
 from recent_calls.storage.migrations import MIGRATIONS
 from recent_calls.storage.rows import AuditEntry, Credential, SearchResult, Tenant, UpsertResult
 from recent_calls.storage.scope import TENANT_PARAM, scoped, tenant_condition
@@ -650,8 +650,15 @@ class Storage(ABC):
             f"ORDER BY {ordering.clause}"
         )
 
-    def search(self, tenant: Tenant, query: CallQuery) -> SearchResult:
-        """Exact hits and one page of the tenant's calls matching `query` (query/ordering.py)."""
+    def search(
+        self, tenant: Tenant, query: CallQuery, each: PagePart | None = None
+    ) -> SearchResult:
+        """Exact hits and one page of the tenant's calls matching `query` (query/ordering.py).
+
+        Given `each`, the page is handed to it a part at a time, in order, and the result holds
+        what it returned (`parts`) instead of the page: an engine that reads a large page as
+        the server sends it (PostgreSQL) calls it on each part as that arrives, so that the
+        caller's work on one part (rendering it) overlaps the server's on the next."""
         where = self._where(tenant, query)
         ordering = Ordering.of(query, self.dialect)
 
@@ -668,6 +675,8 @@ class Storage(ABC):
             params.update(limit=query.rows, skip=offset)
             page_sql = self._page_sql(condition, ordering)
             rows = min(query.rows, hits - query.offset)
+            if each is not None:
+                return SearchResult(hits, parts=self._page_parts(run, page_sql, params, rows, each))
             return SearchResult(hits, self._page_columns(run, page_sql, params, rows))
 
         return self._read(page)
@@ -780,6 +789,13 @@ class Storage(ABC):
         overrides this: turning 5000 rows of 28 values into Python tuples is most of a page's
         cost."""
         return CallColumns.of_rows(run(sql, params))
+
+    def _page_parts(
+        self, run: Run, sql: str, params: dict[str, Any], rows: int, each: PagePart
+    ) -> tuple[Any, ...]:
+        """`each` of the page (`_page_columns`) a part at a time, in order (`search`); here the
+        whole page is one part."""
+        return (each(self._page_columns(run, sql, params, rows)),)
 
     def stats(
         self, tenant: Tenant, query: CallQuery, interval: str, grouping: Grouping | None = None

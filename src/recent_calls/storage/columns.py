@@ -6,7 +6,7 @@ loader), the order in which import hands over a row, and what a page selects.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 # The stored columns, in table order: (column, DuckDB type, PostgreSQL type). Every column is
@@ -141,3 +141,7 @@ PAGE_SELECT = ", ".join(
     f"{_JOINED[name]} AS {name}" if name in _JOINED else name for name in CallRow._fields
 )
 """The select list of a page, in CallRow's order."""
+
+
+PagePart = Callable[[CallColumns], Any]
+"""What a search does with each part of its page as it arrives (`Storage.search`'s `each`)."""

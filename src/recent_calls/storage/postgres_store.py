@@ -50,6 +50,7 @@ from recent_calls.storage.columns import (
     NULLABLE_COLUMNS,
     ROW_COLUMNS,
     CallColumns,
+    PagePart,
 )
 from recent_calls.storage.rows import SearchResult, Tenant
 from recent_calls.storage.scope import TENANT_PARAM, tenant_condition
@@ -341,6 +342,22 @@ class _ConnectionRun:
             rows = list(cursor.stream(sql, params or None, size=STREAM_ROWS))
         return CallColumns.of_rows(rows)
 
+    def streamed_parts(self, sql: str, params: dict[str, Any], each: PagePart) -> tuple[Any, ...]:
+        """`each` of a large page's rows, STREAM_ROWS at a time as columns, called as each part
+        arrives (libpq's chunked rows): while it works on one part, the server writes the
+        next."""
+        self.storage._note(sql, params)
+        parts = []
+        # Closed however this ends: a stream left open holds the connection's lock, and the
+        # transaction's ROLLBACK after a failing `each` would wait for it for ever.
+        with (
+            self.conn.cursor() as cursor,
+            contextlib.closing(cursor.stream(sql, params or None, size=STREAM_ROWS)) as rows,
+        ):
+            while part := list(itertools.islice(rows, STREAM_ROWS)):
+                parts.append(each(CallColumns.of_rows(part)))
+        return tuple(parts)
+
 
 class PostgresStorage(Storage):
     """Calls in a PostgreSQL database; any number of processes may share it."""
@@ -458,6 +475,15 @@ class PostgresStorage(Storage):
             return super()._page_columns(run, sql, params, rows)
         return run.streamed(sql, params)
 
+    def _page_parts(
+        self, run: Run, sql: str, params: dict[str, Any], rows: int, each: PagePart
+    ) -> tuple[Any, ...]:
+        """A page of STREAM_MIN_ROWS calls or more, handed to `each` a part at a time as the
+        server sends it (`_ConnectionRun.streamed_parts`); a smaller one, as one part."""
+        if rows < STREAM_MIN_ROWS or not _CHUNKED or not isinstance(run, _ConnectionRun):
+            return super()._page_parts(run, sql, params, rows, each)
+        return run.streamed_parts(sql, params, each)
+
     def _transaction(
         self,
         begin: str,
@@ -505,7 +531,9 @@ class PostgresStorage(Storage):
             conn.execute("SET statement_timeout TO DEFAULT")
             self._timeouts.pop(conn, None)
 
-    def search(self, tenant: Tenant, query: CallQuery) -> SearchResult:
+    def search(
+        self, tenant: Tenant, query: CallQuery, each: PagePart | None = None
+    ) -> SearchResult:
         """A first page of fewer than STREAM_MIN_ROWS calls, where the per-day counts exist (not
         on Citus), is one statement outside any transaction: the page's rows, each with the
         hits beside it (a subquery; one statement sees one snapshot), or no row for no hits.
@@ -514,7 +542,7 @@ class PostgresStorage(Storage):
         1.13-1.40. With no hits the one statement costs about 0.1 ms more: the page's part is
         planned, though not run. Any other page, and a process's first search, take that plan."""
         if query.offset or query.rows >= STREAM_MIN_ROWS or not self._day_counts:
-            return super().search(tenant, query)
+            return super().search(tenant, query, each)
         where = self._where(tenant, query)
         count_sql, params = self._hits_statement(where, query)
         params = {**params, **where.params, "limit": query.rows, "skip": 0}
@@ -530,12 +558,13 @@ class PostgresStorage(Storage):
                 self._session_timeout(conn, timeout_ms)
                 rows = self._runner(conn)(sql, params)
         except _DayCountsGone:
-            return super().search(tenant, query)  # without them, as on Citus
+            return super().search(tenant, query, each)  # without them, as on Citus
         if not rows:
             return SearchResult(0)
         columns = list(zip(*rows, strict=True))
         hits = int(columns.pop()[0])
-        return SearchResult(hits, CallColumns(columns, len(rows)))
+        page = CallColumns(columns, len(rows))
+        return SearchResult(hits, parts=(each(page),)) if each else SearchResult(hits, page)
 
     def _is_unique_violation(self, error: Exception) -> bool:
         return isinstance(error, pg_errors.UniqueViolation)

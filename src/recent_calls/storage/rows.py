@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Any
 
 from recent_calls.storage.columns import CallColumns, CallRow
 
@@ -56,10 +57,13 @@ class UpsertResult:
 
 @dataclass(frozen=True)
 class SearchResult:
-    """The exact hits of a search and its page, as columns (`rows` builds the rows)."""
+    """The exact hits of a search and its page, as columns (`rows` builds the rows); or, for a
+    search given `each` (`Storage.search`), what `each` made of the page's parts, in order, and
+    no page."""
 
     hits: int
     page: CallColumns = field(default_factory=lambda: CallColumns.of_rows([]))
+    parts: tuple[Any, ...] = ()
 
     @classmethod
     def of_rows(cls, hits: int, rows: list[CallRow]) -> SearchResult:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from recent_calls.api.render import render_response
+from recent_calls.api.render import item_parts, render_response
 from recent_calls.api.routes.common import (
     Parts,
     PartsDep,
@@ -31,7 +31,9 @@ _REQUEST_SCHEMA = RecentCallsRequest.model_json_schema(mode="validation")
 def answer(parts: Parts, credential: Credential, region: str, query: CallQuery) -> bytes:
     """The response body for a validated query by an authenticated caller (one snapshot)."""
     tenant = bind_tenant(parts.auth, credential, query.request.tenantId, region, SCOPE)
-    return render_response(query, tenant, parts.storage.search(tenant, query))
+    # The page is rendered a part at a time as the engine hands it over (Storage.search).
+    each = item_parts(tenant.tenant_id, query.timezone)
+    return render_response(query, tenant, parts.storage.search(tenant, query, each))
 
 
 @router.post(
