@@ -20,9 +20,9 @@ import select
 import threading
 import uuid
 import weakref
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import psycopg
 from psycopg import errors as pg_errors
@@ -348,14 +348,15 @@ class _ConnectionRun:
         next."""
         self.storage._note(sql, params)
         parts = []
-        # Closed however this ends: a stream left open holds the connection's lock, and the
-        # transaction's ROLLBACK after a failing `each` would wait for it for ever.
-        with (
-            self.conn.cursor() as cursor,
-            contextlib.closing(cursor.stream(sql, params or None, size=STREAM_ROWS)) as rows,
-        ):
-            while part := list(itertools.islice(rows, STREAM_ROWS)):
-                parts.append(each(CallColumns.of_rows(part)))
+        with self.conn.cursor() as cursor:
+            rows = cast(Generator[Any], cursor.stream(sql, params or None, size=STREAM_ROWS))
+            try:
+                while part := list(itertools.islice(rows, STREAM_ROWS)):
+                    parts.append(each(CallColumns.of_rows(part)))
+            finally:
+                # However this ends: a stream left open holds the connection's lock, and the
+                # transaction's ROLLBACK after a failing `each` would wait for it for ever.
+                rows.close()
         return tuple(parts)
 
 
