@@ -9,7 +9,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -248,33 +248,84 @@ SERVICE_TIMING = (
 """How `time_requests` times a request, for the reports."""
 
 
+class Poster:
+    """POSTs of one body on one kept-alive connection of `http.client`, each timed as
+    SERVICE_TIMING says: the raw engine beside it is timed with no HTTP client at all (GET
+    /healthz, p50 1.65-1.73 ms with httpx, 1.19-1.35 ms with `http.client`)."""
+
+    def __init__(self, url: str, credential: dict[str, str], body: dict[str, Any]) -> None:
+        parts = urlsplit(url)
+        self.headers = {
+            "8x8-apikey": credential["apiKey"],
+            "token": credential["token"],
+            "Content-Type": "application/json",
+        }
+        self.path = PATH.format(region=credential["region"])
+        self.payload = json.dumps(body).encode()
+        self.answer = b""
+        host = parts.hostname or "127.0.0.1"
+        self.connection = http.client.HTTPConnection(host, parts.port, timeout=300)
+
+    def __call__(self) -> float:
+        """One request: ms from its first byte sent to the answer's last byte read."""
+        started = time.perf_counter()
+        self.connection.request("POST", self.path, body=self.payload, headers=self.headers)
+        response = self.connection.getresponse()
+        answer = response.read()
+        elapsed = time.perf_counter() - started
+        if response.status != 200:
+            raise RuntimeError(f"POST {self.path} answered {response.status}: {answer[:500]!r}")
+        self.answer = answer
+        return elapsed * 1000
+
+    def close(self) -> None:
+        self.connection.close()
+
+
 def time_requests(
     url: str, credential: dict[str, str], body: dict[str, Any], runs: int, warmup: int = 2
 ) -> tuple[list[float], dict[str, Any]]:
-    """`runs` sequential POSTs of `body` (ms each, after `warmup` untimed ones); the last answer.
-    Timed as SERVICE_TIMING says: the raw engine beside it is timed with no HTTP client at all
-    (GET /healthz, p50 1.65-1.73 ms with httpx, 1.19-1.35 ms with `http.client`)."""
-    parts = urlsplit(url)
-    headers = {
-        "8x8-apikey": credential["apiKey"],
-        "token": credential["token"],
-        "Content-Type": "application/json",
-    }
-    path = PATH.format(region=credential["region"])
-    payload = json.dumps(body).encode()
-    timings = []
-    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=300)
+    """`runs` sequential POSTs of `body` (ms each, after `warmup` untimed ones, `Poster`); the
+    last answer."""
+    post = Poster(url, credential, body)
     try:
-        for index in range(runs + warmup):
-            started = time.perf_counter()
-            connection.request("POST", path, body=payload, headers=headers)
-            response = connection.getresponse()
-            answer = response.read()
-            elapsed = time.perf_counter() - started
-            if response.status != 200:
-                raise RuntimeError(f"POST {path} answered {response.status}: {answer[:500]!r}")
-            if index >= warmup:
-                timings.append(elapsed * 1000)
+        timings = [post() for _ in range(runs + warmup)][warmup:]
     finally:
-        connection.close()
-    return timings, json.loads(answer)
+        post.close()
+    return timings, json.loads(post.answer)
+
+
+def time_side_by_side(
+    raw: Callable[[], None],
+    url: str,
+    credential: dict[str, str],
+    body: dict[str, Any],
+    runs: int,
+    warmup: int = 2,
+) -> tuple[list[float], list[float], dict[str, Any]]:
+    """`raw` (the engine's statements for `body`, in process) and the POST of `body` (`Poster`)
+    taking turns, `runs` times each after `warmup` untimed turns, the one first on even turns
+    and the other on odd ones: on a machine whose speed drifts (a shared one's moved twofold
+    within minutes), both sides of a ratio are then measured at the same moments. Their ms,
+    and the last answer."""
+    post = Poster(url, credential, body)
+
+    def timed_raw() -> float:
+        started = time.perf_counter()
+        raw()
+        return (time.perf_counter() - started) * 1000
+
+    raws: list[float] = []
+    services: list[float] = []
+    try:
+        for turn in range(runs + warmup):
+            if turn % 2:
+                service_ms, raw_ms = post(), timed_raw()
+            else:
+                raw_ms, service_ms = timed_raw(), post()
+            if turn >= warmup:
+                raws.append(raw_ms)
+                services.append(service_ms)
+    finally:
+        post.close()
+    return raws, services, json.loads(post.answer)

@@ -14,12 +14,14 @@ imported with `recent-calls import`, and everything measured as soon as that com
 nothing is compacted, vacuumed or analysed beyond what the import does itself.
 
 - Each request shape (bench/perf.py's) as the raw engine query (the statements the storage layer
-  issues for it, captured and replayed on a plain connection in this process) and end to end
-  over HTTP; the exact hits of the big tenant's whole history, raw.
+  issues for it, captured and replayed on a plain connection in this process; on DuckDB from a
+  copy of the file, which the server holds) and end to end over HTTP, the two taking turns
+  request by request; the exact hits of the big tenant's whole history, raw.
 - Throughput on the 24 h page: wrk at 1, 8 and 32 connections against `recent-calls serve`
   (`--workers` = the machine's cores on PostgreSQL; one process on DuckDB, whose file takes one
-  writer process), beside the raw engine answering the same statements from 8 threads, each on
-  its own connection; /healthz at 8 connections, the fixed cost of a request.
+  writer process); at 8 it takes turns, in three slices, with the raw engine answering the same
+  statements from 8 threads, each on its own connection; /healthz at 8 connections, the fixed
+  cost of a request.
 - The whole `recent-calls import` command of the big file, start-up included.
 - Resident memory of a one-process server over --rss-pages sequential 5000-row pages.
 - The same app under granian, with as many workers, on the 24 h page at 8 connections.
@@ -37,6 +39,8 @@ import importlib.util
 import json
 import os
 import platform
+import shutil
+import statistics
 import subprocess
 import tempfile
 import threading
@@ -57,6 +61,7 @@ import uvicorn
 import recent_calls
 from recent_calls.demo import generate_calls
 from recent_calls.storage import open_storage
+from recent_calls.storage.base import Run
 
 from .common import (
     LATENCY_TARGET,
@@ -70,7 +75,7 @@ from .common import (
     postgres_database,
     serve,
     serve_granian,
-    time_requests,
+    time_side_by_side,
 )
 from .dataset import DATA, END_MS, Tenant, log
 from .imports import create_tenant, time_import
@@ -104,6 +109,7 @@ NAMES = {"duckdb": "DuckDB", "postgres": "PostgreSQL"}
 
 WARM_PAGES = 20  # 5000-row pages before the first memory reading
 ENGINE_THREADS = 8
+LOAD_TURNS = 3  # slices each of the service's and the engine's shared load (`shared_load`)
 
 
 # -- the data set --------------------------------------------------------------------------------
@@ -342,25 +348,70 @@ def page_memory(
     return readings[WARM_PAGES], readings[max(count, WARM_PAGES)], rss_mb()
 
 
-def measure_raw(
-    engine: str, database: str, all_shapes: list[Shape], args: argparse.Namespace
-) -> tuple[dict[str, Timing], Timing, float]:
-    """The raw engine: each shape, the exact hits of all history, and the 24 h page's queries/s
-    from ENGINE_THREADS threads."""
-    log(f"{engine}: raw engine")
+def captured_statements(
+    database: str, all_shapes: list[Shape]
+) -> tuple[dict[str, list[Statement]], list[Statement]]:
+    """The statements the storage layer issues for each shape, and those that count the exact
+    hits of the big tenant's whole history."""
     whole = next(shape for shape in all_shapes if shape.name == ALL_HISTORY)
     storage = open_storage(database)
     try:
         statements = {shape.name: captured(storage, shape) for shape in all_shapes}
-        count_sql = captured_hits(storage, whole)
+        return statements, captured_hits(storage, whole)
     finally:
         storage.close()
-    with raw_runner(engine, database) as run:
-        raw = {s.name: Timing.of(time_raw(run, statements[s.name], args.runs)) for s in all_shapes}
-        hits = Timing.of(time_raw(run, count_sql, args.runs))
-    log(f"{engine}: raw engine, {ENGINE_THREADS} threads")
-    per_s = engine_throughput(engine, database, statements[DAY_PAGE], args.load_seconds)
-    return raw, hits, per_s
+
+
+def replaying(run: Run, statements: list[Statement]) -> Callable[[], None]:
+    def replay() -> None:
+        for sql, params in statements:
+            run(sql, params)
+
+    return replay
+
+
+@contextmanager
+def raw_database(engine: str, database: str) -> Iterator[str]:
+    """What the raw engine reads while the service runs: the same PostgreSQL database; for
+    DuckDB, whose file one process holds, a copy of the file as the import left it."""
+    if engine != "duckdb":
+        yield database
+        return
+    with tempfile.TemporaryDirectory(prefix="recent-calls-raw-") as folder:
+        copy = Path(folder) / "raw.duckdb"
+        shutil.copyfile(database, copy)
+        yield str(copy)
+
+
+def shared_load(
+    engine: str,
+    raw: str,
+    url: str,
+    keys: dict[str, dict[str, str]],
+    day: Shape,
+    statements: list[Statement],
+    args: argparse.Namespace,
+) -> tuple[Load, float]:
+    """The 24 h page at ENGINE_THREADS connections (wrk) and the raw engine's queries/s from as
+    many threads, taking turns in LOAD_TURNS slices of equal length: each side's figure is
+    its requests over its slices' time (p50: the slices' median; p99: their worst)."""
+    seconds = max(1, round(args.load_seconds / LOAD_TURNS))  # wrk takes whole seconds
+    sliced = argparse.Namespace(**{**vars(args), "load_seconds": seconds})
+    loads, rates = [], []
+    for _ in range(LOAD_TURNS):
+        rates.append(engine_throughput(engine, raw, statements, seconds))
+        loads.append(load(url, keys, [day], ENGINE_THREADS, sliced))
+    requests, taken = sum(x.requests for x in loads), sum(x.seconds for x in loads)
+    combined = Load(
+        connections=ENGINE_THREADS,
+        requests=requests,
+        seconds=taken,
+        requests_per_s=requests / taken,
+        p50_ms=statistics.median(x.p50_ms for x in loads),
+        p99_ms=max(x.p99_ms for x in loads),
+        errors=sum(x.errors for x in loads),
+    )
+    return combined, statistics.fmean(rates)
 
 
 def measure_engine(
@@ -378,20 +429,37 @@ def measure_engine(
         imported = time_import(database, files[BIG], tenant=BIG)
         # From here on, everything is measured on the database as the import left it.
 
-        raw, hits, engine_per_s = measure_raw(engine, database, all_shapes, args)
-
+        statements, count_sql = captured_statements(database, all_shapes)
+        raw = stack.enter_context(raw_database(engine, database))
         results: dict[str, ShapeResult] = {}
         loads: list[Load] = []
         server_log = logs / "server.log"
-        with serve(database, NOW, log=server_log, workers=workers) as served:
+        with (
+            serve(database, NOW, log=server_log, workers=workers) as served,
+            raw_runner(engine, raw) as run,
+        ):
             for shape in all_shapes:
-                log(f"{engine}: service {shape.name}")
+                log(f"{engine}: {shape.name}, raw and service taking turns")
                 credential = keys[shape.tenant.tenant_id]
-                taken, answer = time_requests(served.url, credential, shape.request(), args.runs)
-                results[shape.name] = ShapeResult(answer["hits"], raw[shape.name], Timing.of(taken))
-            for connections in (1, 8, 32):
-                log(f"{engine}: 24 h page at {connections} connections")
-                loads.append(load(served.url, keys, [day], connections, args))
+                raws, taken, answer = time_side_by_side(
+                    replaying(run, statements[shape.name]),
+                    served.url,
+                    credential,
+                    shape.request(),
+                    args.runs,
+                )
+                results[shape.name] = ShapeResult(answer["hits"], Timing.of(raws), Timing.of(taken))
+            hits = Timing.of(time_raw(run, count_sql, args.runs))
+            log(f"{engine}: 24 h page at 1 connection")
+            loads.append(load(served.url, keys, [day], 1, args))
+            log(f"{engine}: 24 h page at {ENGINE_THREADS} connections and the raw engine at "
+                f"{ENGINE_THREADS} threads, taking turns")  # fmt: skip
+            shared, engine_per_s = shared_load(
+                engine, raw, served.url, keys, day, statements[DAY_PAGE], args
+            )
+            loads.append(shared)
+            log(f"{engine}: 24 h page at 32 connections")
+            loads.append(load(served.url, keys, [day], 32, args))
             healthz = run_wrk(served.url, [("/healthz", None)], connections=8,
                               duration_s=args.load_seconds, method="GET")  # fmt: skip
             expected = answer_bytes(served.url, keys[BIG], day.request())
@@ -551,10 +619,14 @@ def report(results: Results) -> str:
         "compaction, VACUUM or ANALYZE but what the import does itself).",
         f"- Each shape: {results.runs} sequential requests after 2 warm-up ones. *raw* replays "
         "the statements the storage layer issues for the request on a plain connection in "
-        f"process (query and fetch, nothing else); {SERVICE_TIMING}",
+        "process (query and fetch, nothing else; on DuckDB, whose file one process holds, "
+        f"from a copy of the file as the import left it); {SERVICE_TIMING} The two take turns, "
+        "request by request, so that both sides of a ratio are measured at the same moments "
+        "on a machine whose speed drifts.",
         f"- Load: wrk in its own process, {results.load_seconds} s per level, on the 24 h page; "
-        f"the raw engine answers the same statements from {ENGINE_THREADS} threads in this "
-        "process, each on its own connection, for as long.",
+        f"at {ENGINE_THREADS} connections it takes turns with the raw engine answering the same "
+        f"statements from {ENGINE_THREADS} threads in this process, each on its own connection, "
+        f"in {LOAD_TURNS} slices each of a third of that time.",
         "",
     ]
     for run in results.engines:

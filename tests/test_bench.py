@@ -3,16 +3,25 @@ reading of wrk's report."""
 
 from __future__ import annotations
 
+import http.server
+import json
 import os
 import subprocess
 import tempfile
+import threading
 import time
 from pathlib import Path
 
 import psycopg
 import pytest
 
-from bench.common import cpu_ticks, latency_verdict, postgres_cpu_s, proc_stat
+from bench.common import (
+    cpu_ticks,
+    latency_verdict,
+    postgres_cpu_s,
+    proc_stat,
+    time_side_by_side,
+)
 from bench.dataset import DataSet
 from bench.loadgen import _script, parse_wrk, wrk_binary
 from tests.pg import postgres_server
@@ -118,3 +127,42 @@ def test_the_servers_cpu_counts_a_backend_that_has_exited() -> None:
     after = postgres_cpu_s()
     assert after is not None
     assert after - before >= used - 0.02  # within the clock's tick
+
+
+def test_raw_and_service_take_turns_request_by_request() -> None:
+    """`time_side_by_side` alternates which side goes first, turn by turn, times `runs` of each
+    after the warm-up turns, and hands back the last answer: here against a real HTTP server
+    on loopback that notes each request it answers."""
+    order: list[str] = []
+
+    class Answer(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers["Content-Length"]))
+            order.append("service")
+            body = json.dumps({"hits": len(order)}).encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Answer)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        credential = {"apiKey": "k", "token": "t", "region": "us"}
+        raws, services, answer = time_side_by_side(
+            lambda: order.append("raw"),
+            f"http://127.0.0.1:{server.server_address[1]}",
+            credential,
+            {"tenantId": "x"},
+            runs=3,
+            warmup=1,
+        )
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert order == ["raw", "service", "service", "raw", "raw", "service", "service", "raw"]
+    assert len(raws) == len(services) == 3 and min(raws + services) >= 0
+    assert answer == {"hits": 8 - 1}  # the last service answer came before the last raw turn
