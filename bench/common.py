@@ -302,12 +302,15 @@ def time_side_by_side(
     body: dict[str, Any],
     runs: int,
     warmup: int = 2,
+    block: int = 5,
 ) -> tuple[list[float], list[float], dict[str, Any]]:
     """`raw` (the engine's statements for `body`, in process) and the POST of `body` (`Poster`)
-    taking turns, `runs` times each after `warmup` untimed turns, the one first on even turns
-    and the other on odd ones: on a machine whose speed drifts (a shared one's moved twofold
-    within minutes), both sides of a ratio are then measured at the same moments. Their ms,
-    and the last answer."""
+    taking turns in blocks of `block` timed runs each, `runs` of each after `warmup` untimed
+    turns, the side that goes first alternating from block to block: on a machine whose speed
+    drifts (a shared one's moved twofold within minutes), both sides of a ratio are measured
+    over the same minutes. Each block starts with one untimed run, as the other side has just
+    had the processor's caches (turns request by request measured both sides slower, the
+    service the more). Their ms, and the last answer."""
     post = Poster(url, credential, body)
 
     def timed_raw() -> float:
@@ -318,14 +321,16 @@ def time_side_by_side(
     raws: list[float] = []
     services: list[float] = []
     try:
-        for turn in range(runs + warmup):
-            if turn % 2:
-                service_ms, raw_ms = post(), timed_raw()
-            else:
-                raw_ms, service_ms = timed_raw(), post()
-            if turn >= warmup:
-                raws.append(raw_ms)
-                services.append(service_ms)
+        for _ in range(warmup):
+            timed_raw()
+            post()
+        sides = [(timed_raw, raws), (post, services)]
+        while len(raws) < runs:
+            count = min(block, runs - len(raws))
+            for side, timings in sides:
+                side()  # untimed: the other side ran last
+                timings.extend(side() for _ in range(count))
+            sides.reverse()
     finally:
         post.close()
     return raws, services, json.loads(post.answer)

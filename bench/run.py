@@ -15,8 +15,8 @@ nothing is compacted, vacuumed or analysed beyond what the import does itself.
 
 - Each request shape (bench/perf.py's) as the raw engine query (the statements the storage layer
   issues for it, captured and replayed on a plain connection in this process; on DuckDB from a
-  copy of the file, which the server holds) and end to end over HTTP, the two taking turns
-  request by request; the exact hits of the big tenant's whole history, raw.
+  copy of the file, which the server holds) and end to end over HTTP, the two taking turns in
+  blocks of five (`time_side_by_side`); the exact hits of the big tenant's whole history, raw.
 - Throughput on the 24 h page: wrk at 1, 8 and 32 connections against `recent-calls serve`
   (`--workers` = the machine's cores on PostgreSQL; one process on DuckDB, whose file takes one
   writer process); at 8 it takes turns, in three slices, with the raw engine answering the same
@@ -620,9 +620,9 @@ def report(results: Results) -> str:
         f"- Each shape: {results.runs} sequential requests after 2 warm-up ones. *raw* replays "
         "the statements the storage layer issues for the request on a plain connection in "
         "process (query and fetch, nothing else; on DuckDB, whose file one process holds, "
-        f"from a copy of the file as the import left it); {SERVICE_TIMING} The two take turns, "
-        "request by request, so that both sides of a ratio are measured at the same moments "
-        "on a machine whose speed drifts.",
+        f"from a copy of the file as the import left it); {SERVICE_TIMING} The two take turns in "
+        "blocks of five, each block after one untimed request, so that both sides of a ratio "
+        "are measured over the same minutes on a machine whose speed drifts.",
         f"- Load: wrk in its own process, {results.load_seconds} s per level, on the 24 h page; "
         f"at {ENGINE_THREADS} connections it takes turns with the raw engine answering the same "
         f"statements from {ENGINE_THREADS} threads in this process, each on its own connection, "
