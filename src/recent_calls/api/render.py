@@ -231,23 +231,27 @@ def render_page(page: CallColumns, tenant_id: str, timezone: str) -> list[CallIt
 
 
 def item_parts(tenant_id: str, timezone: str) -> PagePart:
-    """For `Storage.search`'s `each`: a part of a page as the JSON of its `data` items, comma
-    separated, without the array's brackets (b"" for none). Parts made so, joined by commas
-    in order inside brackets, are the page's `data` byte for byte (`render_response`)."""
+    """For `Storage.search`'s `each`: a part of a page as its `data` items. The parts in order
+    are the page's items (`render_response`), made as PostgreSQL hands each part over while
+    its server still sends the rest. (Encoding each part's JSON there too cost copies of the
+    whole answer.)"""
     dates = LocalDates(zone(timezone))
 
-    def encode(part: CallColumns) -> bytes:
-        return _ENCODER.encode(render_items(part, tenant_id, dates))[1:-1]
+    def items(part: CallColumns) -> list[CallItem]:
+        return render_items(part, tenant_id, dates)
 
-    return encode
+    return items
 
 
 def render_response(query: CallQuery, tenant: Tenant, result: SearchResult) -> bytes:
     """The whole recentCallData answer, keys in the reference's order: of the page, or of its
     parts when the search made them with `item_parts`."""
     request = query.request
-    if result.parts:
-        data: Any = msgspec.Raw(b"[" + b",".join(part for part in result.parts if part) + b"]")
+    parts = result.parts
+    if len(parts) == 1:
+        data: list[CallItem] = parts[0]
+    elif parts:
+        data = list(itertools.chain.from_iterable(parts))
     else:
         data = render_page(result.page, tenant.tenant_id, query.timezone)
     return _ENCODER.encode(

@@ -655,10 +655,11 @@ class Storage(ABC):
     ) -> SearchResult:
         """Exact hits and one page of the tenant's calls matching `query` (query/ordering.py).
 
-        Given `each`, the page is handed to it a part at a time, in order, and the result holds
-        what it returned (`parts`) instead of the page: an engine that reads a large page as
-        the server sends it (PostgreSQL) calls it on each part as that arrives, so that the
-        caller's work on one part (rendering it) overlaps the server's on the next."""
+        Given `each`, an engine that reads a large page as the server sends it (PostgreSQL)
+        hands the page to it a part at a time, in order, as each part arrives, so that the
+        caller's work on one part (rendering it) overlaps the server's on the next; the result
+        then holds what `each` returned (`parts`) instead of the page. A page read whole comes
+        as the page, as without `each` (handing it to `each` too measured slower on DuckDB)."""
         where = self._where(tenant, query)
         ordering = Ordering.of(query, self.dialect)
 
@@ -675,8 +676,9 @@ class Storage(ABC):
             params.update(limit=query.rows, skip=offset)
             page_sql = self._page_sql(condition, ordering)
             rows = min(query.rows, hits - query.offset)
-            if each is not None:
-                return SearchResult(hits, parts=self._page_parts(run, page_sql, params, rows, each))
+            parts = None if each is None else self._page_parts(run, page_sql, params, rows, each)
+            if parts is not None:
+                return SearchResult(hits, parts=parts)
             return SearchResult(hits, self._page_columns(run, page_sql, params, rows))
 
         return self._read(page)
@@ -792,10 +794,10 @@ class Storage(ABC):
 
     def _page_parts(
         self, run: Run, sql: str, params: dict[str, Any], rows: int, each: PagePart
-    ) -> tuple[Any, ...]:
-        """`each` of the page (`_page_columns`) a part at a time, in order (`search`); here the
-        whole page is one part."""
-        return (each(self._page_columns(run, sql, params, rows)),)
+    ) -> tuple[Any, ...] | None:
+        """`each` of the page a part at a time, in order, as it arrives (`search`); None for a
+        page this engine reads whole (`_page_columns`)."""
+        return None
 
     def stats(
         self, tenant: Tenant, query: CallQuery, interval: str, grouping: Grouping | None = None

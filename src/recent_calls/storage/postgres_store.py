@@ -478,11 +478,11 @@ class PostgresStorage(Storage):
 
     def _page_parts(
         self, run: Run, sql: str, params: dict[str, Any], rows: int, each: PagePart
-    ) -> tuple[Any, ...]:
+    ) -> tuple[Any, ...] | None:
         """A page of STREAM_MIN_ROWS calls or more, handed to `each` a part at a time as the
-        server sends it (`_ConnectionRun.streamed_parts`); a smaller one, as one part."""
+        server sends it (`_ConnectionRun.streamed_parts`); a smaller one is read whole."""
         if rows < STREAM_MIN_ROWS or not _CHUNKED or not isinstance(run, _ConnectionRun):
-            return super()._page_parts(run, sql, params, rows, each)
+            return None
         return run.streamed_parts(sql, params, each)
 
     def _transaction(
@@ -564,8 +564,7 @@ class PostgresStorage(Storage):
             return SearchResult(0)
         columns = list(zip(*rows, strict=True))
         hits = int(columns.pop()[0])
-        page = CallColumns(columns, len(rows))
-        return SearchResult(hits, parts=(each(page),)) if each else SearchResult(hits, page)
+        return SearchResult(hits, CallColumns(columns, len(rows)))
 
     def _is_unique_violation(self, error: Exception) -> bool:
         return isinstance(error, pg_errors.UniqueViolation)

@@ -58,8 +58,8 @@ class UpsertResult:
 @dataclass(frozen=True)
 class SearchResult:
     """The exact hits of a search and its page, as columns (`rows` builds the rows); or, for a
-    search given `each` (`Storage.search`), what `each` made of the page's parts, in order, and
-    no page."""
+    page a search handed to `each` a part at a time (`Storage.search`), what `each` made of
+    the parts, in order, and no page."""
 
     hits: int
     page: CallColumns = field(default_factory=lambda: CallColumns.of_rows([]))
