@@ -484,6 +484,22 @@ _SECONDS = st.one_of(
 )
 
 
+# A call's fields that a page shows in every type it takes: text, times, whole and fractional.
+_STORED_CALL = st.fixed_dictionaries(
+    {
+        "startTime": st.integers(min_value=MIN_START_MS, max_value=MAX_START_MS),
+        "callerName": _NAMES,
+        "callerNumber": _NAMES,
+        "queueId": _NAMES,
+        "agentId": _NAMES,
+        "callDuration": st.integers(min_value=0, max_value=MAX_MS),
+        "waitTime": _SECONDS,
+        "holdDuration": _SECONDS,
+        "muteDuration": st.integers(min_value=0, max_value=MAX_MS),
+    }
+)
+
+
 def test_a_large_page_is_the_page_rows_give(
     storage: Storage, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -498,23 +514,7 @@ def test_a_large_page_is_the_page_rows_give(
 
     @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
     @given(
-        calls=st.lists(
-            st.fixed_dictionaries(
-                {
-                    "startTime": st.integers(min_value=MIN_START_MS, max_value=MAX_START_MS),
-                    "callerName": _NAMES,
-                    "callerNumber": _NAMES,
-                    "queueId": _NAMES,
-                    "agentId": _NAMES,
-                    "callDuration": st.integers(min_value=0, max_value=MAX_MS),
-                    "waitTime": _SECONDS,
-                    "holdDuration": _SECONDS,
-                    "muteDuration": st.integers(min_value=0, max_value=MAX_MS),
-                }
-            ),
-            min_size=0,
-            max_size=8,
-        ),
+        calls=st.lists(_STORED_CALL, min_size=0, max_size=8),
         order=st.sampled_from(["asc", "desc"]),
     )
     def run(calls: list[dict[str, Any]], order: str) -> None:
@@ -561,17 +561,7 @@ def test_a_page_handed_over_a_part_at_a_time_is_the_whole_page(
 
     @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
     @given(
-        calls=st.lists(
-            st.fixed_dictionaries(
-                {
-                    "startTime": st.integers(min_value=MIN_START_MS, max_value=MAX_START_MS),
-                    "callerName": _NAMES,
-                    "agentId": _NAMES,
-                    "waitTime": _SECONDS,
-                }
-            ),
-            max_size=11,
-        ),
+        calls=st.lists(_STORED_CALL, max_size=11),
         rows=st.sampled_from([3, 4, 5000]),
         page=st.integers(min_value=1, max_value=4),
         timezone=st.sampled_from(["UTC", "America/New_York", "Asia/Kathmandu"]),
