@@ -235,9 +235,12 @@ def item_parts(tenant_id: str, timezone: str) -> PagePart:
     are the page's items (`render_response`), made as PostgreSQL hands each part over while
     its server still sends the rest. (Encoding each part's JSON there too cost copies of the
     whole answer.)"""
-    dates = LocalDates(zone(timezone))
+    dates: LocalDates | None = None  # made with the first part: most pages come whole
 
     def items(part: CallColumns) -> list[CallItem]:
+        nonlocal dates
+        if dates is None:
+            dates = LocalDates(zone(timezone))
         return render_items(part, tenant_id, dates)
 
     return items
@@ -247,11 +250,8 @@ def render_response(query: CallQuery, tenant: Tenant, result: SearchResult) -> b
     """The whole recentCallData answer, keys in the reference's order: of the page, or of its
     parts when the search made them with `item_parts`."""
     request = query.request
-    parts = result.parts
-    if len(parts) == 1:
-        data: list[CallItem] = parts[0]
-    elif parts:
-        data = list(itertools.chain.from_iterable(parts))
+    if result.parts:
+        data = list(itertools.chain.from_iterable(result.parts))
     else:
         data = render_page(result.page, tenant.tenant_id, query.timezone)
     return _ENCODER.encode(
