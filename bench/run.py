@@ -60,8 +60,6 @@ import uvicorn
 
 import recent_calls
 from recent_calls.demo import generate_calls
-from recent_calls.storage import open_storage
-from recent_calls.storage.base import Run
 
 from .common import (
     LATENCY_TARGET,
@@ -90,12 +88,12 @@ from .perf import (
     Shape,
     Statement,
     Timing,
-    captured,
-    captured_hits,
+    captured_statements,
     engine_version,
     load,
     machine,
     raw_runner,
+    replaying,
     shapes,
     time_raw,
 )
@@ -299,14 +297,13 @@ def engine_throughput(
 
     def work(_: int) -> tuple[int, float]:
         with raw_runner(engine, database) as run:
-            for sql, params in statements:  # a first, untimed search opens the connection up
-                run(sql, params)
+            replay = replaying(run, statements)
+            replay()  # a first, untimed search opens the connection up
             ready.wait(timeout=120)
             deadline = started[0] + seconds
             done = 0
             while time.perf_counter() < deadline:
-                for sql, params in statements:
-                    run(sql, params)
+                replay()
                 done += 1
             return done, time.perf_counter()
 
@@ -346,28 +343,6 @@ def page_memory(
             if index + 1 in (WARM_PAGES, max(count, WARM_PAGES)):
                 readings[index + 1] = rss_mb()
     return readings[WARM_PAGES], readings[max(count, WARM_PAGES)], rss_mb()
-
-
-def captured_statements(
-    database: str, all_shapes: list[Shape]
-) -> tuple[dict[str, list[Statement]], list[Statement]]:
-    """The statements the storage layer issues for each shape, and those that count the exact
-    hits of the big tenant's whole history."""
-    whole = next(shape for shape in all_shapes if shape.name == ALL_HISTORY)
-    storage = open_storage(database)
-    try:
-        statements = {shape.name: captured(storage, shape) for shape in all_shapes}
-        return statements, captured_hits(storage, whole)
-    finally:
-        storage.close()
-
-
-def replaying(run: Run, statements: list[Statement]) -> Callable[[], None]:
-    def replay() -> None:
-        for sql, params in statements:
-            run(sql, params)
-
-    return replay
 
 
 @contextmanager
