@@ -20,6 +20,8 @@ import psycopg
 from psycopg import sql
 
 from bench.launch import stop, wait_healthy
+from recent_calls.admin.credentials import issue
+from recent_calls.storage.base import Storage
 
 PATH = "/customerexperience/v1/recentCallData/{region}"
 
@@ -247,6 +249,19 @@ SERVICE_TIMING = (
 )
 """How `time_requests` times a request, for the reports."""
 
+TAKING_TURNS = (
+    "The two take turns in blocks of five, each block after one untimed request, so that both "
+    "sides of a ratio are measured over the same minutes on a machine whose speed drifts."
+)
+"""How `time_side_by_side` orders the two sides, for the reports."""
+
+
+def bench_credential(storage: Storage, tenant_id: str, region: str) -> dict[str, str]:
+    """A new credential of `tenant_id` for a benchmark's requests: its text fields (tenantId,
+    region, apiKey, token; not its scopes)."""
+    issued = issue(storage, tenant_id, region, label="bench").as_json()
+    return {name: value for name, value in issued.items() if isinstance(value, str)}
+
 
 class Poster:
     """POSTs of one body on one kept-alive connection of `http.client`, each timed as
@@ -324,7 +339,7 @@ def time_side_by_side(
         for _ in range(warmup):
             timed_raw()
             post()
-        sides = [(timed_raw, raws), (post, services)]
+        sides: list[tuple[Callable[[], float], list[float]]] = [(timed_raw, raws), (post, services)]
         while len(raws) < runs:
             count = min(block, runs - len(raws))
             for side, timings in sides:

@@ -22,6 +22,7 @@ import multiprocessing
 import os
 import platform
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -41,7 +42,6 @@ import orjson
 import psycopg
 
 import recent_calls
-from recent_calls.admin.credentials import issue
 from recent_calls.demo import generate_calls
 from recent_calls.query.request import parse_request
 from recent_calls.storage import open_storage
@@ -56,11 +56,14 @@ from .common import (
     MIN_IMPORT_PER_S,
     PATH,
     SERVICE_TIMING,
+    TAKING_TURNS,
+    bench_credential,
     latency_verdict,
     percentile,
     postgres_database,
     serve,
     time_requests,
+    time_side_by_side,
 )
 from .dataset import DATA, END_MS, DataSet, Tenant, build_duckdb, build_postgres, log
 from .loadgen import Load, json_body, run_wrk, wrk_binary
@@ -229,6 +232,19 @@ def raw_runner(engine: str, database: str) -> Iterator[Run]:
             yield run_postgres
 
 
+@contextmanager
+def raw_database(engine: str, database: str) -> Iterator[str]:
+    """What the raw engine reads while the service runs: the same PostgreSQL database; for
+    DuckDB, whose file one process holds, a copy of the file as it is now."""
+    if engine != "duckdb":
+        yield database
+        return
+    with tempfile.TemporaryDirectory(prefix="recent-calls-raw-") as folder:
+        copy = Path(folder) / "raw.duckdb"
+        shutil.copyfile(database, copy)
+        yield str(copy)
+
+
 def replaying(run: Run, statements: list[Statement]) -> Callable[[], None]:
     """One search of the raw engine: `statements` run on `run` as they were captured."""
 
@@ -319,10 +335,7 @@ def engine_version(engine: str, database: str) -> str:
 def credentials(database: str, tenants: list[Tenant]) -> dict[str, dict[str, str]]:
     storage = open_storage(database)
     try:
-        return {
-            t.tenant_id: issue(storage, t.tenant_id, t.region, label="bench").as_json()
-            for t in tenants
-        }
+        return {t.tenant_id: bench_credential(storage, t.tenant_id, t.region) for t in tenants}
     finally:
         storage.close()
 
@@ -334,23 +347,28 @@ def measure_engine(
     tenants = list({shape.tenant.tenant_id: shape.tenant for shape in all_shapes}.values())
     keys = credentials(database, tenants)
 
-    log(f"{engine}: raw engine")
     statements, count_sql = captured_statements(database, all_shapes)
-    with raw_runner(engine, database) as run:
+    with (
+        raw_database(engine, database) as raw,
+        raw_runner(engine, raw) as run,
+        serve(database, NOW, log=Path(args.logs) / f"{engine}-server.log") as served,
+    ):
+        result.rss_start_mb = served.rss_mb()
         for shape in all_shapes:
-            result.raw[shape.name] = Timing.of(time_raw(run, statements[shape.name], args.runs))
+            log(f"{engine}: {shape.name}, raw and service taking turns")
+            raws, taken, answer = time_side_by_side(
+                replaying(run, statements[shape.name]),
+                served.url,
+                keys[shape.tenant.tenant_id],
+                shape.request(),
+                args.runs,
+            )
+            result.raw[shape.name] = Timing.of(raws)
+            result.service[shape.name] = Timing.of(taken)
+            result.hits[shape.name] = answer["hits"]
         big = all_shapes[0].tenant.tenant_id
         result.hits_cost_ms = Timing.of(time_raw(run, count_sql, args.runs)).p50
         log(f"{engine}: exact hits of {big}'s whole history: {result.hits_cost_ms:.1f} ms")
-
-    with serve(database, NOW, log=Path(args.logs) / f"{engine}-server.log") as served:
-        result.rss_start_mb = served.rss_mb()
-        for shape in all_shapes:
-            log(f"{engine}: service {shape.name}")
-            credential = keys[shape.tenant.tenant_id]
-            timings, answer = time_requests(served.url, credential, shape.request(), args.runs)
-            result.service[shape.name] = Timing.of(timings)
-            result.hits[shape.name] = answer["hits"]
         mixed = [s for s in all_shapes if "5000" not in s.name]
         for connections in (1, 8, 32):
             log(f"{engine}: load at concurrency {connections}")
@@ -495,7 +513,7 @@ def ingest_rate(engine: str, args: argparse.Namespace) -> float:
         database = stack.enter_context(empty_database(engine, args.postgres))
         storage = open_storage(database)
         storage.create_tenant("push01", "us")
-        credential = issue(storage, "push01", "us").as_json()
+        credential = bench_credential(storage, "push01", "us")
         storage.close()
         served = stack.enter_context(serve(database, NOW))
         headers = {"8x8-apikey": credential["apiKey"], "token": credential["token"],
@@ -552,7 +570,8 @@ def report(dataset: DataSet, results: list[EngineResult], args: argparse.Namespa
         f"{dataset.small.tenant_id} {dataset.small.calls:,} calls",
         f"- Each shape: {args.runs} sequential requests after 2 warm-up ones. *raw* runs the "
         "statements the storage layer issues for the request on a plain connection in process "
-        f"(query and fetch, nothing else); {SERVICE_TIMING}",
+        "(query and fetch, nothing else; on DuckDB, whose file one process holds, from a copy "
+        f"of the file); {SERVICE_TIMING} {TAKING_TURNS}",
         "",
     ]
     for r in results:

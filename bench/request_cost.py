@@ -19,10 +19,9 @@ from typing import Any
 
 import httpx
 
-from recent_calls.admin.credentials import issue
 from recent_calls.storage import open_storage
 
-from .common import PATH, cpu_ticks, percentile, serve
+from .common import PATH, bench_credential, cpu_ticks, percentile, serve
 from .dataset import END_MS
 
 DAY = 86_400_000
@@ -67,7 +66,7 @@ def main() -> None:
         tenant = storage.get_tenant(args.tenant)
         if tenant is None:
             parser.error(f"no tenant {args.tenant!r} in {args.database}")
-        credential = issue(storage, tenant.tenant_id, tenant.region, label="bench").as_json()
+        credential = bench_credential(storage, tenant.tenant_id, tenant.region)
     finally:
         storage.close()
     data = PATH.format(region=credential["region"])

@@ -39,7 +39,6 @@ import importlib.util
 import json
 import os
 import platform
-import shutil
 import statistics
 import subprocess
 import tempfile
@@ -69,6 +68,7 @@ from .common import (
     MIN_THROUGHPUT_SHARE,
     PATH,
     SERVICE_TIMING,
+    TAKING_TURNS,
     latency_verdict,
     postgres_database,
     serve,
@@ -92,6 +92,7 @@ from .perf import (
     engine_version,
     load,
     machine,
+    raw_database,
     raw_runner,
     replaying,
     shapes,
@@ -345,19 +346,6 @@ def page_memory(
     return readings[WARM_PAGES], readings[max(count, WARM_PAGES)], rss_mb()
 
 
-@contextmanager
-def raw_database(engine: str, database: str) -> Iterator[str]:
-    """What the raw engine reads while the service runs: the same PostgreSQL database; for
-    DuckDB, whose file one process holds, a copy of the file as the import left it."""
-    if engine != "duckdb":
-        yield database
-        return
-    with tempfile.TemporaryDirectory(prefix="recent-calls-raw-") as folder:
-        copy = Path(folder) / "raw.duckdb"
-        shutil.copyfile(database, copy)
-        yield str(copy)
-
-
 def shared_load(
     engine: str,
     raw: str,
@@ -595,9 +583,7 @@ def report(results: Results) -> str:
         f"- Each shape: {results.runs} sequential requests after 2 warm-up ones. *raw* replays "
         "the statements the storage layer issues for the request on a plain connection in "
         "process (query and fetch, nothing else; on DuckDB, whose file one process holds, "
-        f"from a copy of the file as the import left it); {SERVICE_TIMING} The two take turns in "
-        "blocks of five, each block after one untimed request, so that both sides of a ratio "
-        "are measured over the same minutes on a machine whose speed drifts.",
+        f"from a copy of the file as the import left it); {SERVICE_TIMING} {TAKING_TURNS}",
         f"- Load: wrk in its own process, {results.load_seconds} s per level, on the 24 h page; "
         f"at {ENGINE_THREADS} connections it takes turns with the raw engine answering the same "
         f"statements from {ENGINE_THREADS} threads in this process, each on its own connection, "
