@@ -57,7 +57,8 @@ def bound(tenant_id: str, region: str = "us") -> Tenant:
 
 
 def stored(storage: Storage, tenant: str) -> dict[str, tuple[Any, ...]]:
-    """(callId, start ms, caller name, queue ids) of each stored call of `tenant`, by callId."""
+    """(callId, start ms, caller name, queue ids) of each stored call of `tenant`, by callId;
+    fails if the tenant holds a callId twice (a dict alone would hide the second)."""
     p = storage.dialect.param
     found = storage._read(
         lambda run: run(
@@ -66,7 +67,9 @@ def stored(storage: Storage, tenant: str) -> dict[str, tuple[Any, ...]]:
             {"t": tenant},
         )
     )
-    return {row[0]: row for row in found}
+    calls = {row[0]: row for row in found}
+    assert len(calls) == len(found), f"a callId is stored twice: {sorted(r[0] for r in found)}"
+    return calls
 
 
 class SteppedClock:

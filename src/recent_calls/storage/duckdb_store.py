@@ -544,7 +544,9 @@ class _DuckDBImport(CallImport):
                 )[0]
                 unique, versioned = int(counted[0]), int(counted[1])
                 kept, keep = 0, ""
-                if not versioned:  # the usual import: the last row of each callId wins
+                if not versioned and unique == self.received:  # each callId once: as staged
+                    latest = f"SELECT {names} FROM {table}"
+                elif not versioned:  # the usual import: the last row of each callId wins
                     latest = (
                         f"SELECT {names} FROM {table} QUALIFY row_number() OVER "
                         "(PARTITION BY call_id ORDER BY seq DESC) = 1"
