@@ -413,7 +413,9 @@ def fast_row(line: bytes | str, clock: LocalTimeReader) -> tuple[Any, ...] | Non
             line = line.encode()
         except UnicodeEncodeError:
             return None
-    if b"\\u0000" in line:  # a NUL: ImportedCall names its field
+    # A NUL: ImportedCall names its field. JSON can only carry one escaped, and most lines hold
+    # no backslash at all: a one-byte search (memchr) costs a fraction of the six-byte one's.
+    if b"\\" in line and b"\\u0000" in line:
         return None
     call: FastCall
     try:
