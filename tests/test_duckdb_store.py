@@ -26,9 +26,10 @@ from click.testing import CliRunner
 
 from recent_calls.api.app import create_app
 from recent_calls.cli.main import main
-from recent_calls.errors import DatabaseLocked
+from recent_calls.errors import DatabaseLocked, QueryTimeout
 from recent_calls.settings import Settings
 from recent_calls.storage import open_storage
+from recent_calls.storage.base import Rows, Run
 from recent_calls.storage.duckdb_store import REOPEN_INTERVAL_S, DuckDBStorage, _Watchdog
 from tests.calls import make_call, rows_of
 from tests.support import FROZEN_NOW, InProcessHTTP, add_tenant, mode_of, mount_tmpfs
@@ -267,6 +268,29 @@ def test_the_watchdog_stops_each_read_at_its_own_deadline() -> None:
         runaway.execute("SELECT count(*) FROM range(100000000000) t WHERE t.range % 7 = 3")
     watchdog.disarm(short)
     assert time.monotonic() - started < 0.2 + _Watchdog.IDLE_S / 2
+
+
+def test_a_read_whose_deadline_passes_between_its_statements_is_stopped_at_the_next(
+    tmp_path: Path,
+) -> None:
+    """An interrupt that finds the cursor between two statements of a read is lost (DuckDB
+    ignores it on an idle cursor): the watchdog interrupts the read again until it ends, so
+    the next statement is stopped too. Before, it ran unbounded (a flaky API test saw a 200
+    where a 1 ms timeout was due)."""
+    storage = DuckDBStorage(str(tmp_path / "calls.duckdb"))
+    storage.set_statement_timeout(50)
+
+    def read(run: Run) -> Rows:
+        run("SELECT 1", {})
+        time.sleep(0.2)  # the deadline passes here, while no statement runs
+        return run("SELECT count(*) FROM range(10000000000) t WHERE t.range % 7 = 3", {})
+
+    started = time.monotonic()
+    with pytest.raises(QueryTimeout):
+        storage._read(read)
+    assert time.monotonic() - started < 2  # the runaway statement alone runs for many seconds
+    assert storage._read(lambda run: run("SELECT 42", {})) == [(42,)]  # no transaction left open
+    storage.close()
 
 
 def test_a_closed_database_is_not_opened_again_by_a_failure_after_it(tmp_path: Path) -> None:

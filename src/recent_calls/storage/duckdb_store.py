@@ -150,9 +150,12 @@ class _Watchdog:
 
     It wakes at the earliest deadline, and at least every `IDLE_S`: a read whose deadline is
     later than the next wake-up is armed without waking it (on every read, that wake-up was a
-    thread switch for nothing)."""
+    thread switch for nothing). A read past its deadline is interrupted again every `AGAIN_S`
+    until it is disarmed: an interrupt that lands between two of its statements finds the
+    cursor idle and is lost, and the next statement would run unbounded."""
 
     IDLE_S = 1.0
+    AGAIN_S = 0.002
 
     def __init__(self) -> None:
         self._wake = threading.Condition()
@@ -185,7 +188,7 @@ class _Watchdog:
                 now = time.monotonic()
                 for ticket, (deadline, cursor) in list(self._armed.items()):
                     if deadline <= now:
-                        del self._armed[ticket]
+                        self._armed[ticket] = (now + self.AGAIN_S, cursor)
                         # Under the lock, so a read that has just ended cannot be hit: disarm
                         # waits for it. An interrupt of an idle cursor is a no-op.
                         cursor.interrupt()
@@ -385,7 +388,8 @@ class DuckDBStorage(Storage):
         try:
             return self._transaction(work)
         except duckdb.InterruptException:
-            with contextlib.suppress(duckdb.Error):  # interrupted at COMMIT: still open
+            _WATCHDOG.disarm(ticket)  # before the rollback, which an interrupt would stop too
+            with contextlib.suppress(duckdb.Error):  # interrupted at COMMIT or at ROLLBACK: open
                 cursor.execute("ROLLBACK")
             raise QueryTimeout(timeout_ms) from None
         finally:
