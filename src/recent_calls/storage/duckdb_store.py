@@ -544,11 +544,12 @@ class _DuckDBImport(CallImport):
             run("BEGIN TRANSACTION", {})
             try:
                 counted = run(
-                    f"SELECT count(DISTINCT call_id), count(source_version) FROM {table}", {}
+                    f"SELECT count(DISTINCT call_id), count(source_version), count(*) FROM {table}",
+                    {},
                 )[0]
-                unique, versioned = int(counted[0]), int(counted[1])
+                unique, versioned, staged = int(counted[0]), int(counted[1]), int(counted[2])
                 kept, keep = 0, ""
-                if not versioned and unique == self.received:  # each callId once: as staged
+                if not versioned and unique == staged:  # each callId once: store as staged
                     latest = f"SELECT {names} FROM {table}"
                 elif not versioned:  # the usual import: the last row of each callId wins
                     latest = (
