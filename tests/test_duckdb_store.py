@@ -30,7 +30,12 @@ from recent_calls.errors import DatabaseLocked, QueryTimeout
 from recent_calls.settings import Settings
 from recent_calls.storage import open_storage
 from recent_calls.storage.base import Rows, Run
-from recent_calls.storage.duckdb_store import REOPEN_INTERVAL_S, DuckDBStorage, _Watchdog
+from recent_calls.storage.duckdb_store import (
+    _WATCHDOG,
+    REOPEN_INTERVAL_S,
+    DuckDBStorage,
+    _Watchdog,
+)
 from tests.calls import make_call, rows_of
 from tests.support import FROZEN_NOW, InProcessHTTP, add_tenant, mode_of, mount_tmpfs
 
@@ -290,6 +295,47 @@ def test_a_read_whose_deadline_passes_between_its_statements_is_stopped_at_the_n
         storage._read(read)
     assert time.monotonic() - started < 2  # the runaway statement alone runs for many seconds
     assert storage._read(lambda run: run("SELECT 42", {})) == [(42,)]  # no transaction left open
+    storage.close()
+
+
+def test_a_read_that_fails_past_its_deadline_rolls_back_out_of_the_watchdogs_reach(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The watchdog interrupts a read past its deadline until it is disarmed; were it still
+    armed at the read's rollback, an interrupt could stop that too and leave the thread's
+    cursor in a transaction refusing every later read (seen: 1 read in 30 broken with
+    interrupts every 0.05 ms). Every rollback of a timed read happens disarmed."""
+    storage = DuckDBStorage(str(tmp_path / "calls.duckdb"))
+    storage.set_statement_timeout(20)
+    own_cursor = storage._cursor
+    armed_at_rollback: list[bool] = []
+
+    class Cursor:
+        """The thread's cursor, noting whether the read was still armed at each ROLLBACK."""
+
+        def __init__(self, inner: duckdb.DuckDBPyConnection) -> None:
+            self.inner = inner
+
+        def execute(self, sql: str, *args: object) -> duckdb.DuckDBPyConnection:
+            if sql == "ROLLBACK":
+                armed = [getattr(cursor, "inner", None) for _, cursor in _WATCHDOG._armed.values()]
+                armed_at_rollback.append(any(inner is self.inner for inner in armed))
+            return self.inner.execute(sql, *args)
+
+        def __getattr__(self, name: str) -> object:
+            return getattr(self.inner, name)
+
+    monkeypatch.setattr(storage, "_cursor", lambda: Cursor(own_cursor()))
+
+    def read(run: Run) -> Rows:
+        run("SELECT 1", {})
+        time.sleep(0.1)  # past the deadline: the watchdog now interrupts every AGAIN_S
+        raise ValueError("the read failed by itself")
+
+    with pytest.raises(ValueError, match="by itself"):
+        storage._read(read)
+    assert armed_at_rollback == [False]
+    assert storage._read(lambda run: run("SELECT 42", {})) == [(42,)]
     storage.close()
 
 

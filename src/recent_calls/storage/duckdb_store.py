@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import itertools
 import logging
 import os
@@ -357,12 +358,16 @@ class DuckDBStorage(Storage):
             self._failure = None
             log.warning("Reopened %s after its failure", self.path)
 
-    def _transaction(self, work: Callable[[Run], T]) -> T:
+    def _transaction(
+        self, work: Callable[[Run], T], *, before_rollback: Callable[[], None] | None = None
+    ) -> T:
         cursor = self._cursor()
         cursor.execute("BEGIN TRANSACTION")
         try:
             result = work(self._runner(cursor))
         except BaseException:
+            if before_rollback is not None:
+                before_rollback()
             with contextlib.suppress(duckdb.Error):  # a failed database has no transaction
                 cursor.execute("ROLLBACK")
             raise
@@ -385,15 +390,18 @@ class DuckDBStorage(Storage):
         # DuckDB has no server-side timeout: a watchdog interrupts the cursor at the deadline.
         cursor = self._cursor()
         ticket = _WATCHDOG.arm(cursor, timeout_ms / 1000)
+        # Disarmed before any rollback: an interrupt would stop the rollback too, and leave the
+        # thread's cursor in a transaction that refuses every later read.
+        disarm = functools.partial(_WATCHDOG.disarm, ticket)
         try:
-            return self._transaction(work)
+            return self._transaction(work, before_rollback=disarm)
         except duckdb.InterruptException:
-            _WATCHDOG.disarm(ticket)  # before the rollback, which an interrupt would stop too
-            with contextlib.suppress(duckdb.Error):  # interrupted at COMMIT or at ROLLBACK: open
+            disarm()
+            with contextlib.suppress(duckdb.Error):  # interrupted at COMMIT: still open
                 cursor.execute("ROLLBACK")
             raise QueryTimeout(timeout_ms) from None
         finally:
-            _WATCHDOG.disarm(ticket)
+            disarm()
 
     def _write(self, work: Callable[[Run], T]) -> T:
         with self._write_lock, self._engine():
