@@ -31,7 +31,7 @@ from recent_calls.storage.base import Rows, Run, Storage
 from recent_calls.storage.citus import _DAY_COUNTS
 from recent_calls.storage.migrations import MIGRATIONS
 from recent_calls.storage.postgres_store import PostgresStorage
-from tests.calls import bound, make_call, rows_of
+from tests.calls import bound, make_call, rows_of, stored
 from tests.pg import NoPostgres, fresh_database, postgres_server, start_throwaway_cluster
 
 NOW = 1710345600000  # 2024-03-13T16:00:00Z
@@ -311,6 +311,104 @@ def test_a_failing_batch_fails_the_import_and_the_pool_recovers(pg: PostgresStor
     staged.abort()
     assert pg.count_calls("acme") == 0
     assert pg.upsert_calls("acme", good).inserted == 1
+
+
+# -- an import larger than the table: secondary indexes built at commit ---------------------------
+
+
+def _index_definitions(url: str) -> list[str]:
+    with admin(url) as conn:
+        found = conn.execute(
+            "SELECT indexdef FROM pg_indexes WHERE tablename = 'calls' ORDER BY indexname"
+        ).fetchall()
+    return [str(row[0]) for row in found]
+
+
+def _bulk_decisions(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
+    """What each import's switch to building the indexes at commit returned (a spy: the real
+    method runs); an import that never reached BULK_MIN_ROWS leaves nothing."""
+    decisions: list[list[str]] = []
+    real = postgres_store._PostgresImport._build_indexes_at_commit
+
+    def spied(self: Any, conn: Any) -> list[str]:
+        decisions.append(real(self, conn))
+        return decisions[-1]
+
+    monkeypatch.setattr(postgres_store._PostgresImport, "_build_indexes_at_commit", spied)
+    return decisions
+
+
+def _three_batches(pg: PostgresStorage) -> Any:
+    """The import of `test_a_batch_that_inserts_and_replaces_this_imports_calls_counts_each_once`,
+    repeats and a call stored before it included; its result."""
+    with pg.begin_import("acme") as staged:
+        staged.add(rows_of(make_call("a", START), make_call("b", START + 1)))
+        staged.add(
+            rows_of(
+                make_call("a", START + 2, callerName="Ada Last"),
+                make_call("b", START + 3),
+                make_call("old", START + 4),
+                make_call("c", START + 5),
+                make_call("d", START + 6),
+            )
+        )
+        staged.add(rows_of(make_call("d", START + 7), make_call("e", START + 8)))
+        return staged.commit()
+
+
+def test_an_import_larger_than_the_table_builds_its_secondary_indexes_once_at_commit(
+    pg: PostgresStorage, pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(postgres_store, "BULK_MIN_ROWS", 2)
+    decisions = _bulk_decisions(monkeypatch)
+    before = _index_definitions(pg_url)
+    pg.create_tenant("acme", "us")
+    pg.upsert_calls("acme", rows_of(make_call("old", START)))
+    result = _three_batches(pg)
+    assert len(decisions) == 1 and len(decisions[0]) == len(before) - 1  # all but the key
+    assert (result.received, result.inserted, result.replaced) == (9, 5, 1)
+    assert _index_definitions(pg_url) == before
+    calls = stored(pg, "acme")
+    assert sorted(calls) == ["a", "b", "c", "d", "e", "old"]
+    assert calls["a"][1:3] == (START + 2, "Ada Last") and calls["d"][1] == START + 7
+    # The rebuilt caller index answers a substring search.
+    query = request("acme", callerName=["a last"])
+    assert [row.call_id for row in pg.search(bound("acme"), query).page.rows()] == ["a"]
+
+
+def test_a_bulk_import_rolled_back_leaves_the_table_and_its_indexes_as_they_were(
+    pg: PostgresStorage, pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(postgres_store, "BULK_MIN_ROWS", 2)
+    decisions = _bulk_decisions(monkeypatch)
+    before = _index_definitions(pg_url)
+    pg.create_tenant("acme", "us")
+    staged = pg.begin_import("acme")
+    staged.add(rows_of(make_call("a", START), make_call("b", START + 1)))
+    staged.add(rows_of(make_call("c", START + 2)))
+    staged.abort()
+    assert decisions and decisions[0]  # the indexes had been dropped
+    assert _index_definitions(pg_url) == before
+    assert pg.count_calls("acme") == 0
+    assert pg.upsert_calls("acme", rows_of(make_call("a", START))).inserted == 1
+
+
+def test_an_import_stays_incremental_while_another_session_uses_the_table(
+    pg: PostgresStorage, pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(postgres_store, "BULK_MIN_ROWS", 2)
+    decisions = _bulk_decisions(monkeypatch)
+    before = _index_definitions(pg_url)
+    pg.create_tenant("acme", "us")
+    pg.upsert_calls("acme", rows_of(make_call("old", START)))
+    with psycopg.connect(pg_url) as reader:  # a transaction holding a read lock on calls
+        reader.execute("SELECT count(*) FROM calls").fetchone()
+        result = _three_batches(pg)
+        reader.rollback()
+    assert decisions == [[]]  # the lock was not free: nothing dropped, the import went on
+    assert (result.received, result.inserted, result.replaced) == (9, 5, 1)
+    assert _index_definitions(pg_url) == before
+    assert stored(pg, "acme")["a"][1] == START + 2
 
 
 # -- consistency and failures --------------------------------------------------------------------
