@@ -324,9 +324,15 @@ def _index_definitions(url: str) -> list[str]:
     return [str(row[0]) for row in found]
 
 
-def _bulk_decisions(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
-    """What each import's switch to building the indexes at commit returned (a spy: the real
-    method runs); an import that never reached BULK_MIN_ROWS leaves nothing."""
+Bulk = tuple[list[list[str]], list[str]]
+
+
+@pytest.fixture
+def bulk(pg: PostgresStorage, pg_url: str, monkeypatch: pytest.MonkeyPatch) -> Bulk:
+    """Tenant acme, and imports that switch to building the indexes at commit from 2 calls on:
+    what each switch returned (a spy: the real method runs; an import that never reached
+    BULK_MIN_ROWS leaves nothing), and the table's index definitions before any import."""
+    monkeypatch.setattr(postgres_store, "BULK_MIN_ROWS", 2)
     decisions: list[list[str]] = []
     real = postgres_store._PostgresImport._build_indexes_at_commit
 
@@ -335,7 +341,8 @@ def _bulk_decisions(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
         return decisions[-1]
 
     monkeypatch.setattr(postgres_store._PostgresImport, "_build_indexes_at_commit", spied)
-    return decisions
+    pg.create_tenant("acme", "us")
+    return decisions, _index_definitions(pg_url)
 
 
 def _three_batches(pg: PostgresStorage) -> Any:
@@ -357,12 +364,9 @@ def _three_batches(pg: PostgresStorage) -> Any:
 
 
 def test_an_import_larger_than_the_table_builds_its_secondary_indexes_once_at_commit(
-    pg: PostgresStorage, pg_url: str, monkeypatch: pytest.MonkeyPatch
+    pg: PostgresStorage, pg_url: str, bulk: Bulk
 ) -> None:
-    monkeypatch.setattr(postgres_store, "BULK_MIN_ROWS", 2)
-    decisions = _bulk_decisions(monkeypatch)
-    before = _index_definitions(pg_url)
-    pg.create_tenant("acme", "us")
+    decisions, before = bulk
     pg.upsert_calls("acme", rows_of(make_call("old", START)))
     result = _three_batches(pg)
     assert len(decisions) == 1 and len(decisions[0]) == len(before) - 1  # all but the key
@@ -377,12 +381,9 @@ def test_an_import_larger_than_the_table_builds_its_secondary_indexes_once_at_co
 
 
 def test_a_bulk_import_rolled_back_leaves_the_table_and_its_indexes_as_they_were(
-    pg: PostgresStorage, pg_url: str, monkeypatch: pytest.MonkeyPatch
+    pg: PostgresStorage, pg_url: str, bulk: Bulk
 ) -> None:
-    monkeypatch.setattr(postgres_store, "BULK_MIN_ROWS", 2)
-    decisions = _bulk_decisions(monkeypatch)
-    before = _index_definitions(pg_url)
-    pg.create_tenant("acme", "us")
+    decisions, before = bulk
     staged = pg.begin_import("acme")
     staged.add(rows_of(make_call("a", START), make_call("b", START + 1)))
     staged.add(rows_of(make_call("c", START + 2)))
@@ -394,12 +395,9 @@ def test_a_bulk_import_rolled_back_leaves_the_table_and_its_indexes_as_they_were
 
 
 def test_an_import_stays_incremental_while_another_session_uses_the_table(
-    pg: PostgresStorage, pg_url: str, monkeypatch: pytest.MonkeyPatch
+    pg: PostgresStorage, pg_url: str, bulk: Bulk
 ) -> None:
-    monkeypatch.setattr(postgres_store, "BULK_MIN_ROWS", 2)
-    decisions = _bulk_decisions(monkeypatch)
-    before = _index_definitions(pg_url)
-    pg.create_tenant("acme", "us")
+    decisions, before = bulk
     pg.upsert_calls("acme", rows_of(make_call("old", START)))
     with psycopg.connect(pg_url) as reader:  # a transaction holding a read lock on calls
         reader.execute("SELECT count(*) FROM calls").fetchone()
