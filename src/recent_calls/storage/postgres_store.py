@@ -744,7 +744,7 @@ class _PostgresImport(CallImport):
         self.table = f"staged_{uuid.uuid4().hex}"
         self.received = self.inserted = self.replaced = self.kept = 0
         self._written = 0  # rows this transaction wrote to calls: dead ones if it rolls back
-        self._table_rows = 0  # what calls held when the import began (the planner's estimate)
+        self._table_rows: int | None = None  # what calls held, asked once BULK_MIN_ROWS stored
         self._rebuild: list[str] | None = None  # the indexes dropped, to build at commit
         self._began = self._stopping = False
         self._error: BaseException | None = None
@@ -883,7 +883,6 @@ class _PostgresImport(CallImport):
                     f'CREATE TEMP TABLE {table} (call_id text COLLATE "C" PRIMARY KEY) '
                     "ON COMMIT DROP"
                 )
-            self._table_rows = self._bulk_baseline(conn)
         with conn.cursor() as cursor, cursor.copy(self._copy) as staging:
             staging.write(batch)
         run = self.storage._runner(conn)
@@ -899,14 +898,19 @@ class _PostgresImport(CallImport):
             after = _VERSIONED_LAST.format(table=self.table) if unversioned else _VERSIONED
             self._store_part(run, after, versioned=True)
         conn.execute(f"TRUNCATE {self.table}")
-        if self._rebuild is None and self._written >= max(BULK_MIN_ROWS, self._table_rows):
-            self._rebuild = self._build_indexes_at_commit(conn)
+        if self._rebuild is None and self._written >= BULK_MIN_ROWS:
+            if self._table_rows is None:  # asked once, not by the many small imports (pushes)
+                self._table_rows = self._bulk_baseline(conn)
+            if self._written >= self._table_rows:
+                self._rebuild = self._build_indexes_at_commit(conn)
 
     @staticmethod
     def _bulk_baseline(conn: Connection) -> int:
         """How many calls the table holds, as the planner estimates it (-1 before its first
-        ANALYZE: then 0); on Citus, where the coordinator's table is empty and the indexes
-        live on the shards, more than any import stores: never the bulk path."""
+        ANALYZE: then 0). Inserts do not move the estimate, and an ANALYZE by another session
+        does not count rows not yet committed, so this import's own rows are not in it. On
+        Citus, where the coordinator's table is empty and the indexes live on the shards: more
+        than any import stores, never the bulk path."""
         row = conn.execute(
             "SELECT EXISTS (SELECT FROM pg_extension WHERE extname = 'citus'), "
             "(SELECT reltuples FROM pg_class WHERE oid = 'calls'::regclass)"
