@@ -409,6 +409,39 @@ def test_an_import_stays_incremental_while_another_session_uses_the_table(
     assert stored(pg, "acme")["a"][1] == START + 2
 
 
+def test_an_import_by_a_role_that_does_not_own_the_indexes_stays_incremental(
+    pg: PostgresStorage, pg_url: str, bulk: Bulk
+) -> None:
+    """The tables were made by another role (the owner ran the migrations); this one may write
+    calls but not drop its indexes: the import goes on index by index, and stores everything."""
+    decisions, before = bulk
+    role, password = f"rc_writer_{secrets.token_hex(4)}", secrets.token_hex(8)
+    with admin(pg_url) as conn:
+        conn.execute(
+            sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(
+                sql.Identifier(role), sql.Literal(password)
+            )
+        )
+        for grant in (
+            "GRANT USAGE, CREATE ON SCHEMA public TO {}",
+            "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {}",
+            "GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO {}",
+        ):
+            conn.execute(sql.SQL(grant).format(sql.Identifier(role)))
+    writer = open_pg(with_user(pg_url, role, password))
+    try:
+        calls = rows_of(*(make_call(f"c{i}", START) for i in range(3)))
+        result = writer.upsert_calls("acme", calls)
+        assert decisions == [[]]  # DROP INDEX refused: nothing dropped, the import went on
+        assert (result.received, result.inserted) == (3, 3)
+        assert _index_definitions(pg_url) == before
+    finally:
+        writer.close()
+        with admin(pg_url) as conn:
+            conn.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(role)))
+            conn.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))
+
+
 # -- consistency and failures --------------------------------------------------------------------
 
 
