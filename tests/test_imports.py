@@ -622,3 +622,21 @@ def test_a_json_lines_file_with_a_byte_order_mark_imports(storage: Storage, tmp_
     listed = [b"\xef\xbb\xbf" + lines(calls[0])[0]]
     assert import_lines(storage, "acme", listed).replaced == 1
     assert set(stored(storage, "acme")) == {"bom-1", "bom-2"}
+
+
+def test_a_regular_file_read_from_its_start_tells_its_size_and_nothing_else_does(
+    tmp_path: Path,
+) -> None:
+    """What an import may expect in all comes from a file's size; a pipe, a file already partly
+    read, an object in memory and a list of lines tell nothing."""
+    path = tmp_path / "calls.jsonl"
+    path.write_bytes(b'{"callId": "a"}\n' * 100)
+    with path.open("rb") as source:
+        assert bulk._file_size(source) == 1600
+        source.read(10)
+        assert bulk._file_size(source) == 0
+    read, write = os.pipe()
+    with os.fdopen(read, "rb") as pipe, os.fdopen(write, "wb"):
+        assert bulk._file_size(pipe) == 0
+    assert bulk._file_size(io.BytesIO(b"{}\n")) == 0
+    assert bulk._file_size([b"{}"]) == 0

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+import orjson
 import psycopg
 import pytest
 from psycopg import sql
@@ -384,9 +385,13 @@ def test_a_bulk_import_rolled_back_leaves_the_table_and_its_indexes_as_they_were
     pg: PostgresStorage, pg_url: str, bulk: Bulk
 ) -> None:
     decisions, before = bulk
+    good = rows_of(make_call("c", START + 2))
     staged = pg.begin_import("acme")
     staged.add(rows_of(make_call("a", START), make_call("b", START + 1)))
-    staged.add(rows_of(make_call("c", START + 2)))
+    staged.add(good)
+    staged.add([(*good[0][:17], "NUL \x00 in a name", *good[0][18:])])  # the server refuses it
+    with pytest.raises(psycopg.DataError):
+        staged.commit()
     staged.abort()
     assert decisions and decisions[0]  # the indexes had been dropped
     assert _index_definitions(pg_url) == before
@@ -407,6 +412,27 @@ def test_an_import_stays_incremental_while_another_session_uses_the_table(
     assert (result.received, result.inserted, result.replaced) == (9, 5, 1)
     assert _index_definitions(pg_url) == before
     assert stored(pg, "acme")["a"][1] == START + 2
+
+
+def test_a_file_expected_to_hold_more_than_the_table_switches_before_its_first_batch(
+    pg: PostgresStorage, pg_url: str, bulk: Bulk, tmp_path: Path
+) -> None:
+    """A file's size and its first block tell how many calls it holds: enough, and the import
+    builds the indexes at commit from its first batch on. The same calls given as a list (no
+    size to go by) come in one batch, and decide nothing."""
+    decisions, before = bulk
+    calls = [make_call(f"c{i}", START + i) for i in range(3)]
+    path = tmp_path / "calls.jsonl"
+    path.write_bytes(b"".join(orjson.dumps(call) + b"\n" for call in calls))
+    listed = [dict(call, callId="l" + call["callId"]) for call in calls]
+    assert import_lines(pg, "acme", listed).inserted == 3
+    assert decisions == []
+    with path.open("rb") as source:
+        report = import_lines(pg, "acme", source, workers=1)
+    assert len(decisions) == 1 and decisions[0]
+    assert (report.inserted, report.replaced) == (3, 0)
+    assert _index_definitions(pg_url) == before
+    assert len(stored(pg, "acme")) == 6
 
 
 def test_an_import_by_a_role_that_does_not_own_the_indexes_stays_incremental(
@@ -430,8 +456,10 @@ def test_an_import_by_a_role_that_does_not_own_the_indexes_stays_incremental(
             conn.execute(sql.SQL(grant).format(sql.Identifier(role)))
     writer = open_pg(with_user(pg_url, role, password))
     try:
-        calls = rows_of(*(make_call(f"c{i}", START) for i in range(3)))
-        result = writer.upsert_calls("acme", calls)
+        with writer.begin_import("acme") as staged:
+            staged.add(rows_of(*(make_call(f"c{i}", START) for i in range(2))))
+            staged.add(rows_of(make_call("c2", START)))
+            result = staged.commit()
         assert decisions == [[]]  # DROP INDEX refused: nothing dropped, the import went on
         assert (result.received, result.inserted) == (3, 3)
         assert _index_definitions(pg_url) == before

@@ -81,6 +81,12 @@ class CallImport(ABC):
         """Batches that `encode` made, as one batch of all their rows in order (a module-level
         function too, for the same reason)."""
 
+    def expect(self, calls: int) -> None:
+        """A hint, before the first batch, that about `calls` calls are coming in all (an
+        estimate from a file's size): an engine may store a large import another way. By
+        default, no other way."""
+        return None
+
     def add(self, rows: Sequence[tuple[Any, ...]]) -> None:
         """Stage rows (ROW_COLUMNS order)."""
         self.add_encoded(self.encode(rows), len(rows))

@@ -745,6 +745,7 @@ class _PostgresImport(CallImport):
         self.received = self.inserted = self.replaced = self.kept = 0
         self._written = 0  # rows this transaction wrote to calls: dead ones if it rolls back
         self._table_rows: int | None = None  # what calls held, asked once BULK_MIN_ROWS stored
+        self._expected = 0  # the calls a file is estimated to hold (`expect`)
         self._rebuild: list[str] | None = None  # the indexes dropped, to build at commit
         self._began = self._stopping = False
         self._error: BaseException | None = None
@@ -777,6 +778,9 @@ class _PostgresImport(CallImport):
     encode = staticmethod(copy_text)
     join = staticmethod(join_copy)
     encode_columns = staticmethod(copy_columns)
+
+    def expect(self, calls: int) -> None:
+        self._expected = calls
 
     def add_encoded(self, batch: bytes, count: int) -> None:
         self._raise_failure()
@@ -883,9 +887,11 @@ class _PostgresImport(CallImport):
                     f'CREATE TEMP TABLE {table} (call_id text COLLATE "C" PRIMARY KEY) '
                     "ON COMMIT DROP"
                 )
+        run = self.storage._runner(conn)
+        if self._rebuild is None:
+            self._consider_bulk(conn)
         with conn.cursor() as cursor, cursor.copy(self._copy) as staging:
             staging.write(batch)
-        run = self.storage._runner(conn)
         found = run(
             "SELECT bool_or(source_version IS NULL), bool_or(source_version IS NOT NULL) "
             f"FROM {self.table}",
@@ -898,11 +904,18 @@ class _PostgresImport(CallImport):
             after = _VERSIONED_LAST.format(table=self.table) if unversioned else _VERSIONED
             self._store_part(run, after, versioned=True)
         conn.execute(f"TRUNCATE {self.table}")
-        if self._rebuild is None and self._written >= BULK_MIN_ROWS:
-            if self._table_rows is None:  # asked once, not by the many small imports (pushes)
-                self._table_rows = self._bulk_baseline(conn)
-            if self._written >= self._table_rows:
-                self._rebuild = self._build_indexes_at_commit(conn)
+
+    def _consider_bulk(self, conn: Connection) -> None:
+        """Before a batch: switch to building the indexes at commit once this import has
+        stored, or a file is expected to hold, BULK_MIN_ROWS calls and at least as many as the
+        table held (decided before a batch, so never after the last)."""
+        coming = max(self._written, self._expected)
+        if coming < BULK_MIN_ROWS:
+            return
+        if self._table_rows is None:  # asked once, not by the many small imports (pushes)
+            self._table_rows = self._bulk_baseline(conn)
+        if coming >= self._table_rows:
+            self._rebuild = self._build_indexes_at_commit(conn)
 
     @staticmethod
     def _bulk_baseline(conn: Connection) -> int:
