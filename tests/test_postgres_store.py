@@ -414,6 +414,90 @@ def test_an_import_stays_incremental_while_another_session_uses_the_table(
     assert stored(pg, "acme")["a"][1] == START + 2
 
 
+def test_once_alone_with_the_tenant_an_import_inserts_calls_it_has_not_met_without_upsert(
+    pg: PostgresStorage, bulk: Bulk, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Switched, with the table to itself and every call of the tenant its own, an import
+    inserts a part whose callIds it has not met with a plain INSERT (the last of a repeated
+    callId, as ever), and upserts a part with one it has met: the counts and the stored calls
+    are those of any import."""
+    decisions, _ = bulk
+    plain: list[bool] = []
+    real = postgres_store._insert_sql
+
+    def spied(rows: str, order: str, *, repeats: bool) -> str:
+        plain.append(repeats)
+        return real(rows, order, repeats=repeats)
+
+    monkeypatch.setattr(postgres_store, "_insert_sql", spied)
+    with pg.begin_import("acme") as staged:
+        staged.add(rows_of(make_call("a", START), make_call("b", START + 1)))
+        staged.add(
+            rows_of(
+                make_call("c", START + 2),
+                make_call("d", START + 3),
+                make_call("c", START + 4, callerName="Cy Last"),
+            )
+        )
+        staged.add(rows_of(make_call("e", START + 5), make_call("f", START + 6)))
+        staged.add(
+            rows_of(make_call("g", START + 7), make_call("a", START + 8, callerName="Ada Last"))
+        )
+        result = staged.commit()
+    assert decisions and decisions[0]
+    assert plain == [True, False]  # the second and third batches; the fourth met "a"
+    assert (result.received, result.inserted, result.replaced, result.kept) == (9, 7, 0, 0)
+    calls = stored(pg, "acme")
+    assert sorted(calls) == list("abcdefg")
+    assert calls["c"][1:3] == (START + 4, "Cy Last")
+    assert calls["a"][1:3] == (START + 8, "Ada Last")
+
+
+def test_a_call_another_session_stored_before_the_switch_is_replaced_not_inserted_again(
+    pg: PostgresStorage, pg_url: str, bulk: Bulk, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The tenant held no call when the import began, but another session stored one before
+    the switch: the import is not alone with the tenant's calls, and upserts."""
+    decisions, _ = bulk
+    plain: list[bool] = []
+    real = postgres_store._insert_sql
+    monkeypatch.setattr(
+        postgres_store,
+        "_insert_sql",
+        lambda rows, order, *, repeats: plain.append(repeats) or real(rows, order, repeats=repeats),
+    )
+    other = open_pg(pg_url)
+    try:
+        with pg.begin_import("acme") as staged:
+            staged.add(rows_of(make_call("a", START), make_call("b", START + 1)))
+            # On another day: a day's count the import has written waits for it to commit.
+            x = make_call("x", START + 3 * DAY)
+            assert other.upsert_calls("acme", rows_of(x)).inserted == 1
+            staged.add(rows_of(make_call("x", START + 9), make_call("c", START + 2)))
+            result = staged.commit()
+    finally:
+        other.close()
+    assert decisions and decisions[0] and plain == []
+    assert (result.received, result.inserted, result.replaced) == (4, 3, 1)
+    assert stored(pg, "acme")["x"][1] == START + 9
+
+
+def test_an_import_alone_with_the_tenant_finds_nothing_by_a_loop_over_all_calls(
+    pg: PostgresStorage, bulk: Bulk, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    plans = _explained_plans(pg, monkeypatch)
+    template = rows_of(make_call("template", START))[0]
+    with pg.begin_import("acme") as staged:
+        for batch in range(3):  # import_lines' batch size: the plans depend on sizes
+            staged.add([(f"b{batch}-{i}", *template[1:]) for i in range(20_000)])
+        staged.add([(f"b0-{i}", *template[1:]) for i in range(0, 20_000, 2)])  # met: upserted
+        result = staged.commit()
+    assert (result.received, result.inserted, result.replaced) == (70_000, 60_000, 0)
+    inserts = [plan for plan in plans if "Insert on calls" in plan]
+    assert ["Conflict" in plan for plan in inserts] == [True, False, False, True]
+    assert_no_loop_over_calls(plans)
+
+
 def test_a_file_expected_to_hold_more_than_the_table_switches_before_its_first_batch(
     pg: PostgresStorage, pg_url: str, bulk: Bulk, tmp_path: Path
 ) -> None:

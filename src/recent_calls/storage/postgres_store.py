@@ -182,9 +182,20 @@ def join_copy(batches: Sequence[bytes]) -> bytes:
     return b"".join(batches)
 
 
+def _batch_sql(rows: str, order: str, *, repeats: bool = True) -> str:
+    """The first row of each callId of `rows` (`FROM ... WHERE ...` of the staged batch) in
+    `order`, as `calls` stores it; every row as it is when no callId `repeats` among them."""
+    values = ", ".join(
+        f"{name}::text[] AS {name}" if name in LIST_COLUMNS else name for name in ROW_COLUMNS
+    )
+    if not repeats:
+        return f"SELECT {values} {rows}"
+    return f"SELECT DISTINCT ON (call_id) {values} {rows} ORDER BY call_id, {order}"
+
+
 def _upsert_sql(rows: str, order: str) -> str:
-    """Store, for the tenant, the first row of each callId of `rows` (`FROM ... WHERE ...` of
-    the staged batch) in `order`, unless the stored call is newer (`_NEWER`).
+    """Store, for the tenant, the first row of each callId of `rows` in `order` (`_batch_sql`),
+    unless the stored call is newer (`_NEWER`).
 
     Answers one row: how many calls the statement stored and how many of them it inserted (a
     row the statement inserted, rather than updated, has no xmax: this is the statement's own
@@ -193,17 +204,25 @@ def _upsert_sql(rows: str, order: str) -> str:
     batch is told by the `seen` table, not by row versions: on Citus a later look-up by xmin
     also sees the rows the same statement inserted.
     """
-    values = ", ".join(
-        f"{name}::text[] AS {name}" if name in LIST_COLUMNS else name for name in ROW_COLUMNS
-    )
     return (
-        f"WITH batch AS (SELECT DISTINCT ON (call_id) {values} {rows} "
-        f"ORDER BY call_id, {order}), "
+        f"WITH batch AS ({_batch_sql(rows, order)}), "
         f"stored AS (INSERT INTO calls (tenant_id, {_NAMES}) "
         f"SELECT {POSTGRES.param(TENANT_PARAM)}, {_NAMES} FROM batch "
         f"ON CONFLICT (tenant_id, call_id) DO UPDATE SET {_UPDATES} WHERE {_NEWER} "
         "RETURNING xmax = 0 AS inserted) "
         "SELECT count(*), count(*) FILTER (WHERE inserted) FROM stored"
+    )
+
+
+def _insert_sql(rows: str, order: str, *, repeats: bool) -> str:
+    """`_upsert_sql` for calls none of which is stored (`_PostgresImport._alone`): a plain
+    INSERT, which costs the server less than one that must be ready for a conflict. Answers
+    the same row: every call it stored, it inserted."""
+    return (
+        f"WITH batch AS ({_batch_sql(rows, order, repeats=repeats)}), "
+        f"stored AS (INSERT INTO calls (tenant_id, {_NAMES}) "
+        f"SELECT {POSTGRES.param(TENANT_PARAM)}, {_NAMES} FROM batch RETURNING 1) "
+        "SELECT count(*), count(*) FROM stored"
     )
 
 
@@ -747,6 +766,9 @@ class _PostgresImport(CallImport):
         self._table_rows: int | None = None  # what calls held, asked once BULK_MIN_ROWS stored
         self._expected = 0  # the calls a file is estimated to hold (`expect`)
         self._rebuild: list[str] | None = None  # the indexes dropped, to build at commit
+        # Whether every call of the tenant in `calls` is one this import stored, and no one
+        # else can write the table until it commits: then a call it has not met is not stored.
+        self._alone = False
         self._began = self._stopping = False
         self._error: BaseException | None = None
         self._batches: queue.Queue[bytes | None] = queue.Queue(maxsize=1)
@@ -889,7 +911,7 @@ class _PostgresImport(CallImport):
                 )
         run = self.storage._runner(conn)
         if self._rebuild is None:
-            self._consider_bulk(conn)
+            self._consider_bulk(conn, run)
         with conn.cursor() as cursor, cursor.copy(self._copy) as staging:
             staging.write(batch)
         found = run(
@@ -905,7 +927,7 @@ class _PostgresImport(CallImport):
             self._store_part(run, after, versioned=True)
         conn.execute(f"TRUNCATE {self.table}")
 
-    def _consider_bulk(self, conn: Connection) -> None:
+    def _consider_bulk(self, conn: Connection, run: Run) -> None:
         """Before a batch: switch to building the indexes at commit once this import has
         stored, or a file is expected to hold, BULK_MIN_ROWS calls and at least as many as the
         table held (decided before a batch, so never after the last)."""
@@ -916,6 +938,7 @@ class _PostgresImport(CallImport):
             self._table_rows = self._bulk_baseline(conn)
         if coming >= self._table_rows:
             self._rebuild = self._build_indexes_at_commit(conn)
+            self._alone = bool(self._rebuild) and self._tenant_is_this_imports(run)
 
     @staticmethod
     def _bulk_baseline(conn: Connection) -> int:
@@ -956,12 +979,53 @@ class _PostgresImport(CallImport):
         conn.execute("RELEASE SAVEPOINT bulk_import")
         return [str(definition) for _, definition in found]
 
+    def _tenant_is_this_imports(self, run: Run) -> bool:
+        """Whether the tenant's calls are the ones this import inserted, and only those, with
+        the table locked against everyone else (`_build_indexes_at_commit` took it)."""
+        if self.replaced or self.kept:
+            return False
+        found = _count(
+            run,
+            f"SELECT 1 FROM calls WHERE {tenant_condition(POSTGRES)} LIMIT %(most)s",
+            {TENANT_PARAM: self.tenant_id, "most": self.inserted + 1},
+        )
+        return found == self.inserted
+
+    def _meet(self, run: Run, rows: str) -> int:
+        """Note the callIds of `rows` as met by this import: how many it had not met before."""
+        return _count(
+            run,
+            f"INSERT INTO {self._seen} SELECT DISTINCT s.call_id {rows} "
+            "ON CONFLICT DO NOTHING RETURNING 1",
+            {},
+        )
+
+    def _meet_counting(self, run: Run, rows: str) -> tuple[int, int, int]:
+        """`_meet`, and how many callIds `rows` hold, and how many rows."""
+        counts = run(
+            f"WITH ids AS (SELECT DISTINCT s.call_id {rows}), "
+            f"met AS (INSERT INTO {self._seen} SELECT call_id FROM ids "
+            "ON CONFLICT DO NOTHING RETURNING 1) "
+            f"SELECT (SELECT count(*) FROM met), (SELECT count(*) FROM ids), "
+            f"(SELECT count(*) {rows})",
+            {},
+        )[0]
+        return int(counts[0]), int(counts[1]), int(counts[2])
+
     def _store_part(self, run: Run, where: str, *, versioned: bool) -> None:
         """Upsert one part of the staged batch (see `_UNVERSIONED`) and count its calls: new,
         replaced, or kept (the stored call is newer), each call once per import."""
         rows = f"FROM {self.table} AS s WHERE {where}"
         order = _NEWEST_FIRST if versioned else _LAST_FIRST
-        counts = run(_upsert_sql(rows, order), {TENANT_PARAM: self.tenant_id})[0]
+        new: int | None = None
+        statement = _upsert_sql(rows, order)
+        if self._alone and not versioned:
+            # Met first (nothing below reads `seen` for a part without versions): calls this
+            # import has not met are not stored, and no one else can store them meanwhile.
+            new, ids, offered = self._meet_counting(run, rows)
+            if new == ids:
+                statement = _insert_sql(rows, order, repeats=ids < offered)
+        counts = run(statement, {TENANT_PARAM: self.tenant_id})[0]
         stored, inserted = int(counts[0]), int(counts[1])
         kept: list[str] = []
         if versioned:  # only a row with a version can find the stored call newer
@@ -986,12 +1050,8 @@ class _PostgresImport(CallImport):
                 "AND call_id <> ALL(%(kept)s::text[]) RETURNING 1",
                 {"kept": kept},
             )
-        new = _count(
-            run,
-            f"INSERT INTO {self._seen} SELECT DISTINCT s.call_id {rows} "
-            "ON CONFLICT DO NOTHING RETURNING 1",
-            {},
-        )
+        if new is None:
+            new = self._meet(run, rows)
         self._written += stored
         self.inserted += inserted
         self.replaced += new - newly_kept - inserted + back
