@@ -27,6 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import timeit
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import ExitStack, contextmanager
@@ -546,7 +547,14 @@ def machine() -> str:
     except OSError:
         pass
     memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return f"{platform.machine()}, {os.cpu_count()} cores ({cpu}), {memory:.0f} GiB, {platform.system()} {platform.release()}"  # noqa: E501
+    return f"{platform.machine()}, {os.cpu_count()} cores ({cpu}), {memory:.0f} GiB, {platform.system()} {platform.release()}; {yardstick()}"  # noqa: E501
+
+
+def yardstick() -> str:
+    """How fast this machine runs Python now: a shared machine's speed moves from day to day,
+    and with it every absolute figure of a report."""
+    best = min(timeit.repeat("sum(i * i for i in range(10**7))", number=1, repeat=3))
+    return f"Python's `sum(i * i for i in range(10**7))` in {best:.2f} s (best of three)"
 
 
 def report(dataset: DataSet, results: list[EngineResult], args: argparse.Namespace) -> str:
