@@ -6,6 +6,7 @@ from __future__ import annotations
 import bisect
 import csv
 import io
+import itertools
 import json
 import os
 import random
@@ -16,7 +17,7 @@ import sys
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager, suppress
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from recent_calls.cli.follow import Positions
 from recent_calls.demo import generate_calls
 from recent_calls.demo.telephony import write_asterisk
 from recent_calls.ingest.asterisk import read_asterisk
@@ -311,24 +313,30 @@ class Killed(Exception):
 
 
 class Followed:
-    """An in-process follower of two files, its positions in a dict, every store recorded;
-    `kill` drops it as a SIGKILL would (nothing closed, nothing more saved)."""
+    """An in-process follower of two files, its positions kept as `recent-calls follow` keeps
+    them (`Positions`: watermarks, each written on its own) in a dict, every store recorded;
+    `kill` drops it as a SIGKILL would (nothing closed, nothing more written)."""
 
     def __init__(self, folder: Path) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
         self.queue_log, self.master = folder / "queue_log", folder / "Master.csv"
         self.queue_log.touch()
         self.master.touch()
-        self.positions: dict[str, Position] = {}
+        self.watermarks: dict[str, int] = {}
+        self.positions = Positions(self, "acme")
         self.versions: dict[str, list[dict[str, Any]]] = {}
-        self.saves_left: int | None = None
+        self.writes_left: int | None = None
         self.follower = self.start()
 
-    def save(self, key: str, position: Position) -> None:
-        if self.saves_left is not None:
-            if self.saves_left == 0:
-                raise Killed("between two saves")
-            self.saves_left -= 1
-        self.positions[key] = position
+    def get_sync_watermark(self, tenant_id: str, source: str) -> int | None:
+        return self.watermarks.get(source)
+
+    def set_sync_watermark(self, tenant_id: str, source: str, watermark_ms: int) -> None:
+        if self.writes_left is not None:
+            if self.writes_left == 0:
+                raise Killed("between two writes")
+            self.writes_left -= 1
+        self.watermarks[source] = watermark_ms
 
     def store(self, calls: list[dict[str, Any]]) -> None:
         for call in calls:
@@ -339,8 +347,8 @@ class Followed:
             self.queue_log,
             server="pbx1",
             store=self.store,
-            load=self.positions.get,
-            save=self.save,
+            load=self.positions.load,
+            save=self.positions.save,
             cdr=self.master,
             timezone=ZONE,
         )
@@ -358,14 +366,19 @@ class Followed:
             for is_row, text in timeline:
                 (master if is_row else log).write(text)
 
-    def kill(self, after_saves: int | None = None) -> None:
-        """Stop it dead (in its next poll, after `after_saves` saves), then start anew."""
-        if after_saves is not None:
-            self.saves_left = after_saves
-            with suppress(Killed):
+    def kill(self, after_writes: int | None = None) -> bool:
+        """Stop it dead (in its next poll, after `after_writes` watermark writes), then start
+        anew; whether that poll was stopped before its end."""
+        killed = False
+        if after_writes is not None:
+            self.writes_left = after_writes
+            try:
                 self.follower.poll()
-            self.saves_left = None
+            except Killed:
+                killed = True
+            self.writes_left = None
         self.follower = self.start()
+        return killed
 
     def latest(self) -> dict[str, dict[str, Any]]:
         return {call_id: versions[-1] for call_id, versions in self.versions.items()}
@@ -420,9 +433,34 @@ def test_a_follower_of_master_csv_killed_anywhere_resumes_exactly(
             more = draw.randint(0, 60)
             followed.write(timeline[at : at + more])
             at += more
-            followed.kill(after_saves=draw.choice([None, 0, 1, 2]))
+            followed.kill(after_writes=draw.choice([None, *range(10)]))
     followed.follower.poll()
     followed.check(imported)
+
+
+@pytest.mark.parametrize("killed_in", [1, 2])
+def test_a_follower_of_master_csv_killed_at_each_write_of_its_positions_resumes_exactly(
+    tmp_path: Path, killed_in: int
+) -> None:
+    """SIGKILLed in its first or second poll after each of the watermark writes that save its
+    positions (each its own transaction), then restarted on the rest: it stores each call as
+    the import does. Positions of the two files saved apart, a kill between them resumed
+    Master.csv past rows that the queue_log read again needed, and left calls unjoined."""
+    timeline, imported = asterisk_timeline(120, seed=9)
+    ends = [len(timeline) * (i + 1) // (killed_in + 1) for i in range(killed_in)]
+    writes, killed = 0, True
+    while killed:
+        followed = Followed(tmp_path / str(writes))
+        followed.write(timeline[: ends[0]])
+        for start, end in itertools.pairwise(ends):
+            followed.follower.poll()
+            followed.write(timeline[start:end])
+        killed = followed.kill(after_writes=writes)
+        followed.write(timeline[ends[-1] :])
+        followed.follower.poll()
+        followed.check(imported)
+        writes += 1
+    assert writes > 6  # both files' positions, each in more than one write
 
 
 def timeline_times(timeline: list[tuple[bool, str]]) -> list[int]:

@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import Any, Protocol
 
 import click
 
@@ -17,12 +17,21 @@ from recent_calls.ingest.follow import OFFSET_BITS, AsteriskFollower, Position
 from recent_calls.ingest.sources import SourceError
 
 
+class Watermarks(Protocol):
+    """What positions are kept in (an `Admin` has them): each write its own transaction."""
+
+    def get_sync_watermark(self, tenant_id: str, source: str) -> int | None: ...
+    def set_sync_watermark(self, tenant_id: str, source: str, watermark_ms: int) -> None: ...
+
+
 class Positions:
     """A file's position as two of the tenant's watermarks: the line's number (for messages)
     then, in one number, its offset and the file's fingerprint: a follower killed between
-    the two writes resumes right, only naming lines with other numbers."""
+    the two writes resumes right, only naming lines with other numbers. (The follower of two
+    files, whose line numbers matter, saves their positions where a restart reads them only
+    once all are written: `ingest.follow`.)"""
 
-    def __init__(self, admin: Admin, tenant_id: str) -> None:
+    def __init__(self, admin: Watermarks, tenant_id: str) -> None:
         self.admin, self.tenant_id = admin, tenant_id
 
     def load(self, key: str) -> Position | None:

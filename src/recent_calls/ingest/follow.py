@@ -24,6 +24,14 @@ no later than the first row that ends after the queue_log's resume line (the row
 read again). A second number saved with it, the first row never read before, makes a restart
 that reads rows again store only what joins a call it rebuilt: a row read again whose queue_log
 lines are before the resume line would otherwise be taken for a call that never reached a queue.
+
+Those three positions hold only together: a queue_log position from one poll and a Master.csv
+one from the next would read the queue_log again from a line whose calls' rows are before the
+Master.csv position (they are then stored again unjoined), and a first row never read before
+from another poll stores a row read again as a call without a queue, or drops one never stored.
+Each save is a write of its own (one transaction), and a SIGKILL can fall between any two, so
+with `--cdr` a poll saves the three in the slot a restart does not read, then names that slot
+in one last write: a restart reads the positions of the last poll whose saves all ended.
 """
 
 from __future__ import annotations
@@ -333,6 +341,7 @@ def _merged(
 Store = Callable[[list[dict[str, Any]]], None]
 GetPosition = Callable[[str], Position | None]
 SavePosition = Callable[[str, Position], None]
+"""Saves a position: its offset and fingerprint in one write, its line perhaps in another."""
 
 
 class AsteriskFollower:
@@ -353,19 +362,26 @@ class AsteriskFollower:
         self._save = save
         self._saved: dict[str, Position] = {}
         self.log_key = f"follow:asterisk:{queue_log.resolve()}"
+        # With --cdr, the slot of the positions a restart reads: 0, their own keys (where a
+        # follower without --cdr keeps its one position, and found if no slot was named), or 1.
+        self._slot = 0
+        self._committed: dict[str, Position] | None = None
+        if cdr is not None:
+            self.cdr_key = f"follow:asterisk-cdr:{cdr.resolve()}"
+            committed = load(self.cdr_key + "#slot")
+            self._slot = 0 if committed is None else committed.offset
         index = None if cdr is None else CdrIndex(timezone, cdr.name)
         self.reader = QueueLogReader(server, cdr=index)
-        self.log = TailedFile(queue_log, load(self.log_key) or Position())
+        self.log = TailedFile(queue_log, load(self._key(self.log_key)) or Position())
         self._log_offsets: deque[Offset] = deque()
         self._log_spans = Spans()
         self.cdr: TailedFile | None = None
         self._cdr_offsets: deque[Offset] = deque()
         self._replay_before = 0  # Master.csv rows before this one were read before a restart
         if cdr is not None:
-            self.cdr_key = f"follow:asterisk-cdr:{cdr.resolve()}"
-            saved = load(self.cdr_key)
+            saved = load(self._key(self.cdr_key))
             self.cdr = TailedFile(cdr, saved or Position(), kind="Master.csv")
-            fresh = load(self.cdr_key + "#fresh")
+            fresh = load(self._key(self.cdr_key + "#fresh"))
             if saved is not None and fresh is not None and self.cdr.line == saved.line:
                 # The same file as before the restart: the rows it read then are read again.
                 self._replay_before = fresh.line
@@ -438,17 +454,35 @@ class AsteriskFollower:
             self._save(key, position)
             self._saved[key] = position
 
+    def _key(self, key: str, slot: int | None = None) -> str:
+        """Where a position is saved: in `slot` (None: the one a restart reads)."""
+        slot = self._slot if slot is None else slot
+        return f"{key}#{slot}" if slot else key
+
     def _save_positions(self) -> None:
         line = self._log_spans.resume(self.reader.oldest_pending_line(), self.log.line)
-        if self.cdr is not None:
-            # Master.csv first: a kill between the two saves then reads more rows again, never
-            # fewer. From the resume line's time on, every row may be needed again.
-            since = None
-            if line is not None:
-                since = next((t for n, _, _, t in self._log_offsets if n >= line and t >= 0), None)
-            self.save(self.cdr_key + "#fresh", Position(0, self.cdr.line, 0))
-            self.save(self.cdr_key, self.cdr.position(self._cdr_line(since), self._cdr_offsets))
-        self.save(self.log_key, self.log.position(line, self._log_offsets))
+        if self.cdr is None:
+            # One position, one save: whenever a kill falls, a restart reads a whole one.
+            self.save(self.log_key, self.log.position(line, self._log_offsets))
+            return
+        # From the resume line's time on, every row may be needed again.
+        since = None
+        if line is not None:
+            since = next((t for n, _, _, t in self._log_offsets if n >= line and t >= 0), None)
+        positions = {
+            self.cdr_key + "#fresh": Position(0, self.cdr.line, 0),
+            self.cdr_key: self.cdr.position(self._cdr_line(since), self._cdr_offsets),
+            self.log_key: self.log.position(line, self._log_offsets),
+        }
+        if positions == self._committed:
+            return
+        # All three in the slot a restart does not read, then that slot named in one write
+        # (an offset: saved at once): a kill before it leaves the last poll's three whole.
+        slot = 1 - self._slot
+        for key, position in positions.items():
+            self.save(self._key(key, slot), position)
+        self.save(self.cdr_key + "#slot", Position(slot))
+        self._slot, self._committed = slot, positions
 
     def _cdr_line(self, since: int | None) -> int | None:
         """The first Master.csv row a restart needs (None: the next one to come)."""
