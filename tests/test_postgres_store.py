@@ -414,22 +414,28 @@ def test_an_import_stays_incremental_while_another_session_uses_the_table(
     assert stored(pg, "acme")["a"][1] == START + 2
 
 
+@pytest.fixture
+def plain_inserts(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """Whether each plain INSERT an import builds (`_insert_sql`) sorts out repeated callIds."""
+    made: list[bool] = []
+    real = postgres_store._insert_sql
+
+    def spied(rows: str, order: str, *, repeats: bool) -> str:
+        made.append(repeats)
+        return real(rows, order, repeats=repeats)
+
+    monkeypatch.setattr(postgres_store, "_insert_sql", spied)
+    return made
+
+
 def test_once_alone_with_the_tenant_an_import_inserts_calls_it_has_not_met_without_upsert(
-    pg: PostgresStorage, bulk: Bulk, monkeypatch: pytest.MonkeyPatch
+    pg: PostgresStorage, bulk: Bulk, plain_inserts: list[bool]
 ) -> None:
     """Switched, with the table to itself and every call of the tenant its own, an import
     inserts a part whose callIds it has not met with a plain INSERT (the last of a repeated
     callId, as ever), and upserts a part with one it has met: the counts and the stored calls
     are those of any import."""
     decisions, _ = bulk
-    plain: list[bool] = []
-    real = postgres_store._insert_sql
-
-    def spied(rows: str, order: str, *, repeats: bool) -> str:
-        plain.append(repeats)
-        return real(rows, order, repeats=repeats)
-
-    monkeypatch.setattr(postgres_store, "_insert_sql", spied)
     with pg.begin_import("acme") as staged:
         staged.add(rows_of(make_call("a", START), make_call("b", START + 1)))
         staged.add(
@@ -445,7 +451,7 @@ def test_once_alone_with_the_tenant_an_import_inserts_calls_it_has_not_met_witho
         )
         result = staged.commit()
     assert decisions and decisions[0]
-    assert plain == [True, False]  # the second and third batches; the fourth met "a"
+    assert plain_inserts == [True, False]  # the second and third batches; the fourth met "a"
     assert (result.received, result.inserted, result.replaced, result.kept) == (9, 7, 0, 0)
     calls = stored(pg, "acme")
     assert sorted(calls) == list("abcdefg")
@@ -454,18 +460,11 @@ def test_once_alone_with_the_tenant_an_import_inserts_calls_it_has_not_met_witho
 
 
 def test_a_call_another_session_stored_before_the_switch_is_replaced_not_inserted_again(
-    pg: PostgresStorage, pg_url: str, bulk: Bulk, monkeypatch: pytest.MonkeyPatch
+    pg: PostgresStorage, pg_url: str, bulk: Bulk, plain_inserts: list[bool]
 ) -> None:
     """The tenant held no call when the import began, but another session stored one before
     the switch: the import is not alone with the tenant's calls, and upserts."""
     decisions, _ = bulk
-    plain: list[bool] = []
-    real = postgres_store._insert_sql
-    monkeypatch.setattr(
-        postgres_store,
-        "_insert_sql",
-        lambda rows, order, *, repeats: plain.append(repeats) or real(rows, order, repeats=repeats),
-    )
     other = open_pg(pg_url)
     try:
         with pg.begin_import("acme") as staged:
@@ -477,7 +476,7 @@ def test_a_call_another_session_stored_before_the_switch_is_replaced_not_inserte
             result = staged.commit()
     finally:
         other.close()
-    assert decisions and decisions[0] and plain == []
+    assert decisions and decisions[0] and plain_inserts == []
     assert (result.received, result.inserted, result.replaced) == (4, 3, 1)
     assert stored(pg, "acme")["x"][1] == START + 9
 
