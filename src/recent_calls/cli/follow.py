@@ -7,21 +7,14 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
-from typing import Any, Protocol
+from typing import Any
 
 import click
 
-from recent_calls.admin.base import Admin
+from recent_calls.admin.base import Admin, Watermarks
 from recent_calls.errors import FieldError, InvalidRequest
 from recent_calls.ingest.follow import OFFSET_BITS, AsteriskFollower, Position
 from recent_calls.ingest.sources import SourceError
-
-
-class Watermarks(Protocol):
-    """What positions are kept in (an `Admin` has them): each write its own transaction."""
-
-    def get_sync_watermark(self, tenant_id: str, source: str) -> int | None: ...
-    def set_sync_watermark(self, tenant_id: str, source: str, watermark_ms: int) -> None: ...
 
 
 class Positions:
