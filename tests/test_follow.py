@@ -463,6 +463,27 @@ def test_a_follower_of_master_csv_killed_at_each_write_of_its_positions_resumes_
     assert writes > 6  # both files' positions, each in more than one write
 
 
+@pytest.mark.parametrize("planted", [7, -1, 1 << 40])
+def test_a_follower_whose_saved_slot_is_not_one_it_writes_resumes_from_its_own_keys(
+    tmp_path: Path, planted: int
+) -> None:
+    """The slot is a watermark like any other, which the admin API can set: a value the
+    follower never writes (not 0 or 1) is read as 0, and it still stores each call as the
+    import does."""
+    timeline, imported = asterisk_timeline(60, seed=4)
+    half = len(timeline) // 2
+    followed = Followed(tmp_path)
+    followed.write(timeline[:half])
+    followed.follower.poll()
+    slot = followed.follower.cdr_key + "#slot"
+    followed.watermarks[slot] = planted
+    followed.kill()
+    followed.write(timeline[half:])
+    followed.follower.poll()
+    followed.check(imported)
+    assert followed.watermarks[slot] == 1  # the next poll's positions, in slot 1
+
+
 def timeline_times(timeline: list[tuple[bool, str]]) -> list[int]:
     """Each entry's log time (epoch s): a queue_log line's own, a Master.csv row's end."""
     clock = LocalClock(ZONE)

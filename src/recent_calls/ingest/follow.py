@@ -369,7 +369,9 @@ class AsteriskFollower:
         if cdr is not None:
             self.cdr_key = f"follow:asterisk-cdr:{cdr.resolve()}"
             committed = load(self.cdr_key + "#slot")
-            self._slot = 0 if committed is None else committed.offset
+            # Only 1 names the other slot: a watermark anyone with the admin API may set, and
+            # any other value would lead the saves to keys no restart reads.
+            self._slot = 1 if committed is not None and committed.offset == 1 else 0
         index = None if cdr is None else CdrIndex(timezone, cdr.name)
         self.reader = QueueLogReader(server, cdr=index)
         self.log = TailedFile(queue_log, load(self._key(self.log_key)) or Position())
