@@ -247,9 +247,9 @@ _MIGRATION_LOCK = 0x72632D6D69677200
 # Refresh planner statistics and the visibility map once this many calls changed.
 VACUUM_MIN_ROWS = 100_000
 
-# An import that has stored this many calls, and at least as many as `calls` held when it
-# began, drops the table's secondary indexes and builds them once before it commits
-# (`_PostgresImport._build_indexes_at_commit`).
+# An import that has stored this many calls, or reads a file expected to hold them, and at
+# least as many as `calls` held when it began, drops the table's secondary indexes and builds
+# them once before it commits (`_PostgresImport._build_indexes_at_commit`).
 BULK_MIN_ROWS = 50_000
 
 # The secondary indexes of `calls`: all but the primary key (the upsert's ON CONFLICT needs it)
@@ -962,8 +962,8 @@ class _PostgresImport(CallImport):
         import 20.7-20.9 s instead of 27.6-28.3). It takes the table for itself until it
         commits (readers and writers of every tenant wait), so only when no one else holds a
         lock on it now, and when this role owns the indexes: else [] and the import goes on as
-        before. In a transaction, the
-        indexes come back if the import rolls back (docs/imports.md)."""
+        before. In a transaction, the indexes come back if the import rolls back
+        (docs/imports.md)."""
         conn.execute("SAVEPOINT bulk_import")
         try:
             conn.execute("LOCK TABLE calls IN ACCESS EXCLUSIVE MODE NOWAIT")
