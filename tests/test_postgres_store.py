@@ -428,14 +428,15 @@ def plain_inserts(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
     return made
 
 
-def test_once_alone_with_the_tenant_an_import_inserts_calls_it_has_not_met_without_upsert(
-    pg: PostgresStorage, bulk: Bulk, plain_inserts: list[bool]
+def test_once_alone_with_the_tenant_an_import_inserts_without_the_key_and_keeps_last_copies(
+    pg: PostgresStorage, pg_url: str, bulk: Bulk, plain_inserts: list[bool]
 ) -> None:
     """Switched, with the table to itself and every call of the tenant its own, an import
-    inserts a part whose callIds it has not met with a plain INSERT (the last of a repeated
-    callId, as ever), and upserts a part with one it has met: the counts and the stored calls
-    are those of any import."""
-    decisions, _ = bulk
+    drops the primary key and stores each later batch by plain INSERT (the last of a callId
+    repeated within a batch, as ever). A callId it inserts again in a later batch keeps its
+    last copy when the key comes back at commit: the counts and the stored calls are those of
+    any import, and the key is as it was."""
+    decisions, before = bulk
     with pg.begin_import("acme") as staged:
         staged.add(rows_of(make_call("a", START), make_call("b", START + 1)))
         staged.add(
@@ -449,14 +450,81 @@ def test_once_alone_with_the_tenant_an_import_inserts_calls_it_has_not_met_witho
         staged.add(
             rows_of(make_call("g", START + 7), make_call("a", START + 8, callerName="Ada Last"))
         )
+        staged.add(rows_of(make_call("c", START + 9, callerName="Cy Again")))
         result = staged.commit()
     assert decisions and decisions[0]
-    assert plain_inserts == [True, False]  # the second and third batches; the fourth met "a"
-    assert (result.received, result.inserted, result.replaced, result.kept) == (9, 7, 0, 0)
-    calls = stored(pg, "acme")
+    assert plain_inserts == [True, False, False, False]  # every batch after the switch
+    assert (result.received, result.inserted, result.replaced, result.kept) == (10, 7, 0, 0)
+    assert _index_definitions(pg_url) == before
+    calls = stored(pg, "acme")  # fails on a callId stored twice
     assert sorted(calls) == list("abcdefg")
-    assert calls["c"][1:3] == (START + 4, "Cy Last")
+    assert calls["c"][1:3] == (START + 9, "Cy Again")
     assert calls["a"][1:3] == (START + 8, "Ada Last")
+    assert pg.count_calls("acme") == 7  # the day counts lost the earlier copies too
+
+
+def test_a_version_after_the_key_was_dropped_brings_it_back_and_counts_as_any_import(
+    pg: PostgresStorage, pg_url: str, bulk: Bulk, plain_inserts: list[bool]
+) -> None:
+    """A part with versions needs the key (a stored call may be newer) and the callIds met:
+    the import adds the key back, keeping last copies, and goes on as any import would."""
+    decisions, before = bulk
+    template = rows_of(make_call("template", START))[0]
+
+    def versioned(call_id: str, version: int) -> tuple[Any, ...]:
+        return (call_id, *template[1:-1], version)
+
+    with pg.begin_import("acme") as staged:
+        staged.add(rows_of(make_call("a", START), make_call("b", START + 1)))
+        staged.add(rows_of(make_call("c", START + 2), make_call("a", START + 3, callerName="A2")))
+        staged.add([versioned("c", 5), versioned("d", 1)])
+        staged.add([versioned("c", 3)])  # older than the stored c: kept, met before
+        staged.add(rows_of(make_call("e", START + 4)))
+        result = staged.commit()
+    assert decisions and decisions[0] and plain_inserts == [False]
+    assert (result.received, result.inserted, result.replaced, result.kept) == (8, 5, 0, 0)
+    assert _index_definitions(pg_url) == before
+    calls = stored(pg, "acme")
+    assert sorted(calls) == list("abcde")
+    assert calls["a"][1:3] == (START + 3, "A2")
+    assert pg.count_calls("acme") == 5
+    with admin(pg_url) as conn:
+        versions = conn.execute(
+            "SELECT call_id, source_version FROM calls WHERE tenant_id = 'acme' "
+            "AND source_version IS NOT NULL ORDER BY 1"
+        ).fetchall()
+    assert versions == [("c", 5), ("d", 1)]
+
+
+@pytest.mark.parametrize(
+    "needs_key",
+    [
+        "CREATE PUBLICATION {name} FOR TABLE calls",
+        "CREATE TABLE {name} (tenant_id text COLLATE \"C\", call_id text COLLATE \"C\", "
+        "FOREIGN KEY (tenant_id, call_id) REFERENCES calls)",
+    ],
+    ids=["published", "referenced"],
+)
+def test_a_key_something_else_needs_stays_and_the_import_upserts(
+    pg: PostgresStorage, pg_url: str, bulk: Bulk, plain_inserts: list[bool], needs_key: str
+) -> None:
+    decisions, before = bulk
+    name = f"rc_needs_key_{secrets.token_hex(4)}"
+    with admin(pg_url) as conn:
+        conn.execute(needs_key.format(name=name))
+    try:
+        with pg.begin_import("acme") as staged:
+            staged.add(rows_of(make_call("a", START), make_call("b", START + 1)))
+            staged.add(rows_of(make_call("c", START + 2), make_call("a", START + 3)))
+            result = staged.commit()
+    finally:
+        with admin(pg_url) as conn:
+            kind = "PUBLICATION" if needs_key.startswith("CREATE PUBLICATION") else "TABLE"
+            conn.execute(f"DROP {kind} {name}")
+    assert decisions and decisions[0] and plain_inserts == []
+    assert (result.received, result.inserted, result.replaced) == (4, 3, 0)
+    assert _index_definitions(pg_url) == before
+    assert stored(pg, "acme")["a"][1] == START + 3
 
 
 def test_a_call_another_session_stored_before_the_switch_is_replaced_not_inserted_again(
@@ -493,7 +561,7 @@ def test_an_import_alone_with_the_tenant_finds_nothing_by_a_loop_over_all_calls(
         result = staged.commit()
     assert (result.received, result.inserted, result.replaced) == (70_000, 60_000, 0)
     inserts = [plan for plan in plans if "Insert on calls" in plan]
-    assert ["Conflict" in plan for plan in inserts] == [True, False, False, True]
+    assert ["Conflict" in plan for plan in inserts] == [True, False, False, False]
     assert_no_loop_over_calls(plans)
 
 

@@ -26,6 +26,7 @@ from typing import Any, TypeVar, cast
 
 import psycopg
 from psycopg import errors as pg_errors
+from psycopg import sql as pg_sql
 from psycopg_pool import ConnectionPool
 
 from recent_calls.circuit import Breaker
@@ -215,7 +216,7 @@ def _upsert_sql(rows: str, order: str) -> str:
 
 
 def _insert_sql(rows: str, order: str, *, repeats: bool) -> str:
-    """`_upsert_sql` for calls none of which is stored (`_PostgresImport._alone`): a plain
+    """`_upsert_sql` for calls while the primary key is dropped (`_PostgresImport._key`): a plain
     INSERT, which costs the server less than one that must be ready for a conflict. Answers
     the same row: every call it stored, it inserted."""
     return (
@@ -259,6 +260,27 @@ _SECONDARY_INDEXES = (
     "WHERE i.indrelid = 'calls'::regclass AND NOT i.indisprimary AND NOT i.indisunique "
     "AND NOT EXISTS (SELECT FROM pg_constraint AS c WHERE c.conindid = i.indexrelid) "
     "ORDER BY 1"
+)
+
+# The primary key of `calls` (its name and definition), unless a publication sends the table's
+# changes, which need it to identify a deleted row (`_PostgresImport._drop_primary_key`).
+_PRIMARY_KEY = (
+    "SELECT c.conname, pg_get_constraintdef(c.oid) FROM pg_constraint AS c "
+    "WHERE c.conrelid = 'calls'::regclass AND c.contype = 'p' AND NOT EXISTS ("
+    "SELECT FROM pg_publication_tables AS p JOIN pg_namespace AS n ON n.nspname = p.schemaname "
+    "JOIN pg_class AS k ON k.relnamespace = n.oid AND k.relname = p.tablename "
+    "WHERE k.oid = 'calls'::regclass)"
+)
+
+# Of the tenant's rows that share a callId, all but the one a later statement inserted (the
+# larger command id): an import without the primary key inserted that callId more than once.
+# Each statement of a transaction has its own command id; these rows were inserted and never
+# changed since, so `cmin` is that id.
+_EARLIER_COPIES = (
+    "DELETE FROM calls AS c USING (SELECT call_id, max(cmin::text::bigint) AS last FROM calls "
+    f"WHERE {tenant_condition(POSTGRES)} GROUP BY call_id HAVING count(*) > 1) AS d "
+    f"WHERE {tenant_condition(POSTGRES, 'c')} AND c.call_id = d.call_id "
+    "AND c.cmin::text::bigint < d.last RETURNING 1"
 )
 
 
@@ -766,9 +788,11 @@ class _PostgresImport(CallImport):
         self._table_rows: int | None = None  # what calls held, asked once BULK_MIN_ROWS stored
         self._expected = 0  # the calls a file is estimated to hold (`expect`)
         self._rebuild: list[str] | None = None  # the indexes dropped, to build at commit
-        # Whether every call of the tenant in `calls` is one this import stored, and no one
-        # else can write the table until it commits: then a call it has not met is not stored.
-        self._alone = False
+        # While every call of the tenant in `calls` is one this import stored, and no one else
+        # can write the table until it commits: the primary key, dropped, to add back
+        # (`_drop_primary_key`). Meanwhile calls go in by plain INSERT, and the callIds it
+        # stored twice are sorted out when the key comes back (`_add_primary_key`).
+        self._key: str | None = None
         self._began = self._stopping = False
         self._error: BaseException | None = None
         self._batches: queue.Queue[bytes | None] = queue.Queue(maxsize=1)
@@ -824,6 +848,8 @@ class _PostgresImport(CallImport):
         if self._began:
             self._began = False
             try:
+                if self._key is not None:
+                    self._add_primary_key(conn)
                 for definition in self._rebuild or ():
                     conn.execute(definition)  # as the server wrote it (pg_get_indexdef)
                 conn.execute("COMMIT")
@@ -938,7 +964,8 @@ class _PostgresImport(CallImport):
             self._table_rows = self._bulk_baseline(conn)
         if coming >= self._table_rows:
             self._rebuild = self._build_indexes_at_commit(conn)
-            self._alone = bool(self._rebuild) and self._tenant_is_this_imports(run)
+            if self._rebuild and self._tenant_is_this_imports(run):
+                self._key = self._drop_primary_key(conn)
 
     @staticmethod
     def _bulk_baseline(conn: Connection) -> int:
@@ -991,6 +1018,55 @@ class _PostgresImport(CallImport):
         )
         return found == self.inserted
 
+    def _drop_primary_key(self, conn: Connection) -> str | None:
+        """Drop the primary key of `calls`, and return the statement that adds it back; None
+        (and the key stays) when a publication needs it or another object depends on it.
+
+        Called with the table locked and every call of the tenant this import's own. Checking
+        each call against the key costs an import of 1M calls more than building the key once
+        at commit (3.0 s against 1.4 + 0.7, measured on a copy of the table), and so does
+        noting the callIds met (`_meet`, 2.7 s): without the key, a callId stored again
+        cannot fail, and `_add_primary_key` keeps its last copy as an upsert would have."""
+        found = conn.execute(_PRIMARY_KEY).fetchone()
+        if found is None:
+            return None
+        name = pg_sql.Identifier(str(found[0])).as_string(conn)
+        conn.execute("SAVEPOINT unkeyed")
+        try:
+            conn.execute(f"ALTER TABLE calls DROP CONSTRAINT {name}")
+        except (pg_errors.DependentObjectsStillExist, pg_errors.InsufficientPrivilege):
+            conn.execute("ROLLBACK TO SAVEPOINT unkeyed")
+            conn.execute("RELEASE SAVEPOINT unkeyed")
+            return None
+        conn.execute("RELEASE SAVEPOINT unkeyed")
+        return f"ALTER TABLE calls ADD CONSTRAINT {name} {found[1]}"
+
+    def _add_primary_key(self, conn: Connection) -> None:
+        """Add back the primary key `_drop_primary_key` dropped. A callId this import inserted
+        more than once keeps its last copy: the earlier ones go first (each had been counted
+        as inserted: now it is counted once, as `_meet` would have)."""
+        key, self._key = self._key, None
+        assert key is not None
+        conn.execute("SAVEPOINT keyed")
+        try:
+            conn.execute(key)
+        except pg_errors.UniqueViolation:
+            conn.execute("ROLLBACK TO SAVEPOINT keyed")
+            run = self.storage._runner(conn)
+            self.inserted -= _count(run, _EARLIER_COPIES, {TENANT_PARAM: self.tenant_id})
+            conn.execute(key)
+        conn.execute("RELEASE SAVEPOINT keyed")
+
+    def _insert_unkeyed(self, run: Run, rows: str) -> None:
+        """Store a part without versions by plain INSERT while the primary key is dropped: the
+        last row of each callId, each counted as inserted (`_add_primary_key` corrects the
+        count of a callId an earlier batch inserted too)."""
+        ids, offered = run(f"SELECT count(DISTINCT s.call_id), count(*) {rows}", {})[0]
+        statement = _insert_sql(rows, _LAST_FIRST, repeats=int(ids) < int(offered))
+        stored = int(run(statement, {TENANT_PARAM: self.tenant_id})[0][0])
+        self._written += stored
+        self.inserted += stored
+
     def _meet(self, run: Run, rows: str) -> int:
         """Note the callIds of `rows` as met by this import: how many it had not met before."""
         return _count(
@@ -1000,32 +1076,25 @@ class _PostgresImport(CallImport):
             {},
         )
 
-    def _meet_counting(self, run: Run, rows: str) -> tuple[int, int, int]:
-        """`_meet`, and how many callIds `rows` hold, and how many rows."""
-        counts = run(
-            f"WITH ids AS (SELECT DISTINCT s.call_id {rows}), "
-            f"met AS (INSERT INTO {self._seen} SELECT call_id FROM ids "
-            "ON CONFLICT DO NOTHING RETURNING 1) "
-            f"SELECT (SELECT count(*) FROM met), (SELECT count(*) FROM ids), "
-            f"(SELECT count(*) {rows})",
-            {},
-        )[0]
-        return int(counts[0]), int(counts[1]), int(counts[2])
-
     def _store_part(self, run: Run, where: str, *, versioned: bool) -> None:
         """Upsert one part of the staged batch (see `_UNVERSIONED`) and count its calls: new,
         replaced, or kept (the stored call is newer), each call once per import."""
         rows = f"FROM {self.table} AS s WHERE {where}"
+        if self._key is not None:
+            if not versioned:
+                self._insert_unkeyed(run, rows)
+                return
+            # A version may keep a stored call, which takes the key and the callIds met: the
+            # key back, and every call of the tenant (this import's own) noted as met.
+            assert self.conn is not None
+            self._add_primary_key(self.conn)
+            run(
+                f"INSERT INTO {self._seen} SELECT call_id FROM calls "
+                f"WHERE {tenant_condition(POSTGRES)} ON CONFLICT DO NOTHING",
+                {TENANT_PARAM: self.tenant_id},
+            )
         order = _NEWEST_FIRST if versioned else _LAST_FIRST
-        new: int | None = None
-        statement = _upsert_sql(rows, order)
-        if self._alone and not versioned:
-            # Met first (nothing below reads `seen` for a part without versions): calls this
-            # import has not met are not stored, and no one else can store them meanwhile.
-            new, ids, offered = self._meet_counting(run, rows)
-            if new == ids:
-                statement = _insert_sql(rows, order, repeats=ids < offered)
-        counts = run(statement, {TENANT_PARAM: self.tenant_id})[0]
+        counts = run(_upsert_sql(rows, order), {TENANT_PARAM: self.tenant_id})[0]
         stored, inserted = int(counts[0]), int(counts[1])
         kept: list[str] = []
         if versioned:  # only a row with a version can find the stored call newer
@@ -1050,8 +1119,7 @@ class _PostgresImport(CallImport):
                 "AND call_id <> ALL(%(kept)s::text[]) RETURNING 1",
                 {"kept": kept},
             )
-        if new is None:
-            new = self._meet(run, rows)
+        new = self._meet(run, rows)
         self._written += stored
         self.inserted += inserted
         self.replaced += new - newly_kept - inserted + back
