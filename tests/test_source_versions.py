@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from recent_calls.ingest.bulk import import_lines, ingest_calls
-from recent_calls.storage import duckdb_store
+from recent_calls.storage import duckdb_store, postgres_store
 from recent_calls.storage.base import Storage
 from tests.calls import make_call, rows_of
 
@@ -177,6 +177,40 @@ def test_imports_of_any_batches_store_and_count_as_rows_stored_one_at_a_time(
             batches,
         )
         assert versions(acme) == {key: row[1:] for key, row in expected.items()}
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_one_import_into_a_new_tenant_stores_and_counts_as_rows_stored_one_at_a_time(
+    storage: Storage, monkeypatch: pytest.MonkeyPatch, seed: int
+) -> None:
+    """On PostgreSQL such an import switches to building the indexes at commit before its
+    second batch and, alone with the tenant's calls, drops the primary key until a batch with
+    versions or its commit brings it back: callIds repeat within and across batches, before
+    and after the switch, with and without versions."""
+    monkeypatch.setattr(postgres_store, "BULK_MIN_ROWS", 1)
+    monkeypatch.setattr(duckdb_store, "ROW_GROUP_ROWS", 3)
+    rng = random.Random(seed)
+    count = f"SELECT count(*) FROM calls WHERE tenant_id = {storage.dialect.param('t')}"
+    for number in range(3):
+        tenant = f"t{seed}x{number}"
+        storage.create_tenant(tenant, "us")
+        batches = [
+            [
+                (f"c{rng.randrange(8)}", f"i{b}.{i}", rng.choice([None, None, None, 1, 2, 2]))
+                for i in range(rng.choice([1, 2, 4, 6]))
+            ]
+            for b in range(rng.randrange(2, 7))
+        ]
+        with storage.begin_import(tenant) as staged:
+            for batch in batches:
+                staged.add(rows_of(*(call(*row) for row in batch)))
+            result = staged.commit()
+        expected: dict[str, Row] = {}
+        assert (result.inserted, result.replaced, result.kept) == model(expected, batches), batches
+        found = versions(storage, tenant)
+        assert found == {key: row[1:] for key, row in expected.items()}, batches
+        rows = storage._read(lambda run, t=tenant: run(count, {"t": t}))
+        assert rows[0][0] == len(found) == storage.count_calls(tenant)  # no callId stored twice
 
 
 def test_concurrent_imports_of_two_versions_keep_the_newer_whatever_the_order(
