@@ -500,7 +500,7 @@ def test_a_version_after_the_key_was_dropped_brings_it_back_and_counts_as_any_im
     "needs_key",
     [
         "CREATE PUBLICATION {name} FOR TABLE calls",
-        "CREATE TABLE {name} (tenant_id text COLLATE \"C\", call_id text COLLATE \"C\", "
+        'CREATE TABLE {name} (tenant_id text COLLATE "C", call_id text COLLATE "C", '
         "FOREIGN KEY (tenant_id, call_id) REFERENCES calls)",
     ],
     ids=["published", "referenced"],
