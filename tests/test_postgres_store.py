@@ -496,35 +496,104 @@ def test_a_version_after_the_key_was_dropped_brings_it_back_and_counts_as_any_im
     assert versions == [("c", 5), ("d", 1)]
 
 
-@pytest.mark.parametrize(
-    "needs_key",
-    [
-        "CREATE PUBLICATION {name} FOR TABLE calls",
-        'CREATE TABLE {name} (tenant_id text COLLATE "C", call_id text COLLATE "C", '
-        "FOREIGN KEY (tenant_id, call_id) REFERENCES calls)",
-    ],
-    ids=["published", "referenced"],
+_KEY_STATE = (
+    "SELECT pg_get_indexdef(i.indexrelid), i.indisreplident, i.indisclustered, "
+    "obj_description(c.oid, 'pg_constraint'), x.reloptions FROM pg_constraint AS c "
+    "JOIN pg_index AS i ON i.indexrelid = c.conindid JOIN pg_class AS x ON x.oid = c.conindid "
+    "WHERE c.conrelid = 'calls'::regclass AND c.contype = 'p'"
 )
-def test_a_key_something_else_needs_stays_and_the_import_upserts(
-    pg: PostgresStorage, pg_url: str, bulk: Bulk, plain_inserts: list[bool], needs_key: str
+
+
+@pytest.mark.parametrize(
+    ("needs_key", "undo"),
+    [
+        ("CREATE PUBLICATION {name} FOR TABLE calls", "DROP PUBLICATION {name}"),
+        (
+            'CREATE TABLE {name} (tenant_id text COLLATE "C", call_id text COLLATE "C", '
+            "FOREIGN KEY (tenant_id, call_id) REFERENCES calls)",
+            "DROP TABLE {name}",
+        ),
+        ("CREATE UNIQUE INDEX {name} ON calls (tenant_id, call_id)", "DROP INDEX {name}"),
+        (
+            "ALTER INDEX calls_pkey SET (fillfactor = 70)",
+            "ALTER INDEX calls_pkey RESET (fillfactor)",
+        ),
+        (
+            "ALTER TABLE calls REPLICA IDENTITY USING INDEX calls_pkey",
+            "ALTER TABLE calls REPLICA IDENTITY DEFAULT",
+        ),
+        (
+            "COMMENT ON CONSTRAINT calls_pkey ON calls IS 'ours'",
+            "COMMENT ON CONSTRAINT calls_pkey ON calls IS NULL",
+        ),
+        ("ALTER TABLE calls CLUSTER ON calls_pkey", "ALTER TABLE calls SET WITHOUT CLUSTER"),
+    ],
+    ids=[
+        "published",
+        "referenced",
+        "another-unique-index",
+        "fillfactor",
+        "replica-identity",
+        "comment",
+        "clustered",
+    ],
+)
+def test_a_key_that_is_needed_or_would_not_come_back_the_same_stays_and_the_import_upserts(
+    pg: PostgresStorage,
+    pg_url: str,
+    bulk: Bulk,
+    plain_inserts: list[bool],
+    needs_key: str,
+    undo: str,
 ) -> None:
-    decisions, before = bulk
+    """The key stays, and the import upserts as ever, when something needs the key (a
+    publication, a foreign key, an upsert that could infer another unique index), or when
+    adding it back from its constraint's definition would lose one of its settings."""
+    decisions, _ = bulk
     name = f"rc_needs_key_{secrets.token_hex(4)}"
     with admin(pg_url) as conn:
         conn.execute(needs_key.format(name=name))
+        indexes, key = _index_definitions(pg_url), conn.execute(_KEY_STATE).fetchall()
     try:
         with pg.begin_import("acme") as staged:
             staged.add(rows_of(make_call("a", START), make_call("b", START + 1)))
             staged.add(rows_of(make_call("c", START + 2), make_call("a", START + 3)))
             result = staged.commit()
+        with admin(pg_url) as conn:
+            assert conn.execute(_KEY_STATE).fetchall() == key
+        assert _index_definitions(pg_url) == indexes
     finally:
         with admin(pg_url) as conn:
-            kind = "PUBLICATION" if needs_key.startswith("CREATE PUBLICATION") else "TABLE"
-            conn.execute(f"DROP {kind} {name}")
+            conn.execute(undo.format(name=name))
     assert decisions and decisions[0] and plain_inserts == []
     assert (result.received, result.inserted, result.replaced) == (4, 3, 0)
-    assert _index_definitions(pg_url) == before
     assert stored(pg, "acme")["a"][1] == START + 3
+
+
+def test_an_import_whose_calls_all_have_versions_keeps_the_key(
+    pg: PostgresStorage, bulk: Bulk, plain_inserts: list[bool], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A part with versions needs the key: an import that brings only such parts never drops
+    it, and one whose first part after the switch has versions upserts from then on, rather
+    than dropping the key and building it again over the whole table."""
+    decisions, _ = bulk
+    dropped: list[object] = []
+    real = postgres_store._PostgresImport._drop_primary_key
+
+    def spied(self: Any, conn: Any) -> str | None:
+        dropped.append(real(self, conn))
+        return dropped[-1]  # type: ignore[return-value]
+
+    monkeypatch.setattr(postgres_store._PostgresImport, "_drop_primary_key", spied)
+    template = rows_of(make_call("template", START))[0]
+    with pg.begin_import("acme") as staged:
+        staged.add([("a", *template[1:-1], 1), ("b", *template[1:-1], 1)])
+        staged.add([("c", *template[1:-1], 1), ("a", *template[1:-1], 2)])
+        staged.add(rows_of(make_call("d", START)))  # without a version, after one with
+        result = staged.commit()
+    assert decisions and decisions[0] and dropped == [] and plain_inserts == []
+    assert (result.received, result.inserted, result.replaced, result.kept) == (5, 4, 0, 0)
+    assert sorted(stored(pg, "acme")) == list("abcd")
 
 
 def test_a_call_another_session_stored_before_the_switch_is_replaced_not_inserted_again(

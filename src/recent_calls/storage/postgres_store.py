@@ -262,12 +262,23 @@ _SECONDARY_INDEXES = (
     "ORDER BY 1"
 )
 
-# The primary key of `calls` (its name and definition), unless a publication sends the table's
-# changes, which need it to identify a deleted row (`_PostgresImport._drop_primary_key`).
+# The primary key of `calls` (its name and definition), when `ADD CONSTRAINT` with that
+# definition makes it again as it is: no storage parameter, tablespace, comment, CLUSTER mark
+# or replica identity on its index, which the definition leaves out. And only when nothing
+# else needs it meanwhile: another unique index (an upsert could infer it), a publication or
+# a logical decoder (a deleted row needs its key; `_EARLIER_COPIES` deletes rows).
 _PRIMARY_KEY = (
     "SELECT c.conname, pg_get_constraintdef(c.oid) FROM pg_constraint AS c "
-    "WHERE c.conrelid = 'calls'::regclass AND c.contype = 'p' AND NOT EXISTS ("
-    "SELECT FROM pg_publication_tables AS p JOIN pg_namespace AS n ON n.nspname = p.schemaname "
+    "JOIN pg_index AS i ON i.indexrelid = c.conindid JOIN pg_class AS x ON x.oid = c.conindid "
+    "WHERE c.conrelid = 'calls'::regclass AND c.contype = 'p' "
+    "AND NOT i.indisreplident AND NOT i.indisclustered AND x.reloptions IS NULL "
+    "AND x.reltablespace = 0 AND obj_description(c.oid, 'pg_constraint') IS NULL "
+    "AND obj_description(x.oid, 'pg_class') IS NULL "
+    "AND current_setting('wal_level') <> 'logical' "
+    "AND NOT EXISTS (SELECT FROM pg_index AS u WHERE u.indrelid = c.conrelid "
+    "AND u.indisunique AND u.indexrelid <> c.conindid) "
+    "AND NOT EXISTS (SELECT FROM pg_publication_tables AS p "
+    "JOIN pg_namespace AS n ON n.nspname = p.schemaname "
     "JOIN pg_class AS k ON k.relnamespace = n.oid AND k.relname = p.tablename "
     "WHERE k.oid = 'calls'::regclass)"
 )
@@ -788,10 +799,12 @@ class _PostgresImport(CallImport):
         self._table_rows: int | None = None  # what calls held, asked once BULK_MIN_ROWS stored
         self._expected = 0  # the calls a file is estimated to hold (`expect`)
         self._rebuild: list[str] | None = None  # the indexes dropped, to build at commit
-        # While every call of the tenant in `calls` is one this import stored, and no one else
-        # can write the table until it commits: the primary key, dropped, to add back
-        # (`_drop_primary_key`). Meanwhile calls go in by plain INSERT, and the callIds it
-        # stored twice are sorted out when the key comes back (`_add_primary_key`).
+        # Whether every call of the tenant in `calls` is one this import stored, and no one
+        # else can write the table until it commits: then a part without versions may drop the
+        # primary key (`_drop_primary_key`), and `_key` is the statement that adds it back.
+        # Meanwhile calls go in by plain INSERT, and the callIds stored twice are sorted out
+        # when the key comes back (`_add_primary_key`).
+        self._alone = False
         self._key: str | None = None
         self._began = self._stopping = False
         self._error: BaseException | None = None
@@ -964,8 +977,7 @@ class _PostgresImport(CallImport):
             self._table_rows = self._bulk_baseline(conn)
         if coming >= self._table_rows:
             self._rebuild = self._build_indexes_at_commit(conn)
-            if self._rebuild and self._tenant_is_this_imports(run):
-                self._key = self._drop_primary_key(conn)
+            self._alone = bool(self._rebuild) and self._tenant_is_this_imports(run)
 
     @staticmethod
     def _bulk_baseline(conn: Connection) -> int:
@@ -1020,7 +1032,8 @@ class _PostgresImport(CallImport):
 
     def _drop_primary_key(self, conn: Connection) -> str | None:
         """Drop the primary key of `calls`, and return the statement that adds it back; None
-        (and the key stays) when a publication needs it or another object depends on it.
+        (and the key stays) when that statement would not make it again as it is, or something
+        else needs it (`_PRIMARY_KEY`), or another object depends on it (a foreign key).
 
         Called with the table locked and every call of the tenant this import's own. Checking
         each call against the key costs an import of 1M calls more than building the key once
@@ -1080,14 +1093,22 @@ class _PostgresImport(CallImport):
         """Upsert one part of the staged batch (see `_UNVERSIONED`) and count its calls: new,
         replaced, or kept (the stored call is newer), each call once per import."""
         rows = f"FROM {self.table} AS s WHERE {where}"
-        if self._key is not None:
-            if not versioned:
+        conn = self.conn
+        assert conn is not None
+        if self._alone and not versioned:
+            if self._key is None:
+                self._key = self._drop_primary_key(conn)
+                self._alone = self._key is not None  # else the key stays, and so does upsert
+            if self._key is not None:
                 self._insert_unkeyed(run, rows)
                 return
-            # A version may keep a stored call, which takes the key and the callIds met: the
-            # key back, and every call of the tenant (this import's own) noted as met.
-            assert self.conn is not None
-            self._add_primary_key(self.conn)
+        # A version may keep a stored call, which takes the key and the callIds met: from the
+        # first part with versions on, the import upserts (a key dropped and added back for
+        # each such part would build it over the whole table each time).
+        self._alone = self._alone and not versioned
+        if self._key is not None:
+            # The key back, and every call of the tenant (this import's own) noted as met.
+            self._add_primary_key(conn)
             run(
                 f"INSERT INTO {self._seen} SELECT call_id FROM calls "
                 f"WHERE {tenant_condition(POSTGRES)} ON CONFLICT DO NOTHING",
