@@ -12,7 +12,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from recent_calls.admin.credentials import IssuedCredential
-from recent_calls.api.render import DATA_KEYS, LocalDates, render_items, render_response, render_row
+from recent_calls.api.render import (
+    DATA_KEYS,
+    LocalDates,
+    item_parts,
+    render_items,
+    render_response,
+    render_row,
+)
 from recent_calls.ingest.records import MAX_START_MS
 from recent_calls.query.request import parse_request
 from recent_calls.query.windows import zone
@@ -85,6 +92,26 @@ def test_dates_are_local_to_the_response_zone(timezone: str, date: str, time: st
     item = render_row(ROW, "acme", LocalDates(zone(timezone)))
     assert (item["callDateOnly"], item["callTime"]) == (date, time)
     assert item["callDate"] == f"{date} {time}"
+
+
+def test_parts_encoded_one_at_a_time_an_empty_one_among_them_are_the_page_rendered_whole() -> None:
+    """`item_parts` encodes each part's items; `render_response` puts them where the page's
+    items go, byte for byte: an empty part adds no comma, a quote in a name stays escaped."""
+    query = parse_request(
+        {"tenantId": "acme", "page": 1, "rows": 5, "duration": "allhistory", "timezone": "UTC"}, 0
+    )
+    rows = [ROW, ROW._replace(call_id='c-2 "data":[]', caller_name='"data":[]'), ROW]
+    each = item_parts("acme", "UTC")
+    parts = tuple(each(CallColumns.of_rows(part)) for part in (rows[:1], [], rows[1:], []))
+    assert parts[1] == parts[3] == b""
+    tenant = Tenant("acme", "us", 0)
+    whole = render_response(query, tenant, SearchResult.of_rows(3, rows))
+    assert render_response(query, tenant, SearchResult(3, parts=parts)) == whole
+    assert [item["callId"] for item in orjson.loads(whole)["data"]] == [
+        "c-1",
+        'c-2 "data":[]',
+        "c-1",
+    ]
 
 
 def test_a_second_before_a_dst_gap_keeps_the_old_offset() -> None:

@@ -241,8 +241,6 @@ def item_parts(tenant_id: str, timezone: str) -> PagePart:
 
     def items(part: CallColumns) -> bytes:
         nonlocal dates
-        if not part.count:
-            return b""
         if dates is None:
             dates = LocalDates(zone(timezone))
         return _ENCODER.encode(render_items(part, tenant_id, dates))[1:-1]
