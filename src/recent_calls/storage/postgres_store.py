@@ -1080,40 +1080,38 @@ class _PostgresImport(CallImport):
         self._written += stored
         self.inserted += stored
 
-    def _meet(self, run: Run, rows: str) -> int:
+    def _meet(self, run: Run, rows: str, params: dict[str, Any] | None = None) -> int:
         """Note the callIds of `rows` as met by this import: how many it had not met before."""
         return _count(
             run,
             f"INSERT INTO {self._seen} SELECT DISTINCT s.call_id {rows} "
             "ON CONFLICT DO NOTHING RETURNING 1",
-            {},
+            params or {},
         )
 
     def _store_part(self, run: Run, where: str, *, versioned: bool) -> None:
-        """Upsert one part of the staged batch (see `_UNVERSIONED`) and count its calls: new,
-        replaced, or kept (the stored call is newer), each call once per import."""
+        """Store one part of the staged batch (see `_UNVERSIONED`): by plain INSERT while the
+        import may go without the primary key (`_alone`), else by upsert; and count its calls:
+        new, replaced, or kept (the stored call is newer), each call once per import."""
         rows = f"FROM {self.table} AS s WHERE {where}"
         conn = self.conn
         assert conn is not None
-        if self._alone and not versioned:
+        if versioned:
+            # A version may keep a stored call, which takes the key and the callIds met: from
+            # the first part with versions on, the import upserts (a key dropped and added back
+            # for each such part would build it over the whole table each time).
+            self._alone = False
+            if self._key is not None:  # the key back; the tenant's calls are all this import's
+                self._add_primary_key(conn)
+                tenant = f"FROM calls AS s WHERE {tenant_condition(POSTGRES, 's')}"
+                self._meet(run, tenant, {TENANT_PARAM: self.tenant_id})
+        elif self._alone:
             if self._key is None:
                 self._key = self._drop_primary_key(conn)
                 self._alone = self._key is not None  # else the key stays, and so does upsert
             if self._key is not None:
                 self._insert_unkeyed(run, rows)
                 return
-        # A version may keep a stored call, which takes the key and the callIds met: from the
-        # first part with versions on, the import upserts (a key dropped and added back for
-        # each such part would build it over the whole table each time).
-        self._alone = self._alone and not versioned
-        if self._key is not None:
-            # The key back, and every call of the tenant (this import's own) noted as met.
-            self._add_primary_key(conn)
-            run(
-                f"INSERT INTO {self._seen} SELECT call_id FROM calls "
-                f"WHERE {tenant_condition(POSTGRES)} ON CONFLICT DO NOTHING",
-                {TENANT_PARAM: self.tenant_id},
-            )
         order = _NEWEST_FIRST if versioned else _LAST_FIRST
         counts = run(_upsert_sql(rows, order), {TENANT_PARAM: self.tenant_id})[0]
         stored, inserted = int(counts[0]), int(counts[1])
