@@ -328,20 +328,26 @@ def _index_definitions(url: str) -> list[str]:
 Bulk = tuple[list[list[str]], list[str]]
 
 
+def _returns_of(monkeypatch: pytest.MonkeyPatch, method: str) -> list[Any]:
+    """What each call of `_PostgresImport.<method>(conn)` returned (a spy: the real one runs)."""
+    returned: list[Any] = []
+    real = getattr(postgres_store._PostgresImport, method)
+
+    def spied(self: Any, conn: Any) -> Any:
+        returned.append(real(self, conn))
+        return returned[-1]
+
+    monkeypatch.setattr(postgres_store._PostgresImport, method, spied)
+    return returned
+
+
 @pytest.fixture
 def bulk(pg: PostgresStorage, pg_url: str, monkeypatch: pytest.MonkeyPatch) -> Bulk:
     """Tenant acme, and imports that switch to building the indexes at commit from 2 calls on:
     what each switch returned (a spy: the real method runs; an import that never reached
     BULK_MIN_ROWS leaves nothing), and the table's index definitions before any import."""
     monkeypatch.setattr(postgres_store, "BULK_MIN_ROWS", 2)
-    decisions: list[list[str]] = []
-    real = postgres_store._PostgresImport._build_indexes_at_commit
-
-    def spied(self: Any, conn: Any) -> list[str]:
-        decisions.append(real(self, conn))
-        return decisions[-1]
-
-    monkeypatch.setattr(postgres_store._PostgresImport, "_build_indexes_at_commit", spied)
+    decisions = _returns_of(monkeypatch, "_build_indexes_at_commit")
     pg.create_tenant("acme", "us")
     return decisions, _index_definitions(pg_url)
 
@@ -577,14 +583,7 @@ def test_an_import_whose_calls_all_have_versions_keeps_the_key(
     it, and one whose first part after the switch has versions upserts from then on, rather
     than dropping the key and building it again over the whole table."""
     decisions, _ = bulk
-    dropped: list[object] = []
-    real = postgres_store._PostgresImport._drop_primary_key
-
-    def spied(self: Any, conn: Any) -> str | None:
-        dropped.append(real(self, conn))
-        return dropped[-1]  # type: ignore[return-value]
-
-    monkeypatch.setattr(postgres_store._PostgresImport, "_drop_primary_key", spied)
+    dropped = _returns_of(monkeypatch, "_drop_primary_key")
     template = rows_of(make_call("template", START))[0]
     with pg.begin_import("acme") as staged:
         staged.add([("a", *template[1:-1], 1), ("b", *template[1:-1], 1)])
