@@ -8,6 +8,9 @@ import logging
 import random
 import re
 import secrets
+import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -631,6 +634,51 @@ def test_an_import_alone_with_the_tenant_finds_nothing_by_a_loop_over_all_calls(
     inserts = [plan for plan in plans if "Insert on calls" in plan]
     assert ["Conflict" in plan for plan in inserts] == [True, False, False, False]
     assert_no_loop_over_calls(plans)
+
+
+def test_an_import_command_killed_while_the_key_is_dropped_leaves_the_table_as_it_was(
+    pg: PostgresStorage, pg_url: str, tmp_path: Path
+) -> None:
+    """SIGKILL in the middle of an import that dropped the primary key (a file of a new
+    tenant's calls, larger than the table, inserted without the key): the server rolls the
+    transaction back, and the key, the indexes and the table are as before."""
+    pg.create_tenant("acme", "us")
+    before = _index_definitions(pg_url)
+    source = tmp_path / "calls.jsonl"
+    with source.open("wb") as out:
+        for i in range(300_000):
+            out.write(orjson.dumps(make_call(f"c{i}", START + i)) + b"\n")
+    command = [sys.executable, "-m", "recent_calls", "import", "--tenant", "acme"]
+    importer = subprocess.Popen(
+        [*command, "--database", pg_url, str(source)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    unkeyed = (
+        "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+        "AND query LIKE 'WITH batch AS%%' AND query NOT LIKE '%%ON CONFLICT%%'"
+    )
+    try:
+        with admin(pg_url) as conn:
+            deadline, found = time.monotonic() + 60, None
+            while found is None and time.monotonic() < deadline and importer.poll() is None:
+                found = conn.execute(unkeyed).fetchone()
+                time.sleep(0.01)
+            assert found is not None, "the import never inserted without the key"
+            importer.send_signal(signal.SIGKILL)
+            importer.wait()
+            deadline = time.monotonic() + 30
+            gone = "SELECT NOT EXISTS (SELECT FROM pg_stat_activity WHERE pid = %s)"
+            while not conn.execute(gone, found).fetchone()[0]:  # type: ignore[index]
+                assert time.monotonic() < deadline, "the killed import's session stayed"
+                time.sleep(0.05)
+    finally:
+        importer.kill()
+        importer.wait()
+    assert _index_definitions(pg_url) == before
+    assert pg.count_calls("acme") == 0
+    assert pg.upsert_calls("acme", rows_of(make_call("c1", START))).inserted == 1
+    assert pg.upsert_calls("acme", rows_of(make_call("c1", START + 1))).replaced == 1
 
 
 def test_a_file_expected_to_hold_more_than_the_table_switches_before_its_first_batch(
